@@ -1,0 +1,1 @@
+"""The taxcalc-consent command line: thin Typer commands over the core in ``infra``."""

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from cli.console import print_json
+from infra.schema import tenant_file_schema
+
+
+def schema() -> None:
+    """Print the JSON Schema of the tenant file (generated from the model) for editors and CI."""
+    print_json(tenant_file_schema())

@@ -1,0 +1,56 @@
+"""Where output goes: machine-readable documents on stdout, everything for people on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from cli.exit_codes import ExitCode
+from infra.errors import SpecError, TaxcalcConsentError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON document on stdout, nothing else there."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def user_errors(debug: bool = False) -> Iterator[None]:
+    """Turn user-facing failures into located lines and exit 2; a traceback only with --debug."""
+    try:
+        yield
+    except SpecError as exc:
+        if debug:
+            raise
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        files = len({p.file for p in exc.problems})
+        err.print(f"{len(exc.problems)} problem(s) in {files} file(s); nothing was changed", markup=False)
+        raise typer.Exit(int(ExitCode.INVALID)) from None
+    except TaxcalcConsentError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(int(getattr(exc, "exit_code", ExitCode.INVALID))) from None
+
+
+def is_debug(ctx: typer.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(obj and obj.get("debug"))
+
+
+Renderer = Callable[[Any], None]

@@ -1,0 +1,48 @@
+"""The Typer app: global options and command wiring. Commands live in ``cli/commands/<verb>.py``.
+
+Importing this module must not import pulumi: ``--help`` and ``validate`` stay fast and work where
+the Pulumi SDK is broken or absent. Commands that drive Pulumi import it inside their bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.commands.init import init
+from cli.commands.plan import plan
+from cli.commands.schema import schema
+from cli.commands.validate import validate
+
+app = typer.Typer(
+    name="taxcalc-consent",
+    help=(
+        "Pre-consent TaxCalc-Hub's Microsoft Graph permissions in client tenants, from one YAML file per tenant.\n\n"
+        "Exit codes: 0 ok / no changes, 1 an operation failed, 2 invalid input or policy violation "
+        "(nothing touched), 3 changes pending or drift found."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals in tracebacks could print a secret; tracebacks at all only with --debug.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+app.command()(init)
+app.command()(validate)
+app.command()(plan)
+app.command()(schema)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,50 @@
+"""Human renderings of core results (rich tables on stderr). The core never imports this."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from cli.console import err
+from infra.catalog import GRAPH_APP_ID
+from infra.plan import ConsentPlan
+
+_RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
+
+
+def resource_name(app_id: str) -> str:
+    return _RESOURCE_NAMES.get(app_id, app_id)
+
+
+def render_plan(plan: ConsentPlan) -> None:
+    app = plan.app
+    client = "registered here, id assigned by Entra" if app.register else app.client_id
+    title = Text.assemble((plan.tenant, "bold"), f"  {plan.file}  tenant {plan.tenant_id}")
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    table.add_column("resource")
+    table.add_column("who")
+    table.add_column("what")
+    if app.register:
+        uris = ", ".join(app.redirect_uris) or "no redirect URIs"
+        table.add_row("app registration", app.display_name, f"multi-tenant; {uris}")
+    required = "assignment required" if plan.service_principal.assignment_required else "any user may sign in"
+    table.add_row("service principal", f"{app.display_name} ({client})", f"create or adopt; {required}")
+    for grant in plan.grants:
+        who = "every user (AllPrincipals)" if grant.principal is None else grant.principal
+        table.add_row(f"delegated grant on {resource_name(grant.resource_app_id)}", who, " ".join(grant.scopes))
+    for group_grant in plan.group_grants:
+        table.add_row(
+            f"delegated grants on {resource_name(group_grant.resource_app_id)}",
+            f"each user member of group {group_grant.group}",
+            " ".join(group_grant.scopes),
+        )
+    for role in plan.app_role_assignments:
+        table.add_row(f"application permission on {resource_name(role.resource_app_id)}", app.display_name, role.role)
+    for assignment in plan.assignments:
+        table.add_row(
+            "access assignment", f"{assignment.principal_type.lower()} {assignment.principal}", "default role"
+        )
+    err.print(table)
+    for violation in plan.violations:
+        style = "red" if violation.severity == "mandatory" else "yellow"
+        err.print(Text.assemble((f"{violation.severity} ", style), (violation.rule, "bold"), f": {violation.message}"))

@@ -1,0 +1,205 @@
+"""The ConsentPlan: pure data saying what one tenant should hold, derived from a validated tenant file.
+
+Everything downstream reads this: the offline render and JSON, the policy rules, the Pulumi program
+(which maps it 1:1 onto resources), and the Graph audit. Logical resource names live here too, so the
+program and ``adopt`` agree on them without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from infra.catalog import GRAPH_APP_ID
+from infra.loader import LoadedTenant
+from infra.profiles import PROFILES
+from infra.spec import AuthSection, PolicyConfig, PolicyException
+
+PLAN_FORMAT = "taxcalc-consent/plan@1"
+DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+"""The default app role: what Entra assigns when an app defines no roles of its own."""
+
+ConsentType = Literal["AllPrincipals", "Principal"]
+PrincipalType = Literal["User", "Group"]
+Severity = Literal["mandatory", "advisory"]
+
+
+@dataclass(frozen=True)
+class DelegatedGrant:
+    """One oauth2PermissionGrant from TaxCalc-Hub's service principal to a resource (Graph)."""
+
+    consent_type: ConsentType
+    principal: str | None
+    """None for AllPrincipals; a UPN or object id (as written, normalised) for Principal."""
+    resource_app_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupGrant:
+    """Principal grants for every user member of a group, expanded at apply time."""
+
+    group: str
+    resource_app_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppRoleAssignment:
+    """An application permission: TaxCalc-Hub's service principal assigned an app role on a resource."""
+
+    resource_app_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AccessAssignment:
+    """A user or group assigned to TaxCalc-Hub (the default role), for assignment-required apps."""
+
+    principal_type: PrincipalType
+    principal: str
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    profile: str
+    display_name: str
+    client_id: str | None
+    """None when ``register`` is true: Entra assigns it when the registration is created."""
+    register: bool
+    redirect_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServicePrincipalPlan:
+    assignment_required: bool
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class ConsentPlan:
+    tenant: str
+    file: str
+    tenant_id: str
+    app: AppPlan
+    service_principal: ServicePrincipalPlan
+    grants: tuple[DelegatedGrant, ...]
+    group_grants: tuple[GroupGrant, ...]
+    app_role_assignments: tuple[AppRoleAssignment, ...]
+    assignments: tuple[AccessAssignment, ...]
+    auth: AuthSection = field(default_factory=AuthSection)
+    exceptions: tuple[PolicyException, ...] = ()
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The delegated scopes every grant in this plan carries."""
+        carriers: tuple[DelegatedGrant | GroupGrant, ...] = (*self.grants, *self.group_grants)
+        return carriers[0].scopes if carriers else ()
+
+    @property
+    def mode(self) -> Literal["organization", "users"]:
+        return "organization" if any(g.consent_type == "AllPrincipals" for g in self.grants) else "users"
+
+
+def sorted_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Distinct scopes in plain code-point order, as the plan and Graph's scope string carry them."""
+    return tuple(sorted(set(scopes)))
+
+
+def build_plan(tenant: LoadedTenant) -> ConsentPlan:
+    spec = tenant.spec
+    profile = PROFILES[spec.app.profile]
+    scopes = sorted_scopes(spec.consent.scopes if spec.consent.scopes is not None else profile.scopes)
+    if spec.consent.mode == "organization":
+        grants: tuple[DelegatedGrant, ...] = (DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes),)
+        group_grants: tuple[GroupGrant, ...] = ()
+    else:
+        grants = tuple(DelegatedGrant("Principal", user, GRAPH_APP_ID, scopes) for user in spec.consent.users)
+        group_grants = tuple(GroupGrant(group, GRAPH_APP_ID, scopes) for group in spec.consent.groups)
+    register = spec.app.register_app
+    return ConsentPlan(
+        tenant=tenant.name,
+        file=tenant.file,
+        tenant_id=spec.tenant.id,
+        app=AppPlan(
+            profile=profile.name,
+            display_name=profile.display_name,
+            client_id=None if register else (spec.app.client_id or profile.client_id),
+            register=register,
+            redirect_uris=tuple(spec.app.redirect_uris),
+        ),
+        service_principal=ServicePrincipalPlan(assignment_required=spec.access.assignment_required),
+        grants=grants,
+        group_grants=group_grants,
+        app_role_assignments=tuple(AppRoleAssignment(GRAPH_APP_ID, r) for r in sorted(set(spec.consent.app_roles))),
+        assignments=(
+            *(AccessAssignment("User", u) for u in spec.access.users),
+            *(AccessAssignment("Group", g) for g in spec.access.groups),
+        ),
+        auth=spec.auth,
+        exceptions=tuple(spec.exceptions),
+        policy=spec.policy,
+    )
+
+
+def plan_to_dict(plan: ConsentPlan) -> dict[str, Any]:
+    """The plan@1 JSON shape of one tenant (see README: plan --offline --json)."""
+    return {
+        "tenant": plan.tenant,
+        "file": plan.file,
+        "tenant_id": plan.tenant_id,
+        "app": {"client_id": plan.app.client_id, "register": plan.app.register},
+        "service_principal": {"assignment_required": plan.service_principal.assignment_required},
+        "grants": [
+            {
+                "consent_type": g.consent_type,
+                "principal": g.principal,
+                "resource_app_id": g.resource_app_id,
+                "scopes": list(g.scopes),
+            }
+            for g in plan.grants
+        ],
+        "group_grants": [
+            {"group": g.group, "resource_app_id": g.resource_app_id, "scopes": list(g.scopes)}
+            for g in plan.group_grants
+        ],
+        "app_role_assignments": [
+            {"resource_app_id": a.resource_app_id, "role": a.role} for a in plan.app_role_assignments
+        ],
+        "assignments": [{"principal_type": a.principal_type, "principal": a.principal} for a in plan.assignments],
+        "violations": [{"rule": v.rule, "severity": v.severity, "message": v.message} for v in plan.violations],
+    }
+
+
+def plans_document(plans: list[ConsentPlan]) -> dict[str, Any]:
+    return {"format": PLAN_FORMAT, "tenants": [plan_to_dict(p) for p in plans]}
+
+
+# ----------------------------------------------------------------------------------- logical names
+# Stable Pulumi logical names. Per-user and per-group resources are keyed by object id, so reordering a
+# list or renaming a user's UPN changes no name (and so replaces nothing). ``adopt`` writes these names
+# into stack config; the program reads them back.
+
+SERVICE_PRINCIPAL_NAME = "taxcalc-hub-sp"
+APPLICATION_NAME = "taxcalc-hub-app"
+ORGANIZATION_GRANT_NAME = "graph-grant-all-principals"
+
+
+def user_grant_name(user_object_id: str) -> str:
+    return f"graph-grant-user-{user_object_id.lower()}"
+
+
+def app_role_name(role: str) -> str:
+    return f"graph-app-role-{role}"
+
+
+def access_assignment_name(principal_type: PrincipalType, object_id: str) -> str:
+    return f"access-{principal_type.lower()}-{object_id.lower()}"

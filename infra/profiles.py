@@ -1,0 +1,31 @@
+"""Built-in application profiles: which app a tenant file consents to, and its default scopes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLIENT_ID_HELP = (
+    "TaxCalc-Hub's application (client) id is not published: copy it from a tenant that already uses "
+    "TaxCalc (Entra admin centre > Enterprise applications > TaxCalc-Hub > Application ID) into "
+    "app.client_id, or once for every tenant into _defaults.yaml"
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    display_name: str
+    client_id: str | None
+    scopes: tuple[str, ...]
+    """What the app asks for at sign-in: grants must cover all of it or the consent screen returns."""
+
+
+PROFILES: dict[str, Profile] = {
+    "taxcalc-hub": Profile(
+        name="taxcalc-hub",
+        display_name="TaxCalc-Hub",
+        client_id=None,
+        scopes=("openid", "profile", "email", "offline_access", "User.Read", "Mail.Send"),
+    ),
+}
+DEFAULT_PROFILE = "taxcalc-hub"

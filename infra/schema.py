@@ -1,0 +1,21 @@
+"""The tenant file's JSON Schema, generated from the pydantic model so it cannot drift from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.catalog import graph_catalog
+from infra.spec import TenantSpec
+
+SCHEMA_ID = "https://taxcalc-consent.invalid/schema/tenant.schema.json"
+
+
+def tenant_file_schema() -> dict[str, Any]:
+    schema = TenantSpec.model_json_schema(by_alias=True, mode="validation")
+    schema["$id"] = SCHEMA_ID
+    catalog = graph_catalog()
+    defs = schema.setdefault("$defs", {})
+    # Editors complete scope and role names from the catalog; the loader still says did-you-mean.
+    defs["ConsentSection"]["properties"]["scopes"]["anyOf"][0]["items"] = {"enum": sorted(catalog.delegated)}
+    defs["ConsentSection"]["properties"]["app_roles"]["items"] = {"enum": sorted(catalog.application)}
+    return schema

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.conftest import EXAMPLES
+
+
+def test_examples_validate_and_plan() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["validate", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert [t["tenant"] for t in document["tenants"]] == ["contoso", "fabrikam", "lab"]
