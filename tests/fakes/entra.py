@@ -1,0 +1,312 @@
+"""An in-memory Entra tenant that enforces Microsoft Graph's rules, shared by every fake in the tests.
+
+The Pulumi mock runtime (infra tests) and the local Graph emulator (audit/adopt tests) both sit on
+this model, so a program or a client that would fail against Entra fails here too:
+- one oauth2PermissionGrant per (clientId, resourceId, consentType, principalId);
+- a grant's scopes must exist on the resource's oauth2PermissionScopes;
+- a grant's principal must be an existing user; AllPrincipals grants have no principal;
+- one service principal per appId (Microsoft Graph's exists already and cannot be created again);
+- an app role assignment's appRoleId must be one of the resource's app roles (or the default role).
+Errors carry Graph's status code, error code and message as Graph sends them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from infra.catalog import GRAPH_APP_ID, graph_catalog
+
+DEFAULT_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class GraphError(Exception):
+    """A Graph error response: HTTP status, Graph error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class User:
+    id: str
+    user_principal_name: str
+    display_name: str
+    mail: str | None = None
+    account_enabled: bool = True
+
+
+@dataclass
+class Group:
+    id: str
+    display_name: str
+    members: list[str] = field(default_factory=list)
+    """Object ids of members: users, groups (nested) or service principals."""
+
+
+@dataclass
+class ServicePrincipal:
+    id: str
+    app_id: str
+    display_name: str
+    account_enabled: bool = True
+    app_role_assignment_required: bool = False
+    oauth2_permission_scopes: dict[str, str] = field(default_factory=dict)
+    """scope name -> scope id"""
+    app_roles: dict[str, str] = field(default_factory=dict)
+    """role value -> role id"""
+
+
+@dataclass
+class Application:
+    id: str
+    app_id: str
+    display_name: str
+    sign_in_audience: str
+    redirect_uris: list[str] = field(default_factory=list)
+    required_resource_access: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class OAuth2PermissionGrant:
+    id: str
+    client_id: str
+    consent_type: Literal["AllPrincipals", "Principal"]
+    principal_id: str | None
+    resource_id: str
+    scope: str
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+
+@dataclass
+class AppRoleAssignment:
+    id: str
+    principal_id: str
+    principal_type: Literal["User", "Group", "ServicePrincipal"]
+    resource_id: str
+    app_role_id: str
+
+
+@dataclass
+class AuthorizationPolicy:
+    permission_grant_policies_assigned: list[str] = field(
+        default_factory=lambda: [
+            "ManagePermissionGrantsForSelf.microsoft-user-default-legacy",
+            "ManagePermissionGrantsForOwnedResource.DeveloperConsent",
+        ]
+    )
+
+
+def _not_found(ref: str) -> GraphError:
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{ref}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class FakeTenant:
+    """One Entra tenant in memory. Ids are lower-case GUIDs, as Graph returns them."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.users: dict[str, User] = {}
+        self.groups: dict[str, Group] = {}
+        self.service_principals: dict[str, ServicePrincipal] = {}
+        self.applications: dict[str, Application] = {}
+        self.grants: dict[str, OAuth2PermissionGrant] = {}
+        self.app_role_assignments: dict[str, AppRoleAssignment] = {}
+        self.authorization_policy = AuthorizationPolicy()
+        self.admin_consent_workflow_enabled = False
+        self._counter = itertools.count(1)
+        catalog = graph_catalog()
+        self.graph = self.add_service_principal(
+            GRAPH_APP_ID,
+            "Microsoft Graph",
+            scopes={p.name: p.id for p in catalog.delegated.values()},
+            app_roles={p.name: p.id for p in catalog.application.values()},
+        )
+
+    # ----------------------------------------------------------------------------- directory setup
+
+    def add_user(self, upn: str, display_name: str | None = None, object_id: str | None = None) -> User:
+        user = User(object_id or _new_id(), upn, display_name or upn.split("@")[0], mail=upn)
+        self.users[user.id] = user
+        return user
+
+    def add_group(self, display_name: str, members: list[str] | None = None, object_id: str | None = None) -> Group:
+        group = Group(object_id or _new_id(), display_name, list(members or []))
+        self.groups[group.id] = group
+        return group
+
+    def add_service_principal(
+        self,
+        app_id: str,
+        display_name: str,
+        scopes: dict[str, str] | None = None,
+        app_roles: dict[str, str] | None = None,
+        app_role_assignment_required: bool = False,
+        object_id: str | None = None,
+    ) -> ServicePrincipal:
+        if self.service_principal_by_app_id(app_id) is not None:
+            raise GraphError(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "Another object with the same value for property appId already exists.",
+            )
+        sp = ServicePrincipal(
+            object_id or _new_id(),
+            app_id.lower(),
+            display_name,
+            app_role_assignment_required=app_role_assignment_required,
+            oauth2_permission_scopes=dict(scopes or {}),
+            app_roles=dict(app_roles or {}),
+        )
+        self.service_principals[sp.id] = sp
+        return sp
+
+    # ------------------------------------------------------------------------------------- lookups
+
+    def service_principal_by_app_id(self, app_id: str) -> ServicePrincipal | None:
+        return next((sp for sp in self.service_principals.values() if sp.app_id == app_id.lower()), None)
+
+    def user(self, upn_or_id: str) -> User:
+        key = upn_or_id.lower()
+        found = self.users.get(key) or next(
+            (u for u in self.users.values() if u.user_principal_name.lower() == key), None
+        )
+        if found is None:
+            raise _not_found(upn_or_id)
+        return found
+
+    def group(self, name_or_id: str) -> Group:
+        found = self.groups.get(name_or_id.lower()) or next(
+            (g for g in self.groups.values() if g.display_name == name_or_id), None
+        )
+        if found is None:
+            raise _not_found(name_or_id)
+        return found
+
+    def object_type(self, object_id: str) -> Literal["User", "Group", "ServicePrincipal"] | None:
+        if object_id in self.users:
+            return "User"
+        if object_id in self.groups:
+            return "Group"
+        if object_id in self.service_principals:
+            return "ServicePrincipal"
+        return None
+
+    # -------------------------------------------------------------------------------------- writes
+
+    def create_grant(
+        self, client_id: str, consent_type: str, principal_id: str | None, resource_id: str, scope: str
+    ) -> OAuth2PermissionGrant:
+        if client_id not in self.service_principals:
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'clientId' of resource 'OAuth2PermissionGrant'.",
+            )
+        resource = self.service_principals.get(resource_id)
+        if resource is None:
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'resourceId' of resource 'OAuth2PermissionGrant'.",
+            )
+        if consent_type not in ("AllPrincipals", "Principal"):
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'consentType' of resource 'OAuth2PermissionGrant'.",
+            )
+        if consent_type == "AllPrincipals" and principal_id:
+            raise GraphError(400, "Request_BadRequest", "principalId must be null when consentType is AllPrincipals.")
+        if consent_type == "Principal" and (not principal_id or principal_id not in self.users):
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'principalId' of resource 'OAuth2PermissionGrant'.",
+            )
+        self._check_scopes(resource, scope)
+        for grant in self.grants.values():
+            if (grant.client_id, grant.resource_id, grant.consent_type, grant.principal_id or None) == (
+                client_id,
+                resource_id,
+                consent_type,
+                principal_id or None,
+            ):
+                raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "Permission entry already exists.")
+        grant = OAuth2PermissionGrant(_new_id(), client_id, consent_type, principal_id or None, resource_id, scope)  # type: ignore[arg-type]
+        self.grants[grant.id] = grant
+        return grant
+
+    def update_grant(self, grant_id: str, scope: str) -> OAuth2PermissionGrant:
+        grant = self.grants.get(grant_id)
+        if grant is None:
+            raise _not_found(grant_id)
+        self._check_scopes(self.service_principals[grant.resource_id], scope)
+        grant.scope = scope
+        return grant
+
+    def delete_grant(self, grant_id: str) -> None:
+        if self.grants.pop(grant_id, None) is None:
+            raise _not_found(grant_id)
+
+    def _check_scopes(self, resource: ServicePrincipal, scope: str) -> None:
+        unknown = [s for s in scope.split() if s not in resource.oauth2_permission_scopes]
+        if unknown or not scope.strip():
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant'.",
+            )
+
+    def create_app_role_assignment(self, principal_id: str, resource_id: str, app_role_id: str) -> AppRoleAssignment:
+        principal_type = self.object_type(principal_id)
+        if principal_type is None:
+            raise _not_found(principal_id)
+        resource = self.service_principals.get(resource_id)
+        if resource is None:
+            raise _not_found(resource_id)
+        if app_role_id != DEFAULT_ROLE_ID and app_role_id not in resource.app_roles.values():
+            raise GraphError(400, "Request_BadRequest", "Permission being assigned was not found on application")
+        for existing in self.app_role_assignments.values():
+            if (existing.principal_id, existing.resource_id, existing.app_role_id) == (
+                principal_id,
+                resource_id,
+                app_role_id,
+            ):
+                raise GraphError(409, "Request_BadRequest", "Permission being assigned already exists on the object")
+        assignment = AppRoleAssignment(_new_id(), principal_id, principal_type, resource_id, app_role_id)
+        self.app_role_assignments[assignment.id] = assignment
+        return assignment
+
+    def delete_app_role_assignment(self, assignment_id: str) -> None:
+        if self.app_role_assignments.pop(assignment_id, None) is None:
+            raise _not_found(assignment_id)
+
+    def create_application(
+        self,
+        display_name: str,
+        sign_in_audience: str,
+        redirect_uris: list[str],
+        required_resource_access: list[dict[str, Any]],
+    ) -> Application:
+        application = Application(
+            _new_id(), _new_id(), display_name, sign_in_audience, list(redirect_uris), required_resource_access
+        )
+        self.applications[application.id] = application
+        return application
