@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from infra.catalog import PermissionCatalog, graph_catalog
+from infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
 from infra.errors import Problem, SpecError, TaxcalcConsentError
 from infra.profiles import CLIENT_ID_HELP, PROFILES
 from infra.spec import TenantSpec
@@ -170,6 +170,10 @@ class _Reader:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.problems.append(self.positions.problem(path, _yaml_message(exc)))
+            return None
+        except ValueError:
+            # PyYAML resolves 2027-13-01 as a timestamp, then datetime refuses it.
+            self.problems.append(self.positions.problem(path, "invalid date: expected a real date as YYYY-MM-DD"))
             return None
 
     def _read_mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
@@ -385,7 +389,8 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
         hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(_fields_at(loc[:-1]))}"
         return positions.problem(loc, f"unknown key {key!r}{hint}")
     if kind == "missing":
-        return positions.problem(loc[:-1], f"missing required key {format_key_path(loc)!r}")
+        where = positions.locate(loc[:-1])
+        return Problem(where.file, where.line, where.col, format_key_path(loc), f"missing required key {loc[-1]!r}")
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in {"date_from_datetime_parsing", "date_parsing", "date_type", "date_from_datetime_inexact"}:
         message = "expected a date as YYYY-MM-DD"
@@ -420,14 +425,11 @@ def _semantic_problems(
         if app.redirect_uris:
             yield positions.problem(("app", "redirect_uris"), "redirect_uris only apply with register: true")
 
-    if consent.scopes is not None:
-        if not consent.scopes:
-            yield positions.problem(
-                ("consent", "scopes"),
-                "an empty list grants nothing: list scopes, or remove the key to use the profile's scopes",
-            )
-        yield from _permission_problems(consent.scopes, "delegated", ("consent", "scopes"), positions, catalog)
-    yield from _permission_problems(consent.app_roles, "application", ("consent", "app_roles"), positions, catalog)
+    if consent.scopes is not None and not consent.scopes:
+        yield positions.problem(
+            ("consent", "scopes"),
+            "an empty list grants nothing: list scopes, or remove the key to use the profile's scopes",
+        )
 
     if consent.mode == "users":
         if not consent.users and not consent.groups:
@@ -455,7 +457,7 @@ def _semantic_problems(
 
 def _permission_problems(
     names: Sequence[str],
-    kind: typing.Literal["delegated", "application"],
+    kind: PermissionKind,
     path: KeyPath,
     positions: Positions,
     catalog: PermissionCatalog,
@@ -483,12 +485,20 @@ def validate_document(
     for path, problem in list(_secret_problems(document, (), positions)):
         problems.append(problem)
         _drop(document, path)
+    # Catalog checks read the raw lists, so an unknown scope is reported even when other keys are wrong.
+    consent = document.get("consent")
+    kinds: tuple[tuple[str, PermissionKind], ...] = (("scopes", "delegated"), ("app_roles", "application"))
+    for key, kind in kinds:
+        names = consent.get(key) if isinstance(consent, dict) else None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            problems.extend(_permission_problems(names, kind, ("consent", key), positions, catalog))
+    spec: TenantSpec | None = None
     try:
         spec = TenantSpec.model_validate(document)
     except ValidationError as exc:
         problems.extend(_schema_problems(e, positions) for e in exc.errors(include_input=False, include_url=False))
-        return None, problems
-    problems.extend(_semantic_problems(spec, own, positions, catalog))
+    if spec is not None:
+        problems.extend(_semantic_problems(spec, own, positions, catalog))
     return (None if problems else spec), problems
 
 
@@ -502,15 +512,17 @@ def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
         own, own_positions, read_problems = read_yaml_file(path, shown)
-        problems.extend(read_problems)
         if own is None:
+            problems.extend(read_problems)
             continue
         if defaults is not None:
             document, positions = merge_defaults(defaults[0], own, defaults[1], own_positions)
         else:
             document, positions = own, own_positions
         spec, found = validate_document(document, own, positions, catalog)
-        problems.extend(found)
+        # A value the YAML reader already refused (a bad date, say) is not reported a second time.
+        refused = {(p.file, p.key_path) for p in read_problems}
+        problems.extend(sorted([*read_problems, *(p for p in found if (p.file, p.key_path) not in refused)]))
         if spec is not None and not read_problems:
             tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults[2] if defaults else None))
     problems.extend(_cross_file_problems(tenants))
