@@ -13,7 +13,7 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -39,6 +39,15 @@ _SECRET_KEY = re.compile(r"secret|passw(or)?d|pwd|token|private[_-]?key|api[_-]?
 _SECRET_KEY_ALLOWED = frozenset({"client_secret_env"})
 # Entra client secrets: 3 characters, a digit, "Q~", then 31-34 more (learn.microsoft.com: credential formats).
 _ENTRA_SECRET_VALUE = re.compile(r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}")
+_SECRET_KEY_MESSAGE = (
+    "secrets never go in tenant files: put the value in an environment variable (or your CI's secret store) "
+    "and name that variable in auth.client_secret_env"
+)
+_SECRET_VALUE_MESSAGE = (
+    "this value looks like an Entra client secret: remove it, rotate the secret, and name an environment "
+    "variable in auth.client_secret_env instead"
+)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -47,8 +56,7 @@ class UsageError(TaxcalcConsentError):
     """The command was pointed at something that is not a tenant file or folder."""
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     file: str
     line: int
     col: int
@@ -166,6 +174,11 @@ class _Reader:
                 self.positions.by_path.setdefault((*path, index), self.position(item))
                 out.append(self.read(item, (*path, index)))
             return out
+        if node.tag == _STR_TAG:
+            if _ENTRA_SECRET_VALUE.search(node.value):
+                self.problems.append(self.positions.problem(path, _SECRET_VALUE_MESSAGE))
+                return None
+            return node.value
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -211,6 +224,10 @@ class _Reader:
                 continue
             first_seen[key] = where
             self.positions.by_path[(*path, key)] = where
+            if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
+                # Refused here, before the value is even constructed, so it can never be echoed.
+                self.problems.append(self.positions.problem((*path, key), _SECRET_KEY_MESSAGE))
+                continue
             out[key] = self.read(value_node, (*path, key))
         return out
 
@@ -310,46 +327,6 @@ def merge_defaults(
 
 
 # ---------------------------------------------------------------------------------------- validation
-
-
-def _secret_problems(value: Any, path: KeyPath, positions: Positions) -> Iterator[tuple[KeyPath, Problem]]:
-    """Keys that hold secrets, and values shaped like Entra client secrets, anywhere in the document."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
-                yield (
-                    (*path, key),
-                    positions.problem(
-                        (*path, key),
-                        "secrets never go in tenant files: put the value in an environment variable (or your CI's "
-                        "secret store) and name that variable in auth.client_secret_env",
-                    ),
-                )
-            else:
-                yield from _secret_problems(child, (*path, key), positions)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _secret_problems(child, (*path, index), positions)
-    elif isinstance(value, str) and _ENTRA_SECRET_VALUE.search(value):
-        yield (
-            path,
-            positions.problem(
-                path,
-                "this value looks like an Entra client secret: remove it, rotate the secret, and name an "
-                "environment variable in auth.client_secret_env instead",
-            ),
-        )
-
-
-def _drop(document: dict[str, Any], path: KeyPath) -> None:
-    """Remove a key path so the schema does not report a secret key a second time."""
-    parent: Any = document
-    for part in path[:-1]:
-        parent = parent[part]
-    if isinstance(parent, dict):
-        parent.pop(path[-1], None)
-    elif isinstance(parent, list) and isinstance(path[-1], int):
-        parent[path[-1]] = ""
 
 
 def _fields_at(loc: Sequence[str | int]) -> list[str]:
@@ -482,9 +459,6 @@ def validate_document(
     document: dict[str, Any], own: Mapping[str, Any], positions: Positions, catalog: PermissionCatalog
 ) -> tuple[TenantSpec | None, list[Problem]]:
     problems: list[Problem] = []
-    for path, problem in list(_secret_problems(document, (), positions)):
-        problems.append(problem)
-        _drop(document, path)
     # Catalog checks read the raw lists, so an unknown scope is reported even when other keys are wrong.
     consent = document.get("consent")
     kinds: tuple[tuple[str, PermissionKind], ...] = (("scopes", "delegated"), ("app_roles", "application"))
