@@ -81,7 +81,8 @@ class TenantConsent(pulumi.ComponentResource):
         # use_existing adopts the enterprise application if it is already in the tenant (a user or admin
         # consented by hand, as the KB journey does), instead of failing on Graph's duplicate appId.
         # retain_on_delete: destroying the stack must never delete an enterprise application that may
-        # predate this tool (pulumi-azuread#2045: use_existing still deletes on destroy).
+        # predate this tool; the provider documents that use_existing still tries to delete on destroy
+        # (pulumi-azuread#2045: a stack deleted a first-party one).
         self.service_principal = azuread.ServicePrincipal(
             SERVICE_PRINCIPAL_NAME,
             client_id=client_id,
