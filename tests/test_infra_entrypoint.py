@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from infra.provider import provider_arguments
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import PUBLISHED_APPS, contoso
-from tests.fakes.pulumi_mocks import PROVIDER_TYPE, EntraMocks, mocked_stack, run
+from tests.fakes.pulumi_mocks import PROVIDER_TYPE, EntraMocks, mocked_stack, run, settle_event_loop
 
 MAIN = ROOT / "infra" / "__main__.py"
 SECRET = "abc1Q~not-a-real-secret-but-shaped-like-one-xx"
@@ -146,3 +147,10 @@ def _tenant(folder: Path, name: str, extra: str) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: organization\n{extra}", encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _collect_abandoned_pulumi_work() -> Iterator[None]:
+    """See ``tests.fakes.pulumi_mocks.settle_event_loop``: collect what a failed run left, now."""
+    yield
+    settle_event_loop()

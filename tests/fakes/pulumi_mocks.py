@@ -16,6 +16,8 @@ It records every resource and invoke for assertions.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 from tests.fakes.entra import FakeTenant, GraphError, ServicePrincipal
 
@@ -415,6 +418,24 @@ def mocked_stack(
     finally:
         pulumi.runtime.set_all_config({})
         pulumi_settings.reset_options()
+        settle_event_loop()
+
+
+def settle_event_loop() -> None:
+    """Finish what a failed program left pending, and collect it now.
+
+    When a resource fails, Pulumi abandons the other registrations mid-flight. Left alone, their
+    coroutines are finalised by some later garbage collection, possibly inside ``ast.parse`` (pytest's
+    assertion rewriting), where CPython 3.11 before 3.11.9 raises "AST constructor recursion depth
+    mismatch" (python/cpython#106905). Cancelling them and collecting here keeps that deterministic.
+    """
+    loop = _ensure_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    gc.collect()
 
 
 def run(program: Callable[[], Any]) -> None:
@@ -423,7 +444,7 @@ def run(program: Callable[[], Any]) -> None:
     A resource the fake tenant refuses, or an error the program raises, is raised here.
     """
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test
     def body() -> Any:
         return program()
 
