@@ -112,8 +112,13 @@ class TenantConsent(pulumi.ComponentResource):
             )
 
         self.service_principal_object_id = hub
-        self.grant_ids = pulumi.Output.all(**{p: g.id for p, g in self.grants.items()}).apply(
-            lambda ids: {str(k): str(v) for k, v in ids.items()}
+        # Output.all() of nothing is a list, so a users-mode file whose groups hold no users needs its own case.
+        self.grant_ids = (
+            pulumi.Output.all(**{p: g.id for p, g in self.grants.items()}).apply(
+                lambda ids: {str(k): str(v) for k, v in ids.items()}
+            )
+            if self.grants
+            else pulumi.Output.from_input({})
         )
         self.summary = {
             "tenant": plan.tenant,

@@ -136,6 +136,16 @@ def test_users_mode_resolves_upns_object_ids_and_group_members_to_one_grant_each
     assert set(outputs["grant_ids"]) == expected
 
 
+def test_a_group_with_no_user_members_grants_nothing(tenants_dir: Path) -> None:
+    tenant = fabrikam(TENANT_ID)
+    tenant.add_group("Only groups", [tenant.group("Partners").id])
+    path = write_tenant(tenants_dir, "f", "consent:\n  mode: users\n  groups: [Only groups]\n")
+    mocks, outputs = deploy_file(tenant, path)
+    assert mocks.of_type(GRANT) == []
+    assert tenant.grants == {}
+    assert outputs["grant_ids"] == {}
+
+
 @pytest.mark.parametrize(
     ("users", "groups", "missing"),
     [
