@@ -205,11 +205,17 @@ def token_source(tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: st
     scope = graph_base.rstrip("/") + "/.default"
     credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host)
 
+    cached: list[Any] = []
+
     def fetch() -> str:
         from azure.core.exceptions import ClientAuthenticationError
 
+        # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
+        if cached and cached[0].expires_on - 300 > time.time():
+            return str(cached[0].token)
         try:
-            return str(credential.get_token(scope, tenant_id=tenant_id).token)
+            cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
+            return str(cached[0].token)
         except ClientAuthenticationError as exc:
             # azure-identity messages name the credential that failed and why; they carry no secret.
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
