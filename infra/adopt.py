@@ -148,7 +148,13 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
         result.not_adopted.append(f"{ref}: not found in the directory, cannot be assigned")
     for a in snapshot.assignments:
         key = (a.principal_type, a.principal_id)
-        who = wanted.get(key) or a.principal_display_name or a.principal_id
+        known = snapshot.users.get(a.principal_id)
+        who = (
+            wanted.get(key)
+            or (known.user_principal_name if known else "")
+            or a.principal_display_name
+            or a.principal_id
+        )
         if key in wanted and a.app_role_id == DEFAULT_ACCESS_ROLE_ID and a.principal_type in ("User", "Group"):
             principal_type: PrincipalType = "User" if a.principal_type == "User" else "Group"
             result.adopted.append(

@@ -382,7 +382,10 @@ class GraphClient:
         _assert_read_only(method, shown, json_body)
         request = f"{method} {shown}"
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+            token = self.token()
+            if not token:
+                raise GraphError("no access token to send", request=request)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             try:
                 response = self._client().request(method, url, headers=headers, json=json_body)
             except httpx.HTTPError as exc:

@@ -38,7 +38,7 @@ def adopt(
         reports: list[dict[str, Any]] = []
         failed = 0
         for plan, adoption in results:
-            config_file = project.stack_config_file(plan.tenant)
+            config_file = _shown(project.stack_config_file(plan.tenant))
             if isinstance(adoption, GraphError):
                 failed += 1
                 reports.append({"tenant": plan.tenant, "stack_config": str(config_file), "error": str(adoption)})
@@ -69,3 +69,11 @@ def _render(report: dict[str, Any]) -> None:
         say(f"  left      {note}", markup=False, highlight=False)
     if not report["adopted"]:
         say("  nothing to adopt", markup=False)
+
+
+def _shown(path: Path) -> Path:
+    """Relative to the current folder when inside it: shorter, and the same on every machine."""
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path

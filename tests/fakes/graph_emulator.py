@@ -399,7 +399,7 @@ def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE) -> Iterator[GraphEmula
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(emulator))
     server.daemon_threads = True
     emulator.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="graph-emulator", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="graph-emulator", daemon=True)
     thread.start()
     try:
         yield emulator
