@@ -265,7 +265,6 @@ class GraphClient:
     sleep: Callable[[float], None] = _default_sleep
     timeout: float = 30.0
     transport: httpx.BaseTransport | None = None
-    requests_sent: int = field(default=0, init=False)
     _http: httpx.Client | None = field(default=None, init=False, repr=False)
 
     @property
@@ -373,6 +372,11 @@ class GraphClient:
                 return items
             if next_link in seen:
                 raise GraphError("@odata.nextLink repeats a page already read", request=f"GET {path}")
+            if _origin(str(next_link)) != _origin(self.base_url):
+                # The bearer token goes with every request: never to a host other than the Graph we asked.
+                raise GraphError(
+                    f"@odata.nextLink leaves {_origin(self.base_url)}; not followed", request=f"GET {path}"
+                )
             seen.add(next_link)
             page = self._send("GET", str(next_link), path)
 
@@ -390,7 +394,6 @@ class GraphClient:
                 response = self._client().request(method, url, headers=headers, json=json_body)
             except httpx.HTTPError as exc:
                 raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=request) from None
-            self.requests_sent += 1
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
                 self.sleep(_retry_delay(response.headers.get("Retry-After"), attempt))
                 continue

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 
 from infra import graph
 from infra.graph import GraphClient, GraphError
@@ -179,3 +182,52 @@ def test_graph_endpoints(cloud: graph.Cloud, override: str | None, expected: str
 def test_plain_http_is_refused_beyond_localhost() -> None:
     with pytest.raises(GraphError, match="only for localhost"):
         graph.graph_base_url("public", "http://graph.example.com")
+
+
+def test_next_link_to_another_host_is_not_followed() -> None:
+    """The bearer token travels with every request, so pages are only fetched from the Graph asked."""
+    hosts: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        page = {"value": [{"id": "1"}], "@odata.nextLink": "https://collector.example.com/v1.0/users?$skiptoken=2"}
+        return httpx.Response(200, json=page)
+
+    transport = httpx.MockTransport(answer)
+    with (
+        GraphClient("https://graph.microsoft.com", lambda: "t", transport=transport) as client,
+        pytest.raises(GraphError, match=r"leaves https://graph\.microsoft\.com"),
+    ):
+        client.collection(graph.GraphRequest("/users", "collection"))
+    assert hosts == ["graph.microsoft.com"]
+
+
+class FakeCredential:
+    """Stands in for an azure-identity credential: counts calls, can fail like one."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        self.fail = fail
+
+    def get_token(self, scope: str, tenant_id: str | None = None) -> AccessToken:
+        self.calls.append((scope, tenant_id))
+        if self.fail:
+            raise ClientAuthenticationError("AzureCliCredential: Please run 'az login' to set up an account")
+        return AccessToken(f"token-{len(self.calls)}", int(time.time()) + 3600)
+
+
+def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    credential = FakeCredential()
+    monkeypatch.setattr(graph, "_credential", lambda *_: credential)
+    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "usgov", "https://graph.microsoft.us")
+    assert source() == source() == "token-1"
+    assert credential.calls == [("https://graph.microsoft.us/.default", TENANT_ID)]
+
+
+def test_credential_failure_is_a_graph_error_naming_the_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    monkeypatch.setattr(graph, "_credential", lambda *_: FakeCredential(fail=True))
+    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
+    with pytest.raises(GraphError, match=f"tenant {TENANT_ID}: AzureCliCredential: Please run 'az login'"):
+        source()

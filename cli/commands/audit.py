@@ -12,7 +12,7 @@ from cli.commands.validate import PathsArg
 from cli.console import err, fail, is_debug, print_json, user_errors
 from cli.exit_codes import ExitCode
 from cli.pipeline import load_plans
-from infra.audit import audit_document, audit_tenant, read_tenant
+from infra.audit import TenantSnapshot, audit_document, audit_tenant, read_tenant
 from infra.graph import Cloud, GraphError, client_for_tenant, graph_base_url
 from infra.plan import ConsentPlan
 
@@ -38,7 +38,7 @@ def per_tenant(
     cloud: str,
     endpoint: str | None,
     debug: bool,
-    work: Callable[[ConsentPlan, Any], T],
+    work: Callable[[ConsentPlan, TenantSnapshot], T],
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
     """Run ``work(plan, snapshot)`` for every tenant; a Graph failure is recorded and the others still run."""
     if cloud not in ("public", "usgov", "china"):

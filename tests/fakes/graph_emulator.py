@@ -259,8 +259,11 @@ class GraphEmulator:
         if "$filter" in query:
             prop, value = _parse_filter(query["$filter"], filterable, entity_set)
             items = [i for i in items if _matches(i.get(prop), value)]
-        start = int(query.get("$skiptoken", "0") or 0)
-        size = min(int(query.get("$top", self.page_size)), self.page_size)
+        try:
+            start = int(query.get("$skiptoken", "0") or 0)
+            size = max(1, min(int(query.get("$top", self.page_size)), self.page_size))
+        except ValueError:
+            raise ODataError(400, "BadRequest", "Invalid $skiptoken or $top value.") from None
         page = [_apply_select(i, query.get("$select"), entity_set) for i in items[start : start + size]]
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v1.0/$metadata#{entity_set}", "value": page}
         if start + size < len(items):
