@@ -109,6 +109,10 @@ def _user_info(item: dict[str, Any] | None) -> UserInfo | None:
     )
 
 
+def _members(answer: graph.GraphResult) -> tuple[UserInfo, ...]:
+    return tuple(u for u in map(_user_info, cast(list[dict[str, Any]], answer)) if u)
+
+
 def _assignment(item: dict[str, Any]) -> AssignmentState:
     return AssignmentState(
         id=str(item["id"]),
@@ -145,33 +149,28 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
         first.append(graph.service_principals_list_by_app_id(client_app_id))
     first += [graph.users_get(ref) for ref in user_refs]
     first += [graph.groups_get(ref) if is_guid(ref) else graph.groups_list_by_display_name(ref) for ref in group_refs]
-    answers = client.batch(first)
-    graph_sps = cast(list[dict[str, Any]], answers[0])
-    authorization = cast(dict[str, Any], answers[1] or {})
-    admin_consent = cast(dict[str, Any], answers[2] or {})
-    offset = 3
+    # Answers come back in request order; take them off one by one.
+    answers = iter(client.batch(first))
+    graph_sps = cast(list[dict[str, Any]], next(answers))
+    authorization = cast(dict[str, Any], next(answers) or {})
+    admin_consent = cast(dict[str, Any], next(answers) or {})
     sp: ServicePrincipalState | None = None
-    if client_app_id:
-        found = cast(list[dict[str, Any]], answers[3])
-        offset = 4
-        if found:
-            item = found[0]
-            sp = ServicePrincipalState(
-                object_id=str(item["id"]).lower(),
-                display_name=str(item.get("displayName") or ""),
-                enabled=bool(item.get("accountEnabled", True)),
-                assignment_required=bool(item.get("appRoleAssignmentRequired", False)),
-            )
-    users: dict[str, UserInfo | None] = {}
-    for ref, answer in zip(user_refs, answers[offset : offset + len(user_refs)], strict=True):
-        users[ref] = _user_info(cast(dict[str, Any] | None, answer))
-    offset += len(user_refs)
+    found = cast(list[dict[str, Any]], next(answers)) if client_app_id else []
+    if found:
+        item = found[0]
+        sp = ServicePrincipalState(
+            object_id=str(item["id"]).lower(),
+            display_name=str(item.get("displayName") or ""),
+            enabled=bool(item.get("accountEnabled", True)),
+            assignment_required=bool(item.get("appRoleAssignmentRequired", False)),
+        )
+    users: dict[str, UserInfo | None] = {
+        ref: _user_info(cast(dict[str, Any] | None, next(answers))) for ref in user_refs
+    }
     group_hits: dict[str, list[dict[str, Any]]] = {}
-    for ref, answer in zip(group_refs, answers[offset:], strict=True):
-        if isinstance(answer, list):
-            group_hits[ref] = answer
-        else:
-            group_hits[ref] = [answer] if answer else []
+    for ref in group_refs:
+        answer = next(answers)
+        group_hits[ref] = answer if isinstance(answer, list) else ([answer] if answer else [])
 
     graph_sp_id = str(graph_sps[0]["id"]).lower() if graph_sps else None
     second: list[graph.GraphRequest] = []
@@ -184,7 +183,7 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
     single_groups = {ref: hits[0] for ref, hits in group_hits.items() if len(hits) == 1}
     member_ids = list(dict.fromkeys(str(g["id"]).lower() for g in single_groups.values()))
     second += [graph.groups_list_transitive_user_members(gid) for gid in member_ids]
-    answers = client.batch(second) if second else []
+    answers = iter(client.batch(second) if second else [])
     grants: tuple[GrantState, ...] = ()
     app_roles: tuple[AssignmentState, ...] = ()
     assignments: tuple[AssignmentState, ...] = ()
@@ -196,33 +195,32 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
                 principal_id=str(g["principalId"]).lower() if g.get("principalId") else None,
                 scopes=tuple(str(g.get("scope") or "").split()),
             )
-            for g in cast(list[dict[str, Any]], answers[0])
+            for g in cast(list[dict[str, Any]], next(answers))
             if str(g.get("resourceId", "")).lower() == graph_sp_id
         )
         app_roles = tuple(
-            a for a in map(_assignment, cast(list[dict[str, Any]], answers[1])) if a.resource_id == graph_sp_id
+            a for a in map(_assignment, cast(list[dict[str, Any]], next(answers))) if a.resource_id == graph_sp_id
         )
-        assignments = tuple(map(_assignment, cast(list[dict[str, Any]], answers[2])))
-        answers = answers[3:]
-    members: dict[str, tuple[UserInfo, ...]] = {}
-    for gid, answer in zip(member_ids, answers, strict=True):
-        members[gid] = tuple(u for u in map(_user_info, cast(list[dict[str, Any]], answer)) if u)
+        assignments = tuple(map(_assignment, cast(list[dict[str, Any]], next(answers))))
+    members = {gid: _members(next(answers)) for gid in member_ids}
 
     # Third round trip: the UPNs of grant principals, and the members of assigned groups, not yet known.
     known = {u.id for u in users.values() if u} | {u.id for m in members.values() for u in m}
     unknown_principals = list(
         dict.fromkeys(g.principal_id for g in grants if g.principal_id and g.principal_id not in known)
     )
-    assigned_groups = [
-        a.principal_id for a in assignments if a.principal_type == "Group" and a.principal_id not in members
-    ]
+    assigned_groups = list(
+        dict.fromkeys(
+            a.principal_id for a in assignments if a.principal_type == "Group" and a.principal_id not in members
+        )
+    )
     third = [graph.users_get(pid) for pid in unknown_principals]
     third += [graph.groups_list_transitive_user_members(gid) for gid in assigned_groups]
-    answers = client.batch(third) if third else []
-    for pid, answer in zip(unknown_principals, answers, strict=False):
-        users[pid] = _user_info(cast(dict[str, Any] | None, answer))
-    for gid, answer in zip(assigned_groups, answers[len(unknown_principals) :], strict=True):
-        members[gid] = tuple(u for u in map(_user_info, cast(list[dict[str, Any]], answer)) if u)
+    answers = iter(client.batch(third) if third else [])
+    for pid in unknown_principals:
+        users[pid] = _user_info(cast(dict[str, Any] | None, next(answers)))
+    for gid in assigned_groups:
+        members[gid] = _members(next(answers))
 
     groups: dict[str, GroupLookup] = {}
     for ref, hits in group_hits.items():

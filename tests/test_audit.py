@@ -269,3 +269,19 @@ def test_one_missing_scope_brings_the_prompt_back() -> None:
     experience, reason = predict_experience(("Mail.Send", "Directory.Read.All"), ("Mail.Send",), "all", True)
     assert experience == "admin approval required"
     assert "Directory.Read.All" in reason and "request approval" in reason
+
+
+def test_a_group_name_that_matches_two_groups_is_reported_not_guessed(workdir: Path) -> None:
+    tenant = scenarios.fabrikam_partly_consented()
+    tenant.add_group("TaxCalc Mailboxes")
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        _, document = audit_json(emulator)
+    differences = document["tenants"][0]["differences"]  # type: ignore[index]
+    assert {
+        "kind": "group-not-found",
+        "subject": "TaxCalc Mailboxes",
+        "message": "2 groups have this display name",
+    } in differences
+    # Erin's grant came only through that group: with the group unresolved it is consent outside the file.
+    assert any(d["kind"] == "unlisted-consent" and d["subject"] == "erin@fabrikam.com" for d in differences)

@@ -231,3 +231,11 @@ def test_credential_failure_is_a_graph_error_naming_the_tenant(monkeypatch: pyte
     source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
     with pytest.raises(GraphError, match=f"tenant {TENANT_ID}: AzureCliCredential: Please run 'az login'"):
         source()
+
+
+def test_batches_hold_at_most_twenty_requests(client: GraphClient, emulator: GraphEmulator) -> None:
+    refs = [f"user{n % 5}@contoso.com" if n % 2 else f"ghost{n}@contoso.com" for n in range(25)]
+    found = client.batch([graph.users_get(ref) for ref in refs])
+    assert [bool(f) for f in found] == [bool(n % 2) for n in range(25)]
+    assert [f["userPrincipalName"] for f in found if isinstance(f, dict)] == [r for r in refs if "user" in r]
+    assert len([r for r in emulator.requests if r.path == "/$batch"]) == 2
