@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands.audit import CloudOption, GraphEndpointOption, per_tenant
+from cli.commands.audit import CloudName, CloudOption, GraphEndpointOption, per_tenant
 from cli.commands.validate import PathsArg
 from cli.console import err, is_debug, print_json, user_errors
 from cli.exit_codes import ExitCode
@@ -23,7 +23,7 @@ def adopt(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
     graph_endpoint: GraphEndpointOption = None,
-    cloud: CloudOption = "public",
+    cloud: CloudOption = CloudName.public,
 ) -> None:
     """Adopt consent granted by hand: record existing Graph objects in each tenant's stack config.
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -24,26 +25,34 @@ GraphEndpointOption = Annotated[
         help="Microsoft Graph root to use instead of the cloud's (sovereign clouds, or a local emulator).",
     ),
 ]
-CloudOption = Annotated[
-    str,
-    typer.Option("--cloud", help="Microsoft cloud: public, usgov or china.", show_default=True),
-]
-Format = Literal["table", "md", "html"]
+
+
+class CloudName(StrEnum):
+    public = "public"
+    usgov = "usgov"
+    china = "china"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    md = "md"
+    html = "html"
+
+
+CloudOption = Annotated[CloudName, typer.Option("--cloud", help="Microsoft cloud (Graph and sign-in endpoints).")]
 
 T = TypeVar("T")
 
 
 def per_tenant(
     plans: list[ConsentPlan],
-    cloud: str,
+    cloud: CloudName,
     endpoint: str | None,
     debug: bool,
     work: Callable[[ConsentPlan, TenantSnapshot], T],
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
     """Run ``work(plan, snapshot)`` for every tenant; a Graph failure is recorded and the others still run."""
-    if cloud not in ("public", "usgov", "china"):
-        fail(f"--cloud must be public, usgov or china, not {cloud!r}")
-    selected: Cloud = "usgov" if cloud == "usgov" else "china" if cloud == "china" else "public"
+    selected: Cloud = "usgov" if cloud is CloudName.usgov else "china" if cloud is CloudName.china else "public"
     try:
         graph_base_url(selected, endpoint)
     except GraphError as exc:
@@ -66,20 +75,18 @@ def audit(
     paths: PathsArg,
     json_output: Annotated[bool, typer.Option("--json", help="Print the audit@1 JSON document on stdout.")] = False,
     output_format: Annotated[
-        str, typer.Option("--format", help="Human report: table (terminal), md or html.", show_default=True)
-    ] = "table",
+        ReportFormat, typer.Option("--format", help="Human report: table (terminal), md or html.")
+    ] = ReportFormat.table,
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write the md/html report here.")] = None,
     graph_endpoint: GraphEndpointOption = None,
-    cloud: CloudOption = "public",
+    cloud: CloudOption = CloudName.public,
 ) -> None:
     """Read each tenant's consent posture from Microsoft Graph (read-only) and compare it with its file.
 
     Exit 0 when every tenant matches its file, 3 when there are differences, 1 when Graph failed for a
     tenant (the others still run), 2 on invalid input.
     """
-    if output_format not in ("table", "md", "html"):
-        fail(f"--format must be table, md or html, not {output_format!r}")
-    if json_output and output_format != "table" and out is None:
+    if json_output and output_format is not ReportFormat.table and out is None:
         fail("--json prints JSON on stdout; write the md/html report with --out FILE")
     debug = is_debug(ctx)
     with user_errors(debug):
@@ -96,10 +103,10 @@ def audit(
     document = audit_document(tenants)
     if json_output:
         print_json(document)
-    if output_format == "table" and not json_output:
+    if output_format is ReportFormat.table and not json_output:
         render_table(document)
-    elif output_format in ("md", "html"):
-        text = render_markdown(document) if output_format == "md" else render_html(document)
+    elif output_format is not ReportFormat.table:
+        text = render_markdown(document) if output_format is ReportFormat.md else render_html(document)
         if out is None:
             typer.echo(text, nl=False)
         else:
