@@ -10,7 +10,10 @@ from typing import Annotated
 
 import typer
 
+from cli.commands.apply import apply
+from cli.commands.drift import drift
 from cli.commands.init import init
+from cli.commands.offboard import offboard
 from cli.commands.plan import plan
 from cli.commands.schema import schema
 from cli.commands.validate import validate
@@ -42,6 +45,9 @@ app.command()(init)
 app.command()(validate)
 app.command()(plan)
 app.command()(schema)
+app.command()(apply)
+app.command()(drift)
+app.command()(offboard)
 
 
 def run() -> None:
