@@ -364,6 +364,9 @@ class Engine:
             try:
                 stack = self._stack(plan)
                 self._invoke(stack, step, recorder.on_event)
+                if step == "drift" and outcome.changes and not recorder.state_seen:
+                    # Nothing in state: the file was never applied, which is not something done by hand.
+                    outcome.changes = recorder.never_applied()
             except auto.ConcurrentUpdateError:
                 outcome.locked = True
                 outcome.error = (
@@ -477,10 +480,15 @@ class _EventRecorder:
         self._index: dict[str, int] = {}
         self._errors: list[str] = []
         self.created_service_principal = False
+        self.state_seen = False
+        self._steps: list[StepEventMetadata] = []
+        """Whether any step had a prior state: a drift check on an empty stack finds only 'never applied'."""
 
     def on_event(self, event: EngineEvent) -> None:
         if event.resource_pre_event is not None:
             meta = event.resource_pre_event.metadata
+            if meta.old is not None:
+                self.state_seen = True
             change = describe_step(meta, drift=self._step == "drift")
             if change is not None:
                 change = ResourceChange(
@@ -488,6 +496,7 @@ class _EventRecorder:
                 )
                 self._index[meta.urn] = len(self._outcome.changes)
                 self._outcome.changes.append(change)
+                self._steps.append(meta)
                 if self._on_change:
                     self._on_change(change)
         elif event.res_outputs_event is not None:
@@ -517,6 +526,16 @@ class _EventRecorder:
         if index is not None:
             old = self._outcome.changes[index]
             self._outcome.changes[index] = ResourceChange(old.op, old.kind, old.name, old.description, status)
+
+    def never_applied(self) -> list[ResourceChange]:
+        """The recorded changes said as a plan would say them, marked as never applied."""
+        changes: list[ResourceChange] = []
+        for meta in self._steps:
+            change = describe_step(meta)
+            if change is not None:
+                text = self._redact(f"never applied: {change.description}")
+                changes.append(ResourceChange(change.op, change.kind, change.name, text, change.status))
+        return changes
 
     def error_text(self) -> str:
         return "; ".join(dict.fromkeys(self._errors))

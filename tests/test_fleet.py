@@ -268,7 +268,8 @@ def test_drift_names_each_difference_and_exits_3(tenants: Path, backend: FakeBac
     assert f"the grant for user {BOB} (Principal) is missing from the tenant (deleted outside the file)" in (
         result.stderr
     )
-    assert {n: t["result"] for n, t in by_tenant(report_of(result)).items()} == {"contoso": "drift", "fabrikam": "drift"}
+    results = {name: t["result"] for name, t in by_tenant(report_of(result)).items()}
+    assert results == {"contoso": "drift", "fabrikam": "drift"}
     drift_previews = [kw for s, m, kw in backend.calls if m == "preview" and kw.get("refresh")]
     assert len(drift_previews) == 4
     assert "Mail.ReadWrite" in contoso.grants[grant.id].scope  # drift only looks
@@ -490,3 +491,10 @@ def test_importing_the_cli_does_not_import_pulumi() -> None:
     code = "import sys, cli.main; sys.exit(1 if any(m.split('.')[0] == 'pulumi' for m in sys.modules) else 0)"
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=False)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_drift_on_a_stack_never_applied_says_so(tenants: Path, backend: FakeBackend) -> None:
+    result = invoke("drift", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 3
+    assert "never applied: grant every user (AllPrincipals" in result.stderr
+    assert "outside the file" not in result.stderr
