@@ -362,7 +362,7 @@ class Engine:
             outcome = StepOutcome(attempts=attempt, warnings=list(carried))
             recorder = _EventRecorder(step, redact, outcome, on_change)
             try:
-                stack = self._stack(plan)
+                stack = self.open_stack(plan)
                 self._invoke(stack, step, recorder.on_event)
                 if step == "drift" and outcome.changes and not recorder.state_seen:
                     # Nothing in state: the file was never applied, which is not something done by hand.
@@ -391,7 +391,7 @@ class Engine:
             return outcome
         raise AssertionError("unreachable: the last attempt always returns")
 
-    def _stack(self, plan: ConsentPlan) -> StackLike:
+    def open_stack(self, plan: ConsentPlan) -> StackLike:
         """Open (once per run) and configure the tenant's stack."""
         with self._lock:
             cached = self._stacks.get(plan.tenant)

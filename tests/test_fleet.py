@@ -6,6 +6,7 @@ events as the Automation API delivers them) over in-memory Entra tenants that en
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from pulumi.automation import ConfigValue
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from cli import driver, fleet
@@ -498,3 +500,15 @@ def test_drift_on_a_stack_never_applied_says_so(tenants: Path, backend: FakeBack
     assert result.exit_code == 3
     assert "never applied: grant every user (AllPrincipals" in result.stderr
     assert "outside the file" not in result.stderr
+
+
+def test_a_terminal_gets_a_live_table_instead_of_lines(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=120))
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    assert "contoso: previewing" not in shown
+    assert "tenant" in shown and "state" in shown and "changes pending" in shown
