@@ -456,10 +456,14 @@ def stack_config(plan: ConsentPlan, project_root: Path) -> dict[str, _Setting]:
 
 
 def _command_error_summary(text: str) -> str:
-    """The useful lines of a CommandError: its stderr, else the tail of stdout, without the banner."""
-    stderr = text.split("\n stderr:", 1)[1] if "\n stderr:" in text else text
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    return "; ".join(lines[-3:]) or "the Pulumi engine failed without a message"
+    """The useful lines of a CommandError's text (`code: / stdout: / stderr:`): stderr, else stdout's tail."""
+    stdout, _, stderr = text.partition("\n stderr:")
+    stdout = stdout.split("\n stdout:", 1)[-1]
+    for section in (stderr, stdout):
+        lines = [_strip_ansi(line).strip() for line in section.splitlines() if line.strip()]
+        if lines:
+            return "; ".join(lines[-3:])
+    return "the Pulumi engine failed without a message"
 
 
 # ----------------------------------------------------------------------------------- events -> Entra

@@ -249,6 +249,8 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     started_at = datetime.now(UTC)
     with user_errors(debug):
         shard = parse_shard(options.shard) if options.shard else None
+        if options.report is not None and not options.report.parent.is_dir():
+            raise FleetUsageError(f"--report {options.report}: folder {options.report.parent} does not exist")
         plans = load_plans(paths)
         _refuse_mandatory_violations(plans)
         confirmable = operation in ("apply", "offboard")
@@ -313,6 +315,13 @@ def _confirm(question: str) -> bool:
 
 
 def _refuse_mandatory_violations(plans: Sequence[ConsentPlan]) -> None:
+    for plan in plans:
+        for advisory in (v for v in plan.violations if v.severity == "advisory"):
+            err.print(
+                Text.assemble(
+                    (f"{plan.file}: ", "bold"), ("advisory ", "yellow"), f"{advisory.rule}: {advisory.message}"
+                )
+            )
     mandatory = [(p, v) for p in plans for v in p.violations if v.severity == "mandatory"]
     if not mandatory:
         return

@@ -358,6 +358,8 @@ def test_a_mandatory_policy_violation_stops_every_command(
         return [replace(plans[0], violations=(violation,)), *plans[1:]]
 
     monkeypatch.setattr(fleet, "load_plans", with_violation)
+    bad_report = invoke("apply", "--yes", "--report", str(tenants / "no" / "report.json"), str(tenants))
+    assert bad_report.exit_code == 2 and "does not exist" in bad_report.stderr
     for command in (["plan"], ["apply", "--yes"], ["drift"], ["offboard", "--yes"]):
         result = invoke(*command, str(tenants))
         assert result.exit_code == 2, (command, result.output)

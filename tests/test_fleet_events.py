@@ -271,3 +271,18 @@ def test_a_cloud_backend_conflict_is_a_lock_and_a_bare_failure_keeps_its_stderr(
     bare = CommandResult(stdout="", stderr="warning: A\nerror: could not load plugin azuread\n", code=255)
     outcome = run_replay([], bare, tmp_path)
     assert not outcome.locked and outcome.error == "warning: A; error: could not load plugin azuread"
+
+
+def test_a_failure_with_only_stdout_keeps_the_tail_of_stdout(tmp_path: Path) -> None:
+    crashed = CommandResult(
+        stdout=(
+            "Previewing update (contoso)\n\n"
+            "error: an unhandled error occurred: Program exited with non-zero exit code: 1\n"
+        ),
+        stderr="",
+        code=255,
+    )
+    outcome = run_replay([], crashed, tmp_path)
+    assert outcome.error == (
+        "Previewing update (contoso); error: an unhandled error occurred: Program exited with non-zero exit code: 1"
+    )
