@@ -138,6 +138,8 @@ class StepOutcome:
     changes: list[ResourceChange] = field(default_factory=list)
     error: str | None = None
     locked: bool = False
+    policy_blocked: bool = False
+    """The policy pack reported a mandatory violation, so the engine changed nothing."""
     attempts: int = 1
     warnings: list[str] = field(default_factory=list)
 
@@ -232,7 +234,7 @@ def _display(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
-def check_auth(plans: Iterable[ConsentPlan], environ: Mapping[str, str]) -> list[str]:
+def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str]) -> list[str]:
     """Problems that would stop a tenant's engine run before it starts, one line each."""
     problems: list[str] = []
     for plan in plans:
@@ -522,6 +524,7 @@ class _EventRecorder:
             message = self._redact(f"policy {policy.policy_name} ({policy.enforcement_level}): {policy.message}")
             if policy.enforcement_level == "mandatory":
                 self._errors.append(message)
+                self._outcome.policy_blocked = True
             else:
                 self._outcome.warnings.append(message)
 

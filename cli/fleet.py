@@ -34,7 +34,7 @@ from infra.plan import ConsentPlan
 REPORT_FORMAT = "taxcalc-consent/run@1"
 
 Operation = Literal["plan", "apply", "drift", "offboard"]
-Result = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked"]
+Result = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
 
 # ------------------------------------------------------------------------------------ shared options
 
@@ -211,6 +211,8 @@ def _settle(run: TenantRun, step: Step, outcome: StepOutcome) -> None:
     run.attempts += outcome.attempts
     if outcome.locked:
         run.result, run.error = "locked", outcome.error
+    elif outcome.policy_blocked:
+        run.result, run.error = "policy-violation", outcome.error
     elif outcome.failed:
         run.result, run.error = "failed", outcome.error
     elif not run.changes:
@@ -223,7 +225,7 @@ def _settle(run: TenantRun, step: Step, outcome: StepOutcome) -> None:
         run.result = "removed"
     else:
         run.result = "changes"
-    run.state = {"no-changes": "no changes", "locked": "locked by another run"}.get(run.result, run.result)
+    run.state = _RESULT_TEXT[run.result][0]
 
 
 def _state_line(run: TenantRun) -> str:
@@ -260,7 +262,7 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
             )
         selected = select_shard(plans, *shard) if shard else list(plans)
         settings = driver.resolve_settings(options.backend, os.environ)
-        problems = driver.check_auth(selected, os.environ)
+        problems = driver.preflight_problems(selected, os.environ)
         if problems:
             for problem in problems:
                 err.print(problem, markup=False, highlight=False)
@@ -333,6 +335,8 @@ def _refuse_mandatory_violations(plans: Sequence[ConsentPlan]) -> None:
 def exit_code(operation: Operation, runs: Sequence[TenantRun], options: FleetOptions) -> ExitCode:
     if any(r.result in ("failed", "locked") for r in runs):
         return ExitCode.FAILED
+    if any(r.result == "policy-violation" for r in runs):
+        return ExitCode.INVALID
     if any(r.result == "drift" for r in runs):
         return ExitCode.CHANGES
     pending = any(r.result == "changes" for r in runs)
@@ -352,6 +356,7 @@ _RESULT_TEXT = {
     "drift": ("drift", "yellow"),
     "failed": ("failed", "red"),
     "locked": ("locked by another run", "red"),
+    "policy-violation": ("blocked by policy", "red"),
 }
 
 

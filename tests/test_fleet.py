@@ -367,6 +367,35 @@ def test_a_mandatory_policy_violation_stops_every_command(
     assert backend.calls == []
 
 
+def test_a_violation_the_policy_pack_finds_on_preview_is_exit_2(tenants: Path, backend: FakeBackend) -> None:
+    backend.policy_denials["fabrikam"] = "Mail.ReadWrite is not on the allow-list: remove it from consent.scopes"
+    result = invoke("apply", "--yes", "--json", str(tenants))
+    assert result.exit_code == 2, result.output
+    report = by_tenant(report_of(result))
+    assert report["fabrikam"]["result"] == "policy-violation"
+    assert "policy allowed-scopes (mandatory): Mail.ReadWrite is not on the allow-list" in str(
+        report["fabrikam"]["error"]
+    )
+    assert report["contoso"]["result"] == "applied"
+    assert "up" not in backend.methods("fabrikam") and backend.tenants["fabrikam"].grants == {}
+
+
+def test_advisory_violations_are_shown_and_do_not_stop_the_run(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fleet.load_plans
+
+    def with_advisory(paths: object) -> list[ConsentPlan]:
+        violation = Violation("prefer-principal-grants", "advisory", "consider per-mailbox consent")
+        return [replace(plan, violations=(violation,)) for plan in real(paths)]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fleet, "load_plans", with_advisory)
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 0, result.output
+    assert "advisory prefer-principal-grants: consider per-mailbox consent" in result.stderr
+    assert backend.methods("contoso").count("preview") == 1
+
+
 def test_an_invalid_tenant_file_stops_the_run(tenants: Path, backend: FakeBackend) -> None:
     (tenants / "broken.yaml").write_text("tenant:\n  id: not-a-guid\nconsent:\n  mode: organization\n")
     result = invoke("apply", "--yes", str(tenants))

@@ -74,6 +74,8 @@ class FakeBackend:
     locked: set[str] = field(default_factory=set)
     lagging: set[str] = field(default_factory=set)
     """Stacks whose next grant after a new service principal meets Entra replication lag (once)."""
+    policy_denials: dict[str, str] = field(default_factory=dict)
+    """Stack -> message of a mandatory violation the attached policy pack reports on preview and update."""
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -124,6 +126,7 @@ class FakeStack:
         if kwargs.get("refresh"):
             self._refresh(state)
         desired = self._program(emit)
+        self._policies(kwargs, emit)
         counts = self._diff(state, desired, emit, apply=False)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
         return PreviewResult(stdout="", stderr="", change_summary=counts)  # type: ignore[arg-type]
@@ -133,6 +136,7 @@ class FakeStack:
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
         desired = self._program(emit)
+        self._policies(kwargs, emit)
         counts = self._diff(self.backend.states[self.name], desired, emit, apply=True)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
         return counts
@@ -167,6 +171,27 @@ class FakeStack:
     def _check_lock(self) -> None:
         if self.name in self.backend.locked:
             raise create_command_error(CommandResult(stdout="", stderr=LOCKED_STDERR, code=255))
+
+    def _policies(self, kwargs: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
+        """A pack only runs when attached; a mandatory violation fails the operation before any step."""
+        message = self.backend.policy_denials.get(self.name)
+        if not kwargs.get("policy_packs") or message is None:
+            return
+        policy = {
+            "message": message,
+            "color": "never",
+            "policyName": "allowed-scopes",
+            "policyPackName": "taxcalc-consent",
+            "policyPackVersion": "0.1.0",
+            "policyPackVersionTag": "0.1.0",
+            "enforcementLevel": "mandatory",
+        }
+        emit({"policyEvent": policy})
+        raise create_command_error(
+            CommandResult(
+                stdout="Policies:\n    ❌ taxcalc-consent@v0.1.0\n", stderr="error: preview failed\n", code=255
+            )
+        )
 
     def _tenant(self) -> FakeTenant:
         return self.backend.tenants[self.name]
