@@ -204,9 +204,7 @@ def resolve_settings(
         raise EngineSetupError(f"{project_root}: no Pulumi.yaml here; the tool must run from its project directory")
     url = backend or environ.get("PULUMI_BACKEND_URL") or ""
     if not url:
-        state = project_root / ".pulumi-state"
-        state.mkdir(exist_ok=True)
-        url = f"file://{state}"
+        url = f"file://{project_root / '.pulumi-state'}"
     env: dict[str, str] = {"PULUMI_BACKEND_URL": url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
     # Pulumi Cloud encrypts stack secrets itself; every self-managed backend (file, azblob, s3, gs)
     # uses the passphrase provider, and without a passphrase the CLI would prompt, which hangs CI.
@@ -303,6 +301,9 @@ def connect(settings: EngineSettings) -> Engine:
     """An Engine over real LocalWorkspaces. Raises EngineUnavailable (exit 1) without a usable Pulumi CLI."""
     if shutil.which("pulumi") is None:
         raise EngineUnavailable(PULUMI_MISSING)
+    if settings.backend_url == f"file://{settings.project_root / '.pulumi-state'}":
+        # The default backend's folder; the CLI does not create a file backend's root itself.
+        (settings.project_root / ".pulumi-state").mkdir(exist_ok=True)
     from pulumi import automation as auto
 
     try:

@@ -111,6 +111,7 @@ def test_plan_through_the_real_automation_api(fake_cli: Path, tenants_dir: Path)
     assert f"azuread:tenantId={CONTOSO}" in set_all
     assert all(SECRET not in " ".join(c["argv"]) and PASSPHRASE not in " ".join(c["argv"]) for c in recorded)
     assert SECRET not in result.output and PASSPHRASE not in result.output
+    assert (project / ".pulumi-state").is_dir()
     config = json.loads((fake_cli / "config-contoso.json").read_text(encoding="utf-8"))
     assert config["taxcalc-consent:tenantFile"]["value"] == str((tenants_dir / "contoso.yaml").resolve())
 
