@@ -106,6 +106,7 @@ class TenantRun:
     changes: list[ResourceChange] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    warnings_shown: int = 0
     attempts: int = 0
     duration: float = 0.0
     started: float | None = None
@@ -281,12 +282,16 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
         pending = [r for r in runs if r.result == "changes"]
         if confirmable and pending:
             total = sum(len(r.changes) for r in pending)
-            verb = "Apply" if operation == "apply" else "Remove from"
-            if options.yes or _confirm(f"{verb} {total} change(s) in {len(pending)} tenant(s)?"):
+            question = (
+                f"Apply {total} change(s) to {len(pending)} tenant(s)?"
+                if operation == "apply"
+                else f"Offboard {len(pending)} tenant(s), {total} removal(s)?"
+            )
+            if options.yes or _confirm(question):
                 second: Step = "up" if operation == "apply" else "destroy"
                 with Progress(pending, live=err.is_terminal) as progress:
                     run_phase(engine, pending, second, redact, options.parallel, progress)
-                render_failures(pending)
+                render_notes(pending)
             elif options.yes or is_interactive():
                 err.print("nothing was changed", markup=False)
             else:
@@ -367,9 +372,7 @@ def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
             err.print(Text.assemble((run.tenant, "bold"), f"  {run.plan.file}  {heading}:"))
             for change in run.changes:
                 err.print(f"  {_SYMBOL[change.op]:>2} {change.description}", markup=False, highlight=False)
-        for warning in run.warnings:
-            err.print(Text.assemble((f"{run.tenant}: ", "bold"), ("warning: ", "yellow"), warning))
-    render_failures(runs)
+    render_notes(runs)
     if operation == "offboard" and any(r.changes for r in runs):
         err.print(
             "TaxCalc-Hub's service principal is retained in each tenant (retain_on_delete); "
@@ -378,7 +381,12 @@ def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
         )
 
 
-def render_failures(runs: Sequence[TenantRun]) -> None:
+def render_notes(runs: Sequence[TenantRun]) -> None:
+    """Warnings not shown yet, then each tenant's error."""
+    for run in runs:
+        for warning in run.warnings[run.warnings_shown :]:
+            err.print(Text.assemble((f"{run.tenant}: ", "bold"), ("warning: ", "yellow"), warning))
+        run.warnings_shown = len(run.warnings)
     for run in runs:
         if run.error:
             err.print(Text.assemble((f"{run.tenant}: ", "bold"), (f"{run.state}: ", "red"), run.error))

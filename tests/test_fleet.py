@@ -180,7 +180,7 @@ def test_apply_asks_at_a_terminal_and_declining_changes_nothing(
     monkeypatch.setattr(fleet, "is_interactive", lambda: True)
     declined = invoke("apply", str(tenants), input="n\n")
     assert declined.exit_code == 3, declined.output
-    assert "Apply 6 change(s) in 2 tenant(s)?" in declined.stderr
+    assert "Apply 6 change(s) to 2 tenant(s)?" in declined.stderr
     assert "up" not in backend.methods("contoso") and backend.tenants["contoso"].grants == {}
     accepted = invoke("apply", str(tenants / "contoso.yaml"), input="y\n")
     assert accepted.exit_code == 0, accepted.output
@@ -238,6 +238,7 @@ def test_replication_lag_on_a_new_service_principal_is_retried_once(tenants: Pat
     assert contoso["result"] == "applied"
     assert contoso["attempts"] == 3  # one preview, two ups
     assert any("replication lag" in w for w in contoso["warnings"])
+    assert "contoso: warning: retried once" in result.stderr
     assert backend.methods("contoso").count("up") == 2
     assert len(backend.tenants["contoso"].grants) == 1
 
