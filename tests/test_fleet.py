@@ -544,3 +544,15 @@ def test_a_terminal_gets_a_live_table_instead_of_lines(
     shown = screen.getvalue()
     assert "contoso: previewing" not in shown
     assert "tenant" in shown and "state" in shown and "changes pending" in shown
+
+
+def test_offboard_at_a_terminal_asks_first(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("apply", "--yes", str(tenants / "contoso.yaml")).exit_code == 0
+    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    result = invoke("offboard", str(tenants / "contoso.yaml"), input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "Offboard 1 tenant(s), 2 removal(s)?" in result.stderr
+    assert backend.tenants["contoso"].grants == {}
+    assert backend.tenants["contoso"].service_principal_by_app_id(CLIENT_ID) is not None
