@@ -11,8 +11,11 @@ from typing import Annotated
 import typer
 
 from cli.commands.adopt import adopt
+from cli.commands.apply import apply
 from cli.commands.audit import audit
+from cli.commands.drift import drift
 from cli.commands.init import init
+from cli.commands.offboard import offboard
 from cli.commands.plan import plan
 from cli.commands.schema import schema
 from cli.commands.validate import validate
@@ -40,12 +43,16 @@ def main(
     ctx.obj = {"debug": debug}
 
 
+# In the order of the command-line contract (DESIGN.md), which is also --help's order.
 app.command()(init)
 app.command()(validate)
 app.command()(plan)
-app.command()(schema)
+app.command()(apply)
+app.command()(drift)
+app.command()(offboard)
 app.command()(audit)
 app.command()(adopt)
+app.command()(schema)
 
 
 def run() -> None:

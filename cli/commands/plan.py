@@ -5,8 +5,9 @@ from typing import Annotated
 import typer
 
 from cli.commands.validate import PathsArg
-from cli.console import err, fail, is_debug, print_json, user_errors
+from cli.console import err, is_debug, print_json, user_errors
 from cli.exit_codes import ExitCode
+from cli.fleet import BackendOpt, FleetOptions, ParallelOpt, ReportOpt, ShardOpt, run_fleet
 from cli.pipeline import load_plans
 from cli.render import render_plan
 from infra.plan import plans_document
@@ -20,13 +21,25 @@ def plan(
         typer.Option("--offline", help="Show the ConsentPlan from the files alone: no Pulumi, no credentials."),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 3 when any tenant would change (not with --offline).")
+    ] = False,
+    parallel: ParallelOpt = 4,
+    shard: ShardOpt = None,
+    backend: BackendOpt = None,
+    report: ReportOpt = None,
 ) -> None:
-    """Show what each tenant should hold: service principal, grants, app roles, assignments."""
+    """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra."""
     if not offline:
-        fail(
-            "plan without --offline needs the Pulumi engine driver, which this version lacks; use --offline",
-            ExitCode.FAILED,
+        options = FleetOptions(
+            parallel=parallel,
+            shard=shard,
+            json_output=json_output,
+            report=report,
+            backend=backend,
+            detailed_exitcode=detailed_exitcode,
         )
+        run_fleet("plan", paths, options, is_debug(ctx))
     with user_errors(is_debug(ctx)):
         plans = load_plans(paths)
     if json_output:

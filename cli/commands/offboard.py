@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import typer
+
+from cli.commands.validate import PathsArg
+from cli.console import is_debug
+from cli.fleet import BackendOpt, FleetOptions, JsonOpt, ParallelOpt, ReportOpt, ShardOpt, YesOpt, run_fleet
+
+
+def offboard(
+    ctx: typer.Context,
+    paths: PathsArg,
+    yes: YesOpt = False,
+    parallel: ParallelOpt = 4,
+    shard: ShardOpt = None,
+    backend: BackendOpt = None,
+    json_output: JsonOpt = False,
+    report: ReportOpt = None,
+) -> None:
+    """Remove TaxCalc-Hub's grants and assignments from each tenant; its service principal is retained.
+
+    Without --yes (and no confirmation at a terminal) this only previews the removal and exits 3.
+    """
+    options = FleetOptions(
+        parallel=parallel, shard=shard, json_output=json_output, report=report, backend=backend, yes=yes
+    )
+    run_fleet("offboard", paths, options, is_debug(ctx))

@@ -1,0 +1,451 @@
+"""Many tenants, one command: validate, shard, run each tenant's stack in parallel, summarise, report.
+
+The commands ``plan`` (without --offline), ``apply``, ``drift`` and ``offboard`` are thin wrappers
+over :func:`run_fleet`. Pulumi itself is reached only through :mod:`cli.driver`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from threading import Lock
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from cli import driver
+from cli.console import err, print_json, user_errors
+from cli.driver import CHANGE_OPS, Engine, ResourceChange, Step, StepOutcome
+from cli.exit_codes import ExitCode
+from cli.pipeline import load_plans
+from infra.errors import TaxcalcConsentError
+from infra.plan import ConsentPlan
+
+REPORT_FORMAT = "taxcalc-consent/run@1"
+
+Operation = Literal["plan", "apply", "drift", "offboard"]
+Result = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
+
+# ------------------------------------------------------------------------------------ shared options
+
+ParallelOpt = Annotated[
+    int, typer.Option("--parallel", min=1, max=64, help="Tenants run at once, each in its own engine process.")
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", metavar="K/N", help="Run only shard K of N (tenants by sorted name, round robin)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run report as one JSON document on stdout.")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Also write the JSON run report to this file.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Pulumi state backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.pulumi-state).",
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (required without a terminal).")]
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    parallel: int = 4
+    shard: str | None = None
+    json_output: bool = False
+    report: Path | None = None
+    backend: str | None = None
+    yes: bool = False
+    detailed_exitcode: bool = False
+
+
+# ------------------------------------------------------------------------------------------- shards
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 1 <= K <= N. Raises FleetUsageError (exit 2) otherwise."""
+    parts = text.split("/")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        k, n = int(parts[0]), int(parts[1])
+        if 1 <= k <= n:
+            return k, n
+    raise FleetUsageError(f"--shard {text}: expected K/N with 1 <= K <= N, for example --shard 2/4")
+
+
+class FleetUsageError(TaxcalcConsentError):
+    """Usage the fleet refuses before anything runs: bad --shard, apply without --yes and no terminal."""
+
+    exit_code = ExitCode.INVALID
+
+
+def select_shard(plans: Sequence[ConsentPlan], k: int, n: int) -> list[ConsentPlan]:
+    """Shard K of N: tenants sorted by name, dealt round robin, so shards differ in size by at most one
+    and every tenant lands in exactly one shard for a given set of tenant files."""
+    ordered = sorted(plans, key=lambda p: p.tenant)
+    chosen = {p.tenant for i, p in enumerate(ordered) if i % n == k - 1}
+    return [p for p in plans if p.tenant in chosen]
+
+
+# ------------------------------------------------------------------------------------------ tenants
+
+
+@dataclass
+class TenantRun:
+    plan: ConsentPlan
+    state: str = "queued"
+    result: Result | None = None
+    changes: list[ResourceChange] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    warnings_shown: int = 0
+    attempts: int = 0
+    duration: float = 0.0
+    started: float | None = None
+
+    @property
+    def tenant(self) -> str:
+        return self.plan.tenant
+
+    def counts(self) -> dict[str, int]:
+        return {op: sum(1 for c in self.changes if c.op == op) for op in CHANGE_OPS}
+
+    def elapsed(self) -> float:
+        running = time.monotonic() - self.started if self.started is not None else 0.0
+        return self.duration + running
+
+
+_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "import": "="}
+_STEP_STATE = {
+    "preview": "previewing",
+    "drift": "refreshing",
+    "up": "applying",
+    "preview-destroy": "previewing removal",
+    "destroy": "removing",
+}
+
+
+class Progress:
+    """A live table on a terminal; otherwise one plain line per tenant state change (stderr)."""
+
+    def __init__(self, runs: Sequence[TenantRun], live: bool) -> None:
+        self._runs = runs
+        self._lock = Lock()
+        self._live = (
+            Live(console=err, get_renderable=self._table, refresh_per_second=4, transient=True) if live else None
+        )
+
+    def __enter__(self) -> Progress:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def update(self, run: TenantRun, line: str | None = None) -> None:
+        if self._live is None and line is not None:
+            with self._lock:
+                err.print(f"{run.tenant}: {line}", markup=False, highlight=False)
+
+    def _table(self) -> Table:
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("tenant", "state", "+", "~", "-", "time"):
+            table.add_column(column, justify="right" if column in "+~-time" else "left")
+        for run in self._runs:
+            counts = run.counts()
+            table.add_row(
+                run.tenant,
+                run.state,
+                str(counts["create"] + counts["import"]),
+                str(counts["update"] + counts["replace"]),
+                str(counts["delete"]),
+                f"{run.elapsed():.1f}s",
+            )
+        return table
+
+
+def run_phase(
+    engine: Engine,
+    runs: Sequence[TenantRun],
+    step: Step,
+    redact: Callable[[str], str],
+    parallel: int,
+    progress: Progress,
+) -> None:
+    """Run one step on every tenant, ``parallel`` at a time; a failure stays with its own tenant."""
+
+    def work(run: TenantRun) -> None:
+        run.state = _STEP_STATE[step]
+        run.changes = []
+        run.started = time.monotonic()
+        progress.update(run, run.state)
+
+        def on_change(change: ResourceChange) -> None:
+            run.changes.append(change)
+
+        try:
+            outcome = engine.run(run.plan, step, redact, on_change)
+        except Exception as exc:  # one tenant's surprise must not stop the others
+            outcome = StepOutcome(error=redact(f"{type(exc).__name__}: {exc}"))
+        run.duration += time.monotonic() - run.started
+        run.started = None
+        _settle(run, step, outcome)
+        progress.update(run, _state_line(run))
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="tenant") as pool:
+        list(pool.map(work, runs))
+
+
+def _settle(run: TenantRun, step: Step, outcome: StepOutcome) -> None:
+    run.changes = list(outcome.changes)
+    run.warnings.extend(w for w in outcome.warnings if w not in run.warnings)
+    run.attempts += outcome.attempts
+    if outcome.locked:
+        run.result, run.error = "locked", outcome.error
+    elif outcome.policy_blocked:
+        run.result, run.error = "policy-violation", outcome.error
+    elif outcome.failed:
+        run.result, run.error = "failed", outcome.error
+    elif not run.changes:
+        run.result = "no-changes"
+    elif step == "drift":
+        run.result = "drift"
+    elif step == "up":
+        run.result = "applied"
+    elif step == "destroy":
+        run.result = "removed"
+    else:
+        run.result = "changes"
+    run.state = _RESULT_TEXT[run.result][0]
+
+
+def _state_line(run: TenantRun) -> str:
+    if run.error:
+        return f"{run.state}: {run.error} ({run.duration:.1f}s)"
+    counts = run.counts()
+    if not run.changes:
+        return f"{run.state} ({run.duration:.1f}s)"
+    summary = ", ".join(f"{n} {op}" for op, n in counts.items() if n)
+    return f"{run.state}: {summary} ({run.duration:.1f}s)"
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def is_interactive() -> bool:
+    """A person at a terminal who can answer a confirmation prompt."""
+    return sys.stdin.isatty() and err.is_terminal
+
+
+def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions, debug: bool) -> None:
+    """Everything a fleet command does; raises typer.Exit with the documented exit code."""
+    started_at = datetime.now(UTC)
+    with user_errors(debug):
+        shard = parse_shard(options.shard) if options.shard else None
+        if options.report is not None and not options.report.parent.is_dir():
+            raise FleetUsageError(f"--report {options.report}: folder {options.report.parent} does not exist")
+        plans = load_plans(paths)
+        _refuse_mandatory_violations(plans)
+        confirmable = operation in ("apply", "offboard")
+        if operation == "apply" and not options.yes and not is_interactive():
+            raise FleetUsageError(
+                "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
+            )
+        selected = select_shard(plans, *shard) if shard else list(plans)
+        settings = driver.resolve_settings(options.backend, os.environ)
+        problems = driver.preflight_problems(selected, os.environ)
+        if problems:
+            for problem in problems:
+                err.print(problem, markup=False, highlight=False)
+            raise driver.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
+        redact = driver.secret_values(plans, os.environ, settings)
+        engine = driver.connect(settings) if selected else None
+
+    runs = [TenantRun(plan) for plan in selected]
+    if shard:
+        err.print(f"shard {shard[0]}/{shard[1]}: {len(runs)} of {len(plans)} tenant(s)", markup=False)
+    first = _FIRST_STEP[operation]
+    if engine is not None:
+        with Progress(runs, live=err.is_terminal) as progress:
+            run_phase(engine, runs, first, redact, options.parallel, progress)
+        render_changes(runs, operation)
+        pending = [r for r in runs if r.result == "changes"]
+        if confirmable and pending:
+            total = sum(len(r.changes) for r in pending)
+            question = (
+                f"Apply {total} change(s) to {len(pending)} tenant(s)?"
+                if operation == "apply"
+                else f"Offboard {len(pending)} tenant(s), {total} removal(s)?"
+            )
+            if options.yes or _confirm(question):
+                second: Step = "up" if operation == "apply" else "destroy"
+                with Progress(pending, live=err.is_terminal) as progress:
+                    run_phase(engine, pending, second, redact, options.parallel, progress)
+                render_notes(pending)
+            elif options.yes or is_interactive():
+                err.print("nothing was changed", markup=False)
+            else:
+                err.print("nothing was changed: run again with --yes to go ahead", markup=False)
+    code = exit_code(operation, runs, options)
+    render_summary(runs, operation)
+    document = report_document(operation, runs, options, settings.backend_display, shard, started_at, code)
+    if options.report is not None:
+        options.report.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        err.print(f"report written to {options.report}", markup=False, highlight=False)
+    if options.json_output:
+        print_json(document)
+    raise typer.Exit(int(code))
+
+
+_FIRST_STEP: dict[Operation, Step] = {
+    "plan": "preview",
+    "apply": "preview",
+    "drift": "drift",
+    "offboard": "preview-destroy",
+}
+
+
+def _confirm(question: str) -> bool:
+    if not is_interactive():
+        return False
+    return typer.confirm(question, default=False, err=True)
+
+
+def _refuse_mandatory_violations(plans: Sequence[ConsentPlan]) -> None:
+    for plan in plans:
+        for advisory in (v for v in plan.violations if v.severity == "advisory"):
+            err.print(
+                Text.assemble(
+                    (f"{plan.file}: ", "bold"), ("advisory ", "yellow"), f"{advisory.rule}: {advisory.message}"
+                )
+            )
+    mandatory = [(p, v) for p in plans for v in p.violations if v.severity == "mandatory"]
+    if not mandatory:
+        return
+    for plan, violation in mandatory:
+        err.print(f"{plan.file}: {violation.rule}: {violation.message}", markup=False, highlight=False)
+    raise FleetUsageError(f"{len(mandatory)} mandatory policy violation(s); nothing was run or changed")
+
+
+def exit_code(operation: Operation, runs: Sequence[TenantRun], options: FleetOptions) -> ExitCode:
+    if any(r.result in ("failed", "locked") for r in runs):
+        return ExitCode.FAILED
+    if any(r.result == "policy-violation" for r in runs):
+        return ExitCode.INVALID
+    if any(r.result == "drift" for r in runs):
+        return ExitCode.CHANGES
+    pending = any(r.result == "changes" for r in runs)
+    # apply/offboard with changes left pending (declined, or offboard without --yes) report them as such.
+    if pending and (options.detailed_exitcode or operation in ("apply", "offboard")):
+        return ExitCode.CHANGES
+    return ExitCode.OK
+
+
+# ------------------------------------------------------------------------------------------- output
+
+_RESULT_TEXT = {
+    "no-changes": ("no changes", "green"),
+    "changes": ("changes pending", "yellow"),
+    "applied": ("applied", "green"),
+    "removed": ("removed", "green"),
+    "drift": ("drift", "yellow"),
+    "failed": ("failed", "red"),
+    "locked": ("locked by another run", "red"),
+    "policy-violation": ("blocked by policy", "red"),
+}
+
+
+def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
+    for run in runs:
+        if run.changes:
+            heading = {"drift": "differs from its file", "offboard": "would remove"}.get(operation, "would change")
+            err.print(Text.assemble((run.tenant, "bold"), f"  {run.plan.file}  {heading}:"))
+            for change in run.changes:
+                err.print(f"  {_SYMBOL[change.op]:>2} {change.description}", markup=False, highlight=False)
+    render_notes(runs)
+    if operation == "offboard" and any(r.changes for r in runs):
+        err.print(
+            "TaxCalc-Hub's service principal is retained in each tenant (retain_on_delete); "
+            "grants and assignments are removed.",
+            markup=False,
+        )
+
+
+def render_notes(runs: Sequence[TenantRun]) -> None:
+    """Warnings not shown yet, then each tenant's error."""
+    for run in runs:
+        for warning in run.warnings[run.warnings_shown :]:
+            err.print(Text.assemble((f"{run.tenant}: ", "bold"), ("warning: ", "yellow"), warning))
+        run.warnings_shown = len(run.warnings)
+    for run in runs:
+        if run.error:
+            err.print(Text.assemble((f"{run.tenant}: ", "bold"), (f"{run.state}: ", "red"), run.error))
+
+
+def render_summary(runs: Sequence[TenantRun], operation: Operation) -> None:
+    if not runs:
+        err.print("no tenants to run", markup=False)
+        return
+    table = Table(title=f"{operation}: {len(runs)} tenant(s)", title_justify="left")
+    for column in ("tenant", "result", "+", "~", "-", "time"):
+        table.add_column(column, justify="right" if column in "+~-time" else "left")
+    for run in runs:
+        counts = run.counts()
+        text, style = _RESULT_TEXT[run.result or "failed"]
+        table.add_row(
+            run.tenant,
+            Text(text, style=style),
+            str(counts["create"] + counts["import"]),
+            str(counts["update"] + counts["replace"]),
+            str(counts["delete"]),
+            f"{run.duration:.1f}s",
+        )
+    err.print(table)
+
+
+def report_document(
+    operation: Operation,
+    runs: Sequence[TenantRun],
+    options: FleetOptions,
+    backend: str,
+    shard: tuple[int, int] | None,
+    started_at: datetime,
+    code: ExitCode,
+) -> dict[str, Any]:
+    results: dict[str, int] = {}
+    for run in runs:
+        results[run.result or "failed"] = results.get(run.result or "failed", 0) + 1
+    return {
+        "format": REPORT_FORMAT,
+        "operation": operation,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "backend": backend,
+        "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+        "exit_code": int(code),
+        "summary": {"tenants": len(runs), "results": results},
+        "tenants": [
+            {
+                "tenant": run.tenant,
+                "file": run.plan.file,
+                "stack": run.tenant,
+                "result": run.result,
+                "changes": run.counts(),
+                "resources": [c.to_dict() for c in run.changes],
+                "error": run.error,
+                "warnings": run.warnings,
+                "attempts": run.attempts,
+                "duration_seconds": round(run.duration, 3),
+            }
+            for run in runs
+        ],
+    }

@@ -1,0 +1,424 @@
+"""A fake Pulumi engine and state backend behind the Automation API ``Stack`` interface.
+
+It stands where ``pulumi.automation.create_or_select_stack`` would, for the driver's stack factory, and
+behaves like the real thing where the driver can tell:
+- stack config is per stack and persists between runs; keys set by others (``taxcalc-consent:adopt``) stay;
+- the "program" reads the tenant file named in ``taxcalc-consent:tenantFile`` and resolves users and
+  groups in a :class:`tests.fakes.entra.FakeTenant`, failing as the real program would when one is missing;
+- ``preview`` diffs the program's resources against the stack's state; ``preview(refresh=True)`` first
+  reads every resource back from the tenant; ``up``/``destroy`` write to the tenant, which enforces
+  Graph's rules, and to state; the service principal is retained on delete, as the program declares;
+- engine events are built from the engine's own event-log JSON with ``EngineEvent.from_json``;
+- failures are the Automation API's own: a locked stack raises what ``create_command_error`` makes of the
+  CLI's "currently locked" message (ConcurrentUpdateError), a failed step emits an error diagnostic and a
+  ``resOpFailedEvent`` and raises CommandError.
+Every call is recorded with its keyword arguments (minus ``on_event``) for the tests to check.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pulumi.automation import (
+    CommandResult,
+    ConfigValue,
+    EngineEvent,
+    PreviewResult,
+)
+from pulumi.automation.errors import create_command_error
+
+from cli.driver import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, TENANT_FILE_KEY
+from cli.pipeline import load_plans
+from infra.plan import (
+    DEFAULT_ACCESS_ROLE_ID,
+    ORGANIZATION_GRANT_NAME,
+    SERVICE_PRINCIPAL_NAME,
+    access_assignment_name,
+    app_role_name,
+    user_grant_name,
+)
+from tests.fakes.entra import FakeTenant, GraphError
+
+PROJECT = "taxcalc-consent"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""The engine's placeholder for a value not known until apply."""
+
+LOCKED_STDERR = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or "
+    "delete the lock file with `pulumi cancel`.\n"
+)
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    id: str = ""
+    retain_on_delete: bool = False
+
+
+@dataclass
+class FakeBackend:
+    """Every stack's config and state, and the tenants the stacks write to (by stack name)."""
+
+    project_root: Path
+    tenants: dict[str, FakeTenant]
+    configs: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
+    states: dict[str, dict[str, Resource]] = field(default_factory=dict)
+    locked: set[str] = field(default_factory=set)
+    lagging: set[str] = field(default_factory=set)
+    """Stacks whose next grant after a new service principal meets Entra replication lag (once)."""
+    policy_denials: dict[str, str] = field(default_factory=dict)
+    """Stack -> message of a mandatory violation the attached policy pack reports on preview and update."""
+    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def factory(self, stack_name: str, env_vars: Mapping[str, str]) -> FakeStack:
+        with self._lock:
+            self.env[stack_name] = dict(env_vars)
+            self.configs.setdefault(stack_name, {})
+            self.states.setdefault(stack_name, {})
+        return FakeStack(self, stack_name)
+
+    def record(self, stack: str, method: str, kwargs: dict[str, Any]) -> None:
+        with self._lock:
+            self.calls.append((stack, method, {k: v for k, v in kwargs.items() if k != "on_event"}))
+
+    def methods(self, stack: str) -> list[str]:
+        return [m for s, m, _ in self.calls if s == stack]
+
+
+class FakeStack:
+    def __init__(self, backend: FakeBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self._seq = 0
+
+    # ------------------------------------------------------------------------------------ config
+
+    def get_all_config(self) -> dict[str, ConfigValue]:
+        self.backend.record(self.name, "get_all_config", {})
+        return dict(self.backend.configs[self.name])
+
+    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
+        self.backend.record(self.name, "set_all_config", {"config": dict(config)})
+        self.backend.configs[self.name].update(config)
+
+    def remove_all_config(self, keys: list[str], *, path: bool = False) -> None:
+        self.backend.record(self.name, "remove_all_config", {"keys": list(keys)})
+        for key in keys:
+            self.backend.configs[self.name].pop(key, None)
+
+    # -------------------------------------------------------------------------------- operations
+
+    def preview(self, **kwargs: Any) -> PreviewResult:
+        self.backend.record(self.name, "preview", kwargs)
+        emit = self._emitter(kwargs.get("on_event"))
+        self._check_lock()
+        state = copy.deepcopy(self.backend.states[self.name])
+        if kwargs.get("refresh"):
+            self._refresh(state)
+        desired = self._program(emit)
+        self._policies(kwargs, emit)
+        counts = self._diff(state, desired, emit, apply=False)
+        emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
+        return PreviewResult(stdout="", stderr="", change_summary=counts)  # type: ignore[arg-type]
+
+    def up(self, **kwargs: Any) -> object:
+        self.backend.record(self.name, "up", kwargs)
+        emit = self._emitter(kwargs.get("on_event"))
+        self._check_lock()
+        desired = self._program(emit)
+        self._policies(kwargs, emit)
+        counts = self._diff(self.backend.states[self.name], desired, emit, apply=True)
+        emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
+        return counts
+
+    def preview_destroy(self, **kwargs: Any) -> PreviewResult:
+        self.backend.record(self.name, "preview_destroy", kwargs)
+        emit = self._emitter(kwargs.get("on_event"))
+        self._check_lock()
+        counts = self._diff(copy.deepcopy(self.backend.states[self.name]), {}, emit, apply=False)
+        emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
+        return PreviewResult(stdout="", stderr="", change_summary=counts)  # type: ignore[arg-type]
+
+    def destroy(self, **kwargs: Any) -> object:
+        self.backend.record(self.name, "destroy", kwargs)
+        emit = self._emitter(kwargs.get("on_event"))
+        self._check_lock()
+        counts = self._diff(self.backend.states[self.name], {}, emit, apply=True)
+        emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
+        return counts
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _emitter(self, on_event: Callable[[EngineEvent], Any] | None) -> Callable[[dict[str, Any]], None]:
+        def emit(payload: dict[str, Any]) -> None:
+            self._seq += 1
+            event = EngineEvent.from_json({"sequence": self._seq, "timestamp": 0, **payload})
+            if on_event is not None:
+                on_event(event)
+
+        return emit
+
+    def _check_lock(self) -> None:
+        if self.name in self.backend.locked:
+            raise create_command_error(CommandResult(stdout="", stderr=LOCKED_STDERR, code=255))
+
+    def _policies(self, kwargs: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
+        """A pack only runs when attached; a mandatory violation fails the operation before any step."""
+        message = self.backend.policy_denials.get(self.name)
+        if not kwargs.get("policy_packs") or message is None:
+            return
+        policy = {
+            "message": message,
+            "color": "never",
+            "policyName": "allowed-scopes",
+            "policyPackName": "taxcalc-consent",
+            "policyPackVersion": "0.1.0",
+            "policyPackVersionTag": "0.1.0",
+            "enforcementLevel": "mandatory",
+        }
+        emit({"policyEvent": policy})
+        raise create_command_error(
+            CommandResult(
+                stdout="Policies:\n    ❌ taxcalc-consent@v0.1.0\n", stderr="error: preview failed\n", code=255
+            )
+        )
+
+    def _tenant(self) -> FakeTenant:
+        return self.backend.tenants[self.name]
+
+    def _urn(self, type_: str, name: str) -> str:
+        return f"urn:pulumi:{self.name}::{PROJECT}::{type_}::{name}"
+
+    def _fail(self, emit: Callable[[dict[str, Any]], None], message: str, urn: str | None = None) -> NoReturn:
+        emit({"diagnosticEvent": {"message": message + "\n", "color": "never", "severity": "error", "urn": urn}})
+        raise create_command_error(
+            CommandResult(stdout="Updating (" + self.name + ")\n", stderr="error: update failed\n", code=255)
+        )
+
+    def _program(self, emit: Callable[[dict[str, Any]], None]) -> dict[str, Resource]:
+        """What infra/ would declare for the tenant file in stack config, resolved against the tenant."""
+        config = self.backend.configs[self.name]
+        if TENANT_FILE_KEY not in config:
+            self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
+        tenant_file = Path(config[TENANT_FILE_KEY].value)
+        if not tenant_file.is_absolute():
+            tenant_file = self.backend.project_root / tenant_file
+        (plan,) = load_plans([tenant_file])
+        tenant = self._tenant()
+        state = self.backend.states[self.name]
+        sp_state = state.get(self._urn(SP_TYPE, SERVICE_PRINCIPAL_NAME))
+        sp_id = sp_state.id if sp_state else UNKNOWN
+        graph = tenant.graph.id
+        resources = [
+            Resource(
+                SP_TYPE,
+                SERVICE_PRINCIPAL_NAME,
+                {
+                    "clientId": plan.app.client_id,
+                    "useExisting": True,
+                    "appRoleAssignmentRequired": plan.service_principal.assignment_required,
+                },
+                retain_on_delete=True,
+            )
+        ]
+        base = {"servicePrincipalObjectId": sp_id, "resourceServicePrincipalObjectId": graph}
+        try:
+            users: dict[str, tuple[str, ...]] = {}
+            for grant in plan.grants:
+                if grant.principal is None:
+                    inputs = {**base, "claimValues": list(grant.scopes)}
+                    resources.append(Resource(GRANT_TYPE, ORGANIZATION_GRANT_NAME, inputs))
+                else:
+                    users[tenant.user(grant.principal).id] = grant.scopes
+            for group_grant in plan.group_grants:
+                for member in tenant.group(group_grant.group).members:
+                    if tenant.object_type(member) == "User":
+                        users.setdefault(member, group_grant.scopes)
+            for user_id, scopes in users.items():
+                inputs = {**base, "claimValues": list(scopes), "userObjectId": user_id}
+                resources.append(Resource(GRANT_TYPE, user_grant_name(user_id), inputs))
+            for role in plan.app_role_assignments:
+                inputs = {
+                    "appRoleId": tenant.graph.app_roles[role],
+                    "principalObjectId": sp_id,
+                    "resourceObjectId": graph,
+                }
+                resources.append(Resource(ROLE_ASSIGNMENT_TYPE, app_role_name(role), inputs))
+            for assignment in plan.assignments:
+                principal = (
+                    tenant.user(assignment.principal)
+                    if assignment.principal_type == "User"
+                    else tenant.group(assignment.principal)
+                )
+                inputs = {
+                    "appRoleId": DEFAULT_ACCESS_ROLE_ID,
+                    "principalObjectId": principal.id,
+                    "resourceObjectId": sp_id,
+                }
+                name = access_assignment_name(assignment.principal_type, principal.id)
+                resources.append(Resource(ROLE_ASSIGNMENT_TYPE, name, inputs))
+        except GraphError as exc:
+            emit(
+                {
+                    "diagnosticEvent": {
+                        "message": f"Program failed with an unhandled exception: {exc}\n",
+                        "color": "never",
+                        "severity": "error",
+                    }
+                }
+            )
+            raise create_command_error(
+                CommandResult(
+                    stdout="error: an unhandled error occurred: Program exited with non-zero exit code: 1\n",
+                    stderr="",
+                    code=255,
+                )
+            ) from None
+        return {self._urn(r.type, r.name): r for r in resources}
+
+    def _refresh(self, state: dict[str, Resource]) -> None:
+        """Read every resource in state back from the tenant: gone ones leave state, changed ones update."""
+        tenant = self._tenant()
+        for urn, resource in list(state.items()):
+            if resource.type == GRANT_TYPE:
+                grant = tenant.grants.get(resource.id)
+                if grant is None:
+                    del state[urn]
+                else:
+                    resource.inputs["claimValues"] = grant.scopes
+            elif resource.type == ROLE_ASSIGNMENT_TYPE:
+                if resource.id not in tenant.app_role_assignments:
+                    del state[urn]
+            elif resource.type == SP_TYPE:
+                sp = tenant.service_principals.get(resource.id)
+                if sp is None:
+                    del state[urn]
+                else:
+                    resource.inputs["appRoleAssignmentRequired"] = sp.app_role_assignment_required
+
+    def _diff(
+        self,
+        state: dict[str, Resource],
+        desired: dict[str, Resource],
+        emit: Callable[[dict[str, Any]], None],
+        *,
+        apply: bool,
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        steps: list[tuple[str, str, Resource | None, Resource | None]] = []
+        for urn, new in desired.items():
+            old = state.get(urn)
+            if old is None:
+                steps.append(("create", urn, None, new))
+            elif old.inputs != {k: (old.inputs.get(k) if v == UNKNOWN else v) for k, v in new.inputs.items()}:
+                steps.append(("update", urn, old, new))
+            else:
+                steps.append(("same", urn, old, new))
+        # Deletes run last and in reverse, dependents (grants, assignments) before the service principal.
+        for urn in reversed([u for u in state if u not in desired]):
+            steps.append(("delete", urn, state[urn], None))
+        for op, urn, old, new in steps:
+            counts[op] = counts.get(op, 0) + 1
+            resource = new or old
+            assert resource is not None
+            metadata = {
+                "op": op,
+                "urn": urn,
+                "type": resource.type,
+                "provider": "",
+                "old": self._state_json(urn, old),
+                "new": self._state_json(urn, new),
+                "diffs": sorted(k for k in (new.inputs if new else {}) if old and old.inputs.get(k) != new.inputs[k])
+                if op == "update" and new
+                else None,
+            }
+            emit({"resourcePreEvent": {"metadata": metadata, "planning": not apply}})
+            if apply and op != "same":
+                try:
+                    self._write(op, urn, state, old, new)
+                except GraphError as exc:
+                    emit({"resOpFailedEvent": {"metadata": metadata, "status": 1, "steps": 1}})
+                    self._fail(emit, f"{resource.type} {resource.name}: {exc}", urn)
+            emit({"resOutputsEvent": {"metadata": metadata, "planning": not apply}})
+        return counts
+
+    def _state_json(self, urn: str, resource: Resource | None) -> dict[str, Any] | None:
+        if resource is None:
+            return None
+        return {
+            "type": resource.type,
+            "urn": urn,
+            "id": resource.id,
+            "inputs": dict(resource.inputs),
+            "outputs": {**resource.inputs, "id": resource.id},
+            "retainOnDelete": resource.retain_on_delete,
+        }
+
+    def _write(self, op: str, urn: str, state: dict[str, Resource], old: Resource | None, new: Resource | None) -> None:
+        tenant = self._tenant()
+        sp_urn = self._urn(SP_TYPE, SERVICE_PRINCIPAL_NAME)
+        if op == "delete":
+            assert old is not None
+            if not old.retain_on_delete:
+                if old.type == GRANT_TYPE:
+                    tenant.delete_grant(old.id)
+                elif old.type == ROLE_ASSIGNMENT_TYPE:
+                    tenant.delete_app_role_assignment(old.id)
+            del state[urn]
+            return
+        assert new is not None
+        inputs = dict(new.inputs)
+        sp_id = state[sp_urn].id if sp_urn in state else ""
+        for key in ("servicePrincipalObjectId", "principalObjectId", "resourceObjectId"):
+            if inputs.get(key) == UNKNOWN:
+                inputs[key] = sp_id
+        if new.type == SP_TYPE:
+            existing = tenant.service_principal_by_app_id(str(inputs["clientId"]))
+            if existing is None:
+                existing = tenant.add_service_principal(str(inputs["clientId"]), "TaxCalc-Hub")
+            elif op == "create":
+                self.backend.lagging.discard(self.name)  # an adopted service principal is long replicated
+            existing.app_role_assignment_required = bool(inputs["appRoleAssignmentRequired"])
+            resource_id = existing.id
+        elif new.type == GRANT_TYPE:
+            if self.name in self.backend.lagging:
+                self.backend.lagging.discard(self.name)
+                raise GraphError(
+                    404,
+                    "Request_ResourceNotFound",
+                    f"Resource '{sp_id}' does not exist or one of its queried reference-property objects are "
+                    "not present.",
+                )
+            scope = " ".join(inputs["claimValues"])
+            if op == "update":
+                assert old is not None
+                resource_id = tenant.update_grant(old.id, scope).id
+            else:
+                user = inputs.get("userObjectId")
+                consent_type = "Principal" if user else "AllPrincipals"
+                grant = tenant.create_grant(
+                    inputs["servicePrincipalObjectId"],
+                    consent_type,
+                    user,
+                    inputs["resourceServicePrincipalObjectId"],
+                    scope,
+                )
+                resource_id = grant.id
+        else:
+            if op == "update" and old is not None:
+                tenant.delete_app_role_assignment(old.id)
+            assignment = tenant.create_app_role_assignment(
+                inputs["principalObjectId"], inputs["resourceObjectId"], inputs["appRoleId"]
+            )
+            resource_id = assignment.id
+        state[urn] = Resource(new.type, new.name, inputs, resource_id, new.retain_on_delete)

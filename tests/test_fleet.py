@@ -1,0 +1,558 @@
+"""plan / apply / drift / offboard over many tenants, at the Automation API seam.
+
+The driver's stack factory is replaced by tests.fakes.pulumi_engine (state, config, locks and engine
+events as the Automation API delivers them) over in-memory Entra tenants that enforce Graph's rules.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pulumi.automation import ConfigValue
+from rich.console import Console
+from typer.testing import CliRunner, Result
+
+from cli import driver, fleet
+from cli.driver import Engine
+from cli.main import app
+from infra.plan import ConsentPlan, Violation, user_grant_name
+from tests.conftest import CLIENT_ID, ROOT
+from tests.fakes.entra import FakeTenant
+from tests.fakes.pulumi_engine import FakeBackend
+
+PASSPHRASE = "correct-horse-battery-staple"
+SECRET = "Xy7Q~abcdefghijklmnopqrstuvwxyz0123456"
+
+TENANT_IDS = {
+    "contoso": "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+    "fabrikam": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "northwind": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+    "tailspin": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
+}
+ALICE = "11111111-1111-4111-8111-111111111111"
+BOB = "22222222-2222-4222-8222-222222222222"
+
+
+def organization(name: str, extra: str = "") -> str:
+    return f"tenant:\n  id: {TENANT_IDS[name]}\nconsent:\n  mode: organization\n{extra}"
+
+
+FABRIKAM = (
+    f"tenant:\n  id: {TENANT_IDS['fabrikam']}\n"
+    "consent:\n  mode: users\n  users:\n    - alice@fabrikam.com\n  groups:\n    - Mailboxes\n"
+    "access:\n  assignment_required: true\n  groups:\n    - Mailboxes\n"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(driver, "PROJECT_ROOT", root)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
+    for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "TENANT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+@pytest.fixture
+def tenants(tenants_dir: Path) -> Path:
+    (tenants_dir / "contoso.yaml").write_text(organization("contoso"), encoding="utf-8")
+    (tenants_dir / "fabrikam.yaml").write_text(FABRIKAM, encoding="utf-8")
+    return tenants_dir
+
+
+def entra(name: str) -> FakeTenant:
+    tenant = FakeTenant(TENANT_IDS[name])
+    if name == "fabrikam":
+        tenant.add_user("alice@fabrikam.com", object_id=ALICE)
+        tenant.add_user("bob@fabrikam.com", object_id=BOB)
+        tenant.add_group("Mailboxes", members=[ALICE, BOB])
+    return tenant
+
+
+@pytest.fixture
+def backend(project: Path, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
+    fake = FakeBackend(project, {name: entra(name) for name in TENANT_IDS})
+    monkeypatch.setattr(driver, "connect", lambda settings: Engine(settings, fake.factory, retry_delay=0))
+    return fake
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def report_of(result: Result) -> dict[str, object]:
+    document = json.loads(result.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def by_tenant(document: dict[str, object]) -> dict[str, dict[str, object]]:
+    tenants = document["tenants"]
+    assert isinstance(tenants, list)
+    return {t["tenant"]: t for t in tenants}
+
+
+# ------------------------------------------------------------------------------------------- plan
+
+
+def test_plan_previews_every_tenant_in_entra_terms(tenants: Path, backend: FakeBackend, project: Path) -> None:
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    scopes = "Mail.Send User.Read email offline_access openid profile"
+    assert f"+ grant every user (AllPrincipals, tenant-wide admin consent): {scopes}" in err
+    assert f"+ grant user {ALICE} (Principal): {scopes}" in err and f"+ grant user {BOB} (Principal)" in err
+    assert "+ create TaxCalc-Hub's service principal (enterprise application), or adopt the existing one" in err
+    group = backend.tenants["fabrikam"].group("Mailboxes").id
+    assert f"+ assign group {group} to TaxCalc-Hub" in err
+    assert "contoso: previewing" in err  # plain progress lines when stderr is not a terminal
+    assert result.stdout == ""
+    previews = [(stack, kwargs) for stack, method, kwargs in backend.calls if method == "preview"]
+    assert sorted(stack for stack, _ in previews) == ["contoso", "fabrikam"]
+    assert all(kwargs["policy_packs"] == [str(project / "policies")] for _, kwargs in previews)
+    assert "up" not in backend.methods("contoso")
+    config = backend.configs["contoso"]
+    assert config["taxcalc-consent:tenantFile"].value == str((tenants / "contoso.yaml").resolve())
+    assert config["azuread:tenantId"].value == TENANT_IDS["contoso"]
+    assert backend.tenants["contoso"].grants == {}  # a preview writes nothing
+
+
+def test_plan_detailed_exitcode_is_3_with_changes_and_0_without(tenants: Path, backend: FakeBackend) -> None:
+    assert invoke("plan", "--detailed-exitcode", str(tenants)).exit_code == 3
+    assert invoke("apply", "--yes", str(tenants)).exit_code == 0
+    result = invoke("plan", "--detailed-exitcode", "--json", str(tenants))
+    assert result.exit_code == 0, result.output
+    assert {t["result"] for t in by_tenant(report_of(result)).values()} == {"no-changes"}
+
+
+def test_plan_offline_still_needs_no_engine(tenants: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    result = invoke("plan", "--offline", "--json", str(tenants))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "taxcalc-consent/plan@1"
+
+
+# ------------------------------------------------------------------------------------------ apply
+
+
+def test_apply_makes_the_tenants_match_and_reports_per_resource(tenants: Path, backend: FakeBackend) -> None:
+    result = invoke("apply", "--yes", "--json", str(tenants))
+    assert result.exit_code == 0, result.output
+    contoso, fabrikam = backend.tenants["contoso"], backend.tenants["fabrikam"]
+    (grant,) = contoso.grants.values()
+    assert grant.consent_type == "AllPrincipals"
+    assert grant.scopes == ["Mail.Send", "User.Read", "email", "offline_access", "openid", "profile"]
+    assert {g.principal_id for g in fabrikam.grants.values()} == {ALICE, BOB}
+    sp = fabrikam.service_principal_by_app_id(CLIENT_ID)
+    assert sp is not None and sp.app_role_assignment_required
+    report = by_tenant(report_of(result))
+    assert report["fabrikam"]["result"] == "applied"
+    assert report["fabrikam"]["changes"] == {"create": 4, "update": 0, "delete": 0, "replace": 0, "import": 0}
+    resources = report["fabrikam"]["resources"]
+    assert isinstance(resources, list)
+    assert {r["status"] for r in resources} == {"done"}
+    assert {"op": "create", "kind": "delegated permission grant", "name": user_grant_name(ALICE)}.items() <= (
+        next(r for r in resources if r["name"] == user_grant_name(ALICE)).items()
+    )
+
+
+def test_apply_without_yes_and_without_a_terminal_refuses_before_anything_runs(
+    tenants: Path, backend: FakeBackend
+) -> None:
+    result = invoke("apply", str(tenants))
+    assert result.exit_code == 2
+    assert "pass --yes" in result.stderr
+    assert backend.calls == []
+
+
+def test_apply_asks_at_a_terminal_and_declining_changes_nothing(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    declined = invoke("apply", str(tenants), input="n\n")
+    assert declined.exit_code == 3, declined.output
+    assert "Apply 6 change(s) to 2 tenant(s)?" in declined.stderr
+    assert "up" not in backend.methods("contoso") and backend.tenants["contoso"].grants == {}
+    accepted = invoke("apply", str(tenants / "contoso.yaml"), input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert backend.methods("contoso").count("up") == 1 and len(backend.tenants["contoso"].grants) == 1
+
+
+def test_parallel_run_isolates_a_failing_and_a_locked_tenant(
+    tenants: Path, backend: FakeBackend, tmp_path: Path
+) -> None:
+    # northwind names a user its tenant does not have: the program fails there, as it would in Entra.
+    (tenants / "northwind.yaml").write_text(
+        f"tenant:\n  id: {TENANT_IDS['northwind']}\nconsent:\n  mode: users\n  users:\n    - ghost@northwind.com\n",
+        encoding="utf-8",
+    )
+    (tenants / "tailspin.yaml").write_text(organization("tailspin"), encoding="utf-8")
+    backend.locked.add("tailspin")
+    report_file = tmp_path / "report.json"
+    result = invoke("apply", "--yes", "--parallel", "3", "--json", "--report", str(report_file), str(tenants))
+    assert result.exit_code == 1, result.output
+    document = report_of(result)
+    assert json.loads(report_file.read_text(encoding="utf-8")) == document
+    report = by_tenant(document)
+    assert {name: t["result"] for name, t in report.items()} == {
+        "contoso": "applied",
+        "fabrikam": "applied",
+        "northwind": "failed",
+        "tailspin": "locked",
+    }
+    assert "Request_ResourceNotFound" in str(report["northwind"]["error"])
+    assert "ghost@northwind.com" in str(report["northwind"]["error"])
+    assert "locked by another run" in str(report["tailspin"]["error"])
+    assert len(backend.tenants["contoso"].grants) == 1 and backend.tenants["tailspin"].grants == {}
+    assert "locked by another run" in result.stderr
+    assert document["exit_code"] == 1
+    assert document["summary"] == {"tenants": 4, "results": {"applied": 2, "failed": 1, "locked": 1}}
+    assert set(report["contoso"]) == {
+        "tenant",
+        "file",
+        "stack",
+        "result",
+        "changes",
+        "resources",
+        "error",
+        "warnings",
+        "attempts",
+        "duration_seconds",
+    }
+
+
+def test_replication_lag_on_a_new_service_principal_is_retried_once(tenants: Path, backend: FakeBackend) -> None:
+    backend.lagging.add("contoso")
+    result = invoke("apply", "--yes", "--json", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 0, result.output
+    (contoso,) = report_of(result)["tenants"]  # type: ignore[misc]
+    assert contoso["result"] == "applied"
+    assert contoso["attempts"] == 3  # one preview, two ups
+    assert any("replication lag" in w for w in contoso["warnings"])
+    assert "contoso: warning: retried once" in result.stderr
+    assert backend.methods("contoso").count("up") == 2
+    assert len(backend.tenants["contoso"].grants) == 1
+
+
+def test_other_failures_are_not_retried(tenants: Path, backend: FakeBackend) -> None:
+    # The grant fails for a reason that is not replication lag (the scope string is rejected by Graph).
+    backend.tenants["contoso"].graph.oauth2_permission_scopes.pop("Mail.Send")
+    result = invoke("apply", "--yes", "--json", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 1
+    (contoso,) = report_of(result)["tenants"]  # type: ignore[misc]
+    assert contoso["result"] == "failed" and "Request_BadRequest" in contoso["error"]
+    assert backend.methods("contoso").count("up") == 1
+
+
+# ------------------------------------------------------------------------------------------ drift
+
+
+def test_drift_names_each_difference_and_exits_3(tenants: Path, backend: FakeBackend) -> None:
+    assert invoke("apply", "--yes", str(tenants)).exit_code == 0
+    in_sync = invoke("drift", str(tenants))
+    assert in_sync.exit_code == 0, in_sync.output
+    contoso, fabrikam = backend.tenants["contoso"], backend.tenants["fabrikam"]
+    (grant,) = contoso.grants.values()
+    contoso.update_grant(grant.id, grant.scope + " Mail.ReadWrite")  # a scope added by hand in the portal
+    bob_grant = next(g for g in fabrikam.grants.values() if g.principal_id == BOB)
+    fabrikam.delete_grant(bob_grant.id)  # a grant deleted by hand
+    result = invoke("drift", "--json", str(tenants))
+    assert result.exit_code == 3, result.output
+    assert "the tenant-wide grant holds Mail.ReadWrite, not in the file (added outside the file)" in result.stderr
+    assert f"the grant for user {BOB} (Principal) is missing from the tenant (deleted outside the file)" in (
+        result.stderr
+    )
+    results = {name: t["result"] for name, t in by_tenant(report_of(result)).items()}
+    assert results == {"contoso": "drift", "fabrikam": "drift"}
+    drift_previews = [kw for s, m, kw in backend.calls if m == "preview" and kw.get("refresh")]
+    assert len(drift_previews) == 4
+    assert "Mail.ReadWrite" in contoso.grants[grant.id].scope  # drift only looks
+
+
+# --------------------------------------------------------------------------------------- offboard
+
+
+def test_offboard_previews_without_yes_then_removes_grants_and_keeps_the_service_principal(
+    tenants: Path, backend: FakeBackend
+) -> None:
+    assert invoke("apply", "--yes", str(tenants)).exit_code == 0
+    preview = invoke("offboard", str(tenants / "fabrikam.yaml"))
+    assert preview.exit_code == 3, preview.output
+    assert "run again with --yes" in preview.stderr
+    assert "destroy" not in backend.methods("fabrikam")
+    fabrikam = backend.tenants["fabrikam"]
+    assert len(fabrikam.grants) == 2
+    result = invoke("offboard", "--yes", str(tenants / "fabrikam.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "release TaxCalc-Hub's service principal from the stack; it stays in the tenant" in result.stderr
+    assert "service principal is retained" in result.stderr
+    assert f"revoke the grant for user {ALICE} (Principal)" in result.stderr
+    assert fabrikam.grants == {} and fabrikam.app_role_assignments == {}
+    assert fabrikam.service_principal_by_app_id(CLIENT_ID) is not None
+    assert len(backend.tenants["contoso"].grants) == 1
+
+
+# ---------------------------------------------------------------------------------------- shards
+
+
+def test_shards_partition_the_tenants_stably_and_evenly() -> None:
+    plans = [_plan(name) for name in ("delta", "alpha", "echo", "charlie", "bravo")]
+    shards = [fleet.select_shard(plans, k, 3) for k in (1, 2, 3)]
+    names = [sorted(p.tenant for p in shard) for shard in shards]
+    assert names == [["alpha", "delta"], ["bravo", "echo"], ["charlie"]]
+    assert fleet.select_shard(list(reversed(plans)), 2, 3) == list(reversed(shards[1]))
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "1/0", "a/b", "1", "1/2/3"])
+def test_a_bad_shard_is_a_usage_error(tenants: Path, backend: FakeBackend, shard: str) -> None:
+    result = invoke("plan", "--shard", shard, str(tenants))
+    assert result.exit_code == 2
+    assert "--shard" in result.stderr and "Traceback" not in result.output
+    assert backend.calls == []
+
+
+def test_a_shard_runs_only_its_tenants(tenants: Path, backend: FakeBackend) -> None:
+    result = invoke("plan", "--shard", "2/2", "--json", str(tenants))
+    assert result.exit_code == 0, result.output
+    document = report_of(result)
+    assert document["shard"] == "2/2"
+    assert list(by_tenant(document)) == ["fabrikam"]
+    assert {stack for stack, _, _ in backend.calls} == {"fabrikam"}
+
+
+def _plan(name: str) -> ConsentPlan:
+    from infra.plan import AppPlan, ServicePrincipalPlan
+
+    return ConsentPlan(
+        tenant=name,
+        file=f"{name}.yaml",
+        tenant_id=TENANT_IDS["contoso"],
+        app=AppPlan("taxcalc-hub", "TaxCalc-Hub", CLIENT_ID, False),
+        service_principal=ServicePrincipalPlan(False),
+        grants=(),
+        group_grants=(),
+        app_role_assignments=(),
+        assignments=(),
+    )
+
+
+# ------------------------------------------------------------------------- refusals before running
+
+
+def test_a_mandatory_policy_violation_stops_every_command(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fleet.load_plans
+
+    def with_violation(paths: object) -> list[ConsentPlan]:
+        plans = real(paths)  # type: ignore[arg-type]
+        violation = Violation("no-application-permissions", "mandatory", "remove consent.app_roles")
+        return [replace(plans[0], violations=(violation,)), *plans[1:]]
+
+    monkeypatch.setattr(fleet, "load_plans", with_violation)
+    bad_report = invoke("apply", "--yes", "--report", str(tenants / "no" / "report.json"), str(tenants))
+    assert bad_report.exit_code == 2 and "does not exist" in bad_report.stderr
+    for command in (["plan"], ["apply", "--yes"], ["drift"], ["offboard", "--yes"]):
+        result = invoke(*command, str(tenants))
+        assert result.exit_code == 2, (command, result.output)
+        assert "no-application-permissions: remove consent.app_roles" in result.stderr
+    assert backend.calls == []
+
+
+def test_a_violation_the_policy_pack_finds_on_preview_is_exit_2(tenants: Path, backend: FakeBackend) -> None:
+    backend.policy_denials["fabrikam"] = "Mail.ReadWrite is not on the allow-list: remove it from consent.scopes"
+    result = invoke("apply", "--yes", "--json", str(tenants))
+    assert result.exit_code == 2, result.output
+    report = by_tenant(report_of(result))
+    assert report["fabrikam"]["result"] == "policy-violation"
+    assert "policy allowed-scopes (mandatory): Mail.ReadWrite is not on the allow-list" in str(
+        report["fabrikam"]["error"]
+    )
+    assert report["contoso"]["result"] == "applied"
+    assert "up" not in backend.methods("fabrikam") and backend.tenants["fabrikam"].grants == {}
+
+
+def test_advisory_violations_are_shown_and_do_not_stop_the_run(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fleet.load_plans
+
+    def with_advisory(paths: object) -> list[ConsentPlan]:
+        violation = Violation("prefer-principal-grants", "advisory", "consider per-mailbox consent")
+        return [replace(plan, violations=(violation,)) for plan in real(paths)]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fleet, "load_plans", with_advisory)
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 0, result.output
+    assert "advisory prefer-principal-grants: consider per-mailbox consent" in result.stderr
+    assert backend.methods("contoso").count("preview") == 1
+
+
+def test_an_invalid_tenant_file_stops_the_run(tenants: Path, backend: FakeBackend) -> None:
+    (tenants / "broken.yaml").write_text("tenant:\n  id: not-a-guid\nconsent:\n  mode: organization\n")
+    result = invoke("apply", "--yes", str(tenants))
+    assert result.exit_code == 2
+    assert "broken.yaml:2" in result.stderr
+    assert backend.calls == []
+
+
+def test_a_missing_passphrase_is_an_error_not_a_prompt(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 2
+    assert "PULUMI_CONFIG_PASSPHRASE" in result.stderr and "never prompted" in result.stderr
+    assert backend.calls == []
+
+
+def test_backend_and_passphrase_file_reach_the_engine(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    passphrase_file = project / "passphrase"
+    passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(passphrase_file))
+    default = driver.resolve_settings(None, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)})
+    assert default.backend_url == f"file://{project / '.pulumi-state'}"
+    assert not (project / ".pulumi-state").exists()  # created by connect(), only when something runs
+    assert default.env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(passphrase_file)
+    from_env = driver.resolve_settings(
+        None, {"PULUMI_BACKEND_URL": "azblob://state", "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    )
+    assert from_env.env_vars["PULUMI_BACKEND_URL"] == "azblob://state"
+    cloud = driver.resolve_settings("https://user:tok@api.pulumi.com", {})  # Pulumi Cloud: no passphrase
+    assert cloud.backend_display == "https://api.pulumi.com"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in cloud.env_vars
+    with pytest.raises(driver.EngineSetupError, match="no such file"):
+        driver.resolve_settings("s3://bucket", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(project / "nope")})
+
+
+def test_a_missing_pulumi_cli_is_one_message_and_exit_1(
+    tenants: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(project))  # a PATH with no `pulumi` on it
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 1
+    assert "Pulumi CLI" in result.stderr and "plan --offline" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stderr.count("error:") == 1
+
+
+# ------------------------------------------------------------------------------------------ secrets
+
+
+def test_secrets_reach_only_the_engine_environment_never_output_report_or_config(
+    tenants: Path, backend: FakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENANT_SECRET", SECRET)
+    (tenants / "contoso.yaml").write_text(
+        organization(
+            "contoso",
+            "auth:\n  method: client-secret\n  client_id: 7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f\n"
+            "  client_secret_env: TENANT_SECRET\n",
+        ),
+        encoding="utf-8",
+    )
+    # The tenant rejects the credentials and the provider echoes them back, as a careless provider might.
+    backend.tenants["contoso"].graph.oauth2_permission_scopes.pop("Mail.Send")
+    real_write = backend.factory
+
+    def leaky(stack_name: str, env_vars: dict[str, str]) -> object:
+        stack = real_write(stack_name, env_vars)
+        original = stack.up
+
+        def up(**kwargs: object) -> object:
+            on_event = kwargs["on_event"]
+            from pulumi.automation import EngineEvent
+
+            message = f"AADSTS7000215: Invalid client secret {SECRET} (passphrase {PASSPHRASE})"
+            on_event(EngineEvent.from_json({"diagnosticEvent": {"message": message, "severity": "error"}}))  # type: ignore[operator]
+            return original(**kwargs)
+
+        stack.up = up  # type: ignore[method-assign]
+        return stack
+
+    backend_factory = leaky
+    monkeypatch.setattr(driver, "connect", lambda settings: Engine(settings, backend_factory, retry_delay=0))  # type: ignore[arg-type]
+    report_file = tmp_path / "report.json"
+    result = invoke("apply", "--yes", "--json", "--report", str(report_file), str(tenants / "contoso.yaml"))
+    assert result.exit_code == 1, result.output
+    for text in (result.stdout, result.stderr, report_file.read_text(encoding="utf-8")):
+        assert SECRET not in text and PASSPHRASE not in text
+    assert "Invalid client secret [secret]" in result.stderr
+    assert backend.env["contoso"] == {"ARM_CLIENT_SECRET": SECRET}
+    config = backend.configs["contoso"]
+    assert all(SECRET not in v.value for v in config.values())
+    assert config["azuread:clientId"].value == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
+
+
+def test_a_missing_secret_variable_stops_before_anything_runs(tenants: Path, backend: FakeBackend) -> None:
+    (tenants / "contoso.yaml").write_text(
+        organization("contoso", "auth:\n  method: client-secret\n  client_secret_env: TENANT_SECRET\n"),
+        encoding="utf-8",
+    )
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 2
+    assert "TENANT_SECRET, which is not set" in result.stderr
+    assert backend.calls == []
+
+
+def test_stack_config_keeps_keys_it_does_not_own(tenants: Path, backend: FakeBackend) -> None:
+    backend.configs["contoso"] = {
+        "taxcalc-consent:adopt": ConfigValue(value='{"graph-grant-all-principals": "abc"}'),
+        "azuread:useCli": ConfigValue(value="true"),
+    }
+    (tenants / "contoso.yaml").write_text(organization("contoso", "auth:\n  method: oidc\n"), encoding="utf-8")
+    assert invoke("plan", str(tenants / "contoso.yaml")).exit_code == 0
+    config = backend.configs["contoso"]
+    assert config["taxcalc-consent:adopt"].value == '{"graph-grant-all-principals": "abc"}'
+    assert "azuread:useCli" not in config  # the file now says oidc
+    assert config["azuread:useOidc"].value == "true"
+
+
+# ------------------------------------------------------------------------------------------ imports
+
+
+def test_importing_the_cli_does_not_import_pulumi() -> None:
+    code = "import sys, cli.main; sys.exit(1 if any(m.split('.')[0] == 'pulumi' for m in sys.modules) else 0)"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_drift_on_a_stack_never_applied_says_so(tenants: Path, backend: FakeBackend) -> None:
+    result = invoke("drift", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 3
+    assert "never applied: grant every user (AllPrincipals" in result.stderr
+    assert "outside the file" not in result.stderr
+
+
+def test_a_terminal_gets_a_live_table_instead_of_lines(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=120))
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    assert "contoso: previewing" not in shown
+    assert "tenant" in shown and "state" in shown and "changes pending" in shown
+
+
+def test_offboard_at_a_terminal_asks_first(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("apply", "--yes", str(tenants / "contoso.yaml")).exit_code == 0
+    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    result = invoke("offboard", str(tenants / "contoso.yaml"), input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "Offboard 1 tenant(s), 2 removal(s)?" in result.stderr
+    assert backend.tenants["contoso"].grants == {}
+    assert backend.tenants["contoso"].service_principal_by_app_id(CLIENT_ID) is not None

@@ -1,0 +1,288 @@
+"""Engine events, as the Pulumi engine writes them to its event log, said in Entra terms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.automation import CommandResult, ConfigValue, EngineEvent
+from pulumi.automation.errors import create_command_error
+
+from cli.driver import (
+    APPLICATION_TYPE,
+    GRANT_TYPE,
+    ROLE_ASSIGNMENT_TYPE,
+    SP_TYPE,
+    Engine,
+    EngineSettings,
+    Redactor,
+    describe_step,
+)
+from cli.pipeline import load_plans
+from tests.conftest import EXAMPLES
+
+COMPONENT = "taxcalc-consent:index:TenantConsent"
+
+
+def urn(type_: str, name: str) -> str:
+    return f"urn:pulumi:contoso::taxcalc-consent::{COMPONENT}${type_}::{name}"
+
+
+def step(
+    op: str,
+    type_: str,
+    name: str,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    *,
+    old_outputs: dict[str, Any] | None = None,
+    retain: bool = False,
+    diffs: list[str] | None = None,
+) -> Any:
+    def state(inputs: dict[str, Any] | None, outputs: dict[str, Any] | None) -> dict[str, Any] | None:
+        if inputs is None:
+            return None
+        return {
+            "type": type_,
+            "urn": urn(type_, name),
+            "id": "",
+            "parent": "",
+            "provider": "",
+            "custom": True,
+            "retainOnDelete": retain,
+            "inputs": inputs,
+            "outputs": outputs or inputs,
+        }
+
+    event = EngineEvent.from_json(
+        {
+            "sequence": 7,
+            "timestamp": 1764290000,
+            "resourcePreEvent": {
+                "metadata": {
+                    "op": op,
+                    "urn": urn(type_, name),
+                    "type": type_,
+                    "provider": "urn:pulumi:contoso::taxcalc-consent::pulumi:providers:azuread::default_6_11_1",
+                    "old": state(old, old_outputs),
+                    "new": state(new, None),
+                    "diffs": diffs,
+                    "detailedDiff": None,
+                },
+                "planning": True,
+            },
+        }
+    )
+    assert event.resource_pre_event is not None
+    return event.resource_pre_event.metadata
+
+
+SP_ID = "5a1e0000-7ac0-4c1c-9000-0000000000aa"
+GRAPH_SP = "5a1e0000-7ac0-4c1c-9000-0000000000bb"
+GRANT = {"servicePrincipalObjectId": SP_ID, "resourceServicePrincipalObjectId": GRAPH_SP}
+
+
+def test_a_scope_change_on_the_tenant_wide_grant() -> None:
+    meta = step(
+        "update",
+        GRANT_TYPE,
+        "graph-grant-all-principals",
+        {**GRANT, "claimValues": ["Mail.Read", "User.Read", "openid"]},
+        {**GRANT, "claimValues": ["Mail.Send", "User.Read", "openid"]},
+        diffs=["claimValues"],
+    )
+    change = describe_step(meta)
+    assert change is not None
+    assert (change.op, change.kind) == ("update", "delegated permission grant")
+    assert change.description == "add Mail.Send to the tenant-wide grant; remove Mail.Read from the tenant-wide grant"
+    drift = describe_step(meta, drift=True)
+    assert drift is not None
+    assert drift.description == (
+        "the tenant-wide grant holds Mail.Read, not in the file (added outside the file); "
+        "the tenant-wide grant lacks Mail.Send (removed outside the file)"
+    )
+
+
+@pytest.mark.parametrize("op", ["same", "read", "refresh", "discard"])
+def test_steps_that_change_nothing_are_not_changes(op: str) -> None:
+    assert describe_step(step(op, GRANT_TYPE, "graph-grant-all-principals", GRANT, GRANT)) is None
+
+
+def test_a_new_per_user_grant_and_a_revoked_one() -> None:
+    user = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    created = describe_step(
+        step(
+            "create",
+            GRANT_TYPE,
+            f"graph-grant-user-{user}",
+            None,
+            {**GRANT, "userObjectId": user, "claimValues": ["openid", "Mail.Send"]},
+        )
+    )
+    assert created is not None and created.description == f"grant user {user} (Principal): openid Mail.Send"
+    deleted = describe_step(
+        step(
+            "delete", GRANT_TYPE, f"graph-grant-user-{user}", {**GRANT, "userObjectId": user, "claimValues": ["openid"]}
+        )
+    )
+    assert deleted is not None and deleted.description == f"revoke the grant for user {user} (Principal): openid"
+
+
+def test_assignment_required_and_a_removed_group_assignment() -> None:
+    required = describe_step(
+        step(
+            "update",
+            SP_TYPE,
+            "taxcalc-hub-sp",
+            {"clientId": "x", "appRoleAssignmentRequired": False},
+            {"clientId": "x", "appRoleAssignmentRequired": True},
+        )
+    )
+    assert required is not None
+    assert required.description == "require assignment (only assigned users and groups may sign in)"
+    group = "0b6e4c52-1f0a-4a9b-8a54-0d6c4a1b2c3d"
+    removed = describe_step(
+        step(
+            "delete",
+            ROLE_ASSIGNMENT_TYPE,
+            f"access-group-{group}",
+            {
+                "appRoleId": "00000000-0000-0000-0000-000000000000",
+                "principalObjectId": group,
+                "resourceObjectId": SP_ID,
+            },
+            old_outputs={"principalDisplayName": "TaxCalc Mailboxes", "principalType": "Group"},
+        )
+    )
+    assert removed is not None
+    assert (removed.kind, removed.description) == ("access assignment", "remove assignment of group TaxCalc Mailboxes")
+
+
+def test_application_permission_registration_and_retained_service_principal() -> None:
+    role = describe_step(
+        step(
+            "create",
+            ROLE_ASSIGNMENT_TYPE,
+            "graph-app-role-Mail.Send",
+            None,
+            {"appRoleId": "b633e1c5", "principalObjectId": SP_ID},
+        )
+    )
+    assert role is not None
+    assert role.description == "grant application permission Mail.Send (app role on Microsoft Graph)"
+    app = describe_step(step("create", APPLICATION_TYPE, "taxcalc-hub-app", None, {"displayName": "TaxCalc-Hub"}))
+    assert app is not None and app.description == "register the multi-tenant app TaxCalc-Hub"
+    released = describe_step(step("delete", SP_TYPE, "taxcalc-hub-sp", {"clientId": "x"}, retain=True))
+    assert released is not None
+    assert "it stays in the tenant (retain_on_delete)" in released.description
+    adopted = describe_step(step("import", SP_TYPE, "taxcalc-hub-sp", None, {"clientId": "x"}))
+    assert adopted is not None and adopted.op == "import"
+    assert adopted.description == "adopt the existing service principal of TaxCalc-Hub (enterprise application)"
+
+
+def test_an_unknown_resource_type_is_still_named() -> None:
+    change = describe_step(step("create", "random:index/randomUuid:RandomUuid", "salt", None, {}))
+    assert change is not None and change.description == "create RandomUuid salt"
+
+
+# ------------------------------------------------------------------------- replayed event streams
+
+
+class ReplayStack:
+    """Replays a recorded event stream for one operation, then fails the way the CLI failed."""
+
+    def __init__(self, events: list[dict[str, Any]], failure: CommandResult | None) -> None:
+        self.events = events
+        self.failure = failure
+        self.config: dict[str, ConfigValue] = {}
+
+    def get_all_config(self) -> dict[str, ConfigValue]:
+        return dict(self.config)
+
+    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
+        self.config.update(config)
+
+    def remove_all_config(self, keys: list[str], *, path: bool = False) -> None:
+        for key in keys:
+            self.config.pop(key)
+
+    def _replay(self, on_event: Callable[[EngineEvent], Any] | None = None, **_: Any) -> object:
+        for number, payload in enumerate(self.events, 1):
+            assert on_event is not None
+            on_event(EngineEvent.from_json({"sequence": number, "timestamp": 0, **payload}))
+        if self.failure is not None:
+            raise create_command_error(self.failure)
+        return None
+
+    preview = up = preview_destroy = destroy = _replay
+
+
+def run_replay(events: list[dict[str, Any]], failure: CommandResult | None, tmp_path: Path) -> Any:
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    stack = ReplayStack(events, failure)
+    settings = EngineSettings(tmp_path, "file://" + str(tmp_path), {}, tmp_path / "policies")
+    engine = Engine(settings, lambda name, env: stack, retry_delay=0)
+    return engine.run(plan, "preview", Redactor(["hunter2-passphrase"]))
+
+
+def test_policy_violations_and_error_diagnostics_become_the_tenant_error(tmp_path: Path) -> None:
+    events = [
+        {
+            "policyEvent": {
+                "message": "Grant only scopes on the allow-list: remove Mail.ReadWrite",
+                "color": "never",
+                "policyName": "allowed-scopes",
+                "policyPackName": "taxcalc-consent",
+                "policyPackVersion": "0.1.0",
+                "policyPackVersionTag": "0.1.0",
+                "enforcementLevel": "mandatory",
+            }
+        },
+        {
+            "policyEvent": {
+                "message": "Consider per-mailbox consent",
+                "color": "never",
+                "policyName": "prefer-principal-grants",
+                "policyPackName": "taxcalc-consent",
+                "policyPackVersion": "0.1.0",
+                "policyPackVersionTag": "0.1.0",
+                "enforcementLevel": "advisory",
+            }
+        },
+        {"diagnosticEvent": {"message": "\x1b[31mpreview failed: hunter2-passphrase\x1b[0m\n", "severity": "error"}},
+    ]
+    failure = CommandResult(stdout="", stderr="error: preview failed\n", code=255)
+    outcome = run_replay(events, failure, tmp_path)
+    assert not outcome.locked
+    assert outcome.error == (
+        "policy allowed-scopes (mandatory): Grant only scopes on the allow-list: remove Mail.ReadWrite; "
+        "preview failed: [secret]"
+    )
+    assert outcome.warnings == ["policy prefer-principal-grants (advisory): Consider per-mailbox consent"]
+
+
+def test_a_cloud_backend_conflict_is_a_lock_and_a_bare_failure_keeps_its_stderr(tmp_path: Path) -> None:
+    conflict = CommandResult(
+        stdout="", stderr="error: [409] Conflict: Another update is currently in progress.\n", code=255
+    )
+    assert run_replay([], conflict, tmp_path).locked
+    bare = CommandResult(stdout="", stderr="warning: A\nerror: could not load plugin azuread\n", code=255)
+    outcome = run_replay([], bare, tmp_path)
+    assert not outcome.locked and outcome.error == "warning: A; error: could not load plugin azuread"
+
+
+def test_a_failure_with_only_stdout_keeps_the_tail_of_stdout(tmp_path: Path) -> None:
+    crashed = CommandResult(
+        stdout=(
+            "Previewing update (contoso)\n\n"
+            "error: an unhandled error occurred: Program exited with non-zero exit code: 1\n"
+        ),
+        stderr="",
+        code=255,
+    )
+    outcome = run_replay([], crashed, tmp_path)
+    assert outcome.error == (
+        "Previewing update (contoso); error: an unhandled error occurred: Program exited with non-zero exit code: 1"
+    )
