@@ -7,9 +7,10 @@ names through the catalog) and runs the rule function unchanged, so the ids and 
 
 The tenant's policy configuration and exceptions are not resources, so the pack reads them from the
 tenant file, found (in this order) from the policy config property ``tenantFile``
-(``--policy-pack-config``), or from the stack's own configuration: the stack name is in every
-resource URN, and ``stacks/Pulumi.<stack>.yaml`` holds ``taxcalc-consent:tenantFile``. With neither,
-the strictest reading applies: the default policy and no exceptions. See docs/policy.md.
+(``--policy-pack-config``); from the stack's configuration ``taxcalc-consent:tenantFile``, which the
+engine passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
+``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). With none, the strictest
+reading applies: the default policy and no exceptions. See docs/policy.md.
 
 Constructing a ``PolicyPack`` serves the engine forever, so that happens only in ``__main__.py``;
 everything here is importable and is called directly by the tests.
@@ -17,6 +18,8 @@ everything here is importable and is called directly by the tests.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -119,9 +122,26 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
+def tenant_file_from_engine() -> str | None:
+    """The stack's ``taxcalc-consent:tenantFile`` as the engine hands it to the pack.
+
+    The engine starts a policy pack with the stack's configuration as JSON in ``PULUMI_CONFIG`` (as it
+    does for a program; pulumi/pulumi sdk/go/common/resource/plugin/analyzer_plugin.go, constructEnv).
+    """
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        return None
+    value = config.get(TENANT_FILE_CONFIG) if isinstance(config, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def find_tenant_file(config: Mapping[str, Any], urn: str, project_root: Path = PROJECT_ROOT) -> Path | None:
+    """Policy config ``tenantFile``, else the stack config from the engine, else the stack's config file."""
     named = config.get(TENANT_FILE_PROPERTY)
-    if isinstance(named, str) and named:
+    if not (isinstance(named, str) and named):
+        named = tenant_file_from_engine()
+    if named:
         path = Path(named)
         return path if path.is_absolute() else project_root / path
     stack = stack_name_from_urn(urn)

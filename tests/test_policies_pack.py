@@ -58,12 +58,26 @@ def test_tenant_file_is_read_from_the_stack_config(tmp_path: Path) -> None:
     assert tenant_file_from_stack("contoso", tmp_path) is None
 
 
-def test_pack_config_names_the_tenant_file_first(tmp_path: Path) -> None:
+def test_the_engine_passed_stack_config_wins_over_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_project(tmp_path, "tenants/fabrikam.yaml")
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", '{"taxcalc-consent:tenantFile": "tenants/from-engine.yaml", "azuread:tenantId": "x"}'
+    )
+    assert find_tenant_file({}, URN, tmp_path) == tmp_path / "tenants" / "from-engine.yaml"
+    monkeypatch.setenv("PULUMI_CONFIG", "not json")
+    assert find_tenant_file({}, URN, tmp_path) == tmp_path / "tenants" / "fabrikam.yaml"
+
+
+def test_pack_config_names_the_tenant_file_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project(tmp_path, "tenants/fabrikam.yaml")
+    monkeypatch.setenv("PULUMI_CONFIG", '{"taxcalc-consent:tenantFile": "tenants/from-engine.yaml"}')
     assert find_tenant_file({"tenantFile": "/elsewhere/x.yaml"}, URN, tmp_path) == Path("/elsewhere/x.yaml")
 
 
-def test_no_tenant_file_means_the_strictest_reading() -> None:
+def test_no_tenant_file_means_the_strictest_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
     plan = tenant_plan(None)
     assert plan.exceptions == () and plan.policy.allowed_scopes is None and plan.policy.enforcement == {}
     (high_risk,) = [p for p in build_policies() if p.name == "high-risk-app-roles"]
