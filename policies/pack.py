@@ -33,8 +33,10 @@ from pulumi_policy import (
     Policy,
     PolicyConfigSchema,
     ReportViolation,
+    ResourceValidation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidation,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -89,6 +91,14 @@ class ResourceView:
             return self.props.get(key)
         except UnknownValueError:
             return None
+
+    def is_unknown(self, key: str) -> bool:
+        """Whether ``key`` is set to a value the engine only learns at apply time."""
+        try:
+            self.props.get(key)
+        except UnknownValueError:
+            return True
+        return False
 
 
 # ------------------------------------------------------------------------------------ the tenant plan
@@ -207,7 +217,10 @@ def plan_from_resources(
         elif resource.resource_type == GRANT_TYPE:
             scopes = tuple(str(s) for s in (resource.get("claimValues") or ()))
             user = resource.get("userObjectId")
-            if user:
+            if resource.is_unknown("userObjectId"):
+                # A user created in the same run: a Principal grant all the same, never AllPrincipals.
+                grants.append(DelegatedGrant("Principal", "(object id known after apply)", GRAPH_APP_ID, scopes))
+            elif user:
                 grants.append(DelegatedGrant("Principal", str(user).lower(), GRAPH_APP_ID, scopes))
             else:
                 grants.append(DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes))
@@ -236,7 +249,7 @@ def plan_from_resources(
 # ---------------------------------------------------------------------------------------- policies
 
 
-def _resource_validation(rule: Rule, today: date | None = None) -> Any:
+def _resource_validation(rule: Rule, today: date | None = None) -> ResourceValidation:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in JUDGED_TYPES:
             return
@@ -248,7 +261,7 @@ def _resource_validation(rule: Rule, today: date | None = None) -> Any:
     return validate
 
 
-def _stack_validation(rule: Rule, today: date | None = None) -> Any:
+def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         judged = [r for r in args.resources if r.resource_type in JUDGED_TYPES]
         urn = next((r.urn for r in args.resources), "")

@@ -83,6 +83,12 @@ def test_every_rule_has_both_fixtures() -> None:
             assert (FIXTURES / rule.id / verdict / "tenant.yaml").is_file(), f"{rule.id}/{verdict} fixture missing"
 
 
+def test_every_rule_is_documented() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text("utf-8")
+    for rule in RULES:
+        assert f"### `{rule.id}`" in doc, f"docs/policy.md has no section for {rule.id}"
+
+
 def test_rule_ids_are_stable_kebab_case_and_unique() -> None:
     ids = [rule.id for rule in RULES]
     assert len(ids) == len(set(ids))

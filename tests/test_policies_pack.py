@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
-from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra.errors import SpecError
 from policies.pack import (
@@ -158,3 +158,14 @@ def test_cli_does_not_import_pulumi_policy() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_grant_whose_user_is_unknown_is_still_a_principal_grant() -> None:
+    view = ResourceView(
+        GRANT_TYPE,
+        "graph-grant-user-x",
+        unknown_checking_proxy({"claimValues": ["openid"], "userObjectId": UNKNOWN_STRING_VALUE}),
+    )
+    assert view.is_unknown("userObjectId") and not view.is_unknown("claimValues")
+    (grant,) = plan_from_resources([view], tenant_plan(None)).grants
+    assert grant.consent_type == "Principal"
