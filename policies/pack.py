@@ -52,6 +52,7 @@ from infra.plan import (
     AppRoleAssignment,
     ConsentPlan,
     DelegatedGrant,
+    PrincipalType,
     ServicePrincipalPlan,
     build_plan,
 )
@@ -227,7 +228,7 @@ def plan_from_resources(
         elif resource.resource_type == APP_ROLE_ASSIGNMENT_TYPE:
             role_id = str(resource.get("appRoleId") or "").lower()
             if role_id == DEFAULT_ACCESS_ROLE_ID:
-                kind = "Group" if resource.name.startswith("access-group-") else "User"
+                kind: PrincipalType = "Group" if resource.name.startswith("access-group-") else "User"
                 # principalObjectId comes from a lookup, so it is known at preview; the name carries it too.
                 written = resource.get("principalObjectId") or resource.name.split("-", 2)[-1]
                 principal = str(written).lower()
@@ -323,7 +324,7 @@ def pack_config(policy: PolicyConfig, tenant_file: str | None = None) -> dict[st
     """
     out: dict[str, dict[str, str]] = {}
     for rule in RULES:
-        entry = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
+        entry: dict[str, str] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
         if tenant_file is not None:
             entry[TENANT_FILE_PROPERTY] = tenant_file
         out[rule.id] = entry
