@@ -13,9 +13,10 @@ that allow them. See docs/policy.md.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Literal
 
 from infra.catalog import PermissionCatalog, graph_catalog
 from infra.errors import Problem
@@ -71,7 +72,7 @@ class Rule:
     check: Check
     exceptable: bool = False
     """Whether a tenant file's ``exceptions`` entry (reason + expiry) may waive it for one permission."""
-    scope: str = "resource"
+    scope: Literal["resource", "stack"] = "resource"
     """``resource``: judged one grant or assignment at a time; ``stack``: needs the whole tenant."""
 
 
@@ -350,7 +351,3 @@ def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
             return (*parent, folded.index(value.casefold()))
         return parent
     return where
-
-
-def rule_ids(rules: Sequence[Rule] = RULES) -> list[str]:
-    return [rule.id for rule in rules]
