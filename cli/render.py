@@ -21,9 +21,9 @@ def render_plan(plan: ConsentPlan) -> None:
     client = "registered here, id assigned by Entra" if app.register else app.client_id
     title = Text.assemble((plan.tenant, "bold"), f"  {plan.file}  tenant {plan.tenant_id}")
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    table.add_column("resource")
-    table.add_column("who")
-    table.add_column("what")
+    # Fold rather than truncate: a clipped UPN or scope in a CI log would hide what is being granted.
+    for header in ("resource", "who", "what"):
+        table.add_column(header, overflow="fold")
     if app.register:
         uris = ", ".join(app.redirect_uris) or "no redirect URIs"
         table.add_row("app registration", app.display_name, f"multi-tenant; {uris}")

@@ -13,12 +13,12 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from infra.catalog import PermissionCatalog, graph_catalog
+from infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
 from infra.errors import Problem, SpecError, TaxcalcConsentError
 from infra.profiles import CLIENT_ID_HELP, PROFILES
 from infra.spec import TenantSpec
@@ -39,6 +39,15 @@ _SECRET_KEY = re.compile(r"secret|passw(or)?d|pwd|token|private[_-]?key|api[_-]?
 _SECRET_KEY_ALLOWED = frozenset({"client_secret_env"})
 # Entra client secrets: 3 characters, a digit, "Q~", then 31-34 more (learn.microsoft.com: credential formats).
 _ENTRA_SECRET_VALUE = re.compile(r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}")
+_SECRET_KEY_MESSAGE = (
+    "secrets never go in tenant files: put the value in an environment variable (or your CI's secret store) "
+    "and name that variable in auth.client_secret_env"
+)
+_SECRET_VALUE_MESSAGE = (
+    "this value looks like an Entra client secret: remove it, rotate the secret, and name an environment "
+    "variable in auth.client_secret_env instead"
+)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -47,8 +56,7 @@ class UsageError(TaxcalcConsentError):
     """The command was pointed at something that is not a tenant file or folder."""
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     file: str
     line: int
     col: int
@@ -166,10 +174,19 @@ class _Reader:
                 self.positions.by_path.setdefault((*path, index), self.position(item))
                 out.append(self.read(item, (*path, index)))
             return out
+        if node.tag == _STR_TAG:
+            if _ENTRA_SECRET_VALUE.search(node.value):
+                self.problems.append(self.positions.problem(path, _SECRET_VALUE_MESSAGE))
+                return None
+            return node.value
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.problems.append(self.positions.problem(path, _yaml_message(exc)))
+            return None
+        except ValueError:
+            # PyYAML resolves 2027-13-01 as a timestamp, then datetime refuses it.
+            self.problems.append(self.positions.problem(path, "invalid date: expected a real date as YYYY-MM-DD"))
             return None
 
     def _read_mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
@@ -207,6 +224,10 @@ class _Reader:
                 continue
             first_seen[key] = where
             self.positions.by_path[(*path, key)] = where
+            if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
+                # Refused here, before the value is even constructed, so it can never be echoed.
+                self.problems.append(self.positions.problem((*path, key), _SECRET_KEY_MESSAGE))
+                continue
             out[key] = self.read(value_node, (*path, key))
         return out
 
@@ -308,46 +329,6 @@ def merge_defaults(
 # ---------------------------------------------------------------------------------------- validation
 
 
-def _secret_problems(value: Any, path: KeyPath, positions: Positions) -> Iterator[tuple[KeyPath, Problem]]:
-    """Keys that hold secrets, and values shaped like Entra client secrets, anywhere in the document."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
-                yield (
-                    (*path, key),
-                    positions.problem(
-                        (*path, key),
-                        "secrets never go in tenant files: put the value in an environment variable (or your CI's "
-                        "secret store) and name that variable in auth.client_secret_env",
-                    ),
-                )
-            else:
-                yield from _secret_problems(child, (*path, key), positions)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _secret_problems(child, (*path, index), positions)
-    elif isinstance(value, str) and _ENTRA_SECRET_VALUE.search(value):
-        yield (
-            path,
-            positions.problem(
-                path,
-                "this value looks like an Entra client secret: remove it, rotate the secret, and name an "
-                "environment variable in auth.client_secret_env instead",
-            ),
-        )
-
-
-def _drop(document: dict[str, Any], path: KeyPath) -> None:
-    """Remove a key path so the schema does not report a secret key a second time."""
-    parent: Any = document
-    for part in path[:-1]:
-        parent = parent[part]
-    if isinstance(parent, dict):
-        parent.pop(path[-1], None)
-    elif isinstance(parent, list) and isinstance(path[-1], int):
-        parent[path[-1]] = ""
-
-
 def _fields_at(loc: Sequence[str | int]) -> list[str]:
     """The field names (as written in YAML) valid at a pydantic error location, for did-you-mean."""
     model: Any = TenantSpec
@@ -385,7 +366,8 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
         hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(_fields_at(loc[:-1]))}"
         return positions.problem(loc, f"unknown key {key!r}{hint}")
     if kind == "missing":
-        return positions.problem(loc[:-1], f"missing required key {format_key_path(loc)!r}")
+        where = positions.locate(loc[:-1])
+        return Problem(where.file, where.line, where.col, format_key_path(loc), f"missing required key {loc[-1]!r}")
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in {"date_from_datetime_parsing", "date_parsing", "date_type", "date_from_datetime_inexact"}:
         message = "expected a date as YYYY-MM-DD"
@@ -420,14 +402,11 @@ def _semantic_problems(
         if app.redirect_uris:
             yield positions.problem(("app", "redirect_uris"), "redirect_uris only apply with register: true")
 
-    if consent.scopes is not None:
-        if not consent.scopes:
-            yield positions.problem(
-                ("consent", "scopes"),
-                "an empty list grants nothing: list scopes, or remove the key to use the profile's scopes",
-            )
-        yield from _permission_problems(consent.scopes, "delegated", ("consent", "scopes"), positions, catalog)
-    yield from _permission_problems(consent.app_roles, "application", ("consent", "app_roles"), positions, catalog)
+    if consent.scopes is not None and not consent.scopes:
+        yield positions.problem(
+            ("consent", "scopes"),
+            "an empty list grants nothing: list scopes, or remove the key to use the profile's scopes",
+        )
 
     if consent.mode == "users":
         if not consent.users and not consent.groups:
@@ -455,7 +434,7 @@ def _semantic_problems(
 
 def _permission_problems(
     names: Sequence[str],
-    kind: typing.Literal["delegated", "application"],
+    kind: PermissionKind,
     path: KeyPath,
     positions: Positions,
     catalog: PermissionCatalog,
@@ -480,15 +459,20 @@ def validate_document(
     document: dict[str, Any], own: Mapping[str, Any], positions: Positions, catalog: PermissionCatalog
 ) -> tuple[TenantSpec | None, list[Problem]]:
     problems: list[Problem] = []
-    for path, problem in list(_secret_problems(document, (), positions)):
-        problems.append(problem)
-        _drop(document, path)
+    # Catalog checks read the raw lists, so an unknown scope is reported even when other keys are wrong.
+    consent = document.get("consent")
+    kinds: tuple[tuple[str, PermissionKind], ...] = (("scopes", "delegated"), ("app_roles", "application"))
+    for key, kind in kinds:
+        names = consent.get(key) if isinstance(consent, dict) else None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            problems.extend(_permission_problems(names, kind, ("consent", key), positions, catalog))
+    spec: TenantSpec | None = None
     try:
         spec = TenantSpec.model_validate(document)
     except ValidationError as exc:
         problems.extend(_schema_problems(e, positions) for e in exc.errors(include_input=False, include_url=False))
-        return None, problems
-    problems.extend(_semantic_problems(spec, own, positions, catalog))
+    if spec is not None:
+        problems.extend(_semantic_problems(spec, own, positions, catalog))
     return (None if problems else spec), problems
 
 
@@ -502,15 +486,17 @@ def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
         own, own_positions, read_problems = read_yaml_file(path, shown)
-        problems.extend(read_problems)
         if own is None:
+            problems.extend(read_problems)
             continue
         if defaults is not None:
             document, positions = merge_defaults(defaults[0], own, defaults[1], own_positions)
         else:
             document, positions = own, own_positions
         spec, found = validate_document(document, own, positions, catalog)
-        problems.extend(found)
+        # A value the YAML reader already refused (a bad date, say) is not reported a second time.
+        refused = {(p.file, p.key_path) for p in read_problems}
+        problems.extend(sorted([*read_problems, *(p for p in found if (p.file, p.key_path) not in refused)]))
         if spec is not None and not read_problems:
             tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults[2] if defaults else None))
     problems.extend(_cross_file_problems(tenants))

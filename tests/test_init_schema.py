@@ -1,0 +1,99 @@
+"""`init` writes a valid, commented tenant file and never overwrites; `schema` matches the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from infra.loader import load_tenants
+from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
+
+runner = CliRunner()
+
+
+def test_init_users_mode_writes_a_valid_file(tmp_path: Path) -> None:
+    folder = tmp_path / "tenants"
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            "acme",
+            "--tenant-id",
+            TENANT_ID.upper(),
+            "--mode",
+            "users",
+            "--user",
+            "Alice@Acme.com",
+            "--user",
+            "bob@acme.com",
+            "--client-id",
+            CLIENT_ID,
+            "--dir",
+            str(folder),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = (folder / "acme.yaml").read_text(encoding="utf-8")
+    assert "# " in text  # commented for people
+    (tenant,) = load_tenants([folder / "acme.yaml"])
+    assert tenant.spec.tenant.id == TENANT_ID
+    assert tenant.spec.consent.mode == "users"
+    assert tenant.spec.consent.users == ["alice@acme.com", "bob@acme.com"]
+
+
+def test_init_without_client_id_explains_where_to_find_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", "acme", "--tenant-id", TENANT_ID, "--dir", str(tmp_path)])
+    assert result.exit_code == 0
+    text = (tmp_path / "acme.yaml").read_text(encoding="utf-8")
+    assert "Enterprise applications > TaxCalc-Hub" in text
+    # In a folder whose _defaults.yaml gives the client id, the new file validates as it stands.
+    (tmp_path / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", encoding="utf-8")
+    (tenant,) = load_tenants([tmp_path])
+    assert tenant.spec.consent.mode == "organization"
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text("keep me\n", encoding="utf-8")
+    result = runner.invoke(app, ["init", "acme", "--tenant-id", TENANT_ID, "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "already exists; not overwriting it" in result.stderr
+    assert (tmp_path / "acme.yaml").read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_init_bad_arguments_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    cases = [
+        (["init", "Acme Corp", "--tenant-id", TENANT_ID], "not a tenant short name"),
+        (["init", "acme", "--tenant-id", "contoso"], "is not a GUID"),
+        (["init", "acme", "--tenant-id", TENANT_ID, "--mode", "users"], "needs at least one --user"),
+        (["init", "acme", "--tenant-id", TENANT_ID, "--mode", "users", "--user", "alice"], "user principal name"),
+        (["init", "acme", "--tenant-id", TENANT_ID, "--user", "a@b.com"], "only applies with --mode users"),
+        (["init", "acme", "--tenant-id", TENANT_ID, "--mode", "everyone"], "Invalid value"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "--dir", str(tmp_path)])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_schema_is_generated_from_the_model_and_committed() -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema == json.loads((ROOT / "schema" / "tenant.schema.json").read_text(encoding="utf-8")), (
+        "schema/tenant.schema.json is stale: regenerate it with `taxcalc-consent schema > schema/tenant.schema.json`"
+    )
+    assert schema["required"] == ["tenant", "consent"]
+    assert schema["additionalProperties"] is False
+    assert "register" in schema["$defs"]["AppSection"]["properties"]
+    assert "Mail.Send" in schema["$defs"]["ConsentSection"]["properties"]["scopes"]["anyOf"][0]["items"]["enum"]
+
+
+def test_examples_reference_the_schema() -> None:
+    for path in EXAMPLES.glob("*.yaml"):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../../schema/tenant.schema.json", path
+    assert (EXAMPLES / "../../schema/tenant.schema.json").resolve().is_file()
