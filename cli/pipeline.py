@@ -10,9 +10,9 @@ from pathlib import Path
 
 from infra.catalog import graph_catalog
 from infra.errors import Problem, SpecError
-from infra.loader import LoadedTenant, load_tenants
+from infra.loader import KeyPath, LoadedTenant, load_tenants
 from infra.plan import ConsentPlan, Violation, build_plan
-from policies.rules import config_problems, findings, locate_finding
+from policies.rules import config_problems, findings, locate_finding, utc_today
 
 
 @dataclass(frozen=True)
@@ -29,27 +29,36 @@ def load_plans(paths: Sequence[str | Path], today: date | None = None) -> list[C
     Raises SpecError listing every problem, policy configuration mistakes included. Violations are
     not errors here: they ride on each plan, and the command decides the exit code.
     """
-    return [plan for plan, _ in load_checked_plans(paths, today)]
+    return [plan for plan, _, _ in _checked(paths, today)]
 
 
 def load_checked_plans(
     paths: Sequence[str | Path], today: date | None = None
 ) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
     """Like ``load_plans``, also saying where each violation is written, for human output."""
+    return [
+        (plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found])
+        for plan, tenant, found in _checked(paths, today)
+    ]
+
+
+def _checked(
+    paths: Sequence[str | Path], today: date | None
+) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
     catalog = graph_catalog()
     tenants = load_tenants(paths, catalog)
     problems = [p for tenant in tenants for p in config_problems(tenant, catalog)]
     if problems:
         raise SpecError(problems)
-    out: list[tuple[ConsentPlan, list[LocatedViolation]]] = []
+    today = today or utc_today()
+    out: list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]] = []
     for tenant in tenants:
         plan = build_plan(tenant)
         found = findings(plan, catalog, today)
-        plan = dataclasses.replace(plan, violations=tuple(v for v, _ in found))
-        out.append((plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found]))
+        out.append((dataclasses.replace(plan, violations=tuple(v for v, _ in found)), tenant, found))
     return out
 
 
-def _locate(tenant: LoadedTenant, violation: Violation, where: tuple[str | int, ...]) -> Problem:
+def _locate(tenant: LoadedTenant, violation: Violation, where: KeyPath) -> Problem:
     path = locate_finding(tenant, where)
     return tenant.positions.problem(path, f"{violation.severity}: {violation.rule}: {violation.message}")

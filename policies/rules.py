@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -43,6 +43,11 @@ class RuleContext:
     plan: ConsentPlan
     catalog: PermissionCatalog
     today: date
+    granted: tuple[str, ...] = field(init=False)
+    """Every distinct scope any grant carries, in order (grants in a plan normally share one set)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "granted", _granted_scopes(self.plan))
 
     @property
     def profile(self) -> Profile:
@@ -81,7 +86,7 @@ class Rule:
 
 def known_permissions(ctx: RuleContext) -> Iterator[Finding]:
     """Every delegated scope and app role exists in Graph's catalog, and is of the right kind."""
-    for scope in _granted_scopes(ctx.plan):
+    for scope in ctx.granted:
         if ctx.catalog.get("delegated", scope) is None:
             yield Finding(ctx.catalog.explain_unknown("delegated", scope), ("consent", "scopes", scope))
     for assignment in ctx.plan.app_role_assignments:
@@ -96,7 +101,7 @@ def allowed_scopes(ctx: RuleContext) -> Iterator[Finding]:
     configured = ctx.plan.policy.allowed_scopes
     allowlist = set(configured) if configured is not None else set(ctx.profile.scopes)
     source = "policy.allowed_scopes" if configured is not None else f"the {ctx.profile.name} profile's scopes"
-    for scope in _granted_scopes(ctx.plan):
+    for scope in ctx.granted:
         if scope not in allowlist:
             yield Finding(
                 f"delegated scope {scope!r} is outside the allowlist ({source}): remove it from consent.scopes, "
@@ -173,7 +178,7 @@ def tenant_wide_consent(ctx: RuleContext) -> Iterator[Finding]:
 
 def offline_access(ctx: RuleContext) -> Iterator[Finding]:
     """Without offline_access there is no refresh token: each mailbox must be re-authorised hourly."""
-    if _has_grants(ctx.plan) and "offline_access" not in _granted_scopes(ctx.plan):
+    if _has_grants(ctx.plan) and "offline_access" not in ctx.granted:
         yield Finding(
             "the grants lack offline_access, so TaxCalc gets no refresh token and every mailbox must be "
             "re-authorised when its access token expires (about an hour): add offline_access to consent.scopes",
@@ -185,7 +190,7 @@ def sign_in_scopes_covered(ctx: RuleContext) -> Iterator[Finding]:
     """The grants cover every scope the app asks for at sign-in, or the consent screen comes back."""
     if not _has_grants(ctx.plan):
         return
-    granted = set(_granted_scopes(ctx.plan))
+    granted = set(ctx.granted)
     missing = [s for s in ctx.profile.scopes if s not in granted]
     if missing:
         yield Finding(
@@ -201,9 +206,11 @@ def _has_grants(plan: ConsentPlan) -> bool:
 
 
 def _granted_scopes(plan: ConsentPlan) -> tuple[str, ...]:
-    """Every distinct scope any grant carries, in order (grants in a plan normally share one set)."""
-    seen: dict[str, None] = {}
     carriers: tuple[DelegatedGrant | GroupGrant, ...] = (*plan.grants, *plan.group_grants)
+    distinct = {grant.scopes for grant in carriers}
+    if len(distinct) <= 1:
+        return next(iter(distinct), ())
+    seen: dict[str, None] = {}
     for grant in carriers:
         seen.update(dict.fromkeys(grant.scopes))
     return tuple(seen)
@@ -265,10 +272,13 @@ def run_rule(
     rule: Rule, plan: ConsentPlan, catalog: PermissionCatalog | None = None, today: date | None = None
 ) -> list[tuple[Violation, KeyPath]]:
     """One rule over one plan, at its configured level; nothing when the configuration disables it."""
-    severity = effective_severity(rule, plan)
+    return _run(rule, RuleContext(plan, catalog or graph_catalog(), today or utc_today()))
+
+
+def _run(rule: Rule, ctx: RuleContext) -> list[tuple[Violation, KeyPath]]:
+    severity = effective_severity(rule, ctx.plan)
     if severity is None:
         return []
-    ctx = RuleContext(plan, catalog or graph_catalog(), today or utc_today())
     return [(Violation(rule.id, severity, f.message), f.where) for f in rule.check(ctx)]
 
 
@@ -276,7 +286,8 @@ def findings(
     plan: ConsentPlan, catalog: PermissionCatalog | None = None, today: date | None = None
 ) -> list[tuple[Violation, KeyPath]]:
     """Every violation of every enabled rule, with the tenant-file key path each is about."""
-    return [found for rule in RULES for found in run_rule(rule, plan, catalog, today)]
+    ctx = RuleContext(plan, catalog or graph_catalog(), today or utc_today())
+    return [found for rule in RULES for found in _run(rule, ctx)]
 
 
 def evaluate(
@@ -334,20 +345,16 @@ def _unknown_rule(rule_id: str) -> str:
 
 def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
     """Turn a finding's path (which may end in a value, e.g. a scope name) into a key path of the file."""
-    if not where or isinstance(where[-1], int) or len(where) < 2:
+    if len(where) < 2 or not isinstance(where[-1], str):
         return where
     parent, value = where[:-1], where[-1]
-    node: object = tenant.spec.model_dump(by_alias=True)
+    node: object = tenant.spec
     for part in parent:
-        if isinstance(node, dict) and isinstance(part, str):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
         else:
-            return where
-    if isinstance(node, list):
-        folded = [str(item).casefold() for item in node]
-        if value.casefold() in folded:
-            return (*parent, folded.index(value.casefold()))
-        return parent
-    return where
+            node = getattr(node, part, None)
+    if not isinstance(node, list):
+        return where if node is not None else parent
+    folded = [str(item).casefold() for item in node]
+    return (*parent, folded.index(value.casefold())) if value.casefold() in folded else parent

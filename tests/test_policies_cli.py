@@ -69,6 +69,19 @@ def test_validate_human_output_locates_each_violation(tenants_dir: Path) -> None
     assert "1 mandatory policy violation(s)" in result.stderr
 
 
+def test_an_expired_exception_is_located_at_its_date(tenants_dir: Path) -> None:
+    target = write_tenant(
+        tenants_dir,
+        HIGH_RISK
+        + "exceptions:\n  - rule: high-risk-app-roles\n    permission: Mail.ReadWrite\n"
+        + "    reason: Archive migration (CHG-77)\n    expires: 2020-01-31\n",
+    )
+    result = runner.invoke(app, ["validate", str(tenants_dir)])
+    assert result.exit_code == 2
+    assert f"{target}:12:5: exceptions[0].expires: mandatory: expired-exception:" in result.stderr
+    assert f"{target}:7:15: consent.app_roles[0]: mandatory: high-risk-app-roles:" in result.stderr
+
+
 def test_validate_shows_advisory_violations_as_warnings(tenants_dir: Path) -> None:
     write_tenant(tenants_dir, "consent:\n  mode: organization\n")
     result = runner.invoke(app, ["validate", str(tenants_dir)])
