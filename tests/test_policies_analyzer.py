@@ -1,7 +1,8 @@
 """The pack as the engine runs it: ``policies/__main__.py`` serving the Analyzer gRPC protocol.
 
 No Pulumi CLI here, so the test plays the engine's part: it starts the pack the way the engine does
-(from the policies/ folder, the stack config as JSON in PULUMI_CONFIG), reads the port it prints, and
+(``python -u -m pulumi.policy <engine> .`` in the policies/ folder, the stack config as JSON in
+PULUMI_CONFIG, see pulumi/pulumi sdk/python/dist/pulumi-analyzer-policy-python), reads the port it prints, and
 calls GetAnalyzerInfo, Analyze and AnalyzeStack with properties marshalled as the engine sends them
 (unknowns as Pulumi's sentinel strings).
 """
@@ -46,7 +47,8 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     env = {**os.environ, "PULUMI_CONFIG": json.dumps({"taxcalc-consent:tenantFile": FIXTURE})}
     env.pop("PYTHONPATH", None)  # the pack must find the project by itself, as under the engine
     process = subprocess.Popen(
-        [sys.executable, "__main__.py"],
+        # What Pulumi's pulumi-analyzer-policy-python shim runs: the SDK's runner, given the pack folder.
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
         cwd=ROOT / "policies",
         env=env,
         stdout=subprocess.PIPE,
