@@ -269,8 +269,15 @@ def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
         base = tenant_plan(find_tenant_file(args.get_config(), urn))
         views = [ResourceView(r.resource_type, r.name, r.props) for r in judged]
         plan = plan_from_resources(views, base)
-        for violation, _ in run_rule(rule, plan, today=today or utc_today()):
-            report_violation(violation.message, None)
+        # A finding about a user (assignment-coverage) is attached to that user's grant in the preview.
+        grant_urns = {
+            str(view.get("userObjectId")).lower(): resource.urn
+            for view, resource in zip(views, judged, strict=True)
+            if view.resource_type == GRANT_TYPE and view.get("userObjectId")
+        }
+        for violation, where in run_rule(rule, plan, today=today or utc_today()):
+            subject = where[-1] if where and isinstance(where[-1], str) else ""
+            report_violation(violation.message, grant_urns.get(subject.lower()))
 
     return validate
 

@@ -131,13 +131,15 @@ def test_stack_policy_runs_when_service_principal_ids_are_unknown(tmp_path: Path
             {"claimValues": ["openid"], "userObjectId": "11111111-1111-4111-8111-111111111111"},
         ),
     ]
-    reports: list[str] = []
+    reports: list[tuple[str, str | None]] = []
     assert isinstance(coverage, StackValidationPolicy)
     coverage.validate(
         StackValidationArgs(stack_resources(resources), {"tenantFile": str(fixture)}),
-        lambda message, urn=None: reports.append(message),
+        lambda message, urn=None: reports.append((message, urn)),
     )
-    assert len(reports) == 1 and "user 11111111-1111-4111-8111-111111111111" in reports[0]
+    ((message, urn),) = reports
+    assert "user 11111111-1111-4111-8111-111111111111" in message
+    assert urn == resources[1].urn  # attached to the grant of the user who could not sign in
 
 
 def test_importing_the_pack_does_not_start_an_analyzer() -> None:
