@@ -213,8 +213,9 @@ def plan_from_resources(
     service_principal = base.service_principal
     for resource in resources:
         if resource.resource_type == SERVICE_PRINCIPAL_TYPE:
-            required = resource.get("appRoleAssignmentRequired")
-            service_principal = ServicePrincipalPlan(assignment_required=required is True)
+            if not resource.is_unknown("appRoleAssignmentRequired"):  # unknown: trust the tenant file
+                required = resource.get("appRoleAssignmentRequired")
+                service_principal = ServicePrincipalPlan(assignment_required=required is True)
         elif resource.resource_type == GRANT_TYPE:
             scopes = tuple(str(s) for s in (resource.get("claimValues") or ()))
             user = resource.get("userObjectId")

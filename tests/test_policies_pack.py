@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidation
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra.errors import SpecError
+from infra.plan import ServicePrincipalPlan
 from policies.pack import (
     GRANT_TYPE,
     SERVICE_PRINCIPAL_TYPE,
@@ -113,8 +115,10 @@ def test_unknown_preview_values_are_read_as_absent() -> None:
         unknown_checking_proxy({"appRoleAssignmentRequired": UNKNOWN_BOOLEAN_VALUE}),
     )
     assert view.get("appRoleAssignmentRequired") is None
-    plan = plan_from_resources([view], tenant_plan(None))
-    assert plan.service_principal.assignment_required is False
+    base = tenant_plan(None)
+    assert plan_from_resources([view], base).service_principal.assignment_required is False
+    strict = dataclasses.replace(base, service_principal=ServicePrincipalPlan(assignment_required=True))
+    assert plan_from_resources([view], strict).service_principal.assignment_required is True
 
 
 def test_stack_policy_runs_when_service_principal_ids_are_unknown(tmp_path: Path) -> None:
