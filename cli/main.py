@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from cli.commands.adopt import adopt
+from cli.commands.audit import audit
 from cli.commands.init import init
 from cli.commands.plan import plan
 from cli.commands.schema import schema
@@ -42,6 +44,8 @@ app.command()(init)
 app.command()(validate)
 app.command()(plan)
 app.command()(schema)
+app.command()(audit)
+app.command()(adopt)
 
 
 def run() -> None:

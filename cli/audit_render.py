@@ -1,0 +1,208 @@
+"""Human renderings of the audit@1 document: a rich table (terminal), Markdown, and one self-contained HTML file.
+
+All three read the same document the ``--json`` output prints, so they cannot disagree with it.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from cli.console import err
+
+_EXPERIENCE_STYLE = {"no prompt": "green", "consent prompt": "yellow", "admin approval required": "red"}
+
+
+def _sp_text(sp: dict[str, Any]) -> str:
+    if not sp["exists"]:
+        return "missing"
+    enabled = "enabled" if sp["enabled"] else "disabled"
+    required = "assignment required" if sp["assignment_required"] else "any user may sign in"
+    return f"{sp['object_id']} ({enabled}; {required})"
+
+
+def _consent_text(tenant: dict[str, Any]) -> str:
+    consent = tenant["user_consent"]
+    text = str(consent["setting"])
+    if consent["setting"] == "custom":
+        text += " (" + ", ".join(consent["policies"]) + ")"
+    workflow = "on" if tenant["admin_consent_workflow"] else "off"
+    return f"{text}; admin consent workflow {workflow}"
+
+
+def _who(grant: dict[str, Any]) -> str:
+    return "every user (AllPrincipals)" if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
+
+
+def render_table(document: dict[str, Any]) -> None:
+    for tenant in document["tenants"]:
+        title = Text.assemble((tenant["tenant"], "bold"), f"  tenant {tenant['tenant_id']}")
+        if "error" in tenant:
+            err.print(title)
+            err.print(Text(f"  failed: {tenant['error']}", style="red"))
+            continue
+        table = Table(title=title, title_justify="left", show_header=True)
+        table.add_column("what")
+        table.add_column("who")
+        table.add_column("detail")
+        table.add_row("service principal", "TaxCalc-Hub", _sp_text(tenant["service_principal"]))
+        for grant in tenant["grants"]:
+            table.add_row("delegated grant", _who(grant), " ".join(grant["scopes"]))
+        for role in tenant["app_role_assignments"]:
+            table.add_row("application permission", "TaxCalc-Hub", role["role"])
+        for assignment in tenant["assignments"]:
+            table.add_row("access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", "")
+        table.add_row("user consent", "tenant", _consent_text(tenant))
+        ux = tenant["user_experience"]
+        table.add_row(
+            "a user signing in", "anyone without a grant", Text(ux["experience"], _EXPERIENCE_STYLE[ux["experience"]])
+        )
+        for user in ux["users"]:
+            label = ux_label(user)
+            table.add_row("a user signing in", user["principal"], Text(label, _EXPERIENCE_STYLE[user["experience"]]))
+        err.print(table)
+        if tenant["differences"]:
+            err.print(f"{len(tenant['differences'])} difference(s) from {tenant['file']}:", markup=False)
+            for diff in tenant["differences"]:
+                err.print(f"  {difference_line(diff)}", markup=False, highlight=False)
+        else:
+            err.print(f"no differences from {tenant['file']}", markup=False)
+
+
+def ux_label(user: dict[str, Any]) -> str:
+    return "refused (not assigned)" if user["refused"] else str(user["experience"])
+
+
+def difference_line(diff: dict[str, Any]) -> str:
+    scopes = f" [{' '.join(diff['scopes'])}]" if diff.get("scopes") else ""
+    return f"{diff['kind']}: {diff['subject']}: {diff['message']}{scopes}"
+
+
+# ---------------------------------------------------------------------------------------- Markdown
+
+
+def _md(value: Any) -> str:
+    """Table-cell safe: pipes and newlines would break the row; backslash-escape Markdown punctuation."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    for char in "*_`[]<>":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def render_markdown(document: dict[str, Any]) -> str:
+    lines = ["# TaxCalc-Hub consent audit", ""]
+    for tenant in document["tenants"]:
+        lines += [f"## {_md(tenant['tenant'])} ({_md(tenant['tenant_id'])})", ""]
+        if "error" in tenant:
+            lines += [f"Audit failed: {_md(tenant['error'])}", ""]
+            continue
+        ux = tenant["user_experience"]
+        lines += [
+            f"- Service principal: {_md(_sp_text(tenant['service_principal']))}",
+            f"- User consent: {_md(_consent_text(tenant))}",
+            f"- A user without a grant of their own: **{_md(ux['experience'])}** ({_md(ux['reason'])})",
+            "",
+            "| grant | scopes |",
+            "|---|---|",
+        ]
+        lines += [f"| {_md(_who(g))} | {_md(' '.join(g['scopes']))} |" for g in tenant["grants"]] or ["| none | |"]
+        lines.append("")
+        if tenant["app_role_assignments"]:
+            roles = ", ".join(_md(r["role"]) for r in tenant["app_role_assignments"])
+            lines += [f"Application permissions: {roles}", ""]
+        if tenant["assignments"]:
+            lines += ["| assigned | type |", "|---|---|"]
+            lines += [f"| {_md(a['principal'])} | {_md(a['principal_type'])} |" for a in tenant["assignments"]]
+            lines.append("")
+        if ux["users"]:
+            lines += ["| user | sees | why |", "|---|---|---|"]
+            lines += [f"| {_md(u['principal'])} | {_md(ux_label(u))} | {_md(u['reason'])} |" for u in ux["users"]]
+            lines.append("")
+        if tenant["differences"]:
+            lines += [f"### Differences from {_md(tenant['file'])}", ""]
+            lines += [f"- {_md(difference_line(d))}" for d in tenant["differences"]]
+        else:
+            lines.append(f"No differences from {_md(tenant['file'])}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1b1b;max-width:72rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;
+vertical-align:top}th{background:#f3f3f3}.no-prompt{color:#107c10}.consent-prompt{color:#8a5a00}
+.admin-approval-required,.refused,.failed{color:#a4262c}code{font-size:.9em}
+"""
+
+
+def _h(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cls(experience: str) -> str:
+    return experience.replace(" ", "-")
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """One self-contained page (inline CSS, no scripts, no external resources); every value escaped."""
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>TaxCalc-Hub consent audit</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>TaxCalc-Hub consent audit</h1>",
+    ]
+    for tenant in document["tenants"]:
+        out.append(f"<h2>{_h(tenant['tenant'])} <small>({_h(tenant['tenant_id'])})</small></h2>")
+        if "error" in tenant:
+            out.append(f'<p class="failed">Audit failed: {_h(tenant["error"])}</p>')
+            continue
+        ux = tenant["user_experience"]
+        out += [
+            "<ul>",
+            f"<li>Service principal: {_h(_sp_text(tenant['service_principal']))}</li>",
+            f"<li>User consent: {_h(_consent_text(tenant))}</li>",
+            f'<li>A user without a grant of their own: <strong class="{_cls(ux["experience"])}">'
+            f"{_h(ux['experience'])}</strong> ({_h(ux['reason'])})</li>",
+            "</ul>",
+            "<table><tr><th>grant</th><th>scopes</th></tr>",
+        ]
+        out += [
+            f"<tr><td>{_h(_who(g))}</td><td><code>{_h(' '.join(g['scopes']))}</code></td></tr>"
+            for g in tenant["grants"]
+        ]
+        out.append("</table>")
+        if tenant["app_role_assignments"]:
+            roles = ", ".join(_h(r["role"]) for r in tenant["app_role_assignments"])
+            out.append(f"<p>Application permissions: {roles}</p>")
+        if tenant["assignments"]:
+            out.append("<table><tr><th>assigned</th><th>type</th></tr>")
+            out += [
+                f"<tr><td>{_h(a['principal'])}</td><td>{_h(a['principal_type'])}</td></tr>"
+                for a in tenant["assignments"]
+            ]
+            out.append("</table>")
+        if ux["users"]:
+            out.append("<table><tr><th>user</th><th>sees</th><th>why</th></tr>")
+            for user in ux["users"]:
+                css = "refused" if user["refused"] else _cls(user["experience"])
+                out.append(
+                    f'<tr><td>{_h(user["principal"])}</td><td class="{css}">{_h(ux_label(user))}</td>'
+                    f"<td>{_h(user['reason'])}</td></tr>"
+                )
+            out.append("</table>")
+        if tenant["differences"]:
+            out.append(f"<h3>Differences from {_h(tenant['file'])}</h3><ul>")
+            out += [f"<li>{_h(difference_line(d))}</li>" for d in tenant["differences"]]
+            out.append("</ul>")
+        else:
+            out.append(f"<p>No differences from {_h(tenant['file'])}.</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

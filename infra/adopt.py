@@ -1,0 +1,280 @@
+"""Adopt consent that was granted by hand: map existing Graph objects onto the program's logical names.
+
+A tenant that went through the interactive journey already holds TaxCalc-Hub's service principal and
+its grants; creating them again fails ("Permission entry already exists"). ``plan_adoption`` matches
+the plan's keys (client, resource, consent type, principal) against what Graph holds and returns, per
+Pulumi logical name (``infra.plan``), the id that pulumi-azuread's ``import_`` resource option takes.
+``write_adoption`` stores that map in the tenant's stack config file (``taxcalc-consent:adopt``) so the
+next ``apply`` imports instead of creating. Objects the file does not describe are reported and left
+alone: Pulumi never manages (or deletes) what it did not import.
+
+Import ids, as pulumi-azuread 6.x documents them (``## Import`` in each resource's docstring):
+- ServicePrincipal: the object id, e.g. ``00000000-0000-0000-0000-000000000000``;
+- ServicePrincipalDelegatedPermissionGrant: ``/oauth2PermissionGrants/{grant id}``;
+- AppRoleAssignment: ``/servicePrincipals/{resource object id}/appRoleAssignedTo/{assignment id}``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
+from infra.errors import TaxcalcConsentError
+from infra.plan import (
+    DEFAULT_ACCESS_ROLE_ID,
+    ORGANIZATION_GRANT_NAME,
+    SERVICE_PRINCIPAL_NAME,
+    ConsentPlan,
+    PrincipalType,
+    access_assignment_name,
+    app_role_name,
+    user_grant_name,
+)
+
+ADOPT_FORMAT = "taxcalc-consent/adopt@1"
+ADOPT_KEY = "adopt"
+
+
+def service_principal_import_id(object_id: str) -> str:
+    return object_id
+
+
+def grant_import_id(grant_id: str) -> str:
+    return f"/oauth2PermissionGrants/{grant_id}"
+
+
+def app_role_assignment_import_id(resource_object_id: str, assignment_id: str) -> str:
+    return f"/servicePrincipals/{resource_object_id}/appRoleAssignedTo/{assignment_id}"
+
+
+@dataclass(frozen=True)
+class Adopted:
+    name: str
+    import_id: str
+    what: str
+
+
+@dataclass
+class Adoption:
+    tenant: str
+    adopted: list[Adopted] = field(default_factory=list)
+    apply_changes: list[str] = field(default_factory=list)
+    not_adopted: list[str] = field(default_factory=list)
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return {a.name: a.import_id for a in sorted(self.adopted, key=lambda a: a.name)}
+
+
+def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
+    """What to import, what apply will still change, and what is left alone. Pure."""
+    result = Adoption(plan.tenant)
+    sp = snapshot.service_principal
+    name = plan.app.display_name
+    if sp is None:
+        result.apply_changes.append(f"create the service principal of {name}")
+        # Without a service principal there are no grants or assignments to adopt either.
+        for want in expected_grants(plan, snapshot)[0]:
+            who = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
+            result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
+        return result
+    result.adopted.append(Adopted(SERVICE_PRINCIPAL_NAME, service_principal_import_id(sp.object_id), name))
+    if sp.assignment_required != plan.service_principal.assignment_required:
+        flag = str(plan.service_principal.assignment_required).lower()
+        result.apply_changes.append(f"set assignment required to {flag} on the service principal")
+
+    expected, problems = expected_grants(plan, snapshot)
+    for problem in problems:
+        result.not_adopted.append(f"{problem['subject']}: {problem['message']}")
+    matched: set[str] = set()
+    for want in expected:
+        principal_id = want.user.id if want.user else None
+        who = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
+        have = next(
+            (g for g in snapshot.grants if g.consent_type == want.consent_type and g.principal_id == principal_id),
+            None,
+        )
+        if have is None:
+            result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
+            continue
+        matched.add(have.id)
+        logical = ORGANIZATION_GRANT_NAME if want.user is None else user_grant_name(want.user.id)
+        result.adopted.append(Adopted(logical, grant_import_id(have.id), f"grant for {who}"))
+        added = [s for s in want.scopes if s not in have.scopes]
+        removed = sorted(s for s in set(have.scopes) if s not in want.scopes)
+        if added or removed:
+            change = "; ".join(
+                part
+                for part in (
+                    f"add {' '.join(added)}" if added else "",
+                    f"remove {' '.join(removed)}" if removed else "",
+                )
+                if part
+            )
+            result.apply_changes.append(f"update grant for {who}: {change}")
+    for g in snapshot.grants:
+        if g.id in matched:
+            continue
+        user = snapshot.users.get(g.principal_id) if g.principal_id else None
+        who = (
+            "every user (AllPrincipals)"
+            if g.principal_id is None
+            else (user.user_principal_name if user else g.principal_id)
+        )
+        result.not_adopted.append(
+            f"grant for {who} ({' '.join(sorted(g.scopes))}) is not in the file: not adopted, apply leaves it alone"
+        )
+
+    have_roles = {role_name(a.app_role_id): a for a in snapshot.app_role_assignments}
+    for role in plan.app_role_assignments:
+        existing = have_roles.pop(role.role, None)
+        if existing is None:
+            result.apply_changes.append(f"grant application permission {role.role}")
+        else:
+            import_id = app_role_assignment_import_id(existing.resource_id, existing.id)
+            result.adopted.append(Adopted(app_role_name(role.role), import_id, f"application permission {role.role}"))
+    for extra_role in sorted(have_roles):
+        result.not_adopted.append(f"application permission {extra_role} is not in the file: not adopted")
+
+    wanted, unresolved = wanted_assignments(plan, snapshot)
+    for ref in unresolved:
+        result.not_adopted.append(f"{ref}: not found in the directory, cannot be assigned")
+    for a in snapshot.assignments:
+        key = (a.principal_type, a.principal_id)
+        known = snapshot.users.get(a.principal_id)
+        who = (
+            wanted.get(key)
+            or (known.user_principal_name if known else "")
+            or a.principal_display_name
+            or a.principal_id
+        )
+        if key in wanted and a.app_role_id == DEFAULT_ACCESS_ROLE_ID and a.principal_type in ("User", "Group"):
+            principal_type: PrincipalType = "User" if a.principal_type == "User" else "Group"
+            result.adopted.append(
+                Adopted(
+                    access_assignment_name(principal_type, a.principal_id),
+                    app_role_assignment_import_id(sp.object_id, a.id),
+                    f"access assignment for {principal_type.lower()} {who}",
+                )
+            )
+            del wanted[key]
+        else:
+            result.not_adopted.append(f"access assignment for {a.principal_type.lower()} {who} is not in the file")
+    for (kind, _), ref in wanted.items():
+        result.apply_changes.append(f"assign {kind.lower()} {ref} to {name}")
+    return result
+
+
+# ----------------------------------------------------------------------------------- stack config
+
+
+@dataclass(frozen=True)
+class PulumiProject:
+    root: Path
+    name: str
+    stack_config_dir: Path
+
+    def stack_config_file(self, stack: str) -> Path:
+        return self.stack_config_dir / f"Pulumi.{stack}.yaml"
+
+    @property
+    def adopt_key(self) -> str:
+        return f"{self.name}:{ADOPT_KEY}"
+
+
+def find_project(project_dir: Path | None, start: Path | None = None) -> PulumiProject:
+    """The Pulumi project: ``project_dir``, or the nearest folder upwards holding Pulumi.yaml."""
+    if project_dir is not None:
+        candidates = [project_dir]
+    else:
+        here = (start or Path.cwd()).resolve()
+        candidates = [here, *here.parents]
+    for folder in candidates:
+        project_file = folder / "Pulumi.yaml"
+        if project_file.is_file():
+            try:
+                document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise TaxcalcConsentError(f"{project_file}: cannot read the Pulumi project file ({exc})") from None
+            if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+                raise TaxcalcConsentError(f"{project_file}: expected a Pulumi project file with a name")
+            config_dir = document.get("stackConfigDir")
+            root = folder.resolve()
+            return PulumiProject(root, document["name"], root / config_dir if isinstance(config_dir, str) else root)
+    where = project_dir if project_dir is not None else "this folder or any parent"
+    raise TaxcalcConsentError(f"no Pulumi.yaml in {where}: run from the project or pass --project-dir")
+
+
+def read_adoption(path: Path, key: str) -> dict[str, str]:
+    document = _read_stack_config(path)
+    config = document.get("config") or {}
+    value = config.get(key) if isinstance(config, dict) else None
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _read_stack_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TaxcalcConsentError(f"{path}: cannot read the stack config ({type(exc).__name__})") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise TaxcalcConsentError(f"{path}: expected a Pulumi stack config file (a mapping with config:)")
+    return document
+
+
+def write_adoption(path: Path, key: str, mapping: dict[str, str]) -> bool:
+    """Set ``config[key]`` to ``mapping``, keeping every other key. Atomic; False when nothing changed."""
+    document = _read_stack_config(path)
+    config: dict[str, Any] = dict(document.get("config") or {})
+    current = config.get(key)
+    if (current or {}) == mapping:
+        return False
+    if mapping:
+        config[key] = dict(sorted(mapping.items()))
+    else:
+        config.pop(key, None)
+    document["config"] = config
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    _atomic_write(path, text)
+    return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def adoption_to_dict(adoption: Adoption, stack_config: str, changed: bool) -> dict[str, Any]:
+    return {
+        "tenant": adoption.tenant,
+        "stack_config": stack_config,
+        "changed": changed,
+        "adopted": [
+            {"name": a.name, "import_id": a.import_id, "what": a.what}
+            for a in sorted(adoption.adopted, key=lambda a: a.name)
+        ],
+        "apply_changes": adoption.apply_changes,
+        "not_adopted": adoption.not_adopted,
+    }

@@ -1,0 +1,588 @@
+"""A tenant's consent posture as Graph reports it, compared with its ConsentPlan.
+
+``read_tenant`` gathers what Graph holds for one tenant (three ``$batch`` round trips plus pages);
+everything after that is pure: ``audit_tenant`` turns the snapshot and the plan into the
+``taxcalc-consent/audit@1`` document for that tenant. No rendering here: the CLI draws tables,
+Markdown and HTML from the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from infra import graph
+from infra.catalog import GRAPH_APP_ID, graph_catalog
+from infra.plan import DEFAULT_ACCESS_ROLE_ID, ConsentPlan
+from infra.profiles import PROFILES
+from infra.spec import is_guid
+
+AUDIT_FORMAT = "taxcalc-consent/audit@1"
+
+Experience = Literal["no prompt", "consent prompt", "admin approval required"]
+UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "custom"]
+
+SELF_CONSENT_PREFIX = "ManagePermissionGrantsForSelf."
+LEGACY_POLICY = "microsoft-user-default-legacy"
+LOW_IMPACT_POLICY = "microsoft-user-default-low"
+
+
+# --------------------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: str
+    user_principal_name: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    id: str
+    display_name: str
+    members: tuple[UserInfo, ...] = ()
+    """Transitive user members."""
+
+
+@dataclass(frozen=True)
+class GroupLookup:
+    """What a group reference from the tenant file resolved to."""
+
+    group: GroupInfo | None
+    matches: int
+
+
+@dataclass(frozen=True)
+class ServicePrincipalState:
+    object_id: str
+    display_name: str
+    enabled: bool
+    assignment_required: bool
+
+
+@dataclass(frozen=True)
+class GrantState:
+    """An oauth2PermissionGrant from TaxCalc-Hub to Microsoft Graph."""
+
+    id: str
+    consent_type: str
+    principal_id: str | None
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssignmentState:
+    """An appRoleAssignment (either direction)."""
+
+    id: str
+    app_role_id: str
+    principal_id: str
+    principal_type: str
+    principal_display_name: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class TenantSnapshot:
+    service_principal: ServicePrincipalState | None
+    graph_service_principal_id: str | None
+    grants: tuple[GrantState, ...] = ()
+    app_role_assignments: tuple[AssignmentState, ...] = ()
+    """Application permissions TaxCalc-Hub holds on Microsoft Graph."""
+    assignments: tuple[AssignmentState, ...] = ()
+    """Users and groups assigned to TaxCalc-Hub."""
+    permission_grant_policies_assigned: tuple[str, ...] = ()
+    admin_consent_workflow: bool = False
+    users: dict[str, UserInfo | None] = field(default_factory=dict)
+    """Every user reference (lower-case UPN or object id) from the file, and every grant principal."""
+    groups: dict[str, GroupLookup] = field(default_factory=dict)
+    """Every group reference from the file, and every group assigned to TaxCalc-Hub (by object id)."""
+
+
+def _user_info(item: dict[str, Any] | None) -> UserInfo | None:
+    if not item:
+        return None
+    return UserInfo(
+        str(item["id"]).lower(), str(item.get("userPrincipalName") or ""), str(item.get("displayName") or "")
+    )
+
+
+def _members(answer: graph.GraphResult) -> tuple[UserInfo, ...]:
+    return tuple(u for u in map(_user_info, cast(list[dict[str, Any]], answer)) if u)
+
+
+def _assignment(item: dict[str, Any]) -> AssignmentState:
+    return AssignmentState(
+        id=str(item["id"]),
+        app_role_id=str(item.get("appRoleId") or DEFAULT_ACCESS_ROLE_ID).lower(),
+        principal_id=str(item.get("principalId") or "").lower(),
+        principal_type=str(item.get("principalType") or ""),
+        principal_display_name=str(item.get("principalDisplayName") or ""),
+        resource_id=str(item.get("resourceId") or "").lower(),
+    )
+
+
+def plan_user_refs(plan: ConsentPlan) -> list[str]:
+    refs = [g.principal for g in plan.grants if g.principal]
+    refs += [a.principal for a in plan.assignments if a.principal_type == "User"]
+    return list(dict.fromkeys(r.lower() for r in refs))
+
+
+def plan_group_refs(plan: ConsentPlan) -> list[str]:
+    refs = [g.group for g in plan.group_grants] + [a.principal for a in plan.assignments if a.principal_type == "Group"]
+    return list(dict.fromkeys(refs))
+
+
+def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
+    """Everything the audit and adopt need from one tenant, read-only."""
+    user_refs = plan_user_refs(plan)
+    group_refs = plan_group_refs(plan)
+    client_app_id = plan.app.client_id
+    first: list[graph.GraphRequest] = [
+        graph.service_principals_list_by_app_id(GRAPH_APP_ID),
+        graph.policies_get_authorization_policy(),
+        graph.policies_get_admin_consent_request_policy(),
+    ]
+    if client_app_id:
+        first.append(graph.service_principals_list_by_app_id(client_app_id))
+    first += [graph.users_get(ref) for ref in user_refs]
+    first += [graph.groups_get(ref) if is_guid(ref) else graph.groups_list_by_display_name(ref) for ref in group_refs]
+    # Answers come back in request order; take them off one by one.
+    answers = iter(client.batch(first))
+    graph_sps = cast(list[dict[str, Any]], next(answers))
+    authorization = cast(dict[str, Any], next(answers) or {})
+    admin_consent = cast(dict[str, Any], next(answers) or {})
+    sp: ServicePrincipalState | None = None
+    found = cast(list[dict[str, Any]], next(answers)) if client_app_id else []
+    if found:
+        item = found[0]
+        sp = ServicePrincipalState(
+            object_id=str(item["id"]).lower(),
+            display_name=str(item.get("displayName") or ""),
+            enabled=bool(item.get("accountEnabled", True)),
+            assignment_required=bool(item.get("appRoleAssignmentRequired", False)),
+        )
+    users: dict[str, UserInfo | None] = {
+        ref: _user_info(cast(dict[str, Any] | None, next(answers))) for ref in user_refs
+    }
+    group_hits: dict[str, list[dict[str, Any]]] = {}
+    for ref in group_refs:
+        answer = next(answers)
+        group_hits[ref] = answer if isinstance(answer, list) else ([answer] if answer else [])
+
+    graph_sp_id = str(graph_sps[0]["id"]).lower() if graph_sps else None
+    second: list[graph.GraphRequest] = []
+    if sp is not None:
+        second += [
+            graph.oauth2_permission_grants_list_by_client(sp.object_id),
+            graph.service_principals_list_app_role_assignments(sp.object_id),
+            graph.service_principals_list_app_role_assigned_to(sp.object_id),
+        ]
+    single_groups = {ref: hits[0] for ref, hits in group_hits.items() if len(hits) == 1}
+    member_ids = list(dict.fromkeys(str(g["id"]).lower() for g in single_groups.values()))
+    second += [graph.groups_list_transitive_user_members(gid) for gid in member_ids]
+    answers = iter(client.batch(second) if second else [])
+    grants: tuple[GrantState, ...] = ()
+    app_roles: tuple[AssignmentState, ...] = ()
+    assignments: tuple[AssignmentState, ...] = ()
+    if sp is not None:
+        grants = tuple(
+            GrantState(
+                id=str(g["id"]),
+                consent_type=str(g.get("consentType")),
+                principal_id=str(g["principalId"]).lower() if g.get("principalId") else None,
+                scopes=tuple(str(g.get("scope") or "").split()),
+            )
+            for g in cast(list[dict[str, Any]], next(answers))
+            if str(g.get("resourceId", "")).lower() == graph_sp_id
+        )
+        app_roles = tuple(
+            a for a in map(_assignment, cast(list[dict[str, Any]], next(answers))) if a.resource_id == graph_sp_id
+        )
+        assignments = tuple(map(_assignment, cast(list[dict[str, Any]], next(answers))))
+    members = {gid: _members(next(answers)) for gid in member_ids}
+
+    # Third round trip: the UPNs of grant principals, and the members of assigned groups, not yet known.
+    known = {u.id for u in users.values() if u} | {u.id for m in members.values() for u in m}
+    unknown_principals = list(
+        dict.fromkeys(g.principal_id for g in grants if g.principal_id and g.principal_id not in known)
+    )
+    assigned_groups = list(
+        dict.fromkeys(
+            a.principal_id for a in assignments if a.principal_type == "Group" and a.principal_id not in members
+        )
+    )
+    third = [graph.users_get(pid) for pid in unknown_principals]
+    third += [graph.groups_list_transitive_user_members(gid) for gid in assigned_groups]
+    answers = iter(client.batch(third) if third else [])
+    for pid in unknown_principals:
+        users[pid] = _user_info(cast(dict[str, Any] | None, next(answers)))
+    for gid in assigned_groups:
+        members[gid] = _members(next(answers))
+
+    groups: dict[str, GroupLookup] = {}
+    for ref, hits in group_hits.items():
+        if len(hits) == 1:
+            gid = str(hits[0]["id"]).lower()
+            groups[ref] = GroupLookup(GroupInfo(gid, str(hits[0].get("displayName") or ""), members[gid]), 1)
+        else:
+            groups[ref] = GroupLookup(None, len(hits))
+    for a in assignments:
+        if a.principal_type == "Group" and a.principal_id not in groups:
+            groups[a.principal_id] = GroupLookup(
+                GroupInfo(a.principal_id, a.principal_display_name, members.get(a.principal_id, ())), 1
+            )
+    # Index every user seen by object id too, so grant and assignment principals show their UPN.
+    for user in [*users.values(), *(m for ms in members.values() for m in ms)]:
+        if user is not None:
+            users.setdefault(user.id, user)
+    policies = (authorization.get("defaultUserRolePermissions") or {}).get("permissionGrantPoliciesAssigned") or []
+    return TenantSnapshot(
+        service_principal=sp,
+        graph_service_principal_id=graph_sp_id,
+        grants=grants,
+        app_role_assignments=app_roles,
+        assignments=assignments,
+        permission_grant_policies_assigned=tuple(str(p) for p in policies),
+        admin_consent_workflow=bool(admin_consent.get("isEnabled", False)),
+        users=users,
+        groups=groups,
+    )
+
+
+# ------------------------------------------------------------------------------------- pure shaping
+
+
+def classify_user_consent(policies: Iterable[str]) -> tuple[UserConsent, list[str]]:
+    """authorizationPolicy.defaultUserRolePermissions.permissionGrantPoliciesAssigned -> the admin centre's setting.
+
+    "Do not allow user consent" leaves no ManagePermissionGrantsForSelf.* entry (others, such as
+    ManagePermissionGrantsForOwnedResource.DeveloperConsent, may remain).
+    """
+    own = [p.removeprefix(SELF_CONSENT_PREFIX) for p in policies if p.startswith(SELF_CONSENT_PREFIX)]
+    if not own:
+        return "disabled", []
+    if LEGACY_POLICY in own:
+        return "all", own
+    if own == [LOW_IMPACT_POLICY]:
+        return "verified-publishers-low-impact", own
+    return "custom", own
+
+
+@dataclass(frozen=True)
+class ExpectedGrant:
+    """A grant the plan wants: AllPrincipals (user None) or Principal for one resolved user."""
+
+    consent_type: Literal["AllPrincipals", "Principal"]
+    user: UserInfo | None
+    scopes: tuple[str, ...]
+    source: str
+    """Where the file asks for it: "organization", the user reference, or "group <name>"."""
+
+
+def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[ExpectedGrant], list[dict[str, Any]]]:
+    """The grants the plan asks for, resolved against the directory; plus problems resolving them."""
+    out: list[ExpectedGrant] = []
+    problems: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for wanted in plan.grants:
+        if wanted.principal is None:
+            out.append(ExpectedGrant("AllPrincipals", None, wanted.scopes, "organization"))
+            continue
+        user = snapshot.users.get(wanted.principal.lower())
+        if user is None:
+            problems.append(_difference("user-not-found", wanted.principal, "the file lists this user; Entra has none"))
+        elif user.id not in seen:
+            seen.add(user.id)
+            out.append(ExpectedGrant("Principal", user, wanted.scopes, wanted.principal))
+    for group_grant in plan.group_grants:
+        lookup = snapshot.groups.get(group_grant.group)
+        if lookup is None or lookup.group is None:
+            count = lookup.matches if lookup else 0
+            why = "no group has this name or id" if count == 0 else f"{count} groups have this display name"
+            problems.append(_difference("group-not-found", group_grant.group, why))
+            continue
+        for member in lookup.group.members:
+            if member.id not in seen:
+                seen.add(member.id)
+                out.append(ExpectedGrant("Principal", member, group_grant.scopes, f"group {group_grant.group}"))
+    return out, problems
+
+
+def _difference(kind: str, subject: str, message: str, scopes: Sequence[str] = ()) -> dict[str, Any]:
+    item: dict[str, Any] = {"kind": kind, "subject": subject, "message": message}
+    if scopes:
+        item["scopes"] = list(scopes)
+    return item
+
+
+def _upn(snapshot: TenantSnapshot, object_id: str | None) -> str | None:
+    if object_id is None:
+        return None
+    user = snapshot.users.get(object_id)
+    return user.user_principal_name if user else None
+
+
+def role_name(app_role_id: str) -> str:
+    permission = graph_catalog().by_id("application", app_role_id)
+    return permission.name if permission else app_role_id
+
+
+def _assigned_user_ids(snapshot: TenantSnapshot) -> set[str]:
+    ids = {a.principal_id for a in snapshot.assignments if a.principal_type == "User"}
+    for a in snapshot.assignments:
+        lookup = snapshot.groups.get(a.principal_id) if a.principal_type == "Group" else None
+        if lookup and lookup.group:
+            ids |= {m.id for m in lookup.group.members}
+    return ids
+
+
+def predict_experience(
+    requested: Sequence[str],
+    granted: Iterable[str],
+    consent: UserConsent,
+    admin_consent_workflow: bool,
+) -> tuple[Experience, str]:
+    """What a user sees when TaxCalc-Hub asks for ``requested`` and their grants hold ``granted``."""
+    missing = [s for s in requested if s not in set(granted)]
+    if not missing:
+        return "no prompt", "the grants cover every scope TaxCalc-Hub requests at sign-in"
+    catalog = graph_catalog()
+    need_admin = [s for s in missing if (p := catalog.get("delegated", s)) is None or p.admin_consent]
+    not_low = [s for s in missing if (p := catalog.get("delegated", s)) is None or p.risk != "low"]
+    missing_text = ", ".join(missing)
+    wall = (
+        "the user can request approval (admin consent workflow is on)"
+        if admin_consent_workflow
+        else "the user sees Need admin approval and cannot request it (admin consent workflow is off)"
+    )
+    if need_admin:
+        return "admin approval required", f"{', '.join(need_admin)} need admin consent; {wall}"
+    if consent == "all":
+        return "consent prompt", f"not yet granted: {missing_text}; user consent is allowed"
+    if consent == "verified-publishers-low-impact" and not not_low:
+        return (
+            "consent prompt",
+            f"not yet granted: {missing_text}; allowed if TaxCalc-Hub's publisher is verified and these are "
+            "classified low impact",
+        )
+    if consent == "verified-publishers-low-impact":
+        return "admin approval required", f"{', '.join(not_low)} are not low impact; {wall}"
+    if consent == "custom":
+        return "admin approval required", f"custom consent policies are not evaluated; not yet granted: {missing_text}"
+    return "admin approval required", f"user consent is disabled; not yet granted: {missing_text}; {wall}"
+
+
+def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> dict[str, Any]:
+    """One tenant's entry in the audit@1 document."""
+    sp = snapshot.service_principal
+    consent, consent_policies = classify_user_consent(snapshot.permission_grant_policies_assigned)
+    grants = sorted(snapshot.grants, key=lambda g: (g.consent_type, _upn(snapshot, g.principal_id) or "", g.id))
+    document: dict[str, Any] = {
+        "tenant": plan.tenant,
+        "file": plan.file,
+        "tenant_id": plan.tenant_id,
+        "service_principal": {
+            "exists": sp is not None,
+            "object_id": sp.object_id if sp else None,
+            "enabled": sp.enabled if sp else None,
+            "assignment_required": sp.assignment_required if sp else None,
+        },
+        "grants": [
+            {
+                "id": g.id,
+                "consent_type": g.consent_type,
+                "principal": _upn(snapshot, g.principal_id) or g.principal_id,
+                "principal_id": g.principal_id,
+                "scopes": sorted(g.scopes),
+            }
+            for g in grants
+        ],
+        "app_role_assignments": [
+            {"id": a.id, "role": role_name(a.app_role_id), "app_role_id": a.app_role_id, "resource": "Microsoft Graph"}
+            for a in sorted(snapshot.app_role_assignments, key=lambda a: (role_name(a.app_role_id), a.id))
+        ],
+        "assignments": [
+            {
+                "id": a.id,
+                "principal_type": a.principal_type,
+                "principal": _upn(snapshot, a.principal_id) or a.principal_display_name or a.principal_id,
+                "principal_id": a.principal_id,
+                "app_role_id": a.app_role_id,
+            }
+            for a in sorted(snapshot.assignments, key=lambda a: (a.principal_type, a.principal_display_name, a.id))
+        ],
+        "user_consent": {"setting": consent, "policies": consent_policies},
+        "admin_consent_workflow": snapshot.admin_consent_workflow,
+        "user_experience": _user_experience(plan, snapshot, consent),
+        "differences": differences(plan, snapshot),
+    }
+    return document
+
+
+def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserConsent) -> dict[str, Any]:
+    requested = PROFILES[plan.app.profile].scopes
+    tenant_wide = next((g.scopes for g in snapshot.grants if g.consent_type == "AllPrincipals"), ())
+    experience, reason = predict_experience(requested, tenant_wide, consent, snapshot.admin_consent_workflow)
+    sp = snapshot.service_principal
+    assignment_required = bool(sp and sp.assignment_required)
+    assigned = _assigned_user_ids(snapshot)
+    expected, _ = expected_grants(plan, snapshot)
+    people: dict[str, UserInfo] = {e.user.id: e.user for e in expected if e.user}
+    for g in snapshot.grants:
+        if g.principal_id and g.principal_id not in people:
+            people[g.principal_id] = snapshot.users.get(g.principal_id) or UserInfo(g.principal_id, "")
+    per_user = []
+    for user in sorted(people.values(), key=lambda u: u.user_principal_name or u.id):
+        own = [s for g in snapshot.grants if g.principal_id == user.id for s in g.scopes]
+        user_experience, user_reason = predict_experience(
+            requested, (*tenant_wide, *own), consent, snapshot.admin_consent_workflow
+        )
+        refused = assignment_required and user.id not in assigned
+        if refused:
+            user_reason = (
+                "assignment is required and this user is not assigned: Entra refuses sign-in (AADSTS50105); "
+                + user_reason
+            )
+        per_user.append(
+            {
+                "principal": user.user_principal_name or user.id,
+                "principal_id": user.id,
+                "experience": user_experience,
+                "refused": refused,
+                "reason": user_reason,
+            }
+        )
+    if assignment_required:
+        reason = "assignment is required: unassigned users are refused sign-in (AADSTS50105); " + reason
+    return {
+        "requested_scopes": list(requested),
+        "experience": experience,
+        "reason": reason,
+        "assignment_required": assignment_required,
+        "users": per_user,
+    }
+
+
+def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[dict[str, Any]]:
+    """What differs between the tenant and the file: what apply would change, and what it leaves alone."""
+    out: list[dict[str, Any]] = []
+    sp = snapshot.service_principal
+    name = plan.app.display_name
+    if sp is None:
+        why = "the file registers the app; apply creates it" if plan.app.register else "apply creates it"
+        out.append(_difference("service-principal-missing", name, f"no service principal for {name}; {why}"))
+    else:
+        if not sp.enabled:
+            out.append(_difference("service-principal-disabled", name, "the service principal is disabled"))
+        wanted = plan.service_principal.assignment_required
+        if sp.assignment_required != wanted:
+            out.append(
+                _difference(
+                    "assignment-required",
+                    name,
+                    f"assignment required is {str(sp.assignment_required).lower()}; "
+                    f"the file says {str(wanted).lower()}",
+                )
+            )
+    expected, problems = expected_grants(plan, snapshot)
+    out += problems
+    matched: set[str] = set()
+    for want in expected:
+        have = next(
+            (
+                g
+                for g in snapshot.grants
+                if g.consent_type == want.consent_type and g.principal_id == (want.user.id if want.user else None)
+            ),
+            None,
+        )
+        subject = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
+        if have is None:
+            out.append(_difference("grant-missing", subject, "no grant; apply creates it", want.scopes))
+            continue
+        matched.add(have.id)
+        missing = [s for s in want.scopes if s not in have.scopes]
+        extra = sorted(s for s in set(have.scopes) if s not in want.scopes)
+        if missing:
+            out.append(_difference("scopes-missing", subject, "granted without these scopes", missing))
+        if extra:
+            out.append(_difference("scopes-extra", subject, "granted scopes the file does not list", extra))
+    for g in snapshot.grants:
+        if g.id in matched:
+            continue
+        if g.consent_type == "AllPrincipals":
+            out.append(
+                _difference(
+                    "unlisted-consent",
+                    "every user (AllPrincipals)",
+                    "tenant-wide consent exists but the file asks for per-user consent",
+                    sorted(g.scopes),
+                )
+            )
+        else:
+            who = _upn(snapshot, g.principal_id) or str(g.principal_id)
+            out.append(
+                _difference(
+                    "unlisted-consent", who, "this user consented; the file does not list them", sorted(g.scopes)
+                )
+            )
+    wanted_roles = {r.role for r in plan.app_role_assignments}
+    have_roles = {role_name(a.app_role_id) for a in snapshot.app_role_assignments}
+    for role in sorted(wanted_roles - have_roles):
+        out.append(_difference("app-role-missing", role, "application permission not granted; apply grants it"))
+    for role in sorted(have_roles - wanted_roles):
+        out.append(_difference("app-role-extra", role, "application permission granted that the file does not list"))
+    out += _assignment_differences(plan, snapshot)
+    return out
+
+
+def wanted_assignments(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """(principal type, object id) -> the file's reference, and the references that did not resolve."""
+    wanted: dict[tuple[str, str], str] = {}
+    unresolved: list[str] = []
+    for a in plan.assignments:
+        if a.principal_type == "User":
+            user = snapshot.users.get(a.principal.lower())
+            if user is None:
+                unresolved.append(a.principal)
+            else:
+                wanted[("User", user.id)] = a.principal
+        else:
+            lookup = snapshot.groups.get(a.principal)
+            if lookup is None or lookup.group is None:
+                unresolved.append(a.principal)
+            else:
+                wanted[("Group", lookup.group.id)] = a.principal
+    return wanted, unresolved
+
+
+def _assignment_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    wanted, unresolved = wanted_assignments(plan, snapshot)
+    # A reference the grants also use is already reported (user-not-found, group-not-found).
+    grant_refs = {g.principal.lower() for g in plan.grants if g.principal} | {g.group for g in plan.group_grants}
+    for ref in unresolved:
+        if ref.lower() not in grant_refs and ref not in grant_refs:
+            out.append(_difference("principal-not-found", ref, "assigned in the file; not found in the directory"))
+    have = {(a.principal_type, a.principal_id): a for a in snapshot.assignments}
+    for key, ref in wanted.items():
+        if key not in have:
+            out.append(
+                _difference(
+                    "assignment-missing", ref, f"{key[0].lower()} not assigned to TaxCalc-Hub; apply assigns it"
+                )
+            )
+    for key, a in have.items():
+        if key not in wanted:
+            who = _upn(snapshot, a.principal_id) or a.principal_display_name or a.principal_id
+            out.append(
+                _difference("assignment-extra", who, f"{a.principal_type.lower()} assigned but not listed in the file")
+            )
+    return out
+
+
+def audit_document(tenants: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"format": AUDIT_FORMAT, "tenants": tenants}

@@ -1,0 +1,277 @@
+"""``TenantConsent``: one tenant's ConsentPlan made real as pulumi-azuread resources.
+
+The component maps the plan 1:1 and decides nothing of its own: the plan says which scopes, which
+users and groups, which app roles; the directory says which object ids those are. Logical names come
+from ``infra.plan`` (shared with ``adopt``) and are keyed by object id, so reordering a list or a
+user's UPN changing renames nothing. See docs/how-it-works.md for the KB step each resource replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_azuread as azuread
+
+from infra.catalog import GRAPH_APP_ID
+from infra.directory import Directory, ResourceServicePrincipal
+from infra.plan import (
+    APPLICATION_NAME,
+    DEFAULT_ACCESS_ROLE_ID,
+    ORGANIZATION_GRANT_NAME,
+    SERVICE_PRINCIPAL_NAME,
+    AccessAssignment,
+    ConsentPlan,
+    access_assignment_name,
+    app_role_name,
+    user_grant_name,
+)
+
+COMPONENT_TYPE = "taxcalc-consent:index:TenantConsent"
+SIGN_IN_AUDIENCE = "AzureADMultipleOrgs"
+"""Multi-tenant: the registration in the home tenant is what client tenants consent to."""
+ALL_PRINCIPALS = "AllPrincipals"
+
+ImportId = Callable[[str], str]
+"""Turns an adopted Graph object id into the id pulumi-azuread imports that resource by."""
+
+
+@dataclass(frozen=True)
+class TenantConsentArgs:
+    """What a ``TenantConsent`` needs: the plan, the tenant's provider, and hand-made objects to adopt."""
+
+    plan: ConsentPlan
+    provider: azuread.Provider
+    adopt: Mapping[str, str] = field(default_factory=dict)
+    """Logical resource name -> Graph object id of an object that already exists (stack config
+    ``taxcalc-consent:adopt``); that resource is imported instead of created."""
+
+
+class TenantConsent(pulumi.ComponentResource):
+    """TaxCalc-Hub's service principal, its delegated grants on Microsoft Graph, app roles and assignments."""
+
+    application: azuread.Application | None
+    service_principal: azuread.ServicePrincipal
+    grants: dict[str, azuread.ServicePrincipalDelegatedPermissionGrant]
+    """Keyed by principal: ``AllPrincipals``, or the user's object id."""
+    app_role_assignments: dict[str, azuread.AppRoleAssignment]
+    """Keyed by Graph application permission (app role value)."""
+    access_assignments: dict[str, azuread.AppRoleAssignment]
+    """Keyed by logical name (``access-user-<id>``, ``access-group-<id>``)."""
+    service_principal_object_id: pulumi.Output[str]
+    grant_ids: pulumi.Output[dict[str, str]]
+    summary: dict[str, Any]
+
+    def __init__(self, name: str, args: TenantConsentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        plan = args.plan
+        self._plan = plan
+        self._provider = args.provider
+        self._adopt = {key: value.strip() for key, value in args.adopt.items()}
+        self._declared: set[str] = set()
+        directory = Directory(plan, args.provider, parent=self)
+        graph = directory.graph()
+
+        self.application = self._application(graph) if plan.app.register else None
+        client_id: pulumi.Input[str] = (
+            self.application.client_id if self.application is not None else str(plan.app.client_id)
+        )
+        # use_existing adopts the enterprise application if it is already in the tenant (a user or admin
+        # consented by hand, as the KB journey does), instead of failing on Graph's duplicate appId.
+        # retain_on_delete: destroying the stack must never delete an enterprise application that may
+        # predate this tool; the provider documents that use_existing still tries to delete on destroy
+        # (pulumi-azuread#2045: a stack deleted a first-party one).
+        self.service_principal = azuread.ServicePrincipal(
+            SERVICE_PRINCIPAL_NAME,
+            client_id=client_id,
+            use_existing=True,
+            app_role_assignment_required=plan.service_principal.assignment_required,
+            opts=self._opts(SERVICE_PRINCIPAL_NAME, retain_on_delete=True, adoptable=False),
+        )
+        hub = self.service_principal.object_id
+
+        self.grants = self._grants(directory, graph, hub)
+        self.app_role_assignments = {
+            a.role: azuread.AppRoleAssignment(
+                app_role_name(a.role),
+                app_role_id=_permission_ids([a.role], graph.role_ids, "application permission", plan)[a.role],
+                principal_object_id=hub,
+                resource_object_id=graph.object_id,
+                opts=self._opts(app_role_name(a.role), import_id=_assignment_import_id(graph.object_id)),
+            )
+            for a in plan.app_role_assignments
+        }
+        self.access_assignments = self._access_assignments(directory, plan.assignments, hub)
+
+        for unused in sorted(set(self._adopt) - self._declared - {SERVICE_PRINCIPAL_NAME}):
+            pulumi.log.warn(
+                f"taxcalc-consent:adopt names {unused!r}, which this tenant file does not declare; ignored",
+                resource=self,
+            )
+
+        self.service_principal_object_id = hub
+        # Output.all() of nothing is a list, so a users-mode file whose groups hold no users needs its own case.
+        self.grant_ids = (
+            pulumi.Output.all(**{p: g.id for p, g in self.grants.items()}).apply(
+                lambda ids: {str(k): str(v) for k, v in ids.items()}
+            )
+            if self.grants
+            else pulumi.Output.from_input({})
+        )
+        self.summary = {
+            "tenant": plan.tenant,
+            "tenant_id": plan.tenant_id,
+            "mode": plan.mode,
+            "scopes": " ".join(plan.scopes),
+            "grants": len(self.grants),
+            "app_roles": sorted(self.app_role_assignments),
+            "assignment_required": plan.service_principal.assignment_required,
+            "assignments": len(self.access_assignments),
+            "registered_app": plan.app.register,
+        }
+        self.register_outputs(
+            {
+                "service_principal_object_id": self.service_principal_object_id,
+                "grant_ids": self.grant_ids,
+                "summary": self.summary,
+            }
+        )
+
+    # ------------------------------------------------------------------------------------- resources
+
+    def _application(self, graph: ResourceServicePrincipal) -> azuread.Application:
+        """The multi-tenant app registration (register: true), asking for exactly the planned permissions."""
+        plan = self._plan
+        scope_ids = _permission_ids(plan.scopes, graph.scope_ids, "delegated scope", plan)
+        role_ids = _permission_ids([a.role for a in plan.app_role_assignments], graph.role_ids, "app role", plan)
+        access = azuread.ApplicationRequiredResourceAccessResourceAccessArgs
+        accesses = [
+            *(access(id=scope_id, type="Scope") for scope_id in scope_ids.values()),
+            *(access(id=role_id, type="Role") for role_id in role_ids.values()),
+        ]
+        return azuread.Application(
+            APPLICATION_NAME,
+            display_name=plan.app.display_name,
+            sign_in_audience=SIGN_IN_AUDIENCE,
+            # TaxCalc is a desktop app: its redirect URIs (e.g. .../oauth2/nativeclient) are public-client
+            # ones, where Entra expects no client secret, not web ones.
+            public_client=azuread.ApplicationPublicClientArgs(redirect_uris=list(plan.app.redirect_uris))
+            if plan.app.redirect_uris
+            else None,
+            required_resource_accesses=[
+                azuread.ApplicationRequiredResourceAccessArgs(resource_app_id=GRAPH_APP_ID, resource_accesses=accesses)
+            ],
+            opts=self._opts(APPLICATION_NAME, import_id=lambda oid: f"/applications/{oid}"),
+        )
+
+    def _grants(
+        self, directory: Directory, graph: ResourceServicePrincipal, hub: pulumi.Output[str]
+    ) -> dict[str, azuread.ServicePrincipalDelegatedPermissionGrant]:
+        plan = self._plan
+        # Graph checks every scope against its own oauth2PermissionScopes; say which one is missing first.
+        _permission_ids(plan.scopes, graph.scope_ids, "delegated scope", plan)
+        claim_values = sorted(plan.scopes)
+        principals: dict[str, str | None]
+        if plan.mode == "organization":
+            principals = {ALL_PRINCIPALS: None}
+        else:
+            listed = [directory.user(g.principal, "consent.users") for g in plan.grants if g.principal is not None]
+            members = directory.group_users((g.group for g in plan.group_grants), "consent.groups")
+            # One grant per user: Graph holds one Principal grant per (client, resource, user), so a user
+            # listed and also in a group (or in two groups) gets exactly one.
+            principals = {oid: oid for oid in sorted({*listed, *members})}
+        grants = {}
+        for key, user in principals.items():
+            name = ORGANIZATION_GRANT_NAME if user is None else user_grant_name(user)
+            grants[key] = azuread.ServicePrincipalDelegatedPermissionGrant(
+                name,
+                service_principal_object_id=hub,
+                resource_service_principal_object_id=graph.object_id,
+                claim_values=claim_values,
+                user_object_id=user,
+                opts=self._opts(name, import_id=lambda gid: f"/oauth2PermissionGrants/{gid}"),
+            )
+        return grants
+
+    def _access_assignments(
+        self, directory: Directory, assignments: Sequence[AccessAssignment], hub: pulumi.Output[str]
+    ) -> dict[str, azuread.AppRoleAssignment]:
+        """Users and groups assigned to TaxCalc-Hub with the default role (who may sign in when required)."""
+        by_name: dict[str, str] = {}
+        for a in assignments:
+            if a.principal_type == "User":
+                oid = directory.user(a.principal, "access.users")
+            else:
+                oid = directory.group(a.principal, "access.groups").object_id
+            # The same user by UPN and by object id is one assignment: Graph refuses a duplicate.
+            by_name.setdefault(access_assignment_name(a.principal_type, oid), oid)
+        out = {}
+        for name, oid in sorted(by_name.items()):
+            out[name] = azuread.AppRoleAssignment(
+                name,
+                app_role_id=DEFAULT_ACCESS_ROLE_ID,
+                principal_object_id=oid,
+                resource_object_id=hub,
+                opts=self._opts(name, import_id=self._hub_assignment_import_id(directory)),
+            )
+        return out
+
+    # --------------------------------------------------------------------------------------- options
+
+    def _opts(
+        self,
+        logical_name: str,
+        *,
+        import_id: ImportId | None = None,
+        retain_on_delete: bool = False,
+        adoptable: bool = True,
+    ) -> pulumi.ResourceOptions:
+        """Every child: parented here, on the tenant's provider, imported when ``adopt`` names it."""
+        self._declared.add(logical_name)
+        adopted = self._adopt.get(logical_name) if adoptable else None
+        return pulumi.ResourceOptions(
+            parent=self,
+            provider=self._provider,
+            retain_on_delete=retain_on_delete or None,
+            import_=_provider_id(adopted, import_id) if adopted else None,
+        )
+
+    def _hub_assignment_import_id(self, directory: Directory) -> ImportId:
+        def build(assignment_id: str) -> str:
+            hub = self._adopt.get(SERVICE_PRINCIPAL_NAME)
+            if hub is None and self._plan.app.client_id is not None:
+                hub = directory.service_principal_id(self._plan.app.client_id, "app.client_id")
+            if hub is None:
+                raise pulumi.RunError(
+                    f"{self._plan.file}: taxcalc-consent:adopt: adopting an assignment needs the service principal's "
+                    f"object id too: add {SERVICE_PRINCIPAL_NAME!r} to the adopt map"
+                )
+            return _assignment_import_id(hub)(assignment_id)
+
+        return build
+
+
+def _assignment_import_id(resource_object_id: str) -> ImportId:
+    # pulumi-azuread's id for an app role assignment names the resource service principal too.
+    return lambda assignment_id: f"/servicePrincipals/{resource_object_id}/appRoleAssignedTo/{assignment_id}"
+
+
+def _provider_id(adopted: str, import_id: ImportId | None) -> str:
+    """The provider's import id for a Graph object id; an id already in the provider's form passes as is."""
+    if adopted.startswith("/") or import_id is None:
+        return adopted
+    return import_id(adopted)
+
+
+def _permission_ids(names: Iterable[str], published: Mapping[str, str], kind: str, plan: ConsentPlan) -> dict[str, str]:
+    """Ids of ``names`` from the resource's published table; fail naming any this tenant's Graph lacks."""
+    wanted = list(names)
+    missing = [n for n in wanted if n not in published]
+    if missing:
+        raise pulumi.RunError(
+            f"{plan.file}: Microsoft Graph's service principal in tenant {plan.tenant_id} publishes no "
+            f"{kind} {', '.join(repr(m) for m in missing)}; Graph would refuse it"
+        )
+    return {n: published[n] for n in wanted}

@@ -1,0 +1,471 @@
+"""The one module that talks to Microsoft Graph. Read-only: it sends GETs, and POSTs only to ``$batch``
+with GET requests inside.
+
+Each Graph call is a function named ``<resource>_<verb>`` that describes the request (path, ``$filter``,
+minimal ``$select``), with a link to Graph's documentation above it; ``GraphClient`` executes requests
+one at a time (``collection``/``entity``) or many in one round trip (``batch``), following ``@odata.nextLink``
+pages and retrying 429/503/504 with backoff, honouring ``Retry-After``. Every failure becomes a
+``GraphError`` carrying Graph's error code and request id.
+
+Credentials: ``TAXCALC_CONSENT_GRAPH_TOKEN`` (a ready bearer token), else the tenant file's ``auth``
+block, else azure-identity's DefaultAzureCredential chain (which includes workload identity in CI).
+Tokens are never logged, printed or put in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from infra.errors import TaxcalcConsentError
+from infra.spec import AuthSection
+
+TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
+API_VERSION = "v1.0"
+BATCH_LIMIT = 20
+"""Graph accepts at most 20 requests in one JSON batch (learn.microsoft.com/graph/json-batching)."""
+RETRY_STATUSES = frozenset({429, 503, 504})
+MAX_ATTEMPTS = 6
+MAX_BACKOFF_SECONDS = 60.0
+
+Cloud = Literal["public", "usgov", "china"]
+
+
+@dataclass(frozen=True)
+class CloudEndpoints:
+    graph: str
+    authority_host: str
+
+
+# learn.microsoft.com/graph/deployments: national cloud endpoints for Graph and for sign-in.
+CLOUDS: dict[str, CloudEndpoints] = {
+    "public": CloudEndpoints("https://graph.microsoft.com", "login.microsoftonline.com"),
+    "usgov": CloudEndpoints("https://graph.microsoft.us", "login.microsoftonline.us"),
+    "china": CloudEndpoints("https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
+}
+
+
+class GraphError(TaxcalcConsentError):
+    """A failed Graph call: what was asked, Graph's status, error code, message and request id."""
+
+    exit_code = 1
+    """Other tenants still run; the command exits 1 (ExitCode.FAILED)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        request: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.request = request
+        parts = [f"Microsoft Graph {request}:" if request else "Microsoft Graph:"]
+        if status is not None:
+            parts.append(str(status))
+        if code:
+            parts.append(f"{code}:")
+        parts.append(message)
+        if request_id:
+            parts.append(f"(request-id {request_id})")
+        super().__init__(" ".join(parts))
+
+
+# --------------------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    """One read: a path under the API version, query options, and whether it returns a collection."""
+
+    path: str
+    kind: Literal["collection", "entity"]
+    params: tuple[tuple[str, str], ...] = ()
+    missing_ok: bool = False
+    """For entities: a 404 means "no such object" and yields None instead of an error."""
+
+    @property
+    def relative_url(self) -> str:
+        if not self.params:
+            return self.path
+        query = "&".join(f"{k}={quote(v, safe=',$')}" for k, v in self.params)
+        return f"{self.path}?{query}"
+
+
+def _select(*fields: str) -> tuple[str, str]:
+    return ("$select", ",".join(fields))
+
+
+def _odata_string(value: str) -> str:
+    """An OData string literal: single quotes doubled (OData ABNF, SQUOTE-in-string)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+SERVICE_PRINCIPAL_FIELDS = ("id", "appId", "displayName", "accountEnabled", "appRoleAssignmentRequired")
+GRANT_FIELDS = ("id", "clientId", "consentType", "principalId", "resourceId", "scope")
+APP_ROLE_ASSIGNMENT_FIELDS = ("id", "appRoleId", "principalId", "principalType", "principalDisplayName", "resourceId")
+USER_FIELDS = ("id", "userPrincipalName", "displayName")
+GROUP_FIELDS = ("id", "displayName")
+
+
+# https://learn.microsoft.com/graph/api/serviceprincipal-list (filter: appId eq)
+def service_principals_list_by_app_id(app_id: str) -> GraphRequest:
+    return GraphRequest(
+        "/servicePrincipals",
+        "collection",
+        (("$filter", f"appId eq {_odata_string(app_id)}"), _select(*SERVICE_PRINCIPAL_FIELDS)),
+    )
+
+
+# https://learn.microsoft.com/graph/api/oauth2permissiongrant-list (filter: clientId eq)
+def oauth2_permission_grants_list_by_client(client_object_id: str) -> GraphRequest:
+    return GraphRequest(
+        "/oauth2PermissionGrants",
+        "collection",
+        (("$filter", f"clientId eq {_odata_string(client_object_id)}"), _select(*GRANT_FIELDS)),
+    )
+
+
+# https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments
+# App roles granted TO the service principal: its application permissions on other APIs.
+def service_principals_list_app_role_assignments(object_id: str) -> GraphRequest:
+    return GraphRequest(
+        f"/servicePrincipals/{object_id}/appRoleAssignments", "collection", (_select(*APP_ROLE_ASSIGNMENT_FIELDS),)
+    )
+
+
+# https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto
+# Users, groups and apps assigned to the service principal (Enterprise applications > Users and groups).
+def service_principals_list_app_role_assigned_to(object_id: str) -> GraphRequest:
+    return GraphRequest(
+        f"/servicePrincipals/{object_id}/appRoleAssignedTo", "collection", (_select(*APP_ROLE_ASSIGNMENT_FIELDS),)
+    )
+
+
+# https://learn.microsoft.com/graph/api/user-get (by object id or userPrincipalName)
+def users_get(id_or_user_principal_name: str) -> GraphRequest:
+    return GraphRequest(
+        f"/users/{quote(id_or_user_principal_name, safe='@')}", "entity", (_select(*USER_FIELDS),), missing_ok=True
+    )
+
+
+# https://learn.microsoft.com/graph/api/group-get
+def groups_get(object_id: str) -> GraphRequest:
+    return GraphRequest(f"/groups/{object_id}", "entity", (_select(*GROUP_FIELDS),), missing_ok=True)
+
+
+# https://learn.microsoft.com/graph/api/group-list (filter: displayName eq)
+def groups_list_by_display_name(display_name: str) -> GraphRequest:
+    return GraphRequest(
+        "/groups",
+        "collection",
+        (("$filter", f"displayName eq {_odata_string(display_name)}"), _select(*GROUP_FIELDS)),
+    )
+
+
+# https://learn.microsoft.com/graph/api/group-list-transitivemembers (cast to microsoft.graph.user)
+def groups_list_transitive_user_members(object_id: str) -> GraphRequest:
+    return GraphRequest(
+        f"/groups/{object_id}/transitiveMembers/microsoft.graph.user", "collection", (_select(*USER_FIELDS),)
+    )
+
+
+# https://learn.microsoft.com/graph/api/authorizationpolicy-get
+def policies_get_authorization_policy() -> GraphRequest:
+    return GraphRequest("/policies/authorizationPolicy", "entity")
+
+
+# https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
+def policies_get_admin_consent_request_policy() -> GraphRequest:
+    return GraphRequest("/policies/adminConsentRequestPolicy", "entity", (_select("isEnabled"),))
+
+
+# ------------------------------------------------------------------------------------- credentials
+
+TokenSource = Callable[[], str]
+
+
+def token_source(tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: str) -> TokenSource:
+    """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet."""
+    ready = os.environ.get(TOKEN_ENV)
+    if ready:
+        token = ready.strip()
+        return lambda: token
+    scope = graph_base.rstrip("/") + "/.default"
+    credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host)
+
+    cached: list[Any] = []
+
+    def fetch() -> str:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
+        if cached and cached[0].expires_on - 300 > time.time():
+            return str(cached[0].token)
+        try:
+            cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
+            return str(cached[0].token)
+        except ClientAuthenticationError as exc:
+            # azure-identity messages name the credential that failed and why; they carry no secret.
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GraphError(f"could not get a token for tenant {tenant_id}: {first_line}") from None
+
+    return fetch
+
+
+def _credential(tenant_id: str, auth: AuthSection, authority: str) -> Any:
+    # Imported here: azure.identity is slow to import and only needed when a real token is wanted.
+    from azure import identity
+
+    method = auth.method
+    if method == "cli":
+        return identity.AzureCliCredential(tenant_id=tenant_id)
+    if method == "client-secret":
+        if not auth.client_id or not auth.client_secret_env:
+            raise GraphError("auth.method client-secret needs auth.client_id and auth.client_secret_env")
+        secret = os.environ.get(auth.client_secret_env)
+        if not secret:
+            raise GraphError(f"auth.client_secret_env names {auth.client_secret_env}, which is not set")
+        return identity.ClientSecretCredential(tenant_id, auth.client_id, secret, authority=authority)
+    if method == "oidc":
+        # Workload identity federation: the CI's OIDC token in AZURE_FEDERATED_TOKEN_FILE.
+        return identity.WorkloadIdentityCredential(tenant_id=tenant_id, client_id=auth.client_id, authority=authority)
+    if method == "msi":
+        return identity.ManagedIdentityCredential(client_id=auth.client_id)
+    return identity.DefaultAzureCredential(authority=authority, additionally_allowed_tenants=[tenant_id])
+
+
+# ------------------------------------------------------------------------------------------ client
+
+GraphResult = list[dict[str, Any]] | dict[str, Any] | None
+
+
+def _default_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@dataclass
+class GraphClient:
+    """Reads from one tenant's Microsoft Graph. Never writes."""
+
+    base_url: str
+    """Graph's root, e.g. https://graph.microsoft.com (the API version is appended)."""
+    token: TokenSource
+    sleep: Callable[[float], None] = _default_sleep
+    timeout: float = 30.0
+    transport: httpx.BaseTransport | None = None
+    _http: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    @property
+    def root(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{API_VERSION}"
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------- public reads
+
+    def collection(self, request: GraphRequest) -> list[dict[str, Any]]:
+        """Every item of a collection, following @odata.nextLink to the last page."""
+        if request.kind != "collection":
+            raise ValueError(f"{request.path} is not a collection")
+        first = self._send("GET", f"{self.root}{request.relative_url}", request.path)
+        return self._all_pages(first, request.path)
+
+    def entity(self, request: GraphRequest) -> dict[str, Any] | None:
+        """One entity; None when it does not exist and the request allows that."""
+        if request.kind != "entity":
+            raise ValueError(f"{request.path} is a collection")
+        try:
+            return self._send("GET", f"{self.root}{request.relative_url}", request.path)
+        except GraphError as exc:
+            if exc.status == 404 and request.missing_ok:
+                return None
+            raise
+
+    def batch(self, requests: Sequence[GraphRequest]) -> list[GraphResult]:
+        """Run many reads in as few round trips as Graph allows ($batch, 20 at a time), in order.
+
+        Throttled parts of a batch are sent again after their Retry-After; later pages of collections
+        are fetched with plain GETs.
+        """
+        results: list[GraphResult] = []
+        for start in range(0, len(requests), BATCH_LIMIT):
+            results.extend(self._batch_chunk(requests[start : start + BATCH_LIMIT]))
+        return results
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=False)
+        return self._http
+
+    def _batch_chunk(self, requests: Sequence[GraphRequest]) -> list[GraphResult]:
+        pending = {str(i): r for i, r in enumerate(requests, start=1)}
+        bodies: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            payload = {"requests": [{"id": key, "method": "GET", "url": r.relative_url} for key, r in pending.items()]}
+            answer = self._send("POST", f"{self.root}/$batch", "/$batch", json_body=payload)
+            retry_after: list[float] = []
+            for response in answer.get("responses", []):
+                key = str(response.get("id"))
+                if key not in pending:
+                    continue
+                status = int(response.get("status", 0))
+                headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
+                body = response.get("body") if isinstance(response.get("body"), dict) else {}
+                if status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+                    retry_after.append(_retry_delay(headers.get("retry-after"), attempt))
+                    continue
+                bodies[key] = (status, body or {}, headers)
+                del pending[key]
+            if not pending:
+                break
+            if not retry_after:
+                missing = ", ".join(r.path for r in pending.values())
+                raise GraphError(f"$batch answered without responses for {missing}", request="POST /$batch")
+            self.sleep(max(retry_after))
+        results: list[GraphResult] = []
+        for key, request in ((str(i), r) for i, r in enumerate(requests, start=1)):
+            status, body, headers = bodies[key]
+            if status >= 400:
+                if status == 404 and request.missing_ok:
+                    results.append(None)
+                    continue
+                raise _error_from_body(status, body, headers, f"GET {request.path} (in $batch)")
+            if request.kind == "collection":
+                results.append(self._all_pages(body, request.path))
+            else:
+                results.append(body)
+        return results
+
+    def _all_pages(self, page: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while True:
+            value = page.get("value")
+            if not isinstance(value, list):
+                raise GraphError("expected a collection (a 'value' list) in the response", request=f"GET {path}")
+            items.extend(v for v in value if isinstance(v, dict))
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                return items
+            if next_link in seen:
+                raise GraphError("@odata.nextLink repeats a page already read", request=f"GET {path}")
+            if _origin(str(next_link)) != _origin(self.base_url):
+                # The bearer token goes with every request: never to a host other than the Graph we asked.
+                raise GraphError(
+                    f"@odata.nextLink leaves {_origin(self.base_url)}; not followed", request=f"GET {path}"
+                )
+            seen.add(next_link)
+            page = self._send("GET", str(next_link), path)
+
+    def _send(
+        self, method: Literal["GET", "POST"], url: str, shown: str, json_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        _assert_read_only(method, shown, json_body)
+        request = f"{method} {shown}"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            token = self.token()
+            if not token:
+                raise GraphError("no access token to send", request=request)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            try:
+                response = self._client().request(method, url, headers=headers, json=json_body)
+            except httpx.HTTPError as exc:
+                raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=request) from None
+            if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+                self.sleep(_retry_delay(response.headers.get("Retry-After"), attempt))
+                continue
+            body = _json_body(response)
+            if response.status_code >= 400:
+                raise _error_from_body(response.status_code, body, dict(response.headers), request)
+            return body
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def _assert_read_only(method: str, shown: str, json_body: dict[str, Any] | None) -> None:
+    """This client never writes: only GETs, and $batch POSTs whose every request is a GET."""
+    if method == "GET":
+        return
+    batch = method == "POST" and shown == "/$batch" and json_body is not None
+    if batch and all(r.get("method") == "GET" for r in (json_body or {}).get("requests", [])):
+        return
+    raise RuntimeError(f"the Graph client is read-only; refusing {method} {shown}")
+
+
+def _retry_delay(retry_after: str | None, attempt: int) -> float:
+    """Retry-After (seconds) when Graph sends it, else exponential backoff with jitter."""
+    if retry_after:
+        try:
+            return min(max(float(retry_after), 0.0), MAX_BACKOFF_SECONDS)
+        except ValueError:
+            pass  # an HTTP-date: Graph sends seconds, so fall back to backoff
+    return float(min(2 ** (attempt - 1) + random.uniform(0, 1), MAX_BACKOFF_SECONDS))
+
+
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error_from_body(status: int, body: dict[str, Any], headers: dict[str, str], request: str) -> GraphError:
+    """Graph's error shape: {"error": {"code", "message", "innerError": {"request-id", "date"}}}."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    assert isinstance(error, dict)
+    inner = error.get("innerError") or error.get("innererror") or {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or lowered.get("request-id")
+    code = str(error.get("code") or "") or None
+    message = str(error.get("message") or "") or f"HTTP {status} with no Graph error body"
+    return GraphError(message, status=status, code=code, request_id=request_id, request=request)
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+
+
+def graph_base_url(cloud: Cloud, override: str | None) -> str:
+    """The Graph root for a cloud, or the --graph-endpoint override (sovereign or test)."""
+    if override:
+        url = httpx.URL(override)
+        if url.scheme not in ("https", "http") or not url.host:
+            raise GraphError("--graph-endpoint must be an absolute http(s) URL such as https://graph.microsoft.com")
+        if url.scheme == "http" and url.host not in ("127.0.0.1", "localhost", "::1"):
+            raise GraphError("--graph-endpoint may use http:// only for localhost; tokens never travel in clear text")
+        return override.rstrip("/")
+    return CLOUDS[cloud].graph
+
+
+def client_for_tenant(
+    tenant_id: str, auth: AuthSection, cloud: Cloud = "public", endpoint: str | None = None
+) -> GraphClient:
+    """A read-only client for one tenant: the cloud's Graph (or the override) and that tenant's credentials."""
+    base = graph_base_url(cloud, endpoint)
+    return GraphClient(base, token_source(tenant_id, auth, cloud, base))

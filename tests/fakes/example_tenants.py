@@ -1,0 +1,46 @@
+"""Fake tenants holding the people and groups that ``examples/tenants/*.yaml`` name, as Entra would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.fakes.entra import FakeTenant
+
+HUB_CLIENT_ID = "5a1e0000-7ac0-4c1c-9000-00000000c0de"
+"""The placeholder TaxCalc-Hub client id of examples/tenants/_defaults.yaml and tests/conftest.py."""
+PUBLISHED_APPS = {HUB_CLIENT_ID: "TaxCalc-Hub"}
+"""TaxCalc-Hub is multi-tenant and registered in TaxCalc's own tenant: any tenant may instantiate it."""
+
+SHARED_MAILBOX_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+
+
+def contoso() -> FakeTenant:
+    tenant = FakeTenant("6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+    tenant.add_user("partner@contoso.co.uk")
+    return tenant
+
+
+def fabrikam(tenant_id: str = "0f8fad5b-d9cb-469f-a165-70867728950e") -> FakeTenant:
+    """Fabrikam's people and groups; ``tenant_id`` lets a test's own tenant file point at them."""
+    tenant = FakeTenant(tenant_id)
+    alice = tenant.add_user("alice.smith@fabrikam.com", "Alice Smith")
+    bob = tenant.add_user("bob.jones@fabrikam.com", "Bob Jones")
+    tenant.add_user("mailbox@fabrikam.com", "Shared mailbox", object_id=SHARED_MAILBOX_ID)
+    carol = tenant.add_user("carol.white@fabrikam.com", "Carol White")
+    dave = tenant.add_user("dave.nested@fabrikam.com", "Dave (only in a nested group)")
+    nested = tenant.add_group("Partners", [dave.id])
+    scanner = tenant.add_service_principal("1b4f8a6e-0000-4000-8000-00000000beef", "Scanner app")
+    # Mixed membership: a user also listed by name, a user only here, a nested group, a service principal.
+    tenant.add_group("TaxCalc Mailboxes", [alice.id, carol.id, nested.id, scanner.id])
+    tenant.add_user("eve.unlisted@fabrikam.com")
+    assert bob.id != alice.id
+    return tenant
+
+
+def lab() -> FakeTenant:
+    tenant = FakeTenant("3f2504e0-4f89-41d3-9a0c-0305e82c3301")
+    tenant.add_user("tester@msplab.onmicrosoft.com", "Tester")
+    return tenant
+
+
+EXAMPLE_TENANTS: dict[str, Callable[[], FakeTenant]] = {"contoso": contoso, "fabrikam": fabrikam, "lab": lab}

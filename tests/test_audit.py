@@ -1,0 +1,287 @@
+"""`taxcalc-consent audit` over real HTTP against the local Graph emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from infra.audit import classify_user_consent, predict_experience
+from tests.conftest import CLIENT_ID
+from tests.fakes import consent_tenants as scenarios
+from tests.fakes.entra import DEFAULT_ROLE_ID, FakeTenant
+from tests.fakes.graph_emulator import GraphEmulator, serve
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(autouse=True)
+def graph_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAXCALC_CONSENT_GRAPH_TOKEN", "emulator-token")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder holding tenants/ (with _defaults.yaml); the current directory, so paths are stable."""
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fabrikam(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Iterator[GraphEmulator]:
+    with scenarios.deterministic_ids(monkeypatch):
+        tenant = scenarios.fabrikam_partly_consented()
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def contoso(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Iterator[GraphEmulator]:
+    with scenarios.deterministic_ids(monkeypatch):
+        tenant = scenarios.contoso_hand_consented()
+    scenarios.write_tenant_file(workdir / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(tenant) as emulator:
+        yield emulator
+
+
+def run_audit(emulator: GraphEmulator, *args: str) -> Result:
+    return CliRunner().invoke(app, ["audit", *args, "--graph-endpoint", emulator.base_url])
+
+
+def audit_json(emulator: GraphEmulator, *args: str) -> tuple[int, dict[str, object]]:
+    result = run_audit(emulator, "tenants", "--json", *args)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed: review, then UPDATE_GOLDEN=1 to accept"
+
+
+# ------------------------------------------------------------------------------------------ reports
+
+
+def test_audit_json_matches_the_golden_file(fabrikam: GraphEmulator) -> None:
+    result = run_audit(fabrikam, "tenants", "--json")
+    assert result.exit_code == 3, result.output
+    check_golden("audit-fabrikam.json", result.stdout)
+    assert fabrikam.writes() == []
+
+
+def test_audit_json_shape(fabrikam: GraphEmulator) -> None:
+    _, document = audit_json(fabrikam)
+    assert document["format"] == "taxcalc-consent/audit@1"
+    (tenant,) = document["tenants"]  # type: ignore[misc]
+    assert {
+        "tenant",
+        "tenant_id",
+        "service_principal",
+        "grants",
+        "app_role_assignments",
+        "assignments",
+        "user_consent",
+        "admin_consent_workflow",
+        "user_experience",
+        "differences",
+    } <= set(tenant)
+    assert set(tenant["service_principal"]) == {"exists", "object_id", "enabled", "assignment_required"}
+    assert all(set(g) >= {"id", "consent_type", "principal", "scopes"} for g in tenant["grants"])
+
+
+def test_users_consented_outside_the_file_and_listed_users_without_grant(fabrikam: GraphEmulator) -> None:
+    code, document = audit_json(fabrikam)
+    assert code == 3
+    tenant = document["tenants"][0]  # type: ignore[index]
+    kinds = {(d["kind"], d["subject"]) for d in tenant["differences"]}
+    assert ("unlisted-consent", "dave@fabrikam.com") in kinds
+    assert ("grant-missing", "bob.jones@fabrikam.com") in kinds
+    assert ("scopes-missing", "alice.smith@fabrikam.com") in kinds
+    # erin is in the file through the group, so her grant is not "unlisted".
+    assert not any(d["subject"] == "erin@fabrikam.com" for d in tenant["differences"])
+    assert tenant["user_consent"] == {"setting": "disabled", "policies": []}
+    assert tenant["admin_consent_workflow"] is True
+    seen = {u["principal"]: (u["experience"], u["refused"]) for u in tenant["user_experience"]["users"]}
+    assert seen["alice.smith@fabrikam.com"] == ("admin approval required", False)
+    assert seen["erin@fabrikam.com"] == ("no prompt", False)  # assigned through the group
+    assert seen["bob.jones@fabrikam.com"][1] is True  # assignment required, not assigned
+
+
+def test_hand_granted_consent_with_extra_scopes(contoso: GraphEmulator) -> None:
+    code, document = audit_json(contoso)
+    assert code == 3
+    tenant = document["tenants"][0]  # type: ignore[index]
+    tenant_wide = next(g for g in tenant["grants"] if g["consent_type"] == "AllPrincipals")
+    assert "Mail.ReadWrite" in tenant_wide["scopes"]
+    assert tenant_wide["principal"] is None
+    differences = {d["kind"]: d for d in tenant["differences"]}
+    assert differences["scopes-extra"]["scopes"] == ["Mail.ReadWrite"]
+    assert differences["unlisted-consent"]["subject"] == "carol@contoso.co.uk"
+    assert tenant["user_experience"]["experience"] == "no prompt"
+    assert tenant["user_consent"]["setting"] == "all"
+
+
+def test_missing_service_principal(workdir: Path) -> None:
+    scenarios.write_tenant_file(workdir / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(FakeTenant(scenarios.CONTOSO_ID)) as emulator:
+        code, document = audit_json(emulator)
+    assert code == 3
+    tenant = document["tenants"][0]  # type: ignore[index]
+    assert tenant["service_principal"] == {
+        "exists": False,
+        "object_id": None,
+        "enabled": None,
+        "assignment_required": None,
+    }
+    assert tenant["grants"] == []
+    assert [d["kind"] for d in tenant["differences"]] == ["service-principal-missing", "grant-missing"]
+    # Default user consent (legacy: any permission that needs no admin) lets a user consent for themselves.
+    assert tenant["user_experience"]["experience"] == "consent prompt"
+
+
+def test_a_tenant_that_matches_its_file_exits_0(workdir: Path) -> None:
+    tenant = FakeTenant(scenarios.CONTOSO_ID)
+    sp = scenarios.add_taxcalc_hub(tenant)
+    tenant.create_grant(sp.id, "AllPrincipals", None, tenant.graph.id, scenarios.PROFILE_SCOPE)
+    scenarios.write_tenant_file(workdir / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(tenant) as emulator:
+        result = run_audit(emulator, "tenants")
+    assert result.exit_code == 0, result.output
+    assert "no differences" in result.stderr
+    assert "no prompt" in result.stderr
+
+
+def test_throttled_audit_retries_and_completes(contoso: GraphEmulator) -> None:
+    contoso.throttle("/oauth2PermissionGrants", times=2, retry_after=0)
+    code, document = audit_json(contoso)
+    assert code == 3
+    assert len(document["tenants"][0]["grants"]) == 2  # type: ignore[index]
+    assert len([r for r in contoso.requests if r.path == "/oauth2PermissionGrants"]) == 3
+
+
+def test_graph_failure_for_one_tenant_and_the_others_still_run(contoso: GraphEmulator, workdir: Path) -> None:
+    # Same emulator for both files: the first tenant's reads are throttled past every retry.
+    scenarios.write_tenant_file(workdir / "tenants", "a-first", scenarios.CONTOSO_FILE.replace("6e2b", "7e2b"))
+    contoso.throttle("/policies/authorizationPolicy", times=6, retry_after=0)
+    result = run_audit(contoso, "tenants", "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    first, second = document["tenants"]
+    assert first["tenant"] == "a-first"
+    assert "429 TooManyRequests" in first["error"] and "request-id" in first["error"]
+    assert second["tenant"] == "contoso" and second["differences"]
+    assert "1 failed" in result.stderr
+
+
+def test_markdown_report_on_stdout(contoso: GraphEmulator) -> None:
+    result = run_audit(contoso, "tenants", "--format", "md")
+    assert result.exit_code == 3
+    assert result.stdout.startswith("# TaxCalc-Hub consent audit")
+    assert "scopes-extra: every user (AllPrincipals)" in result.stdout
+
+
+def test_html_report_is_one_self_contained_escaped_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with scenarios.deterministic_ids(monkeypatch):
+        tenant = scenarios.fabrikam_partly_consented()
+        hostile = tenant.add_group('<script>alert("x")</script>')
+        sp = tenant.service_principal_by_app_id(CLIENT_ID)
+        assert sp is not None
+        tenant.create_app_role_assignment(hostile.id, sp.id, DEFAULT_ROLE_ID)
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        result = run_audit(emulator, "tenants", "--format", "html", "--out", "report.html")
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    page = (workdir / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+
+
+def test_markdown_golden_is_the_sample_in_the_docs(fabrikam: GraphEmulator) -> None:
+    result = run_audit(fabrikam, "tenants", "--format", "md")
+    check_golden("audit-fabrikam.md", result.stdout)
+    docs = (Path(__file__).parent.parent / "docs" / "audit.md").read_text(encoding="utf-8")
+    assert result.stdout.strip() in docs, "docs/audit.md must show the report the emulator produces"
+
+
+def test_invalid_input_exits_2_and_reads_nothing(contoso: GraphEmulator, workdir: Path) -> None:
+    (workdir / "tenants" / "broken.yaml").write_text("tenant:\n  id: nope\nconsent:\n  mode: organization\n")
+    result = run_audit(contoso, "tenants")
+    assert result.exit_code == 2
+    assert "broken.yaml:2:" in result.stderr
+    assert contoso.requests == []
+
+
+def test_bad_options_exit_2(contoso: GraphEmulator) -> None:
+    assert run_audit(contoso, "tenants", "--format", "pdf").exit_code == 2
+    assert CliRunner().invoke(app, ["audit", "tenants", "--graph-endpoint", "http://graph.example.com"]).exit_code == 2
+    assert contoso.requests == []
+
+
+# --------------------------------------------------------------------------------------- pure rules
+
+
+@pytest.mark.parametrize(
+    ("assigned", "setting", "policies"),
+    [
+        (["ManagePermissionGrantsForOwnedResource.DeveloperConsent"], "disabled", []),
+        ([], "disabled", []),
+        (
+            [
+                "ManagePermissionGrantsForSelf.microsoft-user-default-low",
+                "ManagePermissionGrantsForOwnedResource.DeveloperConsent",
+            ],
+            "verified-publishers-low-impact",
+            ["microsoft-user-default-low"],
+        ),
+        (["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"], "all", ["microsoft-user-default-legacy"]),
+        (["ManagePermissionGrantsForSelf.contoso-finance-apps"], "custom", ["contoso-finance-apps"]),
+    ],
+)
+def test_user_consent_setting(assigned: list[str], setting: str, policies: list[str]) -> None:
+    assert classify_user_consent(assigned) == (setting, policies)
+
+
+def test_one_missing_scope_brings_the_prompt_back() -> None:
+    requested = ("openid", "profile", "email", "offline_access", "User.Read", "Mail.Send")
+    assert predict_experience(requested, requested, "disabled", False)[0] == "no prompt"
+    assert predict_experience(requested, requested[:-1], "all", False)[0] == "consent prompt"
+    assert predict_experience(requested, requested[:-1], "disabled", False)[0] == "admin approval required"
+    # Mail.Send is medium impact: low-impact user consent does not cover it.
+    assert predict_experience(requested, requested[:-1], "verified-publishers-low-impact", False)[0] == (
+        "admin approval required"
+    )
+    assert predict_experience(requested, requested[1:], "verified-publishers-low-impact", False)[0] == "consent prompt"
+    # A scope that needs an admin is never user-consentable, whatever the setting.
+    experience, reason = predict_experience(("Mail.Send", "Directory.Read.All"), ("Mail.Send",), "all", True)
+    assert experience == "admin approval required"
+    assert "Directory.Read.All" in reason and "request approval" in reason
+
+
+def test_a_group_name_that_matches_two_groups_is_reported_not_guessed(workdir: Path) -> None:
+    tenant = scenarios.fabrikam_partly_consented()
+    tenant.add_group("TaxCalc Mailboxes")
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        _, document = audit_json(emulator)
+    differences = document["tenants"][0]["differences"]  # type: ignore[index]
+    assert {
+        "kind": "group-not-found",
+        "subject": "TaxCalc Mailboxes",
+        "message": "2 groups have this display name",
+    } in differences
+    # Erin's grant came only through that group: with the group unresolved it is consent outside the file.
+    assert any(d["kind"] == "unlisted-consent" and d["subject"] == "erin@fabrikam.com" for d in differences)

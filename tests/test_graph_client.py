@@ -1,0 +1,241 @@
+"""The read-only Graph client over real HTTP against the local Graph emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+
+from infra import graph
+from infra.graph import GraphClient, GraphError
+from infra.spec import AuthSection
+from tests.conftest import CLIENT_ID
+from tests.fakes.consent_tenants import PROFILE_SCOPE, add_taxcalc_hub
+from tests.fakes.entra import FakeTenant
+from tests.fakes.graph_emulator import GraphEmulator, serve
+
+TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+@pytest.fixture
+def tenant() -> FakeTenant:
+    tenant = FakeTenant(TENANT_ID)
+    sp = add_taxcalc_hub(tenant)
+    for n in range(5):
+        user = tenant.add_user(f"user{n}@contoso.com")
+        tenant.create_grant(sp.id, "Principal", user.id, tenant.graph.id, PROFILE_SCOPE)
+    return tenant
+
+
+@pytest.fixture
+def emulator(tenant: FakeTenant) -> Iterator[GraphEmulator]:
+    with serve(tenant, page_size=2) as running:
+        yield running
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(emulator: GraphEmulator, sleeps: list[float]) -> Iterator[GraphClient]:
+    with GraphClient(emulator.base_url, lambda: "test-token", sleep=sleeps.append) as running:
+        yield running
+
+
+def test_collections_follow_next_link_to_the_last_page(
+    client: GraphClient, emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    sp = tenant.service_principal_by_app_id(CLIENT_ID)
+    assert sp is not None
+    grants = client.collection(graph.oauth2_permission_grants_list_by_client(sp.id))
+    assert sorted(g["id"] for g in grants) == sorted(tenant.grants)
+    assert set(grants[0]) == set(graph.GRANT_FIELDS)  # $select honoured: nothing more comes back
+    pages = [r for r in emulator.requests if r.path == "/oauth2PermissionGrants"]
+    assert len(pages) == 3  # 5 grants in pages of 2
+
+
+def test_filter_selects_by_app_id(client: GraphClient, tenant: FakeTenant) -> None:
+    found = client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))
+    assert [sp["displayName"] for sp in found] == ["TaxCalc-Hub"]
+    assert client.collection(graph.service_principals_list_by_app_id("11111111-1111-1111-1111-111111111111")) == []
+
+
+def test_throttled_request_is_retried_after_retry_after(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
+) -> None:
+    emulator.throttle("/servicePrincipals", times=1, retry_after=7)
+    found = client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))
+    assert len(found) == 1
+    assert sleeps == [7.0]
+    assert [r.path for r in emulator.requests] == ["/servicePrincipals", "/servicePrincipals"]
+
+
+def test_throttled_part_of_a_batch_is_sent_again(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
+) -> None:
+    emulator.throttle("/policies/authorizationPolicy", times=1, retry_after=3)
+    policy, workflow, missing = client.batch(
+        [
+            graph.policies_get_authorization_policy(),
+            graph.policies_get_admin_consent_request_policy(),
+            graph.users_get("nobody@contoso.com"),
+        ]
+    )
+    assert isinstance(policy, dict) and "defaultUserRolePermissions" in policy
+    assert workflow is not None and workflow["isEnabled"] is False
+    assert missing is None  # a 404 inside the batch, for a lookup that allows it
+    assert sleeps == [3.0]
+    batches = [r for r in emulator.requests if r.path == "/$batch"]
+    assert len(batches) == 2
+    # The second batch carries only the throttled request.
+    assert [r.path for r in emulator.requests if r.in_batch][-1] == "/policies/authorizationPolicy"
+
+
+def test_throttling_that_never_ends_fails_with_graphs_error(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
+) -> None:
+    emulator.throttle("/servicePrincipals", times=100, retry_after=1)
+    with pytest.raises(GraphError) as caught:
+        client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))
+    assert caught.value.status == 429
+    assert caught.value.code == "TooManyRequests"
+    assert len(sleeps) == graph.MAX_ATTEMPTS - 1
+
+
+def test_errors_carry_graph_code_and_request_id(client: GraphClient) -> None:
+    with pytest.raises(GraphError) as caught:
+        client.collection(graph.service_principals_list_app_role_assigned_to("99999999-9999-9999-9999-999999999999"))
+    error = caught.value
+    assert error.status == 404
+    assert error.code == "Request_ResourceNotFound"
+    assert error.request_id and error.request_id in str(error)
+    assert "GET /servicePrincipals/99999999-9999-9999-9999-999999999999/appRoleAssignedTo" in str(error)
+
+
+def test_unsupported_filter_is_refused_as_graph_refuses_it(client: GraphClient) -> None:
+    request = graph.GraphRequest("/groups", "collection", (("$filter", "mail eq 'x@contoso.com'"),))
+    with pytest.raises(GraphError) as caught:
+        client.collection(request)
+    assert caught.value.status == 400
+    assert caught.value.code == "Request_UnsupportedQuery"
+
+
+def test_missing_entity_is_none_only_where_allowed(client: GraphClient) -> None:
+    assert client.entity(graph.users_get("nobody@contoso.com")) is None
+    assert client.entity(graph.users_get("user1@contoso.com")) is not None
+    with pytest.raises(GraphError, match="Request_ResourceNotFound"):
+        client.entity(graph.GraphRequest("/users/nobody@contoso.com", "entity"))
+
+
+def test_requests_without_a_token_are_unauthorised(emulator: GraphEmulator) -> None:
+    response = httpx.get(f"{emulator.base_url}/v1.0/policies/authorizationPolicy")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+    with GraphClient(emulator.base_url, lambda: "") as anonymous, pytest.raises(GraphError, match="no access token"):
+        anonymous.entity(graph.policies_get_authorization_policy())
+
+
+def test_the_client_never_writes(client: GraphClient, emulator: GraphEmulator) -> None:
+    with pytest.raises(RuntimeError, match="read-only"):
+        client._send("POST", f"{client.root}/oauth2PermissionGrants", "/oauth2PermissionGrants", {})
+    with pytest.raises(RuntimeError, match="read-only"):
+        client._send(
+            "POST", f"{client.root}/$batch", "/$batch", {"requests": [{"id": "1", "method": "DELETE", "url": "/x"}]}
+        )
+    assert emulator.requests == []
+
+
+def test_ready_token_from_environment_is_used_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(graph.TOKEN_ENV, "  ready-token \n")
+    source = graph.token_source(TENANT_ID, AuthSection(), "public", graph.CLOUDS["public"].graph)
+    assert source() == "ready-token"
+
+
+def test_client_secret_from_a_missing_variable_names_the_variable_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    monkeypatch.delenv("TAXCALC_SECRET", raising=False)
+    auth = AuthSection(method="client-secret", client_id=CLIENT_ID, client_secret_env="TAXCALC_SECRET")
+    with pytest.raises(GraphError, match="TAXCALC_SECRET, which is not set"):
+        graph.client_for_tenant(TENANT_ID, auth)
+
+
+@pytest.mark.parametrize(
+    ("cloud", "override", "expected"),
+    [
+        ("public", None, "https://graph.microsoft.com"),
+        ("usgov", None, "https://graph.microsoft.us"),
+        ("china", None, "https://microsoftgraph.chinacloudapi.cn"),
+        ("public", "https://dod-graph.microsoft.us/", "https://dod-graph.microsoft.us"),
+        ("public", "http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_graph_endpoints(cloud: graph.Cloud, override: str | None, expected: str) -> None:
+    assert graph.graph_base_url(cloud, override) == expected
+
+
+def test_plain_http_is_refused_beyond_localhost() -> None:
+    with pytest.raises(GraphError, match="only for localhost"):
+        graph.graph_base_url("public", "http://graph.example.com")
+
+
+def test_next_link_to_another_host_is_not_followed() -> None:
+    """The bearer token travels with every request, so pages are only fetched from the Graph asked."""
+    hosts: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        page = {"value": [{"id": "1"}], "@odata.nextLink": "https://collector.example.com/v1.0/users?$skiptoken=2"}
+        return httpx.Response(200, json=page)
+
+    transport = httpx.MockTransport(answer)
+    with (
+        GraphClient("https://graph.microsoft.com", lambda: "t", transport=transport) as client,
+        pytest.raises(GraphError, match=r"leaves https://graph\.microsoft\.com"),
+    ):
+        client.collection(graph.GraphRequest("/users", "collection"))
+    assert hosts == ["graph.microsoft.com"]
+
+
+class FakeCredential:
+    """Stands in for an azure-identity credential: counts calls, can fail like one."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        self.fail = fail
+
+    def get_token(self, scope: str, tenant_id: str | None = None) -> AccessToken:
+        self.calls.append((scope, tenant_id))
+        if self.fail:
+            raise ClientAuthenticationError("AzureCliCredential: Please run 'az login' to set up an account")
+        return AccessToken(f"token-{len(self.calls)}", int(time.time()) + 3600)
+
+
+def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    credential = FakeCredential()
+    monkeypatch.setattr(graph, "_credential", lambda *_: credential)
+    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "usgov", "https://graph.microsoft.us")
+    assert source() == source() == "token-1"
+    assert credential.calls == [("https://graph.microsoft.us/.default", TENANT_ID)]
+
+
+def test_credential_failure_is_a_graph_error_naming_the_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    monkeypatch.setattr(graph, "_credential", lambda *_: FakeCredential(fail=True))
+    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
+    with pytest.raises(GraphError, match=f"tenant {TENANT_ID}: AzureCliCredential: Please run 'az login'"):
+        source()
+
+
+def test_batches_hold_at_most_twenty_requests(client: GraphClient, emulator: GraphEmulator) -> None:
+    refs = [f"user{n % 5}@contoso.com" if n % 2 else f"ghost{n}@contoso.com" for n in range(25)]
+    found = client.batch([graph.users_get(ref) for ref in refs])
+    assert [bool(f) for f in found] == [bool(n % 2) for n in range(25)]
+    assert [f["userPrincipalName"] for f in found if isinstance(f, dict)] == [r for r in refs if "user" in r]
+    assert len([r for r in emulator.requests if r.path == "/$batch"]) == 2
