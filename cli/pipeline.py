@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
-from infra.loader import load_tenants
-from infra.plan import ConsentPlan, build_plan
+from infra.catalog import graph_catalog
+from infra.errors import Problem, SpecError
+from infra.loader import KeyPath, LoadedTenant, load_tenants
+from infra.plan import ConsentPlan, Violation, build_plan
+from policies.rules import config_problems, findings, locate_finding, utc_today
 
 
-def load_plans(paths: Sequence[str | Path]) -> list[ConsentPlan]:
-    """Load and validate every tenant file, then plan each. Raises SpecError listing every problem."""
-    return [build_plan(tenant) for tenant in load_tenants(paths)]
+@dataclass(frozen=True)
+class LocatedViolation:
+    """A policy violation and where in the tenant file (or _defaults.yaml) the offending key is written."""
+
+    violation: Violation
+    where: Problem
+
+
+def load_plans(paths: Sequence[str | Path], today: date | None = None) -> list[ConsentPlan]:
+    """Load and validate every tenant file, plan each and run the policy rules over it.
+
+    Raises SpecError listing every problem, policy configuration mistakes included. Violations are
+    not errors here: they ride on each plan, and the command decides the exit code.
+    """
+    return [plan for plan, _, _ in _checked(paths, today)]
+
+
+def load_checked_plans(
+    paths: Sequence[str | Path], today: date | None = None
+) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
+    """Like ``load_plans``, also saying where each violation is written, for human output."""
+    return [
+        (plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found])
+        for plan, tenant, found in _checked(paths, today)
+    ]
+
+
+def _checked(
+    paths: Sequence[str | Path], today: date | None
+) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
+    catalog = graph_catalog()
+    tenants = load_tenants(paths, catalog)
+    problems = [p for tenant in tenants for p in config_problems(tenant, catalog)]
+    if problems:
+        raise SpecError(problems)
+    today = today or utc_today()
+    out: list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]] = []
+    for tenant in tenants:
+        plan = build_plan(tenant)
+        found = findings(plan, catalog, today)
+        out.append((dataclasses.replace(plan, violations=tuple(v for v, _ in found)), tenant, found))
+    return out
+
+
+def _locate(tenant: LoadedTenant, violation: Violation, where: KeyPath) -> Problem:
+    path = locate_finding(tenant, where)
+    return tenant.positions.problem(path, f"{violation.severity}: {violation.rule}: {violation.message}")

@@ -62,6 +62,11 @@ def test_json_has_exactly_the_documented_shape() -> None:
 
 
 def test_users_mode_plan(tenants_dir: Path) -> None:
+    # This test is about the plan's shape; the consent policy has its own tests (tests/test_policies*.py).
+    with (tenants_dir / "_defaults.yaml").open("a", encoding="utf-8") as defaults:
+        defaults.write(
+            "policy:\n  enforcement:\n    sign-in-scopes-covered: disabled\n    high-risk-app-roles: disabled\n"
+        )
     (tenants_dir / "acme.yaml").write_text(
         f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: users\n"
         "  scopes: [offline_access, Mail.Send, User.Read, openid]\n"

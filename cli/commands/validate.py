@@ -6,8 +6,10 @@ from typing import Annotated
 import typer
 
 from cli.console import err, is_debug, print_json, user_errors
-from cli.pipeline import load_plans
+from cli.exit_codes import ExitCode
+from cli.pipeline import load_checked_plans
 from infra.errors import SpecError
+from infra.plan import plan_to_dict
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Tenant files or folders of tenant files.", show_default=False)]
 
@@ -17,10 +19,13 @@ def validate(
     paths: PathsArg,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
 ) -> None:
-    """Check tenant files: schema, scopes, users, duplicates, secrets. Exit 2 on any problem."""
+    """Check tenant files (schema, scopes, users, duplicates, secrets) and consent policy.
+
+    Exit 2 on any problem or mandatory policy violation; advisory violations are warnings.
+    """
     with user_errors(is_debug(ctx)):
         try:
-            plans = load_plans(paths)
+            checked = load_checked_plans(paths)
         except SpecError as exc:
             if json_output:
                 print_json(
@@ -40,15 +45,32 @@ def validate(
                     }
                 )
             raise
+    plans = [plan for plan, _ in checked]
+    mandatory = [v for p in plans for v in p.violations if v.severity == "mandatory"]
     if json_output:
         print_json(
             {
                 "format": "taxcalc-consent/validate@1",
-                "valid": True,
+                "valid": not mandatory,
                 "problems": [],
                 "tenants": [p.tenant for p in plans],
+                "violations": [
+                    {"tenant": p.tenant, **violation} for p in plans for violation in plan_to_dict(p)["violations"]
+                ],
             }
         )
-    for plan in plans:
-        err.print(f"ok  {plan.tenant}  ({plan.file})", markup=False, highlight=False)
-    err.print(f"{len(plans)} tenant file(s) valid", markup=False)
+    for plan, located in checked:
+        failed = any(lv.violation.severity == "mandatory" for lv in located)
+        err.print(f"{'FAIL' if failed else 'ok'}  {plan.tenant}  ({plan.file})", markup=False, highlight=False)
+        for lv in located:
+            style = "red" if lv.violation.severity == "mandatory" else "yellow"
+            err.print(f"  {lv.where}", style=style, markup=False, highlight=False)
+    if mandatory:
+        err.print(
+            f"{len(mandatory)} mandatory policy violation(s); fix them or change policy in _defaults.yaml",
+            markup=False,
+        )
+        raise typer.Exit(int(ExitCode.INVALID))
+    advisory = sum(len(p.violations) for p in plans)
+    warnings = f", {advisory} advisory warning(s)" if advisory else ""
+    err.print(f"{len(plans)} tenant file(s) valid{warnings}", markup=False)

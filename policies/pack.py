@@ -1,0 +1,342 @@
+"""The consent rules as CrossGuard policies, for ``pulumi preview --policy-pack policies``.
+
+Each rule in ``policies.rules`` becomes one Pulumi policy with the same id. A policy rebuilds a
+ConsentPlan from the resources the engine shows it (camelCase inputs, app role ids mapped back to
+names through the catalog) and runs the rule function unchanged, so the ids and messages match
+``validate`` and ``plan --offline`` exactly.
+
+The tenant's policy configuration and exceptions are not resources, so the pack reads them from the
+tenant file, found (in this order) from the policy config property ``tenantFile``
+(``--policy-pack-config``); from the stack's configuration ``taxcalc-consent:tenantFile``, which the
+engine passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
+``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). With none, the strictest
+reading applies: the default policy and no exceptions. See docs/policy.md.
+
+Constructing a ``PolicyPack`` serves the engine forever, so that happens only in ``__main__.py``;
+everything here is importable and is called directly by the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
+from infra.errors import SpecError
+from infra.loader import load_tenants
+from infra.plan import (
+    DEFAULT_ACCESS_ROLE_ID,
+    AccessAssignment,
+    AppPlan,
+    AppRoleAssignment,
+    ConsentPlan,
+    DelegatedGrant,
+    PrincipalType,
+    ServicePrincipalPlan,
+    build_plan,
+)
+from infra.profiles import DEFAULT_PROFILE, PROFILES
+from infra.spec import PolicyConfig
+from policies.rules import RULES, Rule, config_problems, run_rule, utc_today
+
+GRANT_TYPE = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
+APP_ROLE_ASSIGNMENT_TYPE = "azuread:index/appRoleAssignment:AppRoleAssignment"
+SERVICE_PRINCIPAL_TYPE = "azuread:index/servicePrincipal:ServicePrincipal"
+JUDGED_TYPES = frozenset({GRANT_TYPE, APP_ROLE_ASSIGNMENT_TYPE, SERVICE_PRINCIPAL_TYPE})
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TENANT_FILE_CONFIG = "taxcalc-consent:tenantFile"
+"""The stack config key the Pulumi program reads its tenant file from (infra/__main__.py)."""
+TENANT_FILE_PROPERTY = "tenantFile"
+"""Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config."""
+
+_LEVELS = {
+    "mandatory": EnforcementLevel.MANDATORY,
+    "advisory": EnforcementLevel.ADVISORY,
+    "disabled": EnforcementLevel.DISABLED,
+}
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """What a policy needs of one resource: type, logical name and inputs (camelCase, as the engine sends)."""
+
+    resource_type: str
+    name: str
+    props: Mapping[str, Any]
+
+    def get(self, key: str) -> Any:
+        """A property, or None when absent or not known until apply (a preview's computed value)."""
+        try:
+            return self.props.get(key)
+        except UnknownValueError:
+            return None
+
+    def is_unknown(self, key: str) -> bool:
+        """Whether ``key`` is set to a value the engine only learns at apply time."""
+        try:
+            self.props.get(key)
+        except UnknownValueError:
+            return True
+        return False
+
+
+# ------------------------------------------------------------------------------------ the tenant plan
+
+
+def stack_name_from_urn(urn: str) -> str | None:
+    """``urn:pulumi:<stack>::<project>::<type>::<name>``: the stack is the tenant's short name."""
+    if not urn.startswith("urn:pulumi:"):
+        return None
+    stack = urn.removeprefix("urn:pulumi:").split("::", 1)[0]
+    return stack or None
+
+
+def tenant_file_from_stack(stack: str, project_root: Path = PROJECT_ROOT) -> Path | None:
+    """The tenant file named in the stack's config file (``stackConfigDir`` from Pulumi.yaml), if any."""
+    project = _read_yaml(project_root / "Pulumi.yaml")
+    config_dir = project.get("stackConfigDir", ".") if isinstance(project, dict) else "."
+    stack_config = _read_yaml(project_root / str(config_dir) / f"Pulumi.{stack}.yaml")
+    config = stack_config.get("config") if isinstance(stack_config, dict) else None
+    value = config.get(TENANT_FILE_CONFIG) if isinstance(config, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else project_root / path
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def tenant_file_from_engine() -> str | None:
+    """The stack's ``taxcalc-consent:tenantFile`` as the engine hands it to the pack.
+
+    The engine starts a policy pack with the stack's configuration as JSON in ``PULUMI_CONFIG`` (as it
+    does for a program; pulumi/pulumi sdk/go/common/resource/plugin/analyzer_plugin.go, constructEnv).
+    """
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        return None
+    value = config.get(TENANT_FILE_CONFIG) if isinstance(config, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def find_tenant_file(config: Mapping[str, Any], urn: str, project_root: Path = PROJECT_ROOT) -> Path | None:
+    """Policy config ``tenantFile``, else the stack config from the engine, else the stack's config file."""
+    named = config.get(TENANT_FILE_PROPERTY)
+    if not (isinstance(named, str) and named):
+        named = tenant_file_from_engine()
+    if named:
+        path = Path(named)
+        return path if path.is_absolute() else project_root / path
+    stack = stack_name_from_urn(urn)
+    return tenant_file_from_stack(stack, project_root) if stack else None
+
+
+def tenant_plan(tenant_file: Path | None) -> ConsentPlan:
+    """The tenant's offline plan: its policy configuration, exceptions and profile. Strict defaults without one."""
+    if tenant_file is None:
+        profile = PROFILES[DEFAULT_PROFILE]
+        return ConsentPlan(
+            tenant="",
+            file="",
+            tenant_id="",
+            app=AppPlan(profile.name, profile.display_name, profile.client_id, register=False),
+            service_principal=ServicePrincipalPlan(assignment_required=False),
+            grants=(),
+            group_grants=(),
+            app_role_assignments=(),
+            assignments=(),
+        )
+    resolved = tenant_file.resolve()
+    try:
+        stamp = resolved.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _load_tenant_plan(str(resolved), stamp)
+
+
+@cache
+def _load_tenant_plan(path: str, _mtime_ns: int) -> ConsentPlan:
+    # The same loader and checks as `validate`: an invalid tenant file stops the preview with located errors.
+    catalog = graph_catalog()
+    (tenant,) = load_tenants([path], catalog)
+    problems = config_problems(tenant, catalog)
+    if problems:
+        raise SpecError(problems)
+    return build_plan(tenant)
+
+
+# -------------------------------------------------------------------------------- resources -> plan
+
+
+def plan_from_resources(
+    resources: Iterable[ResourceView], base: ConsentPlan, catalog: PermissionCatalog | None = None
+) -> ConsentPlan:
+    """A ConsentPlan holding what the preview would create, over the tenant's policy, exceptions and profile.
+
+    Grants become DelegatedGrants (principal: the user's object id); app role assignments with the
+    default role id are access assignments (User or Group from the logical name, see
+    ``infra.plan.access_assignment_name``); other app role ids are application permissions, named
+    through the catalog (an unknown id keeps the id, so ``known-permissions`` reports it).
+    """
+    catalog = catalog or graph_catalog()
+    grants: list[DelegatedGrant] = []
+    roles: list[AppRoleAssignment] = []
+    assignments: list[AccessAssignment] = []
+    service_principal = base.service_principal
+    for resource in resources:
+        if resource.resource_type == SERVICE_PRINCIPAL_TYPE:
+            if not resource.is_unknown("appRoleAssignmentRequired"):  # unknown: trust the tenant file
+                required = resource.get("appRoleAssignmentRequired")
+                service_principal = ServicePrincipalPlan(assignment_required=required is True)
+        elif resource.resource_type == GRANT_TYPE:
+            scopes = tuple(str(s) for s in (resource.get("claimValues") or ()))
+            user = resource.get("userObjectId")
+            if resource.is_unknown("userObjectId"):
+                # A user created in the same run: a Principal grant all the same, never AllPrincipals.
+                grants.append(DelegatedGrant("Principal", "(object id known after apply)", GRAPH_APP_ID, scopes))
+            elif user:
+                grants.append(DelegatedGrant("Principal", str(user).lower(), GRAPH_APP_ID, scopes))
+            else:
+                grants.append(DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes))
+        elif resource.resource_type == APP_ROLE_ASSIGNMENT_TYPE:
+            role_id = str(resource.get("appRoleId") or "").lower()
+            if role_id == DEFAULT_ACCESS_ROLE_ID:
+                kind: PrincipalType = "Group" if resource.name.startswith("access-group-") else "User"
+                # principalObjectId comes from a lookup, so it is known at preview; the name carries it too.
+                written = resource.get("principalObjectId") or resource.name.split("-", 2)[-1]
+                principal = str(written).lower()
+                assignments.append(AccessAssignment(kind, principal))
+            elif role_id:
+                permission = catalog.by_id("application", role_id)
+                roles.append(AppRoleAssignment(GRAPH_APP_ID, permission.name if permission else role_id))
+    return replace(
+        base,
+        service_principal=service_principal,
+        grants=tuple(grants),
+        group_grants=(),
+        app_role_assignments=tuple(roles),
+        assignments=tuple(assignments),
+        violations=(),
+    )
+
+
+# ---------------------------------------------------------------------------------------- policies
+
+
+def _resource_validation(rule: Rule, today: date | None = None) -> ResourceValidation:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type not in JUDGED_TYPES:
+            return
+        base = tenant_plan(find_tenant_file(args.get_config(), args.urn))
+        plan = plan_from_resources([ResourceView(args.resource_type, args.name, args.props)], base)
+        for violation, _ in run_rule(rule, plan, today=today or utc_today()):
+            report_violation(violation.message, None)
+
+    return validate
+
+
+def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        judged = [r for r in args.resources if r.resource_type in JUDGED_TYPES]
+        urn = next((r.urn for r in args.resources), "")
+        base = tenant_plan(find_tenant_file(args.get_config(), urn))
+        views = [ResourceView(r.resource_type, r.name, r.props) for r in judged]
+        plan = plan_from_resources(views, base)
+        # A finding about a user (assignment-coverage) is attached to that user's grant in the preview.
+        grant_urns = {
+            str(view.get("userObjectId")).lower(): resource.urn
+            for view, resource in zip(views, judged, strict=True)
+            if view.resource_type == GRANT_TYPE and view.get("userObjectId")
+        }
+        for violation, where in run_rule(rule, plan, today=today or utc_today()):
+            subject = where[-1] if where and isinstance(where[-1], str) else ""
+            report_violation(violation.message, grant_urns.get(subject.lower()))
+
+    return validate
+
+
+_CONFIG_SCHEMA = PolicyConfigSchema(
+    properties={
+        TENANT_FILE_PROPERTY: {
+            "type": "string",
+            "description": "The tenant file to read policy settings and exceptions from (default: the stack's "
+            f"{TENANT_FILE_CONFIG} config).",
+        }
+    }
+)
+
+
+def build_policies(rules: Sequence[Rule] = RULES, today: date | None = None) -> list[Policy]:
+    """One CrossGuard policy per rule, named by the rule id, at the rule's default level."""
+    policies: list[Policy] = []
+    for rule in rules:
+        level = _LEVELS[rule.severity]
+        description = f"{rule.summary} (taxcalc-consent rule {rule.id}; see docs/policy.md)"
+        if rule.scope == "stack":
+            policies.append(
+                StackValidationPolicy(
+                    name=rule.id,
+                    description=description,
+                    validate=_stack_validation(rule, today),
+                    enforcement_level=level,
+                    config_schema=_CONFIG_SCHEMA,
+                )
+            )
+        else:
+            policies.append(
+                ResourceValidationPolicy(
+                    name=rule.id,
+                    description=description,
+                    validate=_resource_validation(rule, today),
+                    enforcement_level=level,
+                    config_schema=_CONFIG_SCHEMA,
+                )
+            )
+    return policies
+
+
+def pack_config(policy: PolicyConfig, tenant_file: str | None = None) -> dict[str, dict[str, str]]:
+    """The ``--policy-pack-config`` document that gives the pack a tenant's levels (and tenant file).
+
+    A policy's enforcement level is fixed when the engine configures the pack, so a rule that
+    ``_defaults.yaml`` makes mandatory (or disables) needs this to block (or stay quiet) in a plain
+    ``pulumi preview``; the rule functions themselves already honour ``disabled``.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for rule in RULES:
+        entry: dict[str, str] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
+        if tenant_file is not None:
+            entry[TENANT_FILE_PROPERTY] = tenant_file
+        out[rule.id] = entry
+    return out
+
+
+POLICY_PACK_NAME = "taxcalc-consent"

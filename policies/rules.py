@@ -1,0 +1,360 @@
+"""Consent policy rules: plain functions over a ConsentPlan, the Graph catalog and the policy configuration.
+
+One function per rule, registered in ``RULES`` under a stable kebab-case id with its default
+severity. Each yields ``Finding``s whose message says what to change. The same functions run offline
+(``validate``, ``plan --offline``, via ``evaluate``) and inside the CrossGuard pack (``policies.pack``),
+which rebuilds a ConsentPlan from the preview's resources and calls them unchanged.
+
+Configuration (``plan.policy``, from ``_defaults.yaml`` only) sets the allowlist and each rule's level
+(mandatory, advisory or disabled); tenant files may carry dated, reasoned ``exceptions`` for the rules
+that allow them. See docs/policy.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from infra.catalog import PermissionCatalog, graph_catalog
+from infra.errors import Problem
+from infra.loader import KeyPath, LoadedTenant
+from infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
+from infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from infra.spec import PolicyException
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One breach of one rule. ``where`` is the tenant-file key path it is about, when one exists.
+
+    A path may end in a value instead of an index (``("consent", "app_roles", "Mail.Send")``): the
+    plan holds sorted, de-duplicated lists, so the CLI looks the value up in the file to locate it.
+    """
+
+    message: str
+    where: KeyPath = ()
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    plan: ConsentPlan
+    catalog: PermissionCatalog
+    today: date
+    granted: tuple[str, ...] = field(init=False)
+    """Every distinct scope any grant carries, in order (grants in a plan normally share one set)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "granted", _granted_scopes(self.plan))
+
+    @property
+    def profile(self) -> Profile:
+        return PROFILES.get(self.plan.app.profile, PROFILES[DEFAULT_PROFILE])
+
+    def live_exception(self, rule_id: str, permission: str) -> PolicyException | None:
+        """An exception for this rule and permission that has not expired (it holds through ``expires``)."""
+        return next(
+            (
+                e
+                for e in self.plan.exceptions
+                if e.rule == rule_id and e.permission == permission and e.expires >= self.today
+            ),
+            None,
+        )
+
+
+Check = Callable[[RuleContext], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    """The default level; ``policy.enforcement`` in _defaults.yaml may change it or disable the rule."""
+    summary: str
+    check: Check
+    exceptable: bool = False
+    """Whether a tenant file's ``exceptions`` entry (reason + expiry) may waive it for one permission."""
+    scope: Literal["resource", "stack"] = "resource"
+    """``resource``: judged one grant or assignment at a time; ``stack``: needs the whole tenant."""
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+
+def known_permissions(ctx: RuleContext) -> Iterator[Finding]:
+    """Every delegated scope and app role exists in Graph's catalog, and is of the right kind."""
+    for scope in ctx.granted:
+        if ctx.catalog.get("delegated", scope) is None:
+            yield Finding(ctx.catalog.explain_unknown("delegated", scope), ("consent", "scopes", scope))
+    for assignment in ctx.plan.app_role_assignments:
+        if ctx.catalog.get("application", assignment.role) is None:
+            yield Finding(
+                ctx.catalog.explain_unknown("application", assignment.role), ("consent", "app_roles", assignment.role)
+            )
+
+
+def allowed_scopes(ctx: RuleContext) -> Iterator[Finding]:
+    """Delegated scopes stay within the allowlist: ``policy.allowed_scopes``, by default the profile's scopes."""
+    configured = ctx.plan.policy.allowed_scopes
+    allowlist = set(configured) if configured is not None else set(ctx.profile.scopes)
+    source = "policy.allowed_scopes" if configured is not None else f"the {ctx.profile.name} profile's scopes"
+    for scope in ctx.granted:
+        if scope not in allowlist:
+            yield Finding(
+                f"delegated scope {scope!r} is outside the allowlist ({source}): remove it from consent.scopes, "
+                "or widen policy.allowed_scopes in _defaults.yaml after review",
+                ("consent", "scopes", scope),
+            )
+
+
+def high_risk_app_roles(ctx: RuleContext) -> Iterator[Finding]:
+    """Application permissions the catalog classes high risk need a live exception in the tenant file."""
+    for assignment in ctx.plan.app_role_assignments:
+        permission = ctx.catalog.get("application", assignment.role)
+        if permission is None or permission.risk != "high":
+            continue
+        if ctx.live_exception(HIGH_RISK_APP_ROLES, assignment.role) is None:
+            yield Finding(
+                f"application permission {assignment.role!r} is high risk (it acts without a signed-in user, "
+                "across the whole tenant): remove it from consent.app_roles, or add an exception "
+                f"{{rule: {HIGH_RISK_APP_ROLES}, permission: {assignment.role}, reason: ..., expires: YYYY-MM-DD}} "
+                "with a future date",
+                ("consent", "app_roles", assignment.role),
+            )
+
+
+def expired_exception(ctx: RuleContext) -> Iterator[Finding]:
+    """An exception past its expiry date is itself a violation: renew it deliberately or drop it."""
+    for index, exception in enumerate(ctx.plan.exceptions):
+        if exception.expires < ctx.today:
+            yield Finding(
+                f"the exception to {exception.rule} for {exception.permission!r} expired on "
+                f"{exception.expires.isoformat()}: remove the permission and the exception, or renew it with a "
+                "current reason and a new expires date",
+                ("exceptions", index, "expires"),
+            )
+
+
+def assignment_coverage(ctx: RuleContext) -> Iterator[Finding]:
+    """With assignment required in users mode, every user given a grant is also assigned to the app.
+
+    Group membership is only known to Entra at apply time, so any assigned group is taken to cover
+    users it may contain; a user with a grant and no possible assignment is refused at sign-in.
+    """
+    plan = ctx.plan
+    if not plan.service_principal.assignment_required or plan.mode != "users":
+        return
+    users = {a.principal.casefold() for a in plan.assignments if a.principal_type == "User"}
+    if any(a.principal_type == "Group" for a in plan.assignments):
+        return
+    for grant in plan.grants:
+        if grant.principal is not None and grant.principal.casefold() not in users:
+            yield Finding(
+                f"user {grant.principal} has a delegated grant but is not assigned to the app, and assignment is "
+                "required, so Entra would refuse their sign-in: add them to access.users (or assign a group "
+                "they belong to under access.groups)",
+                ("consent", "users", grant.principal),
+            )
+    for group_grant in plan.group_grants:
+        yield Finding(
+            f"members of group {group_grant.group} get delegated grants but no group is assigned to the app, and "
+            f"assignment is required, so Entra would refuse their sign-in: add {group_grant.group} to access.groups",
+            ("consent", "groups", group_grant.group),
+        )
+
+
+def tenant_wide_consent(ctx: RuleContext) -> Iterator[Finding]:
+    """Organization mode consents for every user in the tenant; a reviewer should see that."""
+    if any(g.consent_type == "AllPrincipals" for g in ctx.plan.grants):
+        yield Finding(
+            "organization mode grants every user in the tenant (AllPrincipals), including users added later: "
+            "if only some mailboxes send from TaxCalc, use mode: users with consent.users or consent.groups",
+            ("consent", "mode"),
+        )
+
+
+def offline_access(ctx: RuleContext) -> Iterator[Finding]:
+    """Without offline_access there is no refresh token: each mailbox must be re-authorised hourly."""
+    if _has_grants(ctx.plan) and "offline_access" not in ctx.granted:
+        yield Finding(
+            "the grants lack offline_access, so TaxCalc gets no refresh token and every mailbox must be "
+            "re-authorised when its access token expires (about an hour): add offline_access to consent.scopes",
+            ("consent", "scopes"),
+        )
+
+
+def sign_in_scopes_covered(ctx: RuleContext) -> Iterator[Finding]:
+    """The grants cover every scope the app asks for at sign-in, or the consent screen comes back."""
+    if not _has_grants(ctx.plan):
+        return
+    granted = set(ctx.granted)
+    missing = [s for s in ctx.profile.scopes if s not in granted]
+    if missing:
+        yield Finding(
+            f"{ctx.profile.display_name} asks for {' '.join(ctx.profile.scopes)} at sign-in, but the grants lack "
+            f"{' '.join(missing)}: users would meet the consent screen (or the admin-approval wall) again; "
+            "add them to consent.scopes, or remove the key to use the profile's scopes",
+            ("consent", "scopes"),
+        )
+
+
+def _has_grants(plan: ConsentPlan) -> bool:
+    return bool(plan.grants or plan.group_grants)
+
+
+def _granted_scopes(plan: ConsentPlan) -> tuple[str, ...]:
+    carriers: tuple[DelegatedGrant | GroupGrant, ...] = (*plan.grants, *plan.group_grants)
+    distinct = {grant.scopes for grant in carriers}
+    if len(distinct) <= 1:
+        return next(iter(distinct), ())
+    seen: dict[str, None] = {}
+    for grant in carriers:
+        seen.update(dict.fromkeys(grant.scopes))
+    return tuple(seen)
+
+
+KNOWN_PERMISSIONS = "known-permissions"
+ALLOWED_SCOPES = "allowed-scopes"
+HIGH_RISK_APP_ROLES = "high-risk-app-roles"
+EXPIRED_EXCEPTION = "expired-exception"
+ASSIGNMENT_COVERAGE = "assignment-coverage"
+TENANT_WIDE_CONSENT = "tenant-wide-consent"
+OFFLINE_ACCESS = "offline-access"
+SIGN_IN_SCOPES_COVERED = "sign-in-scopes-covered"
+
+RULES: tuple[Rule, ...] = (
+    Rule(KNOWN_PERMISSIONS, "mandatory", "Every scope and app role exists in Graph's catalog.", known_permissions),
+    Rule(ALLOWED_SCOPES, "mandatory", "Delegated scopes stay within the allowlist.", allowed_scopes),
+    Rule(
+        HIGH_RISK_APP_ROLES,
+        "mandatory",
+        "High-risk application permissions need a dated, reasoned exception.",
+        high_risk_app_roles,
+        exceptable=True,
+    ),
+    Rule(EXPIRED_EXCEPTION, "mandatory", "No exception past its expiry date.", expired_exception, scope="stack"),
+    Rule(
+        ASSIGNMENT_COVERAGE,
+        "mandatory",
+        "With assignment required, every user with a grant can be assigned.",
+        assignment_coverage,
+        scope="stack",
+    ),
+    Rule(
+        SIGN_IN_SCOPES_COVERED,
+        "mandatory",
+        "The grants cover every scope the app requests at sign-in.",
+        sign_in_scopes_covered,
+    ),
+    Rule(TENANT_WIDE_CONSENT, "advisory", "Organization mode consents for every user.", tenant_wide_consent),
+    Rule(OFFLINE_ACCESS, "advisory", "Grants include offline_access (refresh tokens).", offline_access),
+)
+RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def effective_severity(rule: Rule, plan: ConsentPlan) -> Severity | None:
+    """The level the policy configuration gives ``rule``; None when disabled."""
+    level = plan.policy.enforcement.get(rule.id, rule.severity)
+    return None if level == "disabled" else level
+
+
+def run_rule(
+    rule: Rule, plan: ConsentPlan, catalog: PermissionCatalog | None = None, today: date | None = None
+) -> list[tuple[Violation, KeyPath]]:
+    """One rule over one plan, at its configured level; nothing when the configuration disables it."""
+    return _run(rule, RuleContext(plan, catalog or graph_catalog(), today or utc_today()))
+
+
+def _run(rule: Rule, ctx: RuleContext) -> list[tuple[Violation, KeyPath]]:
+    severity = effective_severity(rule, ctx.plan)
+    if severity is None:
+        return []
+    return [(Violation(rule.id, severity, f.message), f.where) for f in rule.check(ctx)]
+
+
+def findings(
+    plan: ConsentPlan, catalog: PermissionCatalog | None = None, today: date | None = None
+) -> list[tuple[Violation, KeyPath]]:
+    """Every violation of every enabled rule, with the tenant-file key path each is about."""
+    ctx = RuleContext(plan, catalog or graph_catalog(), today or utc_today())
+    return [found for rule in RULES for found in _run(rule, ctx)]
+
+
+def evaluate(
+    plan: ConsentPlan, catalog: PermissionCatalog | None = None, today: date | None = None
+) -> tuple[Violation, ...]:
+    """The plan's violations, mandatory and advisory, in rule order."""
+    return tuple(v for v, _ in findings(plan, catalog, today))
+
+
+# ------------------------------------------------------------------------------- configuration input
+
+
+def config_problems(tenant: LoadedTenant, catalog: PermissionCatalog | None = None) -> list[Problem]:
+    """Unknown rule ids and scopes in ``policy`` and ``exceptions``: located input errors, not violations."""
+    catalog = catalog or graph_catalog()
+    spec, positions = tenant.spec, tenant.positions
+    problems: list[Problem] = []
+    for scope_index, scope in enumerate(spec.policy.allowed_scopes or []):
+        if catalog.get("delegated", scope) is None:
+            problems.append(
+                positions.problem(
+                    ("policy", "allowed_scopes", scope_index), catalog.explain_unknown("delegated", scope)
+                )
+            )
+    for rule_id in spec.policy.enforcement:
+        if rule_id not in RULES_BY_ID:
+            problems.append(positions.problem(("policy", "enforcement", rule_id), _unknown_rule(rule_id)))
+    for index, exception in enumerate(spec.exceptions):
+        rule = RULES_BY_ID.get(exception.rule)
+        if rule is None:
+            problems.append(positions.problem(("exceptions", index, "rule"), _unknown_rule(exception.rule)))
+        elif not rule.exceptable:
+            allowed = ", ".join(r.id for r in RULES if r.exceptable)
+            problems.append(
+                positions.problem(
+                    ("exceptions", index, "rule"),
+                    f"rule {rule.id!r} cannot be excepted in a tenant file (only: {allowed}); "
+                    "change its level under policy.enforcement in _defaults.yaml instead",
+                )
+            )
+        elif catalog.get("application", exception.permission) is None:
+            problems.append(
+                positions.problem(
+                    ("exceptions", index, "permission"), catalog.explain_unknown("application", exception.permission)
+                )
+            )
+    return problems
+
+
+def _unknown_rule(rule_id: str) -> str:
+    close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known rules: {', '.join(RULES_BY_ID)}"
+    return f"unknown policy rule {rule_id!r}{hint}"
+
+
+def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
+    """Turn a finding's path (which may end in a value, e.g. a scope name) into a key path of the file."""
+    if len(where) < 2 or not isinstance(where[-1], str):
+        return where
+    parent, value = where[:-1], where[-1]
+    node: object = tenant.spec
+    for part in parent:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = getattr(node, part, None)
+    if not isinstance(node, list):
+        return where if node is not None else parent
+    folded = [str(item).casefold() for item in node]
+    return (*parent, folded.index(value.casefold())) if value.casefold() in folded else parent

@@ -1,0 +1,143 @@
+"""What a `pulumi preview` shows the policy pack for a ConsentPlan: resources with camelCase inputs.
+
+This mirrors how the Pulumi program (infra/) maps a plan onto pulumi-azuread resources (issue 3):
+one ServicePrincipal for TaxCalc-Hub, one ServicePrincipalDelegatedPermissionGrant per consent
+(AllPrincipals, or one per user with userObjectId), one AppRoleAssignment per application permission
+(appRoleId: Graph's role id) and per access assignment (the default role id). Property names are the
+provider's wire names; inputs the engine cannot know during a preview (the object id of a service
+principal that does not exist yet) are the engine's unknown sentinel, so a policy reading them sees
+what it would see for real.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from infra.catalog import graph_catalog
+from infra.plan import (
+    DEFAULT_ACCESS_ROLE_ID,
+    ORGANIZATION_GRANT_NAME,
+    SERVICE_PRINCIPAL_NAME,
+    ConsentPlan,
+    access_assignment_name,
+    app_role_name,
+    user_grant_name,
+)
+from infra.spec import is_guid
+from policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
+
+GRAPH_SP_OBJECT_ID = "9b2e0c1e-6f0a-4a53-9c6e-3c4d1f00b7aa"
+"""Microsoft Graph's service principal in the fake tenant: looked up, so known during a preview."""
+
+
+@dataclass(frozen=True)
+class PreviewResource:
+    resource_type: str
+    name: str
+    props: dict[str, Any]
+
+    @property
+    def urn(self) -> str:
+        return f"urn:pulumi:{STACK}::taxcalc-consent::{self.resource_type}::{self.name}"
+
+
+STACK = "tenant"
+
+
+def object_id(principal: str) -> str:
+    """A user's or group's object id: as written when it is one, else a stable stand-in for the lookup."""
+    return principal if is_guid(principal) else str(uuid.uuid5(uuid.NAMESPACE_URL, principal.casefold()))
+
+
+def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | None = None) -> list[PreviewResource]:
+    catalog = graph_catalog()
+    sp_id = UNKNOWN_STRING_VALUE  # a new service principal's object id is only known after apply
+    out = [
+        PreviewResource(
+            SERVICE_PRINCIPAL_TYPE,
+            SERVICE_PRINCIPAL_NAME,
+            {
+                "clientId": plan.app.client_id,
+                "useExisting": True,
+                "appRoleAssignmentRequired": plan.service_principal.assignment_required,
+            },
+        )
+    ]
+    for grant in plan.grants:
+        props: dict[str, Any] = {
+            "servicePrincipalObjectId": sp_id,
+            "resourceServicePrincipalObjectId": GRAPH_SP_OBJECT_ID,
+            "claimValues": list(grant.scopes),
+        }
+        if grant.principal is None:
+            out.append(PreviewResource(GRANT_TYPE, ORGANIZATION_GRANT_NAME, props))
+        else:
+            user = object_id(grant.principal)
+            out.append(PreviewResource(GRANT_TYPE, user_grant_name(user), {**props, "userObjectId": user}))
+    for group_grant in plan.group_grants:
+        for member in (group_members or {}).get(group_grant.group, [object_id(f"member-of-{group_grant.group}")]):
+            out.append(
+                PreviewResource(
+                    GRANT_TYPE,
+                    user_grant_name(member),
+                    {
+                        "servicePrincipalObjectId": sp_id,
+                        "resourceServicePrincipalObjectId": GRAPH_SP_OBJECT_ID,
+                        "claimValues": list(group_grant.scopes),
+                        "userObjectId": member,
+                    },
+                )
+            )
+    for role in plan.app_role_assignments:
+        permission = catalog.get("application", role.role)
+        out.append(
+            PreviewResource(
+                APP_ROLE_ASSIGNMENT_TYPE,
+                app_role_name(role.role),
+                {
+                    "appRoleId": permission.id if permission else role.role,
+                    "principalObjectId": sp_id,
+                    "resourceObjectId": GRAPH_SP_OBJECT_ID,
+                },
+            )
+        )
+    for assignment in plan.assignments:
+        principal = object_id(assignment.principal)
+        out.append(
+            PreviewResource(
+                APP_ROLE_ASSIGNMENT_TYPE,
+                access_assignment_name(assignment.principal_type, principal),
+                {"appRoleId": DEFAULT_ACCESS_ROLE_ID, "principalObjectId": principal, "resourceObjectId": sp_id},
+            )
+        )
+    return out
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def resource_args(resource: PreviewResource, config: dict[str, Any] | None = None) -> ResourceValidationArgs:
+    return ResourceValidationArgs(
+        resource.resource_type,
+        unknown_checking_proxy(dict(resource.props)),
+        resource.urn,
+        resource.name,
+        _options(),
+        None,
+        config,
+    )
+
+
+def stack_resources(resources: list[PreviewResource]) -> list[PolicyResource]:
+    return [
+        PolicyResource(
+            r.resource_type, unknown_checking_proxy(dict(r.props)), r.urn, r.name, _options(), None, None, [], {}
+        )
+        for r in resources
+    ]
