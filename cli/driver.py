@@ -12,12 +12,15 @@ project directory, so every tenant runs the ``infra/`` program in its own engine
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -261,6 +264,7 @@ class StackLike(Protocol):
         self,
         *,
         policy_packs: list[str] | None = None,
+        policy_pack_configs: list[str] | None = None,
         refresh: bool | None = None,
         color: str | None = None,
         on_event: Callable[[EngineEvent], Any] | None = None,
@@ -271,6 +275,7 @@ class StackLike(Protocol):
         self,
         *,
         policy_packs: list[str] | None = None,
+        policy_pack_configs: list[str] | None = None,
         color: str | None = None,
         on_event: Callable[[EngineEvent], Any] | None = None,
         suppress_progress: bool | None = None,
@@ -366,7 +371,7 @@ class Engine:
             recorder = _EventRecorder(step, redact, outcome, on_change)
             try:
                 stack = self.open_stack(plan)
-                self._invoke(stack, step, recorder.on_event)
+                self._invoke(stack, step, recorder.on_event, plan)
                 if step == "drift" and outcome.changes and not recorder.state_seen:
                     # Nothing in state: the file was never applied, which is not something done by hand.
                     outcome.changes = recorder.never_applied()
@@ -420,20 +425,52 @@ class Engine:
             self._stacks[plan.tenant] = stack
         return stack
 
-    def _invoke(self, stack: StackLike, step: Step, on_event: Callable[[EngineEvent], None]) -> None:
-        packs = [str(self.settings.policy_pack)]
-        if step == "preview":
-            stack.preview(policy_packs=packs, color="never", on_event=on_event, suppress_progress=True)
-        elif step == "drift":
-            # Refresh first so the preview compares the file with what the tenant holds now, not with
-            # what the last run left in state.
-            stack.preview(policy_packs=packs, refresh=True, color="never", on_event=on_event, suppress_progress=True)
-        elif step == "up":
-            stack.up(policy_packs=packs, color="never", on_event=on_event, suppress_progress=True)
+    def _invoke(self, stack: StackLike, step: Step, on_event: Callable[[EngineEvent], None], plan: ConsentPlan) -> None:
+        if step in ("preview", "drift", "up"):
+            with self._pack_config(plan) as config_path:
+                packs, configs = [str(self.settings.policy_pack)], [config_path]
+                if step == "up":
+                    stack.up(
+                        policy_packs=packs,
+                        policy_pack_configs=configs,
+                        color="never",
+                        on_event=on_event,
+                        suppress_progress=True,
+                    )
+                else:
+                    # drift: refresh first, so the preview compares the file with what the tenant holds now,
+                    # not with what the last run left in state.
+                    stack.preview(
+                        policy_packs=packs,
+                        policy_pack_configs=configs,
+                        refresh=step == "drift" or None,
+                        color="never",
+                        on_event=on_event,
+                        suppress_progress=True,
+                    )
         elif step == "preview-destroy":
             stack.preview_destroy(color="never", on_event=on_event, suppress_progress=True)
         else:
             stack.destroy(color="never", on_event=on_event, suppress_progress=True)
+
+    @contextmanager
+    def _pack_config(self, plan: ConsentPlan) -> Iterator[str]:
+        """A ``--policy-pack-config`` file with this tenant's rule levels and tenant file.
+
+        The engine fixes each policy's enforcement level when it configures the pack, so without this a
+        rule that ``_defaults.yaml`` makes mandatory, advisory or disabled would keep its default level
+        in the preview while ``validate`` honoured the configured one.
+        """
+        from policies.rules import pack_config
+
+        document = pack_config(plan.policy, stack_config(plan, self.settings.project_root)[TENANT_FILE_KEY].value)
+        handle, path = tempfile.mkstemp(prefix=f"taxcalc-consent-policy-{plan.tenant}-", suffix=".json")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(document, stream)
+            yield path
+        finally:
+            os.unlink(path)
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,15 @@ from infra.plan import (
     build_plan,
 )
 from infra.profiles import DEFAULT_PROFILE, PROFILES
-from infra.spec import PolicyConfig
-from policies.rules import RULES, Rule, config_problems, run_rule, utc_today
+from policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
+    RULES,
+    TENANT_FILE_PROPERTY,
+    Rule,
+    config_problems,
+    pack_config,
+    run_rule,
+    utc_today,
+)
 
 GRANT_TYPE = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
 APP_ROLE_ASSIGNMENT_TYPE = "azuread:index/appRoleAssignment:AppRoleAssignment"
@@ -68,7 +75,6 @@ JUDGED_TYPES = frozenset({GRANT_TYPE, APP_ROLE_ASSIGNMENT_TYPE, SERVICE_PRINCIPA
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TENANT_FILE_CONFIG = "taxcalc-consent:tenantFile"
 """The stack config key the Pulumi program reads its tenant file from (infra/__main__.py)."""
-TENANT_FILE_PROPERTY = "tenantFile"
 """Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config."""
 
 _LEVELS = {
@@ -321,22 +327,6 @@ def build_policies(rules: Sequence[Rule] = RULES, today: date | None = None) -> 
                 )
             )
     return policies
-
-
-def pack_config(policy: PolicyConfig, tenant_file: str | None = None) -> dict[str, dict[str, str]]:
-    """The ``--policy-pack-config`` document that gives the pack a tenant's levels (and tenant file).
-
-    A policy's enforcement level is fixed when the engine configures the pack, so a rule that
-    ``_defaults.yaml`` makes mandatory (or disables) needs this to block (or stay quiet) in a plain
-    ``pulumi preview``; the rule functions themselves already honour ``disabled``.
-    """
-    out: dict[str, dict[str, str]] = {}
-    for rule in RULES:
-        entry: dict[str, str] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
-        if tenant_file is not None:
-            entry[TENANT_FILE_PROPERTY] = tenant_file
-        out[rule.id] = entry
-    return out
 
 
 POLICY_PACK_NAME = "taxcalc-consent"

@@ -23,7 +23,7 @@ from infra.errors import Problem
 from infra.loader import KeyPath, LoadedTenant
 from infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
 from infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
-from infra.spec import PolicyException
+from infra.spec import PolicyConfig, PolicyException
 
 
 @dataclass(frozen=True)
@@ -358,3 +358,25 @@ def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
         return where if node is not None else parent
     folded = [str(item).casefold() for item in node]
     return (*parent, folded.index(value.casefold())) if value.casefold() in folded else parent
+
+
+# ------------------------------------------------------------------------------------- the pack's config
+
+TENANT_FILE_PROPERTY = "tenantFile"
+"""The pack-config property that names the tenant file whose exceptions and policy the pack applies."""
+
+
+def pack_config(policy: PolicyConfig, tenant_file: str | None = None) -> dict[str, dict[str, str]]:
+    """The ``--policy-pack-config`` document that gives the pack a tenant's levels (and tenant file).
+
+    A policy's enforcement level is fixed when the engine configures the pack, so a rule that
+    ``_defaults.yaml`` makes mandatory (or disables) needs this to block (or stay quiet) in a plain
+    ``pulumi preview``; the rule functions themselves already honour ``disabled``.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for rule in RULES:
+        entry: dict[str, str] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
+        if tenant_file is not None:
+            entry[TENANT_FILE_PROPERTY] = tenant_file
+        out[rule.id] = entry
+    return out

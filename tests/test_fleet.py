@@ -126,6 +126,26 @@ def test_plan_previews_every_tenant_in_entra_terms(tenants: Path, backend: FakeB
     assert backend.tenants["contoso"].grants == {}  # a preview writes nothing
 
 
+def test_every_preview_and_update_gets_the_tenants_policy_levels(tenants: Path, backend: FakeBackend) -> None:
+    # A level set in _defaults.yaml must reach the pack too: the engine fixes levels when it loads it.
+    defaults = (tenants / "_defaults.yaml").read_text(encoding="utf-8")
+    (tenants / "_defaults.yaml").write_text(
+        defaults + "policy:\n  enforcement:\n    tenant-wide-consent: disabled\n    offline-access: mandatory\n",
+        encoding="utf-8",
+    )
+    assert invoke("apply", "--yes", str(tenants / "contoso.yaml")).exit_code == 0
+    calls = [(m, kwargs) for stack, m, kwargs in backend.calls if stack == "contoso" and m in ("preview", "up")]
+    assert [m for m, _ in calls] == ["preview", "up"]
+    for _, kwargs in calls:
+        (document,) = kwargs["policy_pack_config_documents"]
+        assert document["tenant-wide-consent"]["enforcementLevel"] == "disabled"
+        assert document["offline-access"]["enforcementLevel"] == "mandatory"
+        assert document["allowed-scopes"]["enforcementLevel"] == "mandatory"  # untouched: its default
+        assert document["allowed-scopes"]["tenantFile"] == str((tenants / "contoso.yaml").resolve())
+        # The file lived only as long as the engine call.
+        assert not Path(kwargs["policy_pack_configs"][0]).exists()
+
+
 def test_plan_detailed_exitcode_is_3_with_changes_and_0_without(tenants: Path, backend: FakeBackend) -> None:
     assert invoke("plan", "--detailed-exitcode", str(tenants)).exit_code == 3
     assert invoke("apply", "--yes", str(tenants)).exit_code == 0

@@ -98,6 +98,7 @@ def test_plan_through_the_real_automation_api(fake_cli: Path, tenants_dir: Path)
     assert len(previews) == 1
     argv = previews[0]["argv"]
     assert argv[argv.index("--policy-pack") + 1] == str(project / "policies")
+    assert argv[argv.index("--policy-pack-config") + 1].endswith(".json")
     assert "--event-log" in argv and argv[argv.index("--stack") + 1] == "contoso"
     engine_calls = [c for c in recorded if c["argv"][0] != "version"]
     assert {c["backend"] for c in engine_calls} == {f"file://{project / '.pulumi-state'}"}

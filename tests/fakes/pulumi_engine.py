@@ -18,6 +18,7 @@ Every call is recorded with its keyword arguments (minus ``on_event``) for the t
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -88,8 +89,13 @@ class FakeBackend:
         return FakeStack(self, stack_name)
 
     def record(self, stack: str, method: str, kwargs: dict[str, Any]) -> None:
+        recorded = {k: v for k, v in kwargs.items() if k != "on_event"}
+        # The engine reads --policy-pack-config files while it runs; keep what they said at that moment.
+        recorded["policy_pack_config_documents"] = [
+            json.loads(Path(path).read_text(encoding="utf-8")) for path in kwargs.get("policy_pack_configs") or []
+        ]
         with self._lock:
-            self.calls.append((stack, method, {k: v for k, v in kwargs.items() if k != "on_event"}))
+            self.calls.append((stack, method, recorded))
 
     def methods(self, stack: str) -> list[str]:
         return [m for s, m, _ in self.calls if s == stack]
