@@ -80,11 +80,11 @@ class Directory:
                     found = azuread.get_user(object_id=key, opts=self._opts)
                 else:
                     found = azuread.get_user(user_principal_name=ref, opts=self._opts)
-            except Exception:
+            except Exception as exc:
                 kind = "object id" if is_guid(ref) else "user principal name"
                 raise pulumi.RunError(
                     f"{self._where(key_path)}: no user with {kind} {ref!r} in tenant {self._plan.tenant_id}; "
-                    "check the spelling, or remove the user from the tenant file"
+                    f"check the spelling, or remove the user from the tenant file ({_reason(exc)})"
                 ) from None
             self._users[key] = found.object_id.lower()
         return self._users[key]
@@ -97,11 +97,11 @@ class Directory:
                     found = azuread.get_group(object_id=ref.lower(), opts=self._opts)
                 else:
                     found = azuread.get_group(display_name=ref, opts=self._opts)
-            except Exception:
+            except Exception as exc:
                 kind = "object id" if is_guid(ref) else "display name"
                 raise pulumi.RunError(
                     f"{self._where(key_path)}: no group with {kind} {ref!r} in tenant {self._plan.tenant_id} "
-                    "(or more than one with that display name: use the group's object id)"
+                    f"(or more than one with that display name: use the group's object id) ({_reason(exc)})"
                 ) from None
             self._groups[ref] = DirectoryGroup(
                 found.object_id.lower(), found.display_name, tuple(m.lower() for m in found.members or ())
@@ -131,9 +131,16 @@ class Directory:
         """The object id of the service principal of application ``client_id`` in this tenant."""
         try:
             found = azuread.get_service_principal(client_id=client_id, opts=self._opts)
-        except Exception:
+        except Exception as exc:
             raise pulumi.RunError(
                 f"{self._where(key_path)}: no service principal for application {client_id} in tenant "
-                f"{self._plan.tenant_id}"
+                f"{self._plan.tenant_id} ({_reason(exc)})"
             ) from None
         return found.object_id.lower()
+
+
+def _reason(exc: Exception) -> str:
+    """What the provider said, on one line: a lookup that failed for lack of permission or network must
+    not read as "no such user" alone."""
+    text = " ".join(str(exc).split())
+    return f"lookup failed: {text[:300]}" if text else f"lookup failed: {type(exc).__name__}"

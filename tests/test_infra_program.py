@@ -169,6 +169,8 @@ def test_an_unknown_user_or_group_fails_naming_it_and_the_tenant_file(
     assert missing in message
     assert str(path) in message
     assert ("consent.groups" if groups else "consent.users") in message
+    # What the lookup itself said rides along, so a permission or network failure is not read as a typo.
+    assert "lookup failed: " in message
     assert tenant.grants == {}
 
 
