@@ -420,6 +420,9 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in {"date_from_datetime_parsing", "date_parsing", "date_type", "date_from_datetime_inexact"}:
         message = "expected a date as YYYY-MM-DD"
+    elif kind in {"model_type", "dict_type"}:
+        # pydantic would name the Python class ("instance of ConsentSection"), which means nothing here.
+        message = "expected a mapping of keys (key: value lines), not a list or a single value"
     return positions.problem(loc, message)
 
 
