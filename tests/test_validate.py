@@ -32,7 +32,12 @@ BAD_INPUTS = [
         "did you mean 'scopes'?",
     ),
     ("missing-tenant", ORG, "1:1: tenant: ", "missing required key 'tenant'"),
-    ("section-not-a-mapping", GOOD_HEAD + "consent:\n  - mode: users\n", "3:1: consent: ", "expected a mapping of keys"),
+    (
+        "section-not-a-mapping",
+        GOOD_HEAD + "consent:\n  - mode: users\n",
+        "3:1: consent: ",
+        "expected a mapping of keys",
+    ),
     (
         "missing-mode",
         GOOD_HEAD + "consent:\n  scopes: [User.Read]\n",
