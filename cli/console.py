@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -51,6 +51,3 @@ def user_errors(debug: bool = False) -> Iterator[None]:
 def is_debug(ctx: typer.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(obj and obj.get("debug"))
-
-
-Renderer = Callable[[Any], None]

@@ -463,7 +463,7 @@ class Engine:
         """
         from policies.rules import pack_config
 
-        document = pack_config(plan.policy, stack_config(plan, self.settings.project_root)[TENANT_FILE_KEY].value)
+        document = pack_config(plan.policy, tenant_file_setting(plan, self.settings.project_root))
         handle, path = tempfile.mkstemp(prefix=f"taxcalc-consent-policy-{plan.tenant}-", suffix=".json")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -479,14 +479,21 @@ class _Setting:
     secret: bool = False
 
 
-def stack_config(plan: ConsentPlan, project_root: Path) -> dict[str, _Setting]:
-    """The stack config this driver writes for a tenant: the tenant file and provider settings, no secret."""
+def tenant_file_setting(plan: ConsentPlan, project_root: Path) -> str:
+    """The tenant file as stack config names it: relative to the project root when inside it, else absolute."""
     tenant_file = Path(plan.file).resolve()
     try:
-        file_value = str(tenant_file.relative_to(project_root.resolve()))
+        return str(tenant_file.relative_to(project_root.resolve()))
     except ValueError:
-        file_value = str(tenant_file)
-    config = {TENANT_FILE_KEY: _Setting(file_value), "azuread:tenantId": _Setting(plan.tenant_id)}
+        return str(tenant_file)
+
+
+def stack_config(plan: ConsentPlan, project_root: Path) -> dict[str, _Setting]:
+    """The stack config this driver writes for a tenant: the tenant file and provider settings, no secret."""
+    config = {
+        TENANT_FILE_KEY: _Setting(tenant_file_setting(plan, project_root)),
+        "azuread:tenantId": _Setting(plan.tenant_id),
+    }
     if plan.auth.client_id:
         config["azuread:clientId"] = _Setting(plan.auth.client_id)
     flag = {"cli": "azuread:useCli", "oidc": "azuread:useOidc", "msi": "azuread:useMsi"}.get(plan.auth.method or "")

@@ -174,9 +174,6 @@ class _Reader:
         self.nodes = 0
         self._constructor = yaml.constructor.SafeConstructor()
 
-    def position(self, node: yaml.Node) -> Position:
-        return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
-
     def read(self, node: yaml.Node, path: KeyPath) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -207,6 +204,10 @@ class _Reader:
             self.problems.append(self.positions.problem(path, "invalid date: expected a real date as YYYY-MM-DD"))
             return None
 
+    def _refuse_key(self, mark: Mark, path: KeyPath, message: str) -> None:
+        """A problem at a key itself (its own position), for keys that never make it into the document."""
+        self.problems.append(Problem(*mark, format_key_path(path), message))
+
     def _read_mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         first_seen: dict[str, Mark] = {}
@@ -214,15 +215,8 @@ class _Reader:
             start = key_node.start_mark
             mark: Mark = (self.file, start.line + 1, start.column + 1)
             if key_node.tag == "tag:yaml.org,2002:merge":
-                where = _position(mark)
-                self.problems.append(
-                    Problem(
-                        where.file,
-                        where.line,
-                        where.col,
-                        format_key_path(path),
-                        "YAML merge keys (<<) are not supported: put shared settings in _defaults.yaml",
-                    )
+                self._refuse_key(
+                    mark, path, "YAML merge keys (<<) are not supported: put shared settings in _defaults.yaml"
                 )
                 continue
             if key_node.tag == _STR_TAG:
@@ -232,22 +226,11 @@ class _Reader:
             else:
                 key = None
             if not isinstance(key, str):
-                where = _position(mark)
-                self.problems.append(
-                    Problem(where.file, where.line, where.col, format_key_path(path), "keys must be plain text")
-                )
+                self._refuse_key(mark, path, "keys must be plain text")
                 continue
             if key in first_seen:
-                where = _position(mark)
-                self.problems.append(
-                    Problem(
-                        where.file,
-                        where.line,
-                        where.col,
-                        format_key_path((*path, key)),
-                        f"duplicate key (first written at line {_position(first_seen[key]).line}); keep one",
-                    )
-                )
+                first_line = first_seen[key][1]
+                self._refuse_key(mark, (*path, key), f"duplicate key (first written at line {first_line}); keep one")
                 continue
             first_seen[key] = mark
             self.positions.by_path[(*path, key)] = mark
