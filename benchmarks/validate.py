@@ -9,7 +9,6 @@ measures what validation adds (positions, schema, catalog, duplicates, planning)
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import uuid
@@ -18,10 +17,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cli.pipeline import load_plans
-from infra.loader import _Loader
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.loader import _Loader
 
 TARGET = 2.0
 

@@ -1,3 +1,3 @@
-from cli.main import run
+from taxcalc_consent.cli.main import run
 
 run()

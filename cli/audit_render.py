@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err
+from taxcalc_consent.cli.console import err
 
 _EXPERIENCE_STYLE = {"no prompt": "green", "consent prompt": "yellow", "admin approval required": "red"}
 

@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from cli.exit_codes import ExitCode
-from infra.errors import SpecError, TaxcalcConsentError
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.infra.errors import SpecError, TaxcalcConsentError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from cli.exit_codes import ExitCode
-from infra.errors import TaxcalcConsentError
-from infra.plan import ConsentPlan
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.plan import ConsentPlan
 
 if TYPE_CHECKING:
     from pulumi.automation import ConfigValue, EngineEvent, PulumiCommand, StepEventMetadata
@@ -461,7 +461,7 @@ class Engine:
         rule that ``_defaults.yaml`` makes mandatory, advisory or disabled would keep its default level
         in the preview while ``validate`` honoured the configured one.
         """
-        from policies.rules import pack_config
+        from taxcalc_consent.policies.rules import pack_config
 
         document = pack_config(plan.policy, tenant_file_setting(plan, self.settings.project_root))
         handle, path = tempfile.mkstemp(prefix=f"taxcalc-consent-policy-{plan.tenant}-", suffix=".json")

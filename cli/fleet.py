@@ -23,13 +23,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli import driver
-from cli.console import err, print_json, user_errors
-from cli.driver import CHANGE_OPS, Engine, ResourceChange, Step, StepOutcome
-from cli.exit_codes import ExitCode
-from cli.pipeline import load_plans
-from infra.errors import TaxcalcConsentError
-from infra.plan import ConsentPlan
+from taxcalc_consent.cli import driver
+from taxcalc_consent.cli.console import err, print_json, user_errors
+from taxcalc_consent.cli.driver import CHANGE_OPS, Engine, ResourceChange, Step, StepOutcome
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.plan import ConsentPlan
 
 REPORT_FORMAT = "taxcalc-consent/run@1"
 

@@ -10,15 +10,15 @@ from typing import Annotated
 
 import typer
 
-from cli.commands.adopt import adopt
-from cli.commands.apply import apply
-from cli.commands.audit import audit
-from cli.commands.drift import drift
-from cli.commands.init import init
-from cli.commands.offboard import offboard
-from cli.commands.plan import plan
-from cli.commands.schema import schema
-from cli.commands.validate import validate
+from taxcalc_consent.cli.commands.adopt import adopt
+from taxcalc_consent.cli.commands.apply import apply
+from taxcalc_consent.cli.commands.audit import audit
+from taxcalc_consent.cli.commands.drift import drift
+from taxcalc_consent.cli.commands.init import init
+from taxcalc_consent.cli.commands.offboard import offboard
+from taxcalc_consent.cli.commands.plan import plan
+from taxcalc_consent.cli.commands.schema import schema
+from taxcalc_consent.cli.commands.validate import validate
 
 app = typer.Typer(
     name="taxcalc-consent",

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from infra.catalog import graph_catalog
-from infra.errors import Problem, SpecError
-from infra.loader import KeyPath, LoadedTenant, collector_paused, load_tenants
-from infra.plan import ConsentPlan, Violation, build_plan
-from policies.rules import config_problems, findings, locate_finding, utc_today
+from taxcalc_consent.infra.catalog import graph_catalog
+from taxcalc_consent.infra.errors import Problem, SpecError
+from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, collector_paused, load_tenants
+from taxcalc_consent.infra.plan import ConsentPlan, Violation, build_plan
+from taxcalc_consent.policies.rules import config_problems, findings, locate_finding, utc_today
 
 
 @dataclass(frozen=True)

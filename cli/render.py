@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from cli.console import err
-from infra.catalog import GRAPH_APP_ID
-from infra.plan import ConsentPlan
+from taxcalc_consent.cli.console import err
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.plan import ConsentPlan
 
 _RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
 

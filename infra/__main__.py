@@ -1,16 +1,9 @@
-"""Pulumi entry point (Pulumi.yaml ``main: infra/``): ``pulumi up -s <stack>`` runs this file.
+"""Pulumi entry point: ``pulumi up -s <stack>`` at the repository root (Pulumi.yaml ``main: infra/``).
 
-The Python language host runs this folder as a script, so ``infra/`` itself is first on sys.path;
-put the project root ahead of it so ``infra`` is this checkout's package, not another installed copy.
+The program itself is ``taxcalc_consent.infra.program``; this file only starts it, importing the
+installed package by name, so it needs no path of its own and runs the same from a checkout or a wheel.
 """
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-
-from infra.program import main  # noqa: E402
+from taxcalc_consent.infra.program import main
 
 main()

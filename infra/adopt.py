@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
-from infra.errors import TaxcalcConsentError
-from infra.plan import (
+from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.plan import (
     DEFAULT_ACCESS_ROLE_ID,
     ORGANIZATION_GRANT_NAME,
     SERVICE_PRINCIPAL_NAME,

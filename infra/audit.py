@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from infra import graph
-from infra.catalog import GRAPH_APP_ID, graph_catalog
-from infra.plan import DEFAULT_ACCESS_ROLE_ID, ConsentPlan
-from infra.profiles import PROFILES
-from infra.spec import is_guid
+from taxcalc_consent.infra import graph
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.plan import DEFAULT_ACCESS_ROLE_ID, ConsentPlan
+from taxcalc_consent.infra.profiles import PROFILES
+from taxcalc_consent.infra.spec import is_guid
 
 AUDIT_FORMAT = "taxcalc-consent/audit@1"
 

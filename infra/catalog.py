@@ -70,7 +70,7 @@ class PermissionCatalog:
 
 @cache
 def graph_catalog() -> PermissionCatalog:
-    raw = json.loads(resources.files("infra").joinpath("graph_permissions.json").read_text("utf-8"))
+    raw = json.loads(resources.files("taxcalc_consent.infra").joinpath("graph_permissions.json").read_text("utf-8"))
     delegated = {
         e["name"]: Permission(
             e["name"],

@@ -15,9 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_azuread as azuread
 
-from infra.catalog import GRAPH_APP_ID
-from infra.directory import Directory, ResourceServicePrincipal
-from infra.plan import (
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.directory import Directory, ResourceServicePrincipal
+from taxcalc_consent.infra.plan import (
     APPLICATION_NAME,
     DEFAULT_ACCESS_ROLE_ID,
     ORGANIZATION_GRANT_NAME,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuread as azuread
 
-from infra.catalog import GRAPH_APP_ID
-from infra.plan import ConsentPlan
-from infra.spec import is_guid
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.spec import is_guid
 
 
 @dataclass(frozen=True)

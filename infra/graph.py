@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 import httpx
 
-from infra.errors import TaxcalcConsentError
-from infra.spec import AuthSection
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.spec import AuthSection
 
 TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
 API_VERSION = "v1.0"

@@ -21,10 +21,10 @@ from typing import Any, NamedTuple
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
-from infra.errors import Problem, SpecError, TaxcalcConsentError
-from infra.profiles import CLIENT_ID_HELP, PROFILES
-from infra.spec import TenantSpec
+from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
+from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, PROFILES
+from taxcalc_consent.infra.spec import TenantSpec
 
 MAX_FILE_BYTES = 1024 * 1024
 """Tenant files are small; anything larger is a mistake (or an attack on the parser)."""

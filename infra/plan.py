@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.catalog import GRAPH_APP_ID
-from infra.loader import LoadedTenant
-from infra.profiles import PROFILES
-from infra.spec import AuthSection, PolicyConfig, PolicyException
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.loader import LoadedTenant
+from taxcalc_consent.infra.profiles import PROFILES
+from taxcalc_consent.infra.spec import AuthSection, PolicyConfig, PolicyException
 
 PLAN_FORMAT = "taxcalc-consent/plan@1"
 DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"

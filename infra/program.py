@@ -17,11 +17,11 @@ from typing import Any
 
 import pulumi
 
-from infra.component import TenantConsent, TenantConsentArgs
-from infra.errors import TaxcalcConsentError
-from infra.loader import load_tenants
-from infra.plan import ConsentPlan, build_plan
-from infra.provider import tenant_provider
+from taxcalc_consent.infra.component import TenantConsent, TenantConsentArgs
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.loader import load_tenants
+from taxcalc_consent.infra.plan import ConsentPlan, build_plan
+from taxcalc_consent.infra.provider import tenant_provider
 
 CONFIG_NAMESPACE = "taxcalc-consent"
 TENANT_FILE_KEY = "tenantFile"

@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_azuread as azuread
 
-from infra.plan import ConsentPlan
+from taxcalc_consent.infra.plan import ConsentPlan
 
 PROVIDER_NAME = "entra-tenant"
 """Logical name of the provider resource. Stable: renaming it would replace every resource in the stack."""

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.errors import TaxcalcConsentError
-from infra.profiles import CLIENT_ID_HELP
-from infra.spec import ConsentMode, _user_ref, is_guid
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.profiles import CLIENT_ID_HELP
+from taxcalc_consent.infra.spec import ConsentMode, _user_ref, is_guid
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.catalog import graph_catalog
-from infra.spec import TenantSpec
+from taxcalc_consent.infra.catalog import graph_catalog
+from taxcalc_consent.infra.spec import TenantSpec
 
 SCHEMA_ID = "https://taxcalc-consent.invalid/schema/tenant.schema.json"
 

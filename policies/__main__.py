@@ -4,17 +4,9 @@ Constructing the PolicyPack starts the analyzer's gRPC server and blocks to serv
 happens here only; the policies themselves live in ``policies.pack`` where tests call them directly.
 """
 
-import sys
-from pathlib import Path
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-# The engine runs this file from the policies/ folder; the rules import the project's infra package.
-_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
-if _PROJECT_ROOT not in sys.path:
-    sys.path.insert(0, _PROJECT_ROOT)
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from policies.pack import POLICY_PACK_NAME, build_policies  # noqa: E402
+from taxcalc_consent.policies.pack import POLICY_PACK_NAME, build_policies
 
 PolicyPack(
     name=POLICY_PACK_NAME,

@@ -42,10 +42,10 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
-from infra.errors import SpecError
-from infra.loader import load_tenants
-from infra.plan import (
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.loader import load_tenants
+from taxcalc_consent.infra.plan import (
     DEFAULT_ACCESS_ROLE_ID,
     AccessAssignment,
     AppPlan,
@@ -56,8 +56,8 @@ from infra.plan import (
     ServicePrincipalPlan,
     build_plan,
 )
-from infra.profiles import DEFAULT_PROFILE, PROFILES
-from policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
+from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES
+from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
     RULES,
     TENANT_FILE_PROPERTY,
     Rule,

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from infra.catalog import PermissionCatalog, graph_catalog
-from infra.errors import Problem
-from infra.loader import KeyPath, LoadedTenant
-from infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
-from infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
-from infra.spec import PolicyConfig, PolicyException
+from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.errors import Problem
+from taxcalc_consent.infra.loader import KeyPath, LoadedTenant
+from taxcalc_consent.infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
+from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from taxcalc_consent.infra.spec import PolicyConfig, PolicyException
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from cli.main import app
-from infra.adopt import read_adoption, write_adoption
-from infra.plan import (
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.adopt import read_adoption, write_adoption
+from taxcalc_consent.infra.plan import (
     ORGANIZATION_GRANT_NAME,
     SERVICE_PRINCIPAL_NAME,
     access_assignment_name,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from infra.adopt import read_adoption
-from infra.plan import ORGANIZATION_GRANT_NAME, user_grant_name
-from infra.program import load_plan
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.adopt import read_adoption
+from taxcalc_consent.infra.plan import ORGANIZATION_GRANT_NAME, user_grant_name
+from taxcalc_consent.infra.program import load_plan
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.graph_emulator import serve

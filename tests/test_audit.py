@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.main import app
-from infra.audit import classify_user_consent, predict_experience
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.audit import classify_user_consent, predict_experience
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID, FakeTenant

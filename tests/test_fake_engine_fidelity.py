@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pulumi.automation import ConfigValue
 
-from cli.driver import TENANT_FILE_KEY
+from taxcalc_consent.cli.driver import TENANT_FILE_KEY
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.example_tenants import EXAMPLE_TENANTS
 from tests.fakes.pulumi_engine import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, FakeBackend

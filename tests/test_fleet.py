@@ -18,10 +18,10 @@ from pulumi.automation import ConfigValue
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from cli import driver, fleet
-from cli.driver import Engine
-from cli.main import app
-from infra.plan import ConsentPlan, Violation, user_grant_name
+from taxcalc_consent.cli import driver, fleet
+from taxcalc_consent.cli.driver import Engine
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.plan import ConsentPlan, Violation, user_grant_name
 from tests.conftest import CLIENT_ID, ROOT
 from tests.fakes.entra import FakeTenant
 from tests.fakes.pulumi_engine import FakeBackend
@@ -350,7 +350,7 @@ def test_a_shard_runs_only_its_tenants(tenants: Path, backend: FakeBackend) -> N
 
 
 def _plan(name: str) -> ConsentPlan:
-    from infra.plan import AppPlan, ServicePrincipalPlan
+    from taxcalc_consent.infra.plan import AppPlan, ServicePrincipalPlan
 
     return ConsentPlan(
         tenant=name,

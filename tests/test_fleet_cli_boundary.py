@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli import driver
-from cli.driver import GRANT_TYPE
-from cli.main import app
+from taxcalc_consent.cli import driver
+from taxcalc_consent.cli.driver import GRANT_TYPE
+from taxcalc_consent.cli.main import app
 from tests.conftest import ROOT
 from tests.fakes import pulumi_cli
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli import driver
-from cli.pipeline import load_plans
+from taxcalc_consent.cli import driver
+from taxcalc_consent.cli.pipeline import load_plans
 from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = [

@@ -10,7 +10,7 @@ import pytest
 from pulumi.automation import CommandResult, ConfigValue, EngineEvent
 from pulumi.automation.errors import create_command_error
 
-from cli.driver import (
+from taxcalc_consent.cli.driver import (
     APPLICATION_TYPE,
     GRANT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
@@ -20,7 +20,7 @@ from cli.driver import (
     Redactor,
     describe_step,
 )
-from cli.pipeline import load_plans
+from taxcalc_consent.cli.pipeline import load_plans
 from tests.conftest import EXAMPLES
 
 COMPONENT = "taxcalc-consent:index:TenantConsent"

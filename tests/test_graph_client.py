@@ -10,9 +10,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from infra import graph
-from infra.graph import GraphClient, GraphError
-from infra.spec import AuthSection
+from taxcalc_consent.infra import graph
+from taxcalc_consent.infra.graph import GraphClient, GraphError
+from taxcalc_consent.infra.spec import AuthSection
 from tests.conftest import CLIENT_ID
 from tests.fakes.consent_tenants import PROFILE_SCOPE, add_taxcalc_hub
 from tests.fakes.entra import FakeTenant

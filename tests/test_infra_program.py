@@ -12,10 +12,10 @@ import pulumi_azuread as azuread
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from infra.catalog import GRAPH_APP_ID, graph_catalog
-from infra.component import TenantConsent
-from infra.plan import (
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.component import TenantConsent
+from taxcalc_consent.infra.plan import (
     APPLICATION_NAME,
     DEFAULT_ACCESS_ROLE_ID,
     ORGANIZATION_GRANT_NAME,
@@ -24,8 +24,8 @@ from infra.plan import (
     app_role_name,
     user_grant_name,
 )
-from infra.profiles import PROFILES
-from infra.program import deploy, load_plan
+from taxcalc_consent.infra.profiles import PROFILES
+from taxcalc_consent.infra.program import deploy, load_plan
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, PUBLISHED_APPS, SHARED_MAILBOX_ID, fabrikam

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.main import app
-from infra.loader import load_tenants
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.loader import load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.console import err
-from cli.main import app
-from infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.cli.console import err
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
 
 runner = CliRunner()

@@ -17,12 +17,12 @@ import pytest
 import yaml
 from pulumi_policy import StackValidationArgs, StackValidationPolicy
 
-from infra.catalog import GRAPH_APP_ID
-from infra.loader import load_tenants
-from infra.plan import AppRoleAssignment, ConsentPlan, DelegatedGrant, build_plan
-from infra.spec import PolicyConfig
-from policies.pack import build_policies, pack_config
-from policies.rules import RULES, RULES_BY_ID, evaluate
+from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.loader import load_tenants
+from taxcalc_consent.infra.plan import AppRoleAssignment, ConsentPlan, DelegatedGrant, build_plan
+from taxcalc_consent.infra.spec import PolicyConfig
+from taxcalc_consent.policies.pack import build_policies, pack_config
+from taxcalc_consent.policies.rules import RULES, RULES_BY_ID, evaluate
 from tests.fakes.preview import preview_resources, resource_args, stack_resources
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
@@ -188,7 +188,7 @@ def test_assignment_coverage_only_applies_with_assignment_required_in_users_mode
 
 def test_assignment_coverage_names_an_unassigned_group() -> None:
     plan, _ = fixture_plan("assignment-coverage", "fail")
-    from infra.plan import GroupGrant
+    from taxcalc_consent.infra.plan import GroupGrant
 
     with_group = dataclasses.replace(
         plan, grants=(), group_grants=(GroupGrant("TaxCalc Mailboxes", GRAPH_APP_ID, plan.scopes),), assignments=()

@@ -22,8 +22,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
-from policies.rules import RULES
+from taxcalc_consent.policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
+from taxcalc_consent.policies.rules import RULES
 from tests.conftest import CLIENT_ID, ROOT
 
 STACK = "fabrikam"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from taxcalc_consent.cli.main import app
 from tests.conftest import CLIENT_ID, TENANT_ID
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ import pytest
 from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from infra.errors import SpecError
-from infra.plan import ServicePrincipalPlan
-from policies.pack import (
+from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.plan import ServicePrincipalPlan
+from taxcalc_consent.policies.pack import (
     GRANT_TYPE,
     SERVICE_PRINCIPAL_TYPE,
     ResourceView,
@@ -24,7 +24,7 @@ from policies.pack import (
     tenant_file_from_stack,
     tenant_plan,
 )
-from policies.rules import RULES
+from taxcalc_consent.policies.rules import RULES
 from tests.conftest import CLIENT_ID, ROOT, TENANT_ID
 from tests.fakes.preview import PreviewResource, resource_args, stack_resources
 

@@ -20,9 +20,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.program import deploy, load_plan
-from policies.pack import build_policies, pack_config
-from policies.rules import evaluate
+from taxcalc_consent.infra.program import deploy, load_plan
+from taxcalc_consent.policies.pack import build_policies, pack_config
+from taxcalc_consent.policies.rules import evaluate
 from tests.conftest import EXAMPLES
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, PUBLISHED_APPS

@@ -4,7 +4,7 @@ import json
 
 from typer.testing import CliRunner
 
-from cli.main import app
+from taxcalc_consent.cli.main import app
 from tests.conftest import EXAMPLES
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from infra.errors import SpecError
-from infra.loader import MAX_FILE_BYTES, load_tenants
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.loader import MAX_FILE_BYTES, load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, TENANT_ID
 
 runner = CliRunner()

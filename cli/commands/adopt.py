@@ -5,13 +5,13 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands.audit import CloudName, CloudOption, GraphEndpointOption, per_tenant
-from cli.commands.validate import PathsArg
-from cli.console import err, is_debug, print_json, user_errors
-from cli.exit_codes import ExitCode
-from cli.pipeline import load_plans
-from infra.adopt import ADOPT_FORMAT, adoption_to_dict, find_project, plan_adoption, write_adoption
-from infra.graph import GraphError
+from taxcalc_consent.cli.commands.audit import CloudName, CloudOption, GraphEndpointOption, per_tenant
+from taxcalc_consent.cli.commands.validate import PathsArg
+from taxcalc_consent.cli.console import err, is_debug, print_json, user_errors
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.adopt import ADOPT_FORMAT, adoption_to_dict, find_project, plan_adoption, write_adoption
+from taxcalc_consent.infra.graph import GraphError
 
 
 def adopt(

@@ -8,14 +8,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from cli.audit_render import render_html, render_markdown, render_table
-from cli.commands.validate import PathsArg
-from cli.console import err, fail, is_debug, print_json, user_errors
-from cli.exit_codes import ExitCode
-from cli.pipeline import load_plans
-from infra.audit import TenantSnapshot, audit_document, audit_tenant, read_tenant
-from infra.graph import Cloud, GraphError, client_for_tenant, graph_base_url
-from infra.plan import ConsentPlan
+from taxcalc_consent.cli.audit_render import render_html, render_markdown, render_table
+from taxcalc_consent.cli.commands.validate import PathsArg
+from taxcalc_consent.cli.console import err, fail, is_debug, print_json, user_errors
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.audit import TenantSnapshot, audit_document, audit_tenant, read_tenant
+from taxcalc_consent.infra.graph import Cloud, GraphError, client_for_tenant, graph_base_url
+from taxcalc_consent.infra.plan import ConsentPlan
 
 GraphEndpointOption = Annotated[
     str | None,

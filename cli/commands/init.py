@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
-from cli.console import err, is_debug, user_errors
-from infra.scaffold import write_tenant_file
-from infra.spec import ConsentMode
+from taxcalc_consent.cli.console import err, is_debug, user_errors
+from taxcalc_consent.infra.scaffold import write_tenant_file
+from taxcalc_consent.infra.spec import ConsentMode
 
 
 def init(

@@ -2,9 +2,18 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands.validate import PathsArg
-from cli.console import is_debug
-from cli.fleet import BackendOpt, FleetOptions, JsonOpt, ParallelOpt, ReportOpt, ShardOpt, YesOpt, run_fleet
+from taxcalc_consent.cli.commands.validate import PathsArg
+from taxcalc_consent.cli.console import is_debug
+from taxcalc_consent.cli.fleet import (
+    BackendOpt,
+    FleetOptions,
+    JsonOpt,
+    ParallelOpt,
+    ReportOpt,
+    ShardOpt,
+    YesOpt,
+    run_fleet,
+)
 
 
 def offboard(

@@ -4,13 +4,13 @@ from typing import Annotated
 
 import typer
 
-from cli.commands.validate import PathsArg
-from cli.console import err, is_debug, print_json, user_errors
-from cli.exit_codes import ExitCode
-from cli.fleet import BackendOpt, FleetOptions, ParallelOpt, ReportOpt, ShardOpt, run_fleet
-from cli.pipeline import load_plans
-from cli.render import render_plan
-from infra.plan import plans_document
+from taxcalc_consent.cli.commands.validate import PathsArg
+from taxcalc_consent.cli.console import err, is_debug, print_json, user_errors
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.fleet import BackendOpt, FleetOptions, ParallelOpt, ReportOpt, ShardOpt, run_fleet
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.cli.render import render_plan
+from taxcalc_consent.infra.plan import plans_document
 
 
 def plan(

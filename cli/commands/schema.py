@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from cli.console import print_json
-from infra.schema import tenant_file_schema
+from taxcalc_consent.cli.console import print_json
+from taxcalc_consent.infra.schema import tenant_file_schema
 
 
 def schema() -> None:

@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from cli.console import err, is_debug, print_json, user_errors
-from cli.exit_codes import ExitCode
-from cli.pipeline import load_checked_plans
-from infra.errors import SpecError
-from infra.plan import plan_to_dict
+from taxcalc_consent.cli.console import err, is_debug, print_json, user_errors
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.pipeline import load_checked_plans
+from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.plan import plan_to_dict
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Tenant files or folders of tenant files.", show_default=False)]
 

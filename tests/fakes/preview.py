@@ -18,8 +18,8 @@ from typing import Any
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from infra.catalog import graph_catalog
-from infra.plan import (
+from taxcalc_consent.infra.catalog import graph_catalog
+from taxcalc_consent.infra.plan import (
     DEFAULT_ACCESS_ROLE_ID,
     ORGANIZATION_GRANT_NAME,
     SERVICE_PRINCIPAL_NAME,
@@ -28,8 +28,8 @@ from infra.plan import (
     app_role_name,
     user_grant_name,
 )
-from infra.spec import is_guid
-from policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
+from taxcalc_consent.infra.spec import is_guid
+from taxcalc_consent.policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
 
 GRAPH_SP_OBJECT_ID = "9b2e0c1e-6f0a-4a53-9c6e-3c4d1f00b7aa"
 """Microsoft Graph's service principal in the fake tenant: looked up, so known during a preview."""

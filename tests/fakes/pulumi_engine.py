@@ -33,9 +33,9 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from cli.driver import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, TENANT_FILE_KEY
-from cli.pipeline import load_plans
-from infra.plan import (
+from taxcalc_consent.cli.driver import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, TENANT_FILE_KEY
+from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.plan import (
     DEFAULT_ACCESS_ROLE_ID,
     ORGANIZATION_GRANT_NAME,
     SERVICE_PRINCIPAL_NAME,
