@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from taxcalc_consent.cli.console import err
+from taxcalc_consent.cli.console import err, literal_row
 
 _EXPERIENCE_STYLE = {"no prompt": "green", "consent prompt": "yellow", "admin approval required": "red"}
 
@@ -48,21 +48,28 @@ def render_table(document: dict[str, Any]) -> None:
         table.add_column("what")
         table.add_column("who")
         table.add_column("detail")
-        table.add_row("service principal", "TaxCalc-Hub", _sp_text(tenant["service_principal"]))
+        literal_row(table, "service principal", "TaxCalc-Hub", _sp_text(tenant["service_principal"]))
         for grant in tenant["grants"]:
-            table.add_row("delegated grant", _who(grant), " ".join(grant["scopes"]))
+            literal_row(table, "delegated grant", _who(grant), " ".join(grant["scopes"]))
         for role in tenant["app_role_assignments"]:
-            table.add_row("application permission", "TaxCalc-Hub", role["role"])
+            literal_row(table, "application permission", "TaxCalc-Hub", role["role"])
         for assignment in tenant["assignments"]:
-            table.add_row("access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", "")
-        table.add_row("user consent", "tenant", _consent_text(tenant))
+            literal_row(
+                table, "access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", ""
+            )
+        literal_row(table, "user consent", "tenant", _consent_text(tenant))
         ux = tenant["user_experience"]
-        table.add_row(
-            "a user signing in", "anyone without a grant", Text(ux["experience"], _EXPERIENCE_STYLE[ux["experience"]])
+        literal_row(
+            table,
+            "a user signing in",
+            "anyone without a grant",
+            Text(ux["experience"], _EXPERIENCE_STYLE[ux["experience"]]),
         )
         for user in ux["users"]:
             label = ux_label(user)
-            table.add_row("a user signing in", user["principal"], Text(label, _EXPERIENCE_STYLE[user["experience"]]))
+            literal_row(
+                table, "a user signing in", user["principal"], Text(label, _EXPERIENCE_STYLE[user["experience"]])
+            )
         err.print(table)
         if tenant["differences"]:
             err.print(f"{len(tenant['differences'])} difference(s) from {tenant['file']}:", markup=False)

@@ -10,11 +10,21 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.errors import SpecError, TaxcalcConsentError
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Nothing a user wrote or Graph returned is ever interpreted: a group named "Finance [/]" or a UPN holding
+# "[link=...]" prints as written. So plain strings are never read as console markup or :emoji: codes here;
+# styled output is built from rich.text.Text, whose plain parts are literal.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def literal_row(table: Table, *cells: str | Text) -> None:
+    """Add a table row whose plain-text cells print as written (a UPN or group name is never markup)."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
 
 
 def print_json(document: Any) -> None:
@@ -24,7 +34,7 @@ def print_json(document: Any) -> None:
 
 
 def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(int(code))
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli import driver
-from taxcalc_consent.cli.console import err, print_json, user_errors
+from taxcalc_consent.cli.console import err, literal_row, print_json, user_errors
 from taxcalc_consent.cli.driver import CHANGE_OPS, Engine, ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.pipeline import load_plans
@@ -163,7 +163,8 @@ class Progress:
             table.add_column(column, justify="right" if column in "+~-time" else "left")
         for run in self._runs:
             counts = run.counts()
-            table.add_row(
+            literal_row(
+                table,
                 run.tenant,
                 run.state,
                 str(counts["create"] + counts["import"]),
@@ -402,7 +403,8 @@ def render_summary(runs: Sequence[TenantRun], operation: Operation) -> None:
     for run in runs:
         counts = run.counts()
         text, style = _RESULT_TEXT[run.result or "failed"]
-        table.add_row(
+        literal_row(
+            table,
             run.tenant,
             Text(text, style=style),
             str(counts["create"] + counts["import"]),

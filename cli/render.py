@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from taxcalc_consent.cli.console import err
+from taxcalc_consent.cli.console import err, literal_row
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from taxcalc_consent.infra.plan import ConsentPlan
 
@@ -26,23 +26,26 @@ def render_plan(plan: ConsentPlan) -> None:
         table.add_column(header, overflow="fold")
     if app.register:
         uris = ", ".join(app.redirect_uris) or "no redirect URIs"
-        table.add_row("app registration", app.display_name, f"multi-tenant; {uris}")
+        literal_row(table, "app registration", app.display_name, f"multi-tenant; {uris}")
     required = "assignment required" if plan.service_principal.assignment_required else "any user may sign in"
-    table.add_row("service principal", f"{app.display_name} ({client})", f"create or adopt; {required}")
+    literal_row(table, "service principal", f"{app.display_name} ({client})", f"create or adopt; {required}")
     for grant in plan.grants:
         who = "every user (AllPrincipals)" if grant.principal is None else grant.principal
-        table.add_row(f"delegated grant on {resource_name(grant.resource_app_id)}", who, " ".join(grant.scopes))
+        literal_row(table, f"delegated grant on {resource_name(grant.resource_app_id)}", who, " ".join(grant.scopes))
     for group_grant in plan.group_grants:
-        table.add_row(
+        literal_row(
+            table,
             f"delegated grants on {resource_name(group_grant.resource_app_id)}",
             f"each user member of group {group_grant.group}",
             " ".join(group_grant.scopes),
         )
     for role in plan.app_role_assignments:
-        table.add_row(f"application permission on {resource_name(role.resource_app_id)}", app.display_name, role.role)
+        literal_row(
+            table, f"application permission on {resource_name(role.resource_app_id)}", app.display_name, role.role
+        )
     for assignment in plan.assignments:
-        table.add_row(
-            "access assignment", f"{assignment.principal_type.lower()} {assignment.principal}", "default role"
+        literal_row(
+            table, "access assignment", f"{assignment.principal_type.lower()} {assignment.principal}", "default role"
         )
     err.print(table)
     for violation in plan.violations:
