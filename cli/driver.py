@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.infra import kinds
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.kinds import ChangeOp, logical_name, service_principal
 from taxcalc_consent.infra.plan import ConsentPlan
 
 if TYPE_CHECKING:
@@ -58,13 +60,7 @@ SECRET_ENV_VARS = (
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
-SP_TYPE = "azuread:index/servicePrincipal:ServicePrincipal"
-APPLICATION_TYPE = "azuread:index/application:Application"
-GRANT_TYPE = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
-ROLE_ASSIGNMENT_TYPE = "azuread:index/appRoleAssignment:AppRoleAssignment"
-
 Step = Literal["preview", "up", "drift", "preview-destroy", "destroy"]
-ChangeOp = Literal["create", "update", "delete", "replace", "import"]
 CHANGE_OPS: tuple[ChangeOp, ...] = ("create", "update", "delete", "replace", "import")
 
 # How the engine names each operation; "same", "read" and "refresh" steps change nothing in Entra.
@@ -552,7 +548,7 @@ class _EventRecorder:
                     self._on_change(change)
         elif event.res_outputs_event is not None:
             meta = event.res_outputs_event.metadata
-            if meta.type == SP_TYPE and meta.op == "create" and self._step == "up":
+            if meta.type == service_principal.TYPE and meta.op == "create" and self._step == "up":
                 self.created_service_principal = True
             self._mark(meta.urn, "done" if self._step in ("up", "destroy") else "planned")
         elif event.res_op_failed_event is not None:
@@ -600,159 +596,29 @@ def _strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def logical_name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
-def _inputs(state: object | None) -> Mapping[str, Any]:
-    inputs = getattr(state, "inputs", None)
-    return inputs if isinstance(inputs, Mapping) else {}
-
-
-def _outputs(state: object | None) -> Mapping[str, Any]:
-    outputs = getattr(state, "outputs", None)
-    return outputs if isinstance(outputs, Mapping) else {}
-
-
-def _scopes(value: object) -> list[str]:
-    if isinstance(value, str):
-        return value.split()
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return []
-
-
 def describe_step(meta: StepEventMetadata, *, drift: bool = False) -> ResourceChange | None:
-    """Say what one engine step does in Entra terms; None for steps that change nothing."""
+    """Say what one engine step does in Entra terms (the resource's kind module says it); None for steps
+    that change nothing in Entra."""
     op = _OPS.get(str(getattr(meta.op, "value", meta.op)))
     if op is None:
         return None
     name = logical_name(meta.urn)
-    old, new = _inputs(meta.old), _inputs(meta.new)
-    if meta.type == GRANT_TYPE:
-        kind, text = "delegated permission grant", _describe_grant(op, name, old, new, _outputs(meta.old), drift)
-    elif meta.type == ROLE_ASSIGNMENT_TYPE:
-        kind, text = _describe_assignment(op, name, old, new, _outputs(meta.old), drift)
-    elif meta.type == SP_TYPE:
-        retained = bool(getattr(meta.old, "retain_on_delete", False))
-        kind, text = "service principal", _describe_service_principal(op, old, new, retained, drift)
-    elif meta.type == APPLICATION_TYPE:
-        kind, text = "app registration", _describe_application(op, meta.diffs, drift)
-    else:
-        kind = meta.type.rsplit(":", 1)[-1] or meta.type
-        text = f"{op} {kind} {name}"
-    return ResourceChange(op, kind, name, text)
-
-
-def _grant_target(name: str, inputs: Mapping[str, Any]) -> tuple[str, str]:
-    """('the tenant-wide grant', 'AllPrincipals') or ('the grant for user <id>', 'Principal')."""
-    user = inputs.get("userObjectId") or (name.removeprefix("graph-grant-user-") if "-user-" in name else None)
-    if user:
-        return f"the grant for user {user}", "Principal"
-    return "the tenant-wide grant", "AllPrincipals"
-
-
-def _describe_grant(
-    op: ChangeOp, name: str, old: Mapping[str, Any], new: Mapping[str, Any], outputs: Mapping[str, Any], drift: bool
-) -> str:
-    target, consent_type = _grant_target(name, new or old)
-    new_scopes, old_scopes = (
-        _scopes(new.get("claimValues")),
-        _scopes(old.get("claimValues") or outputs.get("claimValues")),
+    step = kinds.Step(
+        op,
+        name,
+        old=_mapping(getattr(meta.old, "inputs", None)),
+        new=_mapping(getattr(meta.new, "inputs", None)),
+        old_outputs=_mapping(getattr(meta.old, "outputs", None)),
+        diffs=tuple(meta.diffs or ()),
+        retained=bool(getattr(meta.old, "retain_on_delete", False)),
+        drift=drift,
     )
-    user = (new or old).get("userObjectId")
-    if op == "create":
-        if drift:
-            return f"{target} ({consent_type}) is missing from the tenant (deleted outside the file)"
-        who = (
-            f"grant user {user} (Principal)" if user else "grant every user (AllPrincipals, tenant-wide admin consent)"
-        )
-        return f"{who}: {' '.join(new_scopes)}"
-    if op == "delete":
-        if drift:
-            return f"{target} ({consent_type}) is no longer in the file: apply would revoke it"
-        return f"revoke {target} ({consent_type}): {' '.join(old_scopes)}"
-    if op == "import":
-        return f"adopt the existing {target.removeprefix('the ')} ({consent_type})"
-    added = [s for s in new_scopes if s not in old_scopes]
-    removed = [s for s in old_scopes if s not in new_scopes]
-    parts: list[str] = []
-    if drift:
-        if removed:
-            parts.append(f"{target} holds {', '.join(removed)}, not in the file (added outside the file)")
-        if added:
-            parts.append(f"{target} lacks {', '.join(added)} (removed outside the file)")
-    else:
-        if added:
-            parts.append(f"add {', '.join(added)} to {target}")
-        if removed:
-            parts.append(f"remove {', '.join(removed)} from {target}")
-    if parts:
-        return "; ".join(parts)
-    verb = "differs from the file" if drift else "will be replaced" if op == "replace" else "will be updated"
-    return f"{target} ({consent_type}) {verb}"
+    kind = kinds.kind_of(meta.type, name)
+    if kind is not None:
+        return ResourceChange(op, kind.label, name, kind.describe(step))
+    label = meta.type.rsplit(":", 1)[-1] or meta.type
+    return ResourceChange(op, label, name, f"{op} {label} {name}")
 
 
-def _describe_assignment(
-    op: ChangeOp, name: str, old: Mapping[str, Any], new: Mapping[str, Any], outputs: Mapping[str, Any], drift: bool
-) -> tuple[str, str]:
-    if name.startswith("graph-app-role-"):
-        role = name.removeprefix("graph-app-role-")
-        kind = "application permission"
-        subject = f"application permission {role} (app role on Microsoft Graph)"
-    else:
-        kind = "access assignment"
-        principal_type = "group" if name.startswith("access-group-") else "user"
-        principal = (
-            outputs.get("principalDisplayName") or (new or old).get("principalObjectId") or name.split("-", 2)[-1]
-        )
-        subject = f"{principal_type} {principal}"
-    if drift:
-        status = {
-            "create": "is missing from the tenant (removed outside the file)",
-            "delete": "is no longer in the file: apply would remove it",
-            "import": "exists in the tenant and would be adopted",
-        }.get(op, "differs from the file")
-        return kind, f"assignment of {subject} {status}"
-    if op == "create":
-        return kind, f"grant {subject}" if kind == "application permission" else f"assign {subject} to TaxCalc-Hub"
-    if op == "delete":
-        return kind, f"revoke {subject}" if kind == "application permission" else f"remove assignment of {subject}"
-    if op == "import":
-        return kind, f"adopt the existing assignment of {subject}"
-    return kind, f"replace the assignment of {subject}"
-
-
-def _describe_service_principal(
-    op: ChangeOp, old: Mapping[str, Any], new: Mapping[str, Any], retained: bool, drift: bool
-) -> str:
-    if op == "create":
-        if drift:
-            return "TaxCalc-Hub's service principal is missing from the tenant (deleted outside the file)"
-        if new.get("useExisting"):
-            return "create TaxCalc-Hub's service principal (enterprise application), or adopt the existing one"
-        return "create TaxCalc-Hub's service principal (enterprise application)"
-    if op == "import":
-        return "adopt the existing service principal of TaxCalc-Hub (enterprise application)"
-    if op == "delete":
-        if retained:
-            return "release TaxCalc-Hub's service principal from the stack; it stays in the tenant (retain_on_delete)"
-        return "delete TaxCalc-Hub's service principal"
-    was, now = old.get("appRoleAssignmentRequired"), new.get("appRoleAssignmentRequired")
-    if was != now and now is not None:
-        if drift:
-            state = "requires" if was else "does not require"
-            return f"the service principal {state} assignment in the tenant, unlike the file"
-        return "require assignment (only assigned users and groups may sign in)" if now else "stop requiring assignment"
-    return "the service principal differs from the file" if drift else f"{op} TaxCalc-Hub's service principal"
-
-
-def _describe_application(op: ChangeOp, diffs: list[str] | None, drift: bool) -> str:
-    if op == "create":
-        if drift:
-            return "the app registration is missing from the tenant (deleted outside the file)"
-        return "register the multi-tenant app TaxCalc-Hub"
-    if op == "delete":
-        return "delete the app registration"
-    fields = f" ({', '.join(diffs)})" if diffs else ""
-    return f"the app registration differs from the file{fields}" if drift else f"update the app registration{fields}"
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -8,10 +8,8 @@ Pulumi logical name (``infra.plan``), the id that pulumi-azuread's ``import_`` r
 next ``apply`` imports instead of creating. Objects the file does not describe are reported and left
 alone: Pulumi never manages (or deletes) what it did not import.
 
-Import ids, as pulumi-azuread 6.x documents them (``## Import`` in each resource's docstring):
-- ServicePrincipal: the object id, e.g. ``00000000-0000-0000-0000-000000000000``;
-- ServicePrincipalDelegatedPermissionGrant: ``/oauth2PermissionGrants/{grant id}``;
-- AppRoleAssignment: ``/servicePrincipals/{resource object id}/appRoleAssignedTo/{assignment id}``.
+Logical names and import ids come from ``infra.kinds``, the same modules the program uses, in the form
+pulumi-azuread's code takes (each kind module cites the provider's importer).
 """
 
 from __future__ import annotations
@@ -27,31 +25,12 @@ import yaml
 
 from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
 from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.plan import (
-    DEFAULT_ACCESS_ROLE_ID,
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    ConsentPlan,
-    PrincipalType,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
-)
+from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
+from taxcalc_consent.infra.plan import ConsentPlan
 
 ADOPT_FORMAT = "taxcalc-consent/adopt@1"
 ADOPT_KEY = "adopt"
-
-
-def service_principal_import_id(object_id: str) -> str:
-    return object_id
-
-
-def grant_import_id(grant_id: str) -> str:
-    return f"/oauth2PermissionGrants/{grant_id}"
-
-
-def app_role_assignment_import_id(resource_object_id: str, assignment_id: str) -> str:
-    return f"/servicePrincipals/{resource_object_id}/appRoleAssignedTo/{assignment_id}"
 
 
 @dataclass(frozen=True)
@@ -82,10 +61,10 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
         result.apply_changes.append(f"create the service principal of {name}")
         # Without a service principal there are no grants or assignments to adopt either.
         for want in expected_grants(plan, snapshot)[0]:
-            who = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
+            who = delegated_grant.EVERY_USER if want.user is None else want.user.user_principal_name
             result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
         return result
-    result.adopted.append(Adopted(SERVICE_PRINCIPAL_NAME, service_principal_import_id(sp.object_id), name))
+    result.adopted.append(Adopted(service_principal.NAME, service_principal.import_id(sp.object_id), name))
     if sp.assignment_required != plan.service_principal.assignment_required:
         flag = str(plan.service_principal.assignment_required).lower()
         result.apply_changes.append(f"set assignment required to {flag} on the service principal")
@@ -96,7 +75,7 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
     matched: set[str] = set()
     for want in expected:
         principal_id = want.user.id if want.user else None
-        who = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
+        who = delegated_grant.EVERY_USER if want.user is None else want.user.user_principal_name
         have = next(
             (g for g in snapshot.grants if g.consent_type == want.consent_type and g.principal_id == principal_id),
             None,
@@ -105,8 +84,8 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
             result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
             continue
         matched.add(have.id)
-        logical = ORGANIZATION_GRANT_NAME if want.user is None else user_grant_name(want.user.id)
-        result.adopted.append(Adopted(logical, grant_import_id(have.id), f"grant for {who}"))
+        logical = delegated_grant.ORGANIZATION_NAME if want.user is None else delegated_grant.user_name(want.user.id)
+        result.adopted.append(Adopted(logical, delegated_grant.import_id(have.id), f"grant for {who}"))
         added = [s for s in want.scopes if s not in have.scopes]
         removed = sorted(s for s in set(have.scopes) if s not in want.scopes)
         if added or removed:
@@ -124,7 +103,7 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
             continue
         user = snapshot.users.get(g.principal_id) if g.principal_id else None
         who = (
-            "every user (AllPrincipals)"
+            delegated_grant.EVERY_USER
             if g.principal_id is None
             else (user.user_principal_name if user else g.principal_id)
         )
@@ -138,8 +117,9 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
         if existing is None:
             result.apply_changes.append(f"grant application permission {role.role}")
         else:
-            import_id = app_role_assignment_import_id(existing.resource_id, existing.id)
-            result.adopted.append(Adopted(app_role_name(role.role), import_id, f"application permission {role.role}"))
+            import_id = app_role_assignment.import_id(existing.resource_id, existing.id)
+            logical = app_role_assignment.name(role.role)
+            result.adopted.append(Adopted(logical, import_id, f"application permission {role.role}"))
     for extra_role in sorted(have_roles):
         result.not_adopted.append(f"application permission {extra_role} is not in the file: not adopted")
 
@@ -155,12 +135,16 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
             or a.principal_display_name
             or a.principal_id
         )
-        if key in wanted and a.app_role_id == DEFAULT_ACCESS_ROLE_ID and a.principal_type in ("User", "Group"):
+        if (
+            key in wanted
+            and a.app_role_id == access_assignment.DEFAULT_ROLE_ID
+            and a.principal_type in ("User", "Group")
+        ):
             principal_type: PrincipalType = "User" if a.principal_type == "User" else "Group"
             result.adopted.append(
                 Adopted(
-                    access_assignment_name(principal_type, a.principal_id),
-                    app_role_assignment_import_id(sp.object_id, a.id),
+                    access_assignment.name(principal_type, a.principal_id),
+                    access_assignment.import_id(sp.object_id, a.id),
                     f"access assignment for {principal_type.lower()} {who}",
                 )
             )

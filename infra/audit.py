@@ -14,7 +14,8 @@ from typing import Any, Literal, cast
 
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
-from taxcalc_consent.infra.plan import DEFAULT_ACCESS_ROLE_ID, ConsentPlan
+from taxcalc_consent.infra.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
+from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
 

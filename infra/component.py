@@ -1,9 +1,10 @@
 """``TenantConsent``: one tenant's ConsentPlan made real as pulumi-azuread resources.
 
 The component maps the plan 1:1 and decides nothing of its own: the plan says which scopes, which
-users and groups, which app roles; the directory says which object ids those are. Logical names come
-from ``infra.plan`` (shared with ``adopt``) and are keyed by object id, so reordering a list or a
-user's UPN changing renames nothing. See docs/how-it-works.md for the KB step each resource replaces.
+users and groups, which app roles; the directory says which object ids those are. Logical names and
+import ids come from ``infra.kinds`` (shared with ``adopt``, the driver and the pack) and are keyed by
+object id, so reordering a list or a user's UPN changing renames nothing. See docs/how-it-works.md for
+the KB step each resource replaces.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ import pulumi_azuread as azuread
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from taxcalc_consent.infra.directory import Directory, ResourceServicePrincipal
-from taxcalc_consent.infra.plan import (
-    APPLICATION_NAME,
-    DEFAULT_ACCESS_ROLE_ID,
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    AccessAssignment,
-    ConsentPlan,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
+from taxcalc_consent.infra.kinds import (
+    access_assignment,
+    app_registration,
+    app_role_assignment,
+    delegated_grant,
+    service_principal,
 )
+from taxcalc_consent.infra.plan import AccessAssignment, ConsentPlan
 
 COMPONENT_TYPE = "taxcalc-consent:index:TenantConsent"
 SIGN_IN_AUDIENCE = "AzureADMultipleOrgs"
@@ -84,28 +82,31 @@ class TenantConsent(pulumi.ComponentResource):
         # predate this tool; the provider documents that use_existing still tries to delete on destroy
         # (pulumi-azuread#2045: a stack deleted a first-party one).
         self.service_principal = azuread.ServicePrincipal(
-            SERVICE_PRINCIPAL_NAME,
+            service_principal.NAME,
             client_id=client_id,
             use_existing=True,
             app_role_assignment_required=plan.service_principal.assignment_required,
-            opts=self._opts(SERVICE_PRINCIPAL_NAME, retain_on_delete=True, adoptable=False),
+            opts=self._opts(service_principal.NAME, retain_on_delete=True, adoptable=False),
         )
         hub = self.service_principal.object_id
 
         self.grants = self._grants(directory, graph, hub)
         self.app_role_assignments = {
             a.role: azuread.AppRoleAssignment(
-                app_role_name(a.role),
+                app_role_assignment.name(a.role),
                 app_role_id=_permission_ids([a.role], graph.role_ids, "application permission", plan)[a.role],
                 principal_object_id=hub,
                 resource_object_id=graph.object_id,
-                opts=self._opts(app_role_name(a.role), import_id=_assignment_import_id(graph.object_id)),
+                opts=self._opts(
+                    app_role_assignment.name(a.role),
+                    import_id=lambda assignment_id: app_role_assignment.import_id(graph.object_id, assignment_id),
+                ),
             )
             for a in plan.app_role_assignments
         }
         self.access_assignments = self._access_assignments(directory, plan.assignments, hub)
 
-        for unused in sorted(set(self._adopt) - self._declared - {SERVICE_PRINCIPAL_NAME}):
+        for unused in sorted(set(self._adopt) - self._declared - {service_principal.NAME}):
             pulumi.log.warn(
                 f"taxcalc-consent:adopt names {unused!r}, which this tenant file does not declare; ignored",
                 resource=self,
@@ -152,7 +153,7 @@ class TenantConsent(pulumi.ComponentResource):
             *(access(id=role_id, type="Role") for role_id in role_ids.values()),
         ]
         return azuread.Application(
-            APPLICATION_NAME,
+            app_registration.NAME,
             display_name=plan.app.display_name,
             sign_in_audience=SIGN_IN_AUDIENCE,
             # TaxCalc is a desktop app: its redirect URIs (e.g. .../oauth2/nativeclient) are public-client
@@ -163,7 +164,7 @@ class TenantConsent(pulumi.ComponentResource):
             required_resource_accesses=[
                 azuread.ApplicationRequiredResourceAccessArgs(resource_app_id=GRAPH_APP_ID, resource_accesses=accesses)
             ],
-            opts=self._opts(APPLICATION_NAME, import_id=lambda oid: f"/applications/{oid}"),
+            opts=self._opts(app_registration.NAME, import_id=app_registration.import_id),
         )
 
     def _grants(
@@ -184,14 +185,14 @@ class TenantConsent(pulumi.ComponentResource):
             principals = {oid: oid for oid in sorted({*listed, *members})}
         grants = {}
         for key, user in principals.items():
-            name = ORGANIZATION_GRANT_NAME if user is None else user_grant_name(user)
+            name = delegated_grant.ORGANIZATION_NAME if user is None else delegated_grant.user_name(user)
             grants[key] = azuread.ServicePrincipalDelegatedPermissionGrant(
                 name,
                 service_principal_object_id=hub,
                 resource_service_principal_object_id=graph.object_id,
                 claim_values=claim_values,
                 user_object_id=user,
-                opts=self._opts(name, import_id=lambda gid: f"/oauth2PermissionGrants/{gid}"),
+                opts=self._opts(name, import_id=delegated_grant.import_id),
             )
         return grants
 
@@ -206,12 +207,12 @@ class TenantConsent(pulumi.ComponentResource):
             else:
                 oid = directory.group(a.principal, "access.groups").object_id
             # The same user by UPN and by object id is one assignment: Graph refuses a duplicate.
-            by_name.setdefault(access_assignment_name(a.principal_type, oid), oid)
+            by_name.setdefault(access_assignment.name(a.principal_type, oid), oid)
         out = {}
         for name, oid in sorted(by_name.items()):
             out[name] = azuread.AppRoleAssignment(
                 name,
-                app_role_id=DEFAULT_ACCESS_ROLE_ID,
+                app_role_id=access_assignment.DEFAULT_ROLE_ID,
                 principal_object_id=oid,
                 resource_object_id=hub,
                 opts=self._opts(name, import_id=self._hub_assignment_import_id(directory)),
@@ -240,22 +241,18 @@ class TenantConsent(pulumi.ComponentResource):
 
     def _hub_assignment_import_id(self, directory: Directory) -> ImportId:
         def build(assignment_id: str) -> str:
-            hub = self._adopt.get(SERVICE_PRINCIPAL_NAME)
+            adopted = self._adopt.get(service_principal.NAME)
+            hub = service_principal.object_id(adopted) if adopted else None
             if hub is None and self._plan.app.client_id is not None:
                 hub = directory.service_principal_id(self._plan.app.client_id, "app.client_id")
             if hub is None:
                 raise pulumi.RunError(
                     f"{self._plan.file}: taxcalc-consent:adopt: adopting an assignment needs the service principal's "
-                    f"object id too: add {SERVICE_PRINCIPAL_NAME!r} to the adopt map"
+                    f"object id too: add {service_principal.NAME!r} to the adopt map"
                 )
-            return _assignment_import_id(hub)(assignment_id)
+            return access_assignment.import_id(hub, assignment_id)
 
         return build
-
-
-def _assignment_import_id(resource_object_id: str) -> ImportId:
-    # pulumi-azuread's id for an app role assignment names the resource service principal too.
-    return lambda assignment_id: f"/servicePrincipals/{resource_object_id}/appRoleAssignedTo/{assignment_id}"
 
 
 def _provider_id(adopted: str, import_id: ImportId | None) -> str:

@@ -1,8 +1,8 @@
 """The ConsentPlan: pure data saying what one tenant should hold, derived from a validated tenant file.
 
 Everything downstream reads this: the offline render and JSON, the policy rules, the Pulumi program
-(which maps it 1:1 onto resources), and the Graph audit. Logical resource names live here too, so the
-program and ``adopt`` agree on them without importing each other.
+(which maps it 1:1 onto resources), and the Graph audit. What each resource kind is called in Pulumi
+(logical names, type tokens, import ids) lives in ``infra.kinds``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.loader import LoadedTenant
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import AuthSection, PolicyConfig, PolicyException
 
 PLAN_FORMAT = "taxcalc-consent/plan@1"
-DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
-"""The default app role: what Entra assigns when an app defines no roles of its own."""
-
 ConsentType = Literal["AllPrincipals", "Principal"]
-PrincipalType = Literal["User", "Group"]
 Severity = Literal["mandatory", "advisory"]
 
 
@@ -181,25 +178,3 @@ def plan_to_dict(plan: ConsentPlan) -> dict[str, Any]:
 
 def plans_document(plans: list[ConsentPlan]) -> dict[str, Any]:
     return {"format": PLAN_FORMAT, "tenants": [plan_to_dict(p) for p in plans]}
-
-
-# ----------------------------------------------------------------------------------- logical names
-# Stable Pulumi logical names. Per-user and per-group resources are keyed by object id, so reordering a
-# list or renaming a user's UPN changes no name (and so replaces nothing). ``adopt`` writes these names
-# into stack config; the program reads them back.
-
-SERVICE_PRINCIPAL_NAME = "taxcalc-hub-sp"
-APPLICATION_NAME = "taxcalc-hub-app"
-ORGANIZATION_GRANT_NAME = "graph-grant-all-principals"
-
-
-def user_grant_name(user_object_id: str) -> str:
-    return f"graph-grant-user-{user_object_id.lower()}"
-
-
-def app_role_name(role: str) -> str:
-    return f"graph-app-role-{role}"
-
-
-def access_assignment_name(principal_type: PrincipalType, object_id: str) -> str:
-    return f"access-{principal_type.lower()}-{object_id.lower()}"

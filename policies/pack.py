@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -44,15 +44,22 @@ from pulumi_policy.proxy import UnknownValueError
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.kinds import (
+    ResourceKind,
+    access_assignment,
+    app_role_assignment,
+    delegated_grant,
+    kind_of,
+    service_principal,
+)
+from taxcalc_consent.infra.kinds import stack_name as stack_name_from_urn
 from taxcalc_consent.infra.loader import load_tenants
 from taxcalc_consent.infra.plan import (
-    DEFAULT_ACCESS_ROLE_ID,
     AccessAssignment,
     AppPlan,
     AppRoleAssignment,
     ConsentPlan,
     DelegatedGrant,
-    PrincipalType,
     ServicePrincipalPlan,
     build_plan,
 )
@@ -66,11 +73,6 @@ from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-e
     run_rule,
     utc_today,
 )
-
-GRANT_TYPE = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
-APP_ROLE_ASSIGNMENT_TYPE = "azuread:index/appRoleAssignment:AppRoleAssignment"
-SERVICE_PRINCIPAL_TYPE = "azuread:index/servicePrincipal:ServicePrincipal"
-JUDGED_TYPES = frozenset({GRANT_TYPE, APP_ROLE_ASSIGNMENT_TYPE, SERVICE_PRINCIPAL_TYPE})
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TENANT_FILE_CONFIG = "taxcalc-consent:tenantFile"
@@ -109,14 +111,6 @@ class ResourceView:
 
 
 # ------------------------------------------------------------------------------------ the tenant plan
-
-
-def stack_name_from_urn(urn: str) -> str | None:
-    """``urn:pulumi:<stack>::<project>::<type>::<name>``: the stack is the tenant's short name."""
-    if not urn.startswith("urn:pulumi:"):
-        return None
-    stack = urn.removeprefix("urn:pulumi:").split("::", 1)[0]
-    return stack or None
 
 
 def tenant_file_from_stack(stack: str, project_root: Path = PROJECT_ROOT) -> Path | None:
@@ -202,54 +196,90 @@ def _load_tenant_plan(path: str, _mtime_ns: int) -> ConsentPlan:
 # -------------------------------------------------------------------------------- resources -> plan
 
 
+@dataclass
+class _Declared:
+    """The plan's resources as the preview shows them, gathered kind by kind."""
+
+    service_principal: ServicePrincipalPlan
+    catalog: PermissionCatalog
+    grants: list[DelegatedGrant] = field(default_factory=list)
+    roles: list[AppRoleAssignment] = field(default_factory=list)
+    assignments: list[AccessAssignment] = field(default_factory=list)
+
+
+def _read_service_principal(resource: ResourceView, declared: _Declared) -> None:
+    if not resource.is_unknown("appRoleAssignmentRequired"):  # unknown: trust the tenant file
+        required = resource.get("appRoleAssignmentRequired")
+        declared.service_principal = ServicePrincipalPlan(assignment_required=required is True)
+
+
+def _read_grant(resource: ResourceView, declared: _Declared) -> None:
+    scopes = tuple(str(s) for s in (resource.get("claimValues") or ()))
+    user = resource.get("userObjectId")
+    if resource.is_unknown("userObjectId"):
+        # A user created in the same run: a Principal grant all the same, never AllPrincipals.
+        declared.grants.append(DelegatedGrant("Principal", "(object id known after apply)", GRAPH_APP_ID, scopes))
+    elif user:
+        declared.grants.append(DelegatedGrant("Principal", str(user).lower(), GRAPH_APP_ID, scopes))
+    else:
+        declared.grants.append(DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes))
+
+
+def _read_app_role_assignment(resource: ResourceView, declared: _Declared) -> None:
+    role_id = str(resource.get("appRoleId") or "").lower()
+    if role_id:
+        permission = declared.catalog.by_id("application", role_id)
+        declared.roles.append(AppRoleAssignment(GRAPH_APP_ID, permission.name if permission else role_id))
+
+
+def _read_access_assignment(resource: ResourceView, declared: _Declared) -> None:
+    parsed = access_assignment.parse_name(resource.name)
+    if parsed is None:
+        return
+    principal_type, named_id = parsed
+    # principalObjectId comes from a lookup, so it is known at preview; the name carries it too.
+    principal = str(resource.get("principalObjectId") or named_id).lower()
+    declared.assignments.append(AccessAssignment(principal_type, principal))
+
+
+_READERS: dict[ResourceKind, Callable[[ResourceView, _Declared], None]] = {
+    service_principal.KIND: _read_service_principal,
+    delegated_grant.KIND: _read_grant,
+    app_role_assignment.KIND: _read_app_role_assignment,
+    access_assignment.KIND: _read_access_assignment,
+}
+"""The kinds the rules judge, each read back into the ConsentPlan part it came from. A kind not listed
+(the app registration) is not judged: the rules are about what the tenant grants, not the registration."""
+JUDGED_TYPES = frozenset(kind.type_token for kind in _READERS)
+
+
+def _judged(resource_type: str, name: str) -> bool:
+    kind = kind_of(resource_type, name)
+    return kind is not None and kind in _READERS
+
+
 def plan_from_resources(
     resources: Iterable[ResourceView], base: ConsentPlan, catalog: PermissionCatalog | None = None
 ) -> ConsentPlan:
     """A ConsentPlan holding what the preview would create, over the tenant's policy, exceptions and profile.
 
-    Grants become DelegatedGrants (principal: the user's object id); app role assignments with the
-    default role id are access assignments (User or Group from the logical name, see
-    ``infra.plan.access_assignment_name``); other app role ids are application permissions, named
-    through the catalog (an unknown id keeps the id, so ``known-permissions`` reports it).
+    Each resource is read by its kind (``infra.kinds``): grants become DelegatedGrants (principal: the
+    user's object id); application permissions are named through the catalog (an unknown id keeps the
+    id, so ``known-permissions`` reports it); access assignments take User or Group from their logical name.
     """
-    catalog = catalog or graph_catalog()
-    grants: list[DelegatedGrant] = []
-    roles: list[AppRoleAssignment] = []
-    assignments: list[AccessAssignment] = []
-    service_principal = base.service_principal
+    declared = _Declared(base.service_principal, catalog or graph_catalog())
     for resource in resources:
-        if resource.resource_type == SERVICE_PRINCIPAL_TYPE:
-            if not resource.is_unknown("appRoleAssignmentRequired"):  # unknown: trust the tenant file
-                required = resource.get("appRoleAssignmentRequired")
-                service_principal = ServicePrincipalPlan(assignment_required=required is True)
-        elif resource.resource_type == GRANT_TYPE:
-            scopes = tuple(str(s) for s in (resource.get("claimValues") or ()))
-            user = resource.get("userObjectId")
-            if resource.is_unknown("userObjectId"):
-                # A user created in the same run: a Principal grant all the same, never AllPrincipals.
-                grants.append(DelegatedGrant("Principal", "(object id known after apply)", GRAPH_APP_ID, scopes))
-            elif user:
-                grants.append(DelegatedGrant("Principal", str(user).lower(), GRAPH_APP_ID, scopes))
-            else:
-                grants.append(DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes))
-        elif resource.resource_type == APP_ROLE_ASSIGNMENT_TYPE:
-            role_id = str(resource.get("appRoleId") or "").lower()
-            if role_id == DEFAULT_ACCESS_ROLE_ID:
-                kind: PrincipalType = "Group" if resource.name.startswith("access-group-") else "User"
-                # principalObjectId comes from a lookup, so it is known at preview; the name carries it too.
-                written = resource.get("principalObjectId") or resource.name.split("-", 2)[-1]
-                principal = str(written).lower()
-                assignments.append(AccessAssignment(kind, principal))
-            elif role_id:
-                permission = catalog.by_id("application", role_id)
-                roles.append(AppRoleAssignment(GRAPH_APP_ID, permission.name if permission else role_id))
+        kind = kind_of(resource.resource_type, resource.name)
+        reader = _READERS.get(kind) if kind is not None else None
+        if reader is not None:
+            reader(resource, declared)
     return replace(
         base,
-        service_principal=service_principal,
-        grants=tuple(grants),
+        service_principal=declared.service_principal,
+        grants=tuple(declared.grants),
         group_grants=(),
-        app_role_assignments=tuple(roles),
-        assignments=tuple(assignments),
+        app_role_assignments=tuple(declared.roles),
+        assignments=tuple(declared.assignments),
         violations=(),
     )
 
@@ -259,7 +289,7 @@ def plan_from_resources(
 
 def _resource_validation(rule: Rule, today: date | None = None) -> ResourceValidation:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type not in JUDGED_TYPES:
+        if not _judged(args.resource_type, args.name):
             return
         base = tenant_plan(find_tenant_file(args.get_config(), args.urn))
         plan = plan_from_resources([ResourceView(args.resource_type, args.name, args.props)], base)
@@ -271,7 +301,7 @@ def _resource_validation(rule: Rule, today: date | None = None) -> ResourceValid
 
 def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        judged = [r for r in args.resources if r.resource_type in JUDGED_TYPES]
+        judged = [r for r in args.resources if _judged(r.resource_type, r.name)]
         urn = next((r.urn for r in args.resources), "")
         base = tenant_plan(find_tenant_file(args.get_config(), urn))
         views = [ResourceView(r.resource_type, r.name, r.props) for r in judged]
@@ -280,7 +310,7 @@ def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
         grant_urns = {
             str(view.get("userObjectId")).lower(): resource.urn
             for view, resource in zip(views, judged, strict=True)
-            if view.resource_type == GRANT_TYPE and view.get("userObjectId")
+            if view.resource_type == delegated_grant.TYPE and view.get("userObjectId")
         }
         for violation, where in run_rule(rule, plan, today=today or utc_today()):
             subject = where[-1] if where and isinstance(where[-1], str) else ""

@@ -12,13 +12,7 @@ from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.adopt import read_adoption, write_adoption
-from taxcalc_consent.infra.plan import (
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
-)
+from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import FakeTenant
@@ -80,8 +74,8 @@ def test_adopt_records_hand_granted_consent_and_keeps_the_rest_of_the_stack_conf
     tenant_wide = next(g for g in tenant.grants.values() if g.consent_type == "AllPrincipals")
     after = yaml.safe_load(stack.read_text(encoding="utf-8"))
     assert after["config"]["taxcalc-consent:adopt"] == {
-        ORGANIZATION_GRANT_NAME: f"/oauth2PermissionGrants/{tenant_wide.id}",
-        SERVICE_PRINCIPAL_NAME: sp.id,
+        delegated_grant.ORGANIZATION_NAME: f"/oauth2PermissionGrants/{tenant_wide.id}",
+        service_principal.NAME: f"/servicePrincipals/{sp.id}",
     }
     # Everything else survives untouched, secure values and salt included.
     for key in ("secretsprovider", "encryptionsalt"):
@@ -89,7 +83,7 @@ def test_adopt_records_hand_granted_consent_and_keeps_the_rest_of_the_stack_conf
     for key, value in before["config"].items():
         assert after["config"][key] == value
     # What it adopted, what apply will change, and what it left alone.
-    assert f"adopted   {ORGANIZATION_GRANT_NAME}" in result.stderr
+    assert f"adopted   {delegated_grant.ORGANIZATION_NAME}" in result.stderr
     assert "update grant for every user (AllPrincipals): remove Mail.ReadWrite" in result.stderr
     assert "grant for carol@contoso.co.uk (User.Read openid profile) is not in the file" in result.stderr
     assert emulator.writes() == []
@@ -130,14 +124,14 @@ def test_adopt_per_user_grants_and_assignments_by_object_id(project: Path, monke
     assigned = {a.principal_id: a for a in tenant.app_role_assignments.values()}
     alice, erin, shared = users["alice.smith@fabrikam.com"], users["erin@fabrikam.com"], users["mailbox@fabrikam.com"]
     expected = {
-        SERVICE_PRINCIPAL_NAME: sp.id,
-        user_grant_name(alice.id): f"/oauth2PermissionGrants/{grant_of[alice.id].id}",
-        user_grant_name(erin.id): f"/oauth2PermissionGrants/{grant_of[erin.id].id}",  # through the group
-        user_grant_name(shared.id): f"/oauth2PermissionGrants/{grant_of[shared.id].id}",
-        access_assignment_name(
+        service_principal.NAME: f"/servicePrincipals/{sp.id}",
+        delegated_grant.user_name(alice.id): f"/oauth2PermissionGrants/{grant_of[alice.id].id}",
+        delegated_grant.user_name(erin.id): f"/oauth2PermissionGrants/{grant_of[erin.id].id}",  # through the group
+        delegated_grant.user_name(shared.id): f"/oauth2PermissionGrants/{grant_of[shared.id].id}",
+        access_assignment.name(
             "User", alice.id
         ): f"/servicePrincipals/{sp.id}/appRoleAssignedTo/{assigned[alice.id].id}",
-        access_assignment_name(
+        access_assignment.name(
             "Group", group.id
         ): f"/servicePrincipals/{sp.id}/appRoleAssignedTo/{assigned[group.id].id}",
     }
@@ -150,7 +144,7 @@ def test_adopt_per_user_grants_and_assignments_by_object_id(project: Path, monke
     assert "assign user bob.jones@fabrikam.com to TaxCalc-Hub" in changes
     left = " ".join(entry["not_adopted"])
     assert "dave@fabrikam.com" in left  # consented outside the file: reported, never adopted
-    assert user_grant_name(users["dave@fabrikam.com"].id) not in expected
+    assert delegated_grant.user_name(users["dave@fabrikam.com"].id) not in expected
 
 
 def test_application_permissions_are_imported_by_resource_and_assignment_id(project: Path) -> None:
@@ -165,7 +159,8 @@ def test_application_permissions_are_imported_by_resource_and_assignment_id(proj
     assert result.exit_code == 0, result.output
     adopted = read_adoption(project / "stacks" / "Pulumi.contoso.yaml", "taxcalc-consent:adopt")
     assert (
-        adopted[app_role_name("User.Read.All")] == f"/servicePrincipals/{tenant.graph.id}/appRoleAssignedTo/{role.id}"
+        adopted[app_role_assignment.name("User.Read.All")]
+        == f"/servicePrincipals/{tenant.graph.id}/appRoleAssignedTo/{role.id}"
     )
 
 

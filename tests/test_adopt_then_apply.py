@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.adopt import read_adoption
-from taxcalc_consent.infra.plan import ORGANIZATION_GRANT_NAME, user_grant_name
+from taxcalc_consent.infra.kinds import delegated_grant
 from taxcalc_consent.infra.program import load_plan
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
@@ -55,7 +55,7 @@ def test_hand_granted_tenant_wide_consent_is_adopted_and_brought_to_the_file(pro
 
     adopted = adopt_then_deploy(project, "contoso", scenarios.CONTOSO_FILE, tenant)
 
-    assert ORGANIZATION_GRANT_NAME in adopted
+    assert delegated_grant.ORGANIZATION_NAME in adopted
     # No second AllPrincipals grant ("Permission entry already exists" would have failed the run):
     tenant_wide = [g for g in tenant.grants.values() if g.consent_type == "AllPrincipals"]
     assert [g.id for g in tenant_wide] == [by_hand.id]
@@ -74,7 +74,7 @@ def test_hand_granted_per_user_consent_is_adopted_by_object_id(project: Path) ->
 
     adopted = adopt_then_deploy(project, "fabrikam", scenarios.FABRIKAM_FILE, tenant)
 
-    assert user_grant_name(alice.id) in adopted
+    assert delegated_grant.user_name(alice.id) in adopted
     per_user = [g for g in tenant.grants.values() if g.consent_type == "Principal"]
     # Exactly one grant per user: adopted ones kept their ids, only Bob's is new.
     assert len({g.principal_id for g in per_user}) == len(per_user)

@@ -14,9 +14,10 @@ import pytest
 from pulumi.automation import ConfigValue
 
 from taxcalc_consent.cli.driver import TENANT_FILE_KEY
+from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.example_tenants import EXAMPLE_TENANTS
-from tests.fakes.pulumi_engine import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, FakeBackend
+from tests.fakes.pulumi_engine import FakeBackend
 from tests.test_infra_program import deploy_file
 
 DECIDING_INPUTS = ("claimValues", "userObjectId", "appRoleId", "appRoleAssignmentRequired", "clientId", "useExisting")
@@ -26,7 +27,7 @@ def essence(type_token: str, inputs: dict[str, Any]) -> tuple[tuple[str, Any], .
     picked = {k: inputs[k] for k in DECIDING_INPUTS if k in inputs}
     if "claimValues" in picked:
         picked["claimValues"] = sorted(picked["claimValues"])
-    if type_token == ROLE_ASSIGNMENT_TYPE and inputs.get("appRoleId") == "00000000-0000-0000-0000-000000000000":
+    if type_token == app_role_assignment.TYPE and inputs.get("appRoleId") == "00000000-0000-0000-0000-000000000000":
         picked["principalObjectId"] = inputs["principalObjectId"]  # access assignments: who is assigned
     return tuple(sorted(picked.items()))
 
@@ -45,7 +46,7 @@ def test_fake_engine_declares_what_the_program_declares(example: str) -> None:
     }
 
     mocks, _ = deploy_file(tenant, tenant_file)
-    kinds = (SP_TYPE, GRANT_TYPE, ROLE_ASSIGNMENT_TYPE)
+    kinds = (service_principal.TYPE, delegated_grant.TYPE, app_role_assignment.TYPE)
     real = {(r.type, r.name): essence(r.type, r.inputs) for r in mocks.resources if r.type in kinds}
 
     assert fake == real

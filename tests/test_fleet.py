@@ -21,7 +21,8 @@ from typer.testing import CliRunner, Result
 from taxcalc_consent.cli import driver, fleet
 from taxcalc_consent.cli.driver import Engine
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.plan import ConsentPlan, Violation, user_grant_name
+from taxcalc_consent.infra.kinds import delegated_grant
+from taxcalc_consent.infra.plan import ConsentPlan, Violation
 from tests.conftest import CLIENT_ID, ROOT
 from tests.fakes.entra import FakeTenant
 from tests.fakes.pulumi_engine import FakeBackend
@@ -180,8 +181,8 @@ def test_apply_makes_the_tenants_match_and_reports_per_resource(tenants: Path, b
     resources = report["fabrikam"]["resources"]
     assert isinstance(resources, list)
     assert {r["status"] for r in resources} == {"done"}
-    assert {"op": "create", "kind": "delegated permission grant", "name": user_grant_name(ALICE)}.items() <= (
-        next(r for r in resources if r["name"] == user_grant_name(ALICE)).items()
+    assert {"op": "create", "kind": "delegated permission grant", "name": delegated_grant.user_name(ALICE)}.items() <= (
+        next(r for r in resources if r["name"] == delegated_grant.user_name(ALICE)).items()
     )
 
 

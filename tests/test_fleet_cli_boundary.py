@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli import driver
-from taxcalc_consent.cli.driver import GRANT_TYPE
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.kinds import delegated_grant
 from tests.conftest import ROOT
 from tests.fakes import pulumi_cli
 
@@ -26,7 +26,7 @@ PASSPHRASE = "fake-cli-passphrase-123"
 SECRET = "Ab1Q~fake-client-secret-value-0123456789"
 CONTOSO = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 TAILSPIN = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
-GRANT_URN = f"urn:pulumi:contoso::taxcalc-consent::{GRANT_TYPE}::graph-grant-all-principals"
+GRANT_URN = f"urn:pulumi:contoso::taxcalc-consent::{delegated_grant.TYPE}::graph-grant-all-principals"
 
 
 @pytest.fixture
@@ -60,10 +60,18 @@ def fake_cli(tmp_path: Path, tenants_dir: Path, monkeypatch: pytest.MonkeyPatch)
             "metadata": {
                 "op": "update",
                 "urn": GRANT_URN,
-                "type": GRANT_TYPE,
+                "type": delegated_grant.TYPE,
                 "provider": "",
-                "old": {"type": GRANT_TYPE, "urn": GRANT_URN, "inputs": {"claimValues": ["User.Read", "openid"]}},
-                "new": {"type": GRANT_TYPE, "urn": GRANT_URN, "inputs": {"claimValues": ["Mail.Send", "openid"]}},
+                "old": {
+                    "type": delegated_grant.TYPE,
+                    "urn": GRANT_URN,
+                    "inputs": {"claimValues": ["User.Read", "openid"]},
+                },
+                "new": {
+                    "type": delegated_grant.TYPE,
+                    "urn": GRANT_URN,
+                    "inputs": {"claimValues": ["Mail.Send", "openid"]},
+                },
                 "diffs": ["claimValues"],
             },
             "planning": True,

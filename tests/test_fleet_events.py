@@ -10,17 +10,9 @@ import pytest
 from pulumi.automation import CommandResult, ConfigValue, EngineEvent
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.driver import (
-    APPLICATION_TYPE,
-    GRANT_TYPE,
-    ROLE_ASSIGNMENT_TYPE,
-    SP_TYPE,
-    Engine,
-    EngineSettings,
-    Redactor,
-    describe_step,
-)
+from taxcalc_consent.cli.driver import Engine, EngineSettings, Redactor, describe_step
 from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
 from tests.conftest import EXAMPLES
 
 COMPONENT = "taxcalc-consent:index:TenantConsent"
@@ -87,7 +79,7 @@ GRANT = {"servicePrincipalObjectId": SP_ID, "resourceServicePrincipalObjectId": 
 def test_a_scope_change_on_the_tenant_wide_grant() -> None:
     meta = step(
         "update",
-        GRANT_TYPE,
+        delegated_grant.TYPE,
         "graph-grant-all-principals",
         {**GRANT, "claimValues": ["Mail.Read", "User.Read", "openid"]},
         {**GRANT, "claimValues": ["Mail.Send", "User.Read", "openid"]},
@@ -107,7 +99,7 @@ def test_a_scope_change_on_the_tenant_wide_grant() -> None:
 
 @pytest.mark.parametrize("op", ["same", "read", "refresh", "discard"])
 def test_steps_that_change_nothing_are_not_changes(op: str) -> None:
-    assert describe_step(step(op, GRANT_TYPE, "graph-grant-all-principals", GRANT, GRANT)) is None
+    assert describe_step(step(op, delegated_grant.TYPE, "graph-grant-all-principals", GRANT, GRANT)) is None
 
 
 def test_a_new_per_user_grant_and_a_revoked_one() -> None:
@@ -115,7 +107,7 @@ def test_a_new_per_user_grant_and_a_revoked_one() -> None:
     created = describe_step(
         step(
             "create",
-            GRANT_TYPE,
+            delegated_grant.TYPE,
             f"graph-grant-user-{user}",
             None,
             {**GRANT, "userObjectId": user, "claimValues": ["openid", "Mail.Send"]},
@@ -124,7 +116,10 @@ def test_a_new_per_user_grant_and_a_revoked_one() -> None:
     assert created is not None and created.description == f"grant user {user} (Principal): openid Mail.Send"
     deleted = describe_step(
         step(
-            "delete", GRANT_TYPE, f"graph-grant-user-{user}", {**GRANT, "userObjectId": user, "claimValues": ["openid"]}
+            "delete",
+            delegated_grant.TYPE,
+            f"graph-grant-user-{user}",
+            {**GRANT, "userObjectId": user, "claimValues": ["openid"]},
         )
     )
     assert deleted is not None and deleted.description == f"revoke the grant for user {user} (Principal): openid"
@@ -134,7 +129,7 @@ def test_assignment_required_and_a_removed_group_assignment() -> None:
     required = describe_step(
         step(
             "update",
-            SP_TYPE,
+            service_principal.TYPE,
             "taxcalc-hub-sp",
             {"clientId": "x", "appRoleAssignmentRequired": False},
             {"clientId": "x", "appRoleAssignmentRequired": True},
@@ -146,7 +141,7 @@ def test_assignment_required_and_a_removed_group_assignment() -> None:
     removed = describe_step(
         step(
             "delete",
-            ROLE_ASSIGNMENT_TYPE,
+            app_role_assignment.TYPE,
             f"access-group-{group}",
             {
                 "appRoleId": "00000000-0000-0000-0000-000000000000",
@@ -164,7 +159,7 @@ def test_application_permission_registration_and_retained_service_principal() ->
     role = describe_step(
         step(
             "create",
-            ROLE_ASSIGNMENT_TYPE,
+            app_role_assignment.TYPE,
             "graph-app-role-Mail.Send",
             None,
             {"appRoleId": "b633e1c5", "principalObjectId": SP_ID},
@@ -172,12 +167,12 @@ def test_application_permission_registration_and_retained_service_principal() ->
     )
     assert role is not None
     assert role.description == "grant application permission Mail.Send (app role on Microsoft Graph)"
-    app = describe_step(step("create", APPLICATION_TYPE, "taxcalc-hub-app", None, {"displayName": "TaxCalc-Hub"}))
+    app = describe_step(step("create", app_registration.TYPE, "taxcalc-hub-app", None, {"displayName": "TaxCalc-Hub"}))
     assert app is not None and app.description == "register the multi-tenant app TaxCalc-Hub"
-    released = describe_step(step("delete", SP_TYPE, "taxcalc-hub-sp", {"clientId": "x"}, retain=True))
+    released = describe_step(step("delete", service_principal.TYPE, "taxcalc-hub-sp", {"clientId": "x"}, retain=True))
     assert released is not None
     assert "it stays in the tenant (retain_on_delete)" in released.description
-    adopted = describe_step(step("import", SP_TYPE, "taxcalc-hub-sp", None, {"clientId": "x"}))
+    adopted = describe_step(step("import", service_principal.TYPE, "taxcalc-hub-sp", None, {"clientId": "x"}))
     assert adopted is not None and adopted.op == "import"
     assert adopted.description == "adopt the existing service principal of TaxCalc-Hub (enterprise application)"
 

@@ -12,7 +12,7 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
-from taxcalc_consent.infra.plan import ORGANIZATION_GRANT_NAME, SERVICE_PRINCIPAL_NAME
+from taxcalc_consent.infra.kinds import delegated_grant, service_principal
 from taxcalc_consent.infra.program import load_plan
 from taxcalc_consent.infra.provider import provider_arguments
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
@@ -46,8 +46,8 @@ def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root() -> None:
 
     [grant] = tenant.grants.values()
     assert grant.consent_type == "AllPrincipals"
-    assert mocks.named(ORGANIZATION_GRANT_NAME).id == f"/oauth2PermissionGrants/{grant.id}"
-    assert exported["servicePrincipalObjectId"] == mocks.named(SERVICE_PRINCIPAL_NAME).id
+    assert mocks.named(delegated_grant.ORGANIZATION_NAME).id == f"/oauth2PermissionGrants/{grant.id}"
+    assert exported["servicePrincipalObjectId"] == mocks.named(service_principal.NAME).id
     assert exported["grantIds"] == {"AllPrincipals": f"/oauth2PermissionGrants/{grant.id}"}
     assert exported["summary"]["tenant"] == "contoso"
     assert exported["summary"]["mode"] == "organization"
@@ -59,10 +59,10 @@ def test_an_absolute_tenant_file_and_the_adopt_map_from_config() -> None:
     by_hand = tenant.create_grant(hub.id, "AllPrincipals", None, tenant.graph.id, "User.Read")
     config = {
         "taxcalc-consent:tenantFile": str((EXAMPLES / "contoso.yaml").resolve()),
-        "taxcalc-consent:adopt": json.dumps({ORGANIZATION_GRANT_NAME: by_hand.id}),
+        "taxcalc-consent:adopt": json.dumps({delegated_grant.ORGANIZATION_NAME: by_hand.id}),
     }
     mocks, _ = run_main(tenant, config)
-    assert mocks.named(ORGANIZATION_GRANT_NAME).import_id == f"/oauth2PermissionGrants/{by_hand.id}"
+    assert mocks.named(delegated_grant.ORGANIZATION_NAME).import_id == f"/oauth2PermissionGrants/{by_hand.id}"
     assert list(tenant.grants) == [by_hand.id]
 
 

@@ -15,14 +15,12 @@ from typer.testing import CliRunner
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
 from taxcalc_consent.infra.component import TenantConsent
-from taxcalc_consent.infra.plan import (
-    APPLICATION_NAME,
-    DEFAULT_ACCESS_ROLE_ID,
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
+from taxcalc_consent.infra.kinds import (
+    access_assignment,
+    app_registration,
+    app_role_assignment,
+    delegated_grant,
+    service_principal,
 )
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.program import deploy, load_plan
@@ -90,7 +88,7 @@ def test_organization_mode_is_one_all_principals_grant_with_the_profile_scopes()
 
     hub = hub_sp(tenant)
     assert grants_in(tenant) == {("AllPrincipals", None, tenant.graph.id, tuple(PROFILE_SCOPES))}
-    grant = mocks.named(ORGANIZATION_GRANT_NAME)
+    grant = mocks.named(delegated_grant.ORGANIZATION_NAME)
     assert grant.type == GRANT
     assert grant.inputs["claimValues"] == PROFILE_SCOPES
     assert grant.inputs["servicePrincipalObjectId"] == hub
@@ -100,7 +98,7 @@ def test_organization_mode_is_one_all_principals_grant_with_the_profile_scopes()
     assert outputs["grant_ids"] == {"AllPrincipals": grant.id}
     assert outputs["summary"]["mode"] == "organization"
     # Graph's service principal is read, never declared: the only service principal resource is TaxCalc-Hub's.
-    assert [r.name for r in mocks.of_type(SERVICE_PRINCIPAL)] == [SERVICE_PRINCIPAL_NAME]
+    assert [r.name for r in mocks.of_type(SERVICE_PRINCIPAL)] == [service_principal.NAME]
 
 
 def test_hub_service_principal_adopts_an_existing_one_and_is_retained_on_delete(tenants_dir: Path) -> None:
@@ -108,10 +106,10 @@ def test_hub_service_principal_adopts_an_existing_one_and_is_retained_on_delete(
     existing = tenant.add_service_principal(HUB_CLIENT_ID, "TaxCalc-Hub")
     mocks, _ = deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
 
-    sp = mocks.named(SERVICE_PRINCIPAL_NAME)
+    sp = mocks.named(service_principal.NAME)
     assert sp.id == existing.id
     assert sp.inputs["useExisting"] is True
-    assert mocks.options[SERVICE_PRINCIPAL_NAME].retain_on_delete is True
+    assert mocks.options[service_principal.NAME].retain_on_delete is True
     assert len(tenant.service_principals) == 2  # Graph's and the adopted one: nothing new
 
 
@@ -132,7 +130,7 @@ def test_users_mode_resolves_upns_object_ids_and_group_members_to_one_grant_each
     # (with Dave in it) and its service principal member get nothing; Eve is in neither.
     expected = {alice.id, bob.id, SHARED_MAILBOX_ID, carol.id}
     assert grants_in(tenant) == {("Principal", oid, tenant.graph.id, tuple(PROFILE_SCOPES)) for oid in expected}
-    assert {r.name for r in mocks.of_type(GRANT)} == {user_grant_name(oid) for oid in expected}
+    assert {r.name for r in mocks.of_type(GRANT)} == {delegated_grant.user_name(oid) for oid in expected}
     assert set(outputs["grant_ids"]) == expected
 
 
@@ -195,7 +193,7 @@ def test_app_roles_are_assigned_to_the_hub_service_principal_on_graph(tenants_di
     hub = hub_sp(tenant)
     catalog = graph_catalog()
     for role in ("Mail.Send", "User.Read.All"):
-        assignment = mocks.named(app_role_name(role))
+        assignment = mocks.named(app_role_assignment.name(role))
         assert assignment.type == APP_ROLE_ASSIGNMENT
         assert assignment.inputs == {
             "appRoleId": tenant.graph.app_roles[role],
@@ -225,15 +223,15 @@ def test_assignment_required_assigns_users_and_groups_the_default_role() -> None
 
     hub = tenant.service_principals[hub_sp(tenant)]
     assert hub.app_role_assignment_required is True
-    assert mocks.named(SERVICE_PRINCIPAL_NAME).inputs["appRoleAssignmentRequired"] is True
+    assert mocks.named(service_principal.NAME).inputs["appRoleAssignmentRequired"] is True
     group = tenant.group("TaxCalc Mailboxes")
     users = [tenant.user(u).id for u in ("alice.smith@fabrikam.com", "bob.jones@fabrikam.com", SHARED_MAILBOX_ID)]
     expected = {(u, "User") for u in users} | {(group.id, "Group")}
     assert {(a.principal_id, a.principal_type) for a in tenant.app_role_assignments.values()} == expected
     assignments = tenant.app_role_assignments.values()
-    assert all(a.resource_id == hub.id and a.app_role_id == DEFAULT_ACCESS_ROLE_ID for a in assignments)
+    assert all(a.resource_id == hub.id and a.app_role_id == access_assignment.DEFAULT_ROLE_ID for a in assignments)
     names = {r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)}
-    assert names == {access_assignment_name("User", u) for u in users} | {access_assignment_name("Group", group.id)}
+    assert names == {access_assignment.name("User", u) for u in users} | {access_assignment.name("Group", group.id)}
     assert outputs["summary"]["assignments"] == 4
 
 
@@ -247,7 +245,7 @@ def test_the_same_user_by_upn_and_by_object_id_is_assigned_once(tenants_dir: Pat
         f"    - alice.smith@fabrikam.com\n    - {alice.id}\n",
     )
     mocks, _ = deploy_file(tenant, path)
-    assert [r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)] == [access_assignment_name("User", alice.id)]
+    assert [r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)] == [access_assignment.name("User", alice.id)]
     assert len(tenant.app_role_assignments) == 1
 
 
@@ -258,7 +256,7 @@ def test_register_mode_creates_the_multi_tenant_app_and_its_service_principal() 
     tenant = EXAMPLE_TENANTS["lab"]()
     mocks, _ = deploy_file(tenant, EXAMPLES / "lab.yaml")
 
-    registration = mocks.named(APPLICATION_NAME)
+    registration = mocks.named(app_registration.NAME)
     assert registration.type == APPLICATION
     assert registration.inputs["signInAudience"] == "AzureADMultipleOrgs"
     assert registration.inputs["publicClient"] == {
@@ -271,7 +269,7 @@ def test_register_mode_creates_the_multi_tenant_app_and_its_service_principal() 
         ("Scope", catalog.delegated[s].id) for s in PROFILE_SCOPES
     )
     [application] = tenant.applications.values()
-    sp = mocks.named(SERVICE_PRINCIPAL_NAME)
+    sp = mocks.named(service_principal.NAME)
     assert sp.inputs["clientId"] == application.app_id
     assert tenant.service_principals[sp.id].app_id == application.app_id
     tester = tenant.user("tester@msplab.onmicrosoft.com")
@@ -287,7 +285,7 @@ def test_register_mode_asks_for_the_planned_app_roles_too(tenants_dir: Path) -> 
         encoding="utf-8",
     )
     mocks, _ = deploy_file(tenant, path)
-    [access] = mocks.named(APPLICATION_NAME).inputs["requiredResourceAccesses"]
+    [access] = mocks.named(app_registration.NAME).inputs["requiredResourceAccesses"]
     assert sorted((a["type"], a["id"]) for a in access["resourceAccesses"]) == sorted(
         [("Scope", tenant.graph.oauth2_permission_scopes["User.Read"]), ("Role", tenant.graph.app_roles["Mail.Send"])]
     )
@@ -314,8 +312,8 @@ def test_consent_granted_by_hand_collides_unless_adopted(tenants_dir: Path) -> N
     with pytest.raises(Exception, match="Permission entry already exists"):
         deploy_file(tenant, path)
 
-    mocks, outputs = deploy_file(tenant, path, adopt={ORGANIZATION_GRANT_NAME: by_hand.id})
-    grant = mocks.named(ORGANIZATION_GRANT_NAME)
+    mocks, outputs = deploy_file(tenant, path, adopt={delegated_grant.ORGANIZATION_NAME: by_hand.id})
+    grant = mocks.named(delegated_grant.ORGANIZATION_NAME)
     assert grant.import_id == f"/oauth2PermissionGrants/{by_hand.id}"
     assert list(tenant.grants) == [by_hand.id]
     # Imported, then brought to the planned scopes (Pulumi updates an import whose inputs differ).
@@ -328,7 +326,7 @@ def test_adopting_user_grants_and_assignments(tenants_dir: Path, caplog: pytest.
     alice = tenant.user("alice.smith@fabrikam.com")
     hub = tenant.add_service_principal(HUB_CLIENT_ID, "TaxCalc-Hub")
     grant = tenant.create_grant(hub.id, "Principal", alice.id, tenant.graph.id, " ".join(PROFILE_SCOPES))
-    assignment = tenant.create_app_role_assignment(alice.id, hub.id, DEFAULT_ACCESS_ROLE_ID)
+    assignment = tenant.create_app_role_assignment(alice.id, hub.id, access_assignment.DEFAULT_ROLE_ID)
     path = write_tenant(
         tenants_dir,
         "f",
@@ -336,15 +334,15 @@ def test_adopting_user_grants_and_assignments(tenants_dir: Path, caplog: pytest.
         "access:\n  assignment_required: true\n  users: [alice.smith@fabrikam.com]\n",
     )
     adopt = {
-        user_grant_name(alice.id): grant.id,
-        access_assignment_name("User", alice.id): assignment.id,
+        delegated_grant.user_name(alice.id): grant.id,
+        access_assignment.name("User", alice.id): assignment.id,
         "graph-grant-user-somebody-who-left": "0",
     }
     mocks, _ = deploy_file(tenant, path, adopt=adopt)
 
-    assert mocks.named(user_grant_name(alice.id)).import_id == f"/oauth2PermissionGrants/{grant.id}"
+    assert mocks.named(delegated_grant.user_name(alice.id)).import_id == f"/oauth2PermissionGrants/{grant.id}"
     assert (
-        mocks.named(access_assignment_name("User", alice.id)).import_id
+        mocks.named(access_assignment.name("User", alice.id)).import_id
         == f"/servicePrincipals/{hub.id}/appRoleAssignedTo/{assignment.id}"
     )
     assert len(tenant.grants) == 2  # Alice's adopted, Bob's created
@@ -356,7 +354,7 @@ def test_adopting_an_id_that_does_not_exist_fails_the_import(tenants_dir: Path) 
     tenant = FakeTenant(TENANT_ID)
     path = write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n")
     with pytest.raises(Exception, match="does not exist"):
-        deploy_file(tenant, path, adopt={ORGANIZATION_GRANT_NAME: "no-such-grant"})
+        deploy_file(tenant, path, adopt={delegated_grant.ORGANIZATION_NAME: "no-such-grant"})
 
 
 # ------------------------------------------------------------------------------------- logical names
@@ -405,7 +403,7 @@ def test_every_resource_and_lookup_goes_through_the_tenants_provider(example: st
     [provider] = mocks.of_type(PROVIDER_TYPE)
     assert provider.inputs["tenantId"] == tenant.tenant_id
     assert provider.inputs["useCli"] == "false"
-    provider_ref = mocks.named(SERVICE_PRINCIPAL_NAME).provider
+    provider_ref = mocks.named(service_principal.NAME).provider
     assert provider_ref.endswith(f"::{provider.id}")
     azuread_resources = [r for r in mocks.resources if r.type.startswith("azuread:")]
     assert azuread_resources

@@ -22,7 +22,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from taxcalc_consent.policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
+from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.policies.rules import RULES
 from tests.conftest import CLIENT_ID, ROOT
 
@@ -81,9 +81,9 @@ def test_a_resource_is_judged_with_the_stack_config_tenant_file(analyzer: analyz
     name = "graph-app-role-Mail.Send"
     response = analyzer.Analyze(
         analyzer_pb2.AnalyzeRequest(
-            type=APP_ROLE_ASSIGNMENT_TYPE,
+            type=app_role_assignment.TYPE,
             name=name,
-            urn=urn(APP_ROLE_ASSIGNMENT_TYPE, name),
+            urn=urn(app_role_assignment.TYPE, name),
             properties=struct(
                 {"appRoleId": MAIL_SEND_ROLE_ID, "principalObjectId": UNKNOWN_STRING_VALUE, "resourceObjectId": "g"}
             ),
@@ -99,15 +99,15 @@ def test_the_stack_is_judged_across_resources(analyzer: analyzer_pb2_grpc.Analyz
     sp_name, grant_name = "taxcalc-hub-sp", f"graph-grant-user-{USER}"
     resources = [
         analyzer_pb2.AnalyzerResource(
-            type=SERVICE_PRINCIPAL_TYPE,
+            type=service_principal.TYPE,
             name=sp_name,
-            urn=urn(SERVICE_PRINCIPAL_TYPE, sp_name),
+            urn=urn(service_principal.TYPE, sp_name),
             properties=struct({"clientId": CLIENT_ID, "appRoleAssignmentRequired": True}),
         ),
         analyzer_pb2.AnalyzerResource(
-            type=GRANT_TYPE,
+            type=delegated_grant.TYPE,
             name=grant_name,
-            urn=urn(GRANT_TYPE, grant_name),
+            urn=urn(delegated_grant.TYPE, grant_name),
             properties=struct(
                 {
                     "claimValues": ["openid", "profile", "email", "offline_access", "User.Read", "Mail.Send"],

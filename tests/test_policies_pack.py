@@ -12,10 +12,9 @@ from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidation
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.kinds import delegated_grant, service_principal
 from taxcalc_consent.infra.plan import ServicePrincipalPlan
 from taxcalc_consent.policies.pack import (
-    GRANT_TYPE,
-    SERVICE_PRINCIPAL_TYPE,
     ResourceView,
     build_policies,
     find_tenant_file,
@@ -110,7 +109,7 @@ def test_an_invalid_tenant_file_stops_the_pack_with_located_errors(tmp_path: Pat
 
 def test_unknown_preview_values_are_read_as_absent() -> None:
     view = ResourceView(
-        SERVICE_PRINCIPAL_TYPE,
+        service_principal.TYPE,
         "taxcalc-hub-sp",
         unknown_checking_proxy({"appRoleAssignmentRequired": UNKNOWN_BOOLEAN_VALUE}),
     )
@@ -127,10 +126,10 @@ def test_stack_policy_runs_when_service_principal_ids_are_unknown(tmp_path: Path
     fixture = ROOT / "tests" / "fixtures" / "policies" / "assignment-coverage" / "fail" / "tenant.yaml"
     resources = [
         PreviewResource(
-            SERVICE_PRINCIPAL_TYPE, "taxcalc-hub-sp", {"clientId": CLIENT_ID, "appRoleAssignmentRequired": True}
+            service_principal.TYPE, "taxcalc-hub-sp", {"clientId": CLIENT_ID, "appRoleAssignmentRequired": True}
         ),
         PreviewResource(
-            GRANT_TYPE,
+            delegated_grant.TYPE,
             "graph-grant-user-11111111-1111-4111-8111-111111111111",
             {"claimValues": ["openid"], "userObjectId": "11111111-1111-4111-8111-111111111111"},
         ),
@@ -168,7 +167,7 @@ def test_cli_does_not_import_pulumi_policy() -> None:
 
 def test_a_grant_whose_user_is_unknown_is_still_a_principal_grant() -> None:
     view = ResourceView(
-        GRANT_TYPE,
+        delegated_grant.TYPE,
         "graph-grant-user-x",
         unknown_checking_proxy({"claimValues": ["openid"], "userObjectId": UNKNOWN_STRING_VALUE}),
     )

@@ -19,17 +19,9 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from taxcalc_consent.infra.catalog import graph_catalog
-from taxcalc_consent.infra.plan import (
-    DEFAULT_ACCESS_ROLE_ID,
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    ConsentPlan,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
-)
+from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.spec import is_guid
-from taxcalc_consent.policies.pack import APP_ROLE_ASSIGNMENT_TYPE, GRANT_TYPE, SERVICE_PRINCIPAL_TYPE
 
 GRAPH_SP_OBJECT_ID = "9b2e0c1e-6f0a-4a53-9c6e-3c4d1f00b7aa"
 """Microsoft Graph's service principal in the fake tenant: looked up, so known during a preview."""
@@ -59,8 +51,8 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
     sp_id = UNKNOWN_STRING_VALUE  # a new service principal's object id is only known after apply
     out = [
         PreviewResource(
-            SERVICE_PRINCIPAL_TYPE,
-            SERVICE_PRINCIPAL_NAME,
+            service_principal.TYPE,
+            service_principal.NAME,
             {
                 "clientId": plan.app.client_id,
                 "useExisting": True,
@@ -75,16 +67,18 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
             "claimValues": list(grant.scopes),
         }
         if grant.principal is None:
-            out.append(PreviewResource(GRANT_TYPE, ORGANIZATION_GRANT_NAME, props))
+            out.append(PreviewResource(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME, props))
         else:
             user = object_id(grant.principal)
-            out.append(PreviewResource(GRANT_TYPE, user_grant_name(user), {**props, "userObjectId": user}))
+            out.append(
+                PreviewResource(delegated_grant.TYPE, delegated_grant.user_name(user), {**props, "userObjectId": user})
+            )
     for group_grant in plan.group_grants:
         for member in (group_members or {}).get(group_grant.group, [object_id(f"member-of-{group_grant.group}")]):
             out.append(
                 PreviewResource(
-                    GRANT_TYPE,
-                    user_grant_name(member),
+                    delegated_grant.TYPE,
+                    delegated_grant.user_name(member),
                     {
                         "servicePrincipalObjectId": sp_id,
                         "resourceServicePrincipalObjectId": GRAPH_SP_OBJECT_ID,
@@ -97,8 +91,8 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
         permission = catalog.get("application", role.role)
         out.append(
             PreviewResource(
-                APP_ROLE_ASSIGNMENT_TYPE,
-                app_role_name(role.role),
+                app_role_assignment.TYPE,
+                app_role_assignment.name(role.role),
                 {
                     "appRoleId": permission.id if permission else role.role,
                     "principalObjectId": sp_id,
@@ -110,9 +104,13 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
         principal = object_id(assignment.principal)
         out.append(
             PreviewResource(
-                APP_ROLE_ASSIGNMENT_TYPE,
-                access_assignment_name(assignment.principal_type, principal),
-                {"appRoleId": DEFAULT_ACCESS_ROLE_ID, "principalObjectId": principal, "resourceObjectId": sp_id},
+                app_role_assignment.TYPE,
+                access_assignment.name(assignment.principal_type, principal),
+                {
+                    "appRoleId": access_assignment.DEFAULT_ROLE_ID,
+                    "principalObjectId": principal,
+                    "resourceObjectId": sp_id,
+                },
             )
         )
     return out

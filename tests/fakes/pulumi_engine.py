@@ -33,16 +33,9 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.driver import GRANT_TYPE, ROLE_ASSIGNMENT_TYPE, SP_TYPE, TENANT_FILE_KEY
+from taxcalc_consent.cli.driver import TENANT_FILE_KEY
 from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.infra.plan import (
-    DEFAULT_ACCESS_ROLE_ID,
-    ORGANIZATION_GRANT_NAME,
-    SERVICE_PRINCIPAL_NAME,
-    access_assignment_name,
-    app_role_name,
-    user_grant_name,
-)
+from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from tests.fakes.entra import FakeTenant, GraphError
 
 PROJECT = "taxcalc-consent"
@@ -222,13 +215,13 @@ class FakeStack:
         (plan,) = load_plans([tenant_file])
         tenant = self._tenant()
         state = self.backend.states[self.name]
-        sp_state = state.get(self._urn(SP_TYPE, SERVICE_PRINCIPAL_NAME))
+        sp_state = state.get(self._urn(service_principal.TYPE, service_principal.NAME))
         sp_id = sp_state.id if sp_state else UNKNOWN
         graph = tenant.graph.id
         resources = [
             Resource(
-                SP_TYPE,
-                SERVICE_PRINCIPAL_NAME,
+                service_principal.TYPE,
+                service_principal.NAME,
                 {
                     "clientId": plan.app.client_id,
                     "useExisting": True,
@@ -243,7 +236,7 @@ class FakeStack:
             for grant in plan.grants:
                 if grant.principal is None:
                     inputs = {**base, "claimValues": list(grant.scopes)}
-                    resources.append(Resource(GRANT_TYPE, ORGANIZATION_GRANT_NAME, inputs))
+                    resources.append(Resource(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME, inputs))
                 else:
                     users[tenant.user(grant.principal).id] = grant.scopes
             for group_grant in plan.group_grants:
@@ -252,14 +245,14 @@ class FakeStack:
                         users.setdefault(member, group_grant.scopes)
             for user_id, scopes in users.items():
                 inputs = {**base, "claimValues": list(scopes), "userObjectId": user_id}
-                resources.append(Resource(GRANT_TYPE, user_grant_name(user_id), inputs))
+                resources.append(Resource(delegated_grant.TYPE, delegated_grant.user_name(user_id), inputs))
             for role in plan.app_role_assignments:
                 inputs = {
                     "appRoleId": tenant.graph.app_roles[role],
                     "principalObjectId": sp_id,
                     "resourceObjectId": graph,
                 }
-                resources.append(Resource(ROLE_ASSIGNMENT_TYPE, app_role_name(role), inputs))
+                resources.append(Resource(app_role_assignment.TYPE, app_role_assignment.name(role), inputs))
             for assignment in plan.assignments:
                 principal = (
                     tenant.user(assignment.principal)
@@ -267,12 +260,12 @@ class FakeStack:
                     else tenant.group(assignment.principal)
                 )
                 inputs = {
-                    "appRoleId": DEFAULT_ACCESS_ROLE_ID,
+                    "appRoleId": access_assignment.DEFAULT_ROLE_ID,
                     "principalObjectId": principal.id,
                     "resourceObjectId": sp_id,
                 }
-                name = access_assignment_name(assignment.principal_type, principal.id)
-                resources.append(Resource(ROLE_ASSIGNMENT_TYPE, name, inputs))
+                name = access_assignment.name(assignment.principal_type, principal.id)
+                resources.append(Resource(app_role_assignment.TYPE, name, inputs))
         except GraphError as exc:
             emit(
                 {
@@ -296,16 +289,16 @@ class FakeStack:
         """Read every resource in state back from the tenant: gone ones leave state, changed ones update."""
         tenant = self._tenant()
         for urn, resource in list(state.items()):
-            if resource.type == GRANT_TYPE:
+            if resource.type == delegated_grant.TYPE:
                 grant = tenant.grants.get(resource.id)
                 if grant is None:
                     del state[urn]
                 else:
                     resource.inputs["claimValues"] = grant.scopes
-            elif resource.type == ROLE_ASSIGNMENT_TYPE:
+            elif resource.type == app_role_assignment.TYPE:
                 if resource.id not in tenant.app_role_assignments:
                     del state[urn]
-            elif resource.type == SP_TYPE:
+            elif resource.type == service_principal.TYPE:
                 sp = tenant.service_principals.get(resource.id)
                 if sp is None:
                     del state[urn]
@@ -372,13 +365,13 @@ class FakeStack:
 
     def _write(self, op: str, urn: str, state: dict[str, Resource], old: Resource | None, new: Resource | None) -> None:
         tenant = self._tenant()
-        sp_urn = self._urn(SP_TYPE, SERVICE_PRINCIPAL_NAME)
+        sp_urn = self._urn(service_principal.TYPE, service_principal.NAME)
         if op == "delete":
             assert old is not None
             if not old.retain_on_delete:
-                if old.type == GRANT_TYPE:
+                if old.type == delegated_grant.TYPE:
                     tenant.delete_grant(old.id)
-                elif old.type == ROLE_ASSIGNMENT_TYPE:
+                elif old.type == app_role_assignment.TYPE:
                     tenant.delete_app_role_assignment(old.id)
             del state[urn]
             return
@@ -388,7 +381,7 @@ class FakeStack:
         for key in ("servicePrincipalObjectId", "principalObjectId", "resourceObjectId"):
             if inputs.get(key) == UNKNOWN:
                 inputs[key] = sp_id
-        if new.type == SP_TYPE:
+        if new.type == service_principal.TYPE:
             existing = tenant.service_principal_by_app_id(str(inputs["clientId"]))
             if existing is None:
                 existing = tenant.add_service_principal(str(inputs["clientId"]), "TaxCalc-Hub")
@@ -396,7 +389,7 @@ class FakeStack:
                 self.backend.lagging.discard(self.name)  # an adopted service principal is long replicated
             existing.app_role_assignment_required = bool(inputs["appRoleAssignmentRequired"])
             resource_id = existing.id
-        elif new.type == GRANT_TYPE:
+        elif new.type == delegated_grant.TYPE:
             if self.name in self.backend.lagging:
                 self.backend.lagging.discard(self.name)
                 raise GraphError(

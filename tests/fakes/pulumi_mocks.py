@@ -30,13 +30,16 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
 from tests.fakes.entra import FakeTenant, GraphError, ServicePrincipal
 
 PROVIDER_TYPE = "pulumi:providers:azuread"
-SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
-APPLICATION = "azuread:index/application:Application"
-GRANT = "azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant"
-APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
+# The program's type tokens, from the one module per kind; what each import id must look like is the
+# provider's rule, written out below from its source, so a wrong id from the program is refused here.
+SERVICE_PRINCIPAL = service_principal.TYPE
+APPLICATION = app_registration.TYPE
+GRANT = delegated_grant.TYPE
+APP_ROLE_ASSIGNMENT = app_role_assignment.TYPE
 GET_USER = "azuread:index/getUser:getUser"
 GET_USERS = "azuread:index/getUsers:getUsers"
 GET_GROUP = "azuread:index/getGroup:getGroup"
@@ -254,7 +257,10 @@ class EntraMocks(pulumi.runtime.Mocks):
     def _service_principal(self, inputs: dict[str, Any], import_id: str) -> tuple[str, dict[str, Any]]:
         app_id = str(inputs["clientId"]).lower()
         if import_id:
-            sp = self.tenant.service_principals.get(import_id.lower())
+            # terraform-provider-azuread internal/services/serviceprincipals/service_principal_resource.go,
+            # Importer: stable.ValidateServicePrincipalID, not the bare object id the SDK docstring shows.
+            object_id = _imported("/servicePrincipals/", import_id)
+            sp = self.tenant.service_principals.get(object_id.lower())
             if sp is None or sp.app_id != app_id:
                 raise GraphError(404, "Request_ResourceNotFound", f"service principal {import_id!r} does not exist")
         else:
@@ -297,7 +303,8 @@ class EntraMocks(pulumi.runtime.Mocks):
                     )
         redirect_uris = list((inputs.get("publicClient") or {}).get("redirectUris") or [])
         if import_id:
-            object_id = import_id.removeprefix("/applications/")
+            # internal/services/applications/application_resource.go, Importer: stable.ValidateApplicationID.
+            object_id = _imported("/applications/", import_id)
             application = self.tenant.applications.get(object_id)
             if application is None:
                 raise GraphError(404, "Request_ResourceNotFound", f"application {import_id!r} does not exist")
@@ -322,7 +329,9 @@ class EntraMocks(pulumi.runtime.Mocks):
         scope = " ".join(inputs.get("claimValues") or [])
         consent_type = "Principal" if principal else "AllPrincipals"
         if import_id:
-            grant_id = import_id.removeprefix("/oauth2PermissionGrants/")
+            # internal/services/serviceprincipals/service_principal_delegated_permission_grant_resource.go,
+            # Importer: stable.ValidateOAuth2PermissionGrantID.
+            grant_id = _imported("/oauth2PermissionGrants/", import_id)
             existing = self.tenant.grants.get(grant_id)
             if existing is None:
                 raise GraphError(404, "Request_ResourceNotFound", f"oauth2PermissionGrant {grant_id!r} does not exist")
@@ -367,6 +376,15 @@ class EntraMocks(pulumi.runtime.Mocks):
             "principalType": assignment.principal_type,
             "resourceDisplayName": sp.display_name,
         }
+
+
+def _imported(prefix: str, import_id: str) -> str:
+    """The object id in a provider import id of the form ``<prefix>{id}``; any other form fails the import,
+    as the provider's ``ImporterValidatingResourceId`` does before any Graph request."""
+    object_id = import_id.removeprefix(prefix)
+    if object_id == import_id or not object_id or "/" in object_id:
+        raise GraphError(400, "InvalidImportId", f"parsing {import_id!r}: expected an ID of the form {prefix}{{id}}")
+    return object_id
 
 
 def _user_wire(user: Any) -> dict[str, Any]:
