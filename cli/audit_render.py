@@ -6,6 +6,7 @@ All three read the same document the ``--json`` output prints, so they cannot di
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
@@ -37,7 +38,7 @@ def _who(grant: dict[str, Any]) -> str:
     return "every user (AllPrincipals)" if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
 
 
-def render_table(document: dict[str, Any]) -> None:
+def render_table(document: Mapping[str, Any]) -> None:
     for tenant in document["tenants"]:
         title = Text.assemble((tenant["tenant"], "bold"), f"  tenant {tenant['tenant_id']}")
         if "error" in tenant:
@@ -99,7 +100,7 @@ def _md(value: Any) -> str:
     return text
 
 
-def render_markdown(document: dict[str, Any]) -> str:
+def render_markdown(document: Mapping[str, Any]) -> str:
     lines = ["# TaxCalc-Hub consent audit", ""]
     for tenant in document["tenants"]:
         lines += [f"## {_md(tenant['tenant'])} ({_md(tenant['tenant_id'])})", ""]
@@ -156,7 +157,7 @@ def _cls(experience: str) -> str:
     return experience.replace(" ", "-")
 
 
-def render_html(document: dict[str, Any]) -> str:
+def render_html(document: Mapping[str, Any]) -> str:
     """One self-contained page (inline CSS, no scripts, no external resources); every value escaped."""
     out = [
         "<!DOCTYPE html>",

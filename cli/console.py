@@ -1,12 +1,19 @@
-"""Where output goes: machine-readable documents on stdout, everything for people on stderr."""
+"""Where output goes: machine-readable documents on stdout (or --out), everything for people on stderr.
+
+Also the one edge between a command and the process (``exits``): commands return an ExitCode, and a
+user-facing failure raised anywhere below is printed here, located, without a traceback unless --debug.
+Nothing a user wrote or Graph returned is ever read as console markup: text is printed with
+``markup=False`` or as ``rich.text.Text``.
+"""
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, ParamSpec
 
 import typer
 from rich.console import Console
@@ -14,7 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.infra.errors import SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.documents import PLAN_FORMAT, VALIDATE_FORMAT, ValidateDocument, to_json, write_streamed
+from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.files import atomic_writer, write_atomically
+from taxcalc_consent.infra.plan import ConsentPlan, plan_to_dict
 
 # Nothing a user wrote or Graph returned is ever interpreted: a group named "Finance [/]" or a UPN holding
 # "[link=...]" prints as written. So plain strings are never read as console markup or :emoji: codes here;
@@ -27,37 +37,124 @@ def literal_row(table: Table, *cells: str | Text) -> None:
     table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
 
 
+class UsageError(TaxcalcConsentError):
+    """Options that cannot work together: nothing was touched."""
+
+    exit_code = ExitCode.INVALID
+
+
+class OutputError(TaxcalcConsentError):
+    """The work was done but its document could not be written (exit 1)."""
+
+    exit_code = ExitCode.FAILED
+
+
+def say(text: str) -> None:
+    """One line for people, on stderr, printed exactly as given."""
+    err.print(text, markup=False, highlight=False)
+
+
 def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout, nothing else there."""
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(to_json(document))
     sys.stdout.flush()
 
 
-def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", message))
-    raise typer.Exit(int(code))
+def check_out(out: Path | None) -> None:
+    """Refuse an --out path that cannot be written, before any work is done."""
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+
+
+def write_out(out: Path, text: str) -> None:
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    say(f"wrote {out}")
+
+
+def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
+    """A command's document: to --out FILE and/or, with --json, on stdout."""
+    if out is not None:
+        write_out(out, to_json(document))
+    if json_output:
+        print_json(document)
+
+
+def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | None) -> None:
+    """The plan@1 document, streamed tenant by tenant (thousands of tenants are never one string)."""
+    head = {"format": PLAN_FORMAT}
+    if out is not None:
+        try:
+            with atomic_writer(out) as stream:
+                write_streamed(stream, head, (plan_to_dict(p) for p in plans))
+        except OSError as exc:
+            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        say(f"wrote {out}")
+    if json_output:
+        write_streamed(sys.stdout, head, (plan_to_dict(p) for p in plans))
+        sys.stdout.flush()
+
+
+def problems_document(problems: list[Problem]) -> ValidateDocument:
+    return {
+        "format": VALIDATE_FORMAT,
+        "valid": False,
+        "problems": [
+            {"file": p.file, "line": p.line, "col": p.col, "key": p.key_path, "message": p.message} for p in problems
+        ],
+    }
 
 
 @contextmanager
-def user_errors(debug: bool = False) -> Iterator[None]:
-    """Turn user-facing failures into located lines and exit 2; a traceback only with --debug."""
+def user_errors(debug: bool = False, json_output: bool = False) -> Iterator[None]:
+    """Turn user-facing failures into located lines and their exit code; a traceback only with --debug.
+
+    With --json, invalid input still gives stdout one document: validate@1 with ``valid: false``.
+    """
     try:
         yield
     except SpecError as exc:
         if debug:
             raise
+        if json_output:
+            print_json(problems_document(list(exc.problems)))
         for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+            say(str(problem))
         files = len({p.file for p in exc.problems})
-        err.print(f"{len(exc.problems)} problem(s) in {files} file(s); nothing was changed", markup=False)
+        say(f"{len(exc.problems)} problem(s) in {files} file(s); nothing was changed")
         raise typer.Exit(int(ExitCode.INVALID)) from None
     except TaxcalcConsentError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        say(f"error: {exc}")
         raise typer.Exit(int(getattr(exc, "exit_code", ExitCode.INVALID))) from None
+
+
+def given(ctx: typer.Context, parameter: str) -> bool:
+    """Whether the user wrote this option, rather than it taking its default."""
+    source = ctx.get_parameter_source(parameter)
+    return source is not None and source.name != "DEFAULT"
 
 
 def is_debug(ctx: typer.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(obj and obj.get("debug"))
+
+
+P = ParamSpec("P")
+
+
+def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
+    """Wrap a command that returns an ExitCode (as pipx's commands do) for Typer."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        ctx = kwargs.get("ctx")
+        debug = isinstance(ctx, typer.Context) and is_debug(ctx)
+        with user_errors(debug, json_output=bool(kwargs.get("json_output"))):
+            code = command(*args, **kwargs)
+        raise typer.Exit(int(code))
+
+    return run

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra import kinds
+from taxcalc_consent.infra.documents import ResourceChangeEntry
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.kinds import ChangeOp, logical_name, service_principal
 from taxcalc_consent.infra.plan import ConsentPlan
@@ -120,7 +121,7 @@ class ResourceChange:
     description: str
     status: Literal["planned", "done", "failed"] = "planned"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> ResourceChangeEntry:
         return {
             "op": self.op,
             "kind": self.kind,

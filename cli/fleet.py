@@ -6,17 +6,17 @@ over :func:`run_fleet`. Pulumi itself is reached only through :mod:`cli.driver`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from threading import Lock
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import typer
 from rich.live import Live
@@ -24,43 +24,23 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli import driver
-from taxcalc_consent.cli.console import err, literal_row, print_json, user_errors
-from taxcalc_consent.cli.driver import CHANGE_OPS, Engine, ResourceChange, Step, StepOutcome
+from taxcalc_consent.cli.console import check_out, emit, err, literal_row, say
+from taxcalc_consent.cli.driver import Engine, ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.cli.options import Shard
+from taxcalc_consent.cli.pipeline import load_plans, select_shard
+from taxcalc_consent.infra.documents import RUN_FORMAT, ChangeCounts, RunDocument
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.plan import ConsentPlan
 
-REPORT_FORMAT = "taxcalc-consent/run@1"
-
 Operation = Literal["plan", "apply", "drift", "offboard"]
 Result = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
-
-# ------------------------------------------------------------------------------------ shared options
-
-ParallelOpt = Annotated[
-    int, typer.Option("--parallel", min=1, max=64, help="Tenants run at once, each in its own engine process.")
-]
-ShardOpt = Annotated[
-    str | None,
-    typer.Option("--shard", metavar="K/N", help="Run only shard K of N (tenants by sorted name, round robin)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run report as one JSON document on stdout.")]
-ReportOpt = Annotated[Path | None, typer.Option("--report", help="Also write the JSON run report to this file.")]
-BackendOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--backend",
-        help="Pulumi state backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.pulumi-state).",
-    ),
-]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (required without a terminal).")]
 
 
 @dataclass(frozen=True)
 class FleetOptions:
     parallel: int = 4
-    shard: str | None = None
+    shard: Shard | None = None
     json_output: bool = False
     report: Path | None = None
     backend: str | None = None
@@ -68,31 +48,10 @@ class FleetOptions:
     detailed_exitcode: bool = False
 
 
-# ------------------------------------------------------------------------------------------- shards
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N) with 1 <= K <= N. Raises FleetUsageError (exit 2) otherwise."""
-    parts = text.split("/")
-    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
-        k, n = int(parts[0]), int(parts[1])
-        if 1 <= k <= n:
-            return k, n
-    raise FleetUsageError(f"--shard {text}: expected K/N with 1 <= K <= N, for example --shard 2/4")
-
-
 class FleetUsageError(TaxcalcConsentError):
-    """Usage the fleet refuses before anything runs: bad --shard, apply without --yes and no terminal."""
+    """Usage the fleet refuses before anything runs: apply without --yes and no terminal, a policy violation."""
 
     exit_code = ExitCode.INVALID
-
-
-def select_shard(plans: Sequence[ConsentPlan], k: int, n: int) -> list[ConsentPlan]:
-    """Shard K of N: tenants sorted by name, dealt round robin, so shards differ in size by at most one
-    and every tenant lands in exactly one shard for a given set of tenant files."""
-    ordered = sorted(plans, key=lambda p: p.tenant)
-    chosen = {p.tenant for i, p in enumerate(ordered) if i % n == k - 1}
-    return [p for p in plans if p.tenant in chosen]
 
 
 # ------------------------------------------------------------------------------------------ tenants
@@ -115,8 +74,15 @@ class TenantRun:
     def tenant(self) -> str:
         return self.plan.tenant
 
-    def counts(self) -> dict[str, int]:
-        return {op: sum(1 for c in self.changes if c.op == op) for op in CHANGE_OPS}
+    def counts(self) -> ChangeCounts:
+        n = Counter(c.op for c in self.changes)
+        return {
+            "create": n["create"],
+            "update": n["update"],
+            "delete": n["delete"],
+            "replace": n["replace"],
+            "import": n["import"],
+        }
 
     def elapsed(self) -> float:
         running = time.monotonic() - self.started if self.started is not None else 0.0
@@ -248,33 +214,30 @@ def is_interactive() -> bool:
     return sys.stdin.isatty() and err.is_terminal
 
 
-def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions, debug: bool) -> None:
-    """Everything a fleet command does; raises typer.Exit with the documented exit code."""
+def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions) -> ExitCode:
+    """Everything a fleet command does; returns the documented exit code."""
     started_at = datetime.now(UTC)
-    with user_errors(debug):
-        shard = parse_shard(options.shard) if options.shard else None
-        if options.report is not None and not options.report.parent.is_dir():
-            raise FleetUsageError(f"--report {options.report}: folder {options.report.parent} does not exist")
-        plans = load_plans(paths)
-        _refuse_mandatory_violations(plans)
-        confirmable = operation in ("apply", "offboard")
-        if operation == "apply" and not options.yes and not is_interactive():
-            raise FleetUsageError(
-                "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
-            )
-        selected = select_shard(plans, *shard) if shard else list(plans)
-        settings = driver.resolve_settings(options.backend, os.environ)
-        problems = driver.preflight_problems(selected, os.environ)
-        if problems:
-            for problem in problems:
-                err.print(problem, markup=False, highlight=False)
-            raise driver.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
-        redact = driver.secret_values(plans, os.environ, settings)
-        engine = driver.connect(settings) if selected else None
+    check_out(options.report)
+    plans = load_plans(paths)
+    _refuse_mandatory_violations(plans)
+    confirmable = operation in ("apply", "offboard")
+    if operation == "apply" and not options.yes and not is_interactive():
+        raise FleetUsageError(
+            "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
+        )
+    selected = select_shard(plans, options.shard)
+    settings = driver.resolve_settings(options.backend, os.environ)
+    problems = driver.preflight_problems(selected, os.environ)
+    if problems:
+        for problem in problems:
+            say(problem)
+        raise driver.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
+    redact = driver.secret_values(plans, os.environ, settings)
+    engine = driver.connect(settings) if selected else None
 
     runs = [TenantRun(plan) for plan in selected]
-    if shard:
-        err.print(f"shard {shard[0]}/{shard[1]}: {len(runs)} of {len(plans)} tenant(s)", markup=False)
+    if options.shard:
+        say(f"shard {options.shard}: {len(runs)} of {len(plans)} tenant(s)")
     first = _FIRST_STEP[operation]
     if engine is not None:
         with Progress(runs, live=err.is_terminal) as progress:
@@ -294,18 +257,14 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
                     run_phase(engine, pending, second, redact, options.parallel, progress)
                 render_notes(pending)
             elif options.yes or is_interactive():
-                err.print("nothing was changed", markup=False)
+                say("nothing was changed")
             else:
-                err.print("nothing was changed: run again with --yes to go ahead", markup=False)
+                say("nothing was changed: run again with --yes to go ahead")
     code = exit_code(operation, runs, options)
     render_summary(runs, operation)
-    document = report_document(operation, runs, options, settings.backend_display, shard, started_at, code)
-    if options.report is not None:
-        options.report.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        err.print(f"report written to {options.report}", markup=False, highlight=False)
-    if options.json_output:
-        print_json(document)
-    raise typer.Exit(int(code))
+    document = report_document(operation, runs, settings.backend_display, options.shard, started_at, code)
+    emit(document, json_output=options.json_output, out=options.report)
+    return code
 
 
 _FIRST_STEP: dict[Operation, Step] = {
@@ -418,21 +377,20 @@ def render_summary(runs: Sequence[TenantRun], operation: Operation) -> None:
 def report_document(
     operation: Operation,
     runs: Sequence[TenantRun],
-    options: FleetOptions,
     backend: str,
-    shard: tuple[int, int] | None,
+    shard: Shard | None,
     started_at: datetime,
     code: ExitCode,
-) -> dict[str, Any]:
+) -> RunDocument:
     results: dict[str, int] = {}
     for run in runs:
         results[run.result or "failed"] = results.get(run.result or "failed", 0) + 1
     return {
-        "format": REPORT_FORMAT,
+        "format": RUN_FORMAT,
         "operation": operation,
         "started_at": started_at.isoformat(timespec="seconds"),
         "backend": backend,
-        "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+        "shard": str(shard) if shard else None,
         "exit_code": int(code),
         "summary": {"tenants": len(runs), "results": results},
         "tenants": [

@@ -19,6 +19,7 @@ from taxcalc_consent.cli.commands.offboard import offboard
 from taxcalc_consent.cli.commands.plan import plan
 from taxcalc_consent.cli.commands.schema import schema
 from taxcalc_consent.cli.commands.validate import validate
+from taxcalc_consent.cli.console import exits
 
 app = typer.Typer(
     name="taxcalc-consent",
@@ -43,16 +44,10 @@ def main(
     ctx.obj = {"debug": debug}
 
 
-# In the order of the command-line contract (DESIGN.md), which is also --help's order.
-app.command()(init)
-app.command()(validate)
-app.command()(plan)
-app.command()(apply)
-app.command()(drift)
-app.command()(offboard)
-app.command()(audit)
-app.command()(adopt)
-app.command()(schema)
+# In the order of the command-line contract (DESIGN.md), which is also --help's order. Each command
+# returns an ExitCode; ``exits`` turns it (and any user-facing error) into the process's exit status.
+for command in (init, validate, plan, apply, drift, offboard, audit, adopt, schema):
+    app.command()(exits(command))
 
 
 def run() -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.infra.catalog import graph_catalog
 from taxcalc_consent.infra.errors import Problem, SpecError
-from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, collector_paused, load_tenants
+from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, load_tenants
 from taxcalc_consent.infra.plan import ConsentPlan, Violation, build_plan
 from taxcalc_consent.policies.rules import config_problems, findings, locate_finding, utc_today
 
@@ -46,19 +46,6 @@ def load_checked_plans(
 def _checked(
     paths: Sequence[str | Path], today: date | None
 ) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
-    with collector_paused():
-        checked = _checked_unpaused(paths, today)
-        # The plans live until the command exits and hold no reference cycles. Without this, the first
-        # allocation after the collector resumes walks every object built while it was paused, which
-        # costs as much as the pause saved. Freezing only exempts them from cycle detection; reference
-        # counting still frees each one when it is dropped.
-        gc.freeze()
-        return checked
-
-
-def _checked_unpaused(
-    paths: Sequence[str | Path], today: date | None
-) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
     catalog = graph_catalog()
     tenants = load_tenants(paths, catalog)
     problems = [p for tenant in tenants for p in config_problems(tenant, catalog)]
@@ -78,3 +65,13 @@ def _checked_unpaused(
 def _locate(tenant: LoadedTenant, violation: Violation, where: KeyPath) -> Problem:
     path = locate_finding(tenant, where)
     return tenant.positions.problem(path, f"{violation.severity}: {violation.rule}: {violation.message}")
+
+
+def select_shard(plans: Sequence[ConsentPlan], shard: Shard | None) -> list[ConsentPlan]:
+    """Shard K of N: tenants sorted by name, dealt round robin, so shards differ in size by at most one
+    and every tenant lands in exactly one shard for a given set of tenant files. None: every tenant."""
+    if shard is None:
+        return list(plans)
+    ordered = sorted(plans, key=lambda p: p.tenant)
+    chosen = {p.tenant for i, p in enumerate(ordered) if i % shard.n == shard.k - 1}
+    return [p for p in plans if p.tenant in chosen]

@@ -14,9 +14,6 @@ pulumi-azuread's code takes (each kind module cites the provider's importer).
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +21,13 @@ from typing import Any
 import yaml
 
 from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
+from taxcalc_consent.infra.documents import AdoptTenant
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.files import write_atomically
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.plan import ConsentPlan
 
-ADOPT_FORMAT = "taxcalc-consent/adopt@1"
 ADOPT_KEY = "adopt"
 
 
@@ -230,27 +228,11 @@ def write_adoption(path: Path, key: str, mapping: dict[str, str]) -> bool:
         config.pop(key, None)
     document["config"] = config
     text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    _atomic_write(path, text)
+    write_atomically(path, text)
     return True
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def adoption_to_dict(adoption: Adoption, stack_config: str, changed: bool) -> dict[str, Any]:
+def adoption_to_dict(adoption: Adoption, stack_config: str, changed: bool) -> AdoptTenant:
     return {
         "tenant": adoption.tenant,
         "stack_config": stack_config,

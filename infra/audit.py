@@ -14,12 +14,19 @@ from typing import Any, Literal, cast
 
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.documents import (
+    AUDIT_FORMAT,
+    AuditDifference,
+    AuditDocument,
+    AuditExperience,
+    AuditTenant,
+    AuditUserExperience,
+    FailedTenant,
+)
 from taxcalc_consent.infra.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
-
-AUDIT_FORMAT = "taxcalc-consent/audit@1"
 
 Experience = Literal["no prompt", "consent prompt", "admin approval required"]
 UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "custom"]
@@ -283,10 +290,10 @@ class ExpectedGrant:
     """Where the file asks for it: "organization", the user reference, or "group <name>"."""
 
 
-def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[ExpectedGrant], list[dict[str, Any]]]:
+def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[ExpectedGrant], list[AuditDifference]]:
     """The grants the plan asks for, resolved against the directory; plus problems resolving them."""
     out: list[ExpectedGrant] = []
-    problems: list[dict[str, Any]] = []
+    problems: list[AuditDifference] = []
     seen: set[str] = set()
     for wanted in plan.grants:
         if wanted.principal is None:
@@ -312,8 +319,8 @@ def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[E
     return out, problems
 
 
-def _difference(kind: str, subject: str, message: str, scopes: Sequence[str] = ()) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": kind, "subject": subject, "message": message}
+def _difference(kind: str, subject: str, message: str, scopes: Sequence[str] = ()) -> AuditDifference:
+    item: AuditDifference = {"kind": kind, "subject": subject, "message": message}
     if scopes:
         item["scopes"] = list(scopes)
     return item
@@ -376,12 +383,12 @@ def predict_experience(
     return "admin approval required", f"user consent is disabled; not yet granted: {missing_text}; {wall}"
 
 
-def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> dict[str, Any]:
+def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
     """One tenant's entry in the audit@1 document."""
     sp = snapshot.service_principal
     consent, consent_policies = classify_user_consent(snapshot.permission_grant_policies_assigned)
     grants = sorted(snapshot.grants, key=lambda g: (g.consent_type, _upn(snapshot, g.principal_id) or "", g.id))
-    document: dict[str, Any] = {
+    document: AuditTenant = {
         "tenant": plan.tenant,
         "file": plan.file,
         "tenant_id": plan.tenant_id,
@@ -423,7 +430,7 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> dict[str, Any]:
     return document
 
 
-def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserConsent) -> dict[str, Any]:
+def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserConsent) -> AuditExperience:
     requested = PROFILES[plan.app.profile].scopes
     tenant_wide = next((g.scopes for g in snapshot.grants if g.consent_type == "AllPrincipals"), ())
     experience, reason = predict_experience(requested, tenant_wide, consent, snapshot.admin_consent_workflow)
@@ -435,7 +442,7 @@ def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserC
     for g in snapshot.grants:
         if g.principal_id and g.principal_id not in people:
             people[g.principal_id] = snapshot.users.get(g.principal_id) or UserInfo(g.principal_id, "")
-    per_user = []
+    per_user: list[AuditUserExperience] = []
     for user in sorted(people.values(), key=lambda u: u.user_principal_name or u.id):
         own = [s for g in snapshot.grants if g.principal_id == user.id for s in g.scopes]
         user_experience, user_reason = predict_experience(
@@ -467,9 +474,9 @@ def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserC
     }
 
 
-def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[dict[str, Any]]:
+def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDifference]:
     """What differs between the tenant and the file: what apply would change, and what it leaves alone."""
-    out: list[dict[str, Any]] = []
+    out: list[AuditDifference] = []
     sp = snapshot.service_principal
     name = plan.app.display_name
     if sp is None:
@@ -560,8 +567,8 @@ def wanted_assignments(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dic
     return wanted, unresolved
 
 
-def _assignment_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _assignment_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDifference]:
+    out: list[AuditDifference] = []
     wanted, unresolved = wanted_assignments(plan, snapshot)
     # A reference the grants also use is already reported (user-not-found, group-not-found).
     grant_refs = {g.principal.lower() for g in plan.grants if g.principal} | {g.group for g in plan.group_grants}
@@ -585,5 +592,5 @@ def _assignment_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list
     return out
 
 
-def audit_document(tenants: list[dict[str, Any]]) -> dict[str, Any]:
+def audit_document(tenants: list[AuditTenant | FailedTenant]) -> AuditDocument:
     return {"format": AUDIT_FORMAT, "tenants": tenants}

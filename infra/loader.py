@@ -8,12 +8,10 @@ lists replace). Files whose names start with ``_`` are never tenants.
 from __future__ import annotations
 
 import difflib
-import gc
 import os
 import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -513,25 +511,7 @@ def validate_document(
 
 def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None = None) -> list[LoadedTenant]:
     """Load, merge and validate every tenant file under ``paths``; raise SpecError listing all problems."""
-    with collector_paused():
-        return _load_tenants(paths, catalog or graph_catalog())
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building documents (and plans from them).
-
-    Tenant documents are trees (aliases share nodes but build fresh values), so there are no cycles
-    to find, yet the collector would walk every live object each few hundred allocations: over a
-    folder of a thousand tenants that is a third of the run.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return _load_tenants(paths, catalog or graph_catalog())
 
 
 def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> list[LoadedTenant]:

@@ -8,15 +8,15 @@ Everything downstream reads this: the offline render and JSON, the policy rules,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.documents import PLAN_FORMAT, PlanDocument, TenantPlan
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.loader import LoadedTenant
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import AuthSection, PolicyConfig, PolicyException
 
-PLAN_FORMAT = "taxcalc-consent/plan@1"
 ConsentType = Literal["AllPrincipals", "Principal"]
 Severity = Literal["mandatory", "advisory"]
 
@@ -147,7 +147,7 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
     )
 
 
-def plan_to_dict(plan: ConsentPlan) -> dict[str, Any]:
+def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
     """The plan@1 JSON shape of one tenant (see README: plan --offline --json)."""
     return {
         "tenant": plan.tenant,
@@ -176,5 +176,5 @@ def plan_to_dict(plan: ConsentPlan) -> dict[str, Any]:
     }
 
 
-def plans_document(plans: list[ConsentPlan]) -> dict[str, Any]:
+def plans_document(plans: list[ConsentPlan]) -> PlanDocument:
     return {"format": PLAN_FORMAT, "tenants": [plan_to_dict(p) for p in plans]}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.files import FileExists, write_atomically, write_if_changed
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP
 from taxcalc_consent.infra.spec import ConsentMode, _user_ref, is_guid
 
@@ -88,12 +88,27 @@ def write_tenant_file(
     target = folder / f"{name}.yaml"
     if target.exists():
         raise ScaffoldError(f"{target} already exists; not overwriting it")
-    schema = Path(__file__).resolve().parent.parent / "schema" / "tenant.schema.json"
-    schema_ref = None
-    if schema.is_file():
-        schema_ref = os.path.relpath(schema, folder.resolve())
-    folder.mkdir(parents=True, exist_ok=True)
-    text = render_tenant_file(tenant_id.lower(), mode, normalised, client_id.lower() if client_id else None, schema_ref)
-    with target.open("x", encoding="utf-8") as handle:
-        handle.write(text)
+    text = render_tenant_file(
+        tenant_id.lower(), mode, normalised, client_id.lower() if client_id else None, SCHEMA_FILE_NAME
+    )
+    try:
+        write_atomically(target, text, exclusive=True)
+    except FileExists:
+        raise ScaffoldError(f"{target} already exists; not overwriting it") from None
+    write_schema_beside(folder)
     return target
+
+
+SCHEMA_FILE_NAME = "tenant.schema.json"
+"""Written beside the tenant files by ``init``, so the ``$schema`` reference in each resolves for an
+installed tool too (the schema of the version that wrote it; ``init`` refreshes it)."""
+
+
+def write_schema_beside(folder: Path) -> Path:
+    """Write (or refresh) the tenant file's JSON Schema into ``folder``; returns its path."""
+    from taxcalc_consent.infra.documents import to_json
+    from taxcalc_consent.infra.schema import tenant_file_schema
+
+    path = folder / SCHEMA_FILE_NAME
+    write_if_changed(path, to_json(tenant_file_schema()))
+    return path

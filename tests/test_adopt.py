@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.adopt import read_adoption, write_adoption
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from tests.conftest import CLIENT_ID
+from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import FakeTenant
 from tests.fakes.graph_emulator import GraphEmulator, serve
@@ -101,7 +101,7 @@ def test_adopt_is_idempotent(contoso: tuple[GraphEmulator, FakeTenant], project:
     second = run_adopt(emulator, "--json")
     assert second.exit_code == 0
     assert "already up to date: nothing changed" in second.stderr
-    assert json.loads(second.stdout)["tenants"][0]["changed"] is False
+    assert parse_document(second.stdout)["tenants"][0]["changed"] is False
     assert stack.read_bytes() == written
     assert stack.stat().st_mtime_ns == mtime
 
@@ -112,7 +112,7 @@ def test_adopt_per_user_grants_and_assignments_by_object_id(project: Path, monke
     with serve(tenant) as emulator:
         result = run_adopt(emulator, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = parse_document(result.stdout)
     assert report["format"] == "taxcalc-consent/adopt@1"
     (entry,) = report["tenants"]
 

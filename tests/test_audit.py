@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typer.testing import CliRunner, Result
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.audit import classify_user_consent, predict_experience
 from tests.conftest import CLIENT_ID
+from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID, FakeTenant
 from tests.fakes.graph_emulator import GraphEmulator, serve
@@ -59,7 +59,7 @@ def run_audit(emulator: GraphEmulator, *args: str) -> Result:
 
 def audit_json(emulator: GraphEmulator, *args: str) -> tuple[int, dict[str, object]]:
     result = run_audit(emulator, "tenants", "--json", *args)
-    return result.exit_code, json.loads(result.stdout)
+    return result.exit_code, parse_document(result.stdout)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -171,17 +171,29 @@ def test_throttled_audit_retries_and_completes(contoso: GraphEmulator) -> None:
 
 
 def test_graph_failure_for_one_tenant_and_the_others_still_run(contoso: GraphEmulator, workdir: Path) -> None:
-    # Same emulator for both files: the first tenant's reads are throttled past every retry.
+    # Same emulator for both files: the first tenant's reads are throttled past every retry, so the
+    # tenants must be read one after the other for "first" to mean the first file.
     scenarios.write_tenant_file(workdir / "tenants", "a-first", scenarios.CONTOSO_FILE.replace("6e2b", "7e2b"))
     contoso.throttle("/policies/authorizationPolicy", times=6, retry_after=0)
-    result = run_audit(contoso, "tenants", "--json")
+    result = run_audit(contoso, "tenants", "--json", "--parallel", "1")
     assert result.exit_code == 1
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     first, second = document["tenants"]
     assert first["tenant"] == "a-first"
     assert "429 TooManyRequests" in first["error"] and "request-id" in first["error"]
     assert second["tenant"] == "contoso" and second["differences"]
     assert "1 failed" in result.stderr
+
+
+def test_parallel_reads_give_the_document_of_sequential_reads(contoso: GraphEmulator, workdir: Path) -> None:
+    for index in range(5):
+        tenant_file = scenarios.CONTOSO_FILE.replace("6e2b", f"{index}e2b")
+        scenarios.write_tenant_file(workdir / "tenants", f"copy-{index}", tenant_file)
+    sequential = run_audit(contoso, "tenants", "--json", "--parallel", "1")
+    parallel = run_audit(contoso, "tenants", "--json", "--parallel", "4")
+    assert sequential.exit_code == parallel.exit_code == 3
+    assert len(parse_document(parallel.stdout)["tenants"]) == 6
+    assert parallel.stdout == sequential.stdout
 
 
 def test_markdown_report_on_stdout(contoso: GraphEmulator) -> None:

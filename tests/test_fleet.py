@@ -21,9 +21,12 @@ from typer.testing import CliRunner, Result
 from taxcalc_consent.cli import driver, fleet
 from taxcalc_consent.cli.driver import Engine
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.cli.options import Shard
+from taxcalc_consent.cli.pipeline import select_shard
 from taxcalc_consent.infra.kinds import delegated_grant
 from taxcalc_consent.infra.plan import ConsentPlan, Violation
 from tests.conftest import CLIENT_ID, ROOT
+from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
 from tests.fakes.pulumi_engine import FakeBackend
 
@@ -91,7 +94,7 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 
 def report_of(result: Result) -> dict[str, object]:
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     assert isinstance(document, dict)
     return document
 
@@ -159,7 +162,7 @@ def test_plan_offline_still_needs_no_engine(tenants: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PATH", "")
     result = invoke("plan", "--offline", "--json", str(tenants))
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["format"] == "taxcalc-consent/plan@1"
+    assert parse_document(result.stdout)["format"] == "taxcalc-consent/plan@1"
 
 
 # ------------------------------------------------------------------------------------------ apply
@@ -327,10 +330,10 @@ def test_offboard_previews_without_yes_then_removes_grants_and_keeps_the_service
 
 def test_shards_partition_the_tenants_stably_and_evenly() -> None:
     plans = [_plan(name) for name in ("delta", "alpha", "echo", "charlie", "bravo")]
-    shards = [fleet.select_shard(plans, k, 3) for k in (1, 2, 3)]
+    shards = [select_shard(plans, Shard(k, 3)) for k in (1, 2, 3)]
     names = [sorted(p.tenant for p in shard) for shard in shards]
     assert names == [["alpha", "delta"], ["bravo", "echo"], ["charlie"]]
-    assert fleet.select_shard(list(reversed(plans)), 2, 3) == list(reversed(shards[1]))
+    assert select_shard(list(reversed(plans)), Shard(2, 3)) == list(reversed(shards[1]))
 
 
 @pytest.mark.parametrize("shard", ["0/2", "3/2", "1/0", "a/b", "1", "1/2/3"])

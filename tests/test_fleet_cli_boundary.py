@@ -20,6 +20,7 @@ from taxcalc_consent.cli import driver
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.kinds import delegated_grant
 from tests.conftest import ROOT
+from tests.documents import parse_document
 from tests.fakes import pulumi_cli
 
 PASSPHRASE = "fake-cli-passphrase-123"
@@ -93,7 +94,7 @@ def calls(home: Path) -> list[dict[str, Any]]:
 def test_plan_through_the_real_automation_api(fake_cli: Path, tenants_dir: Path) -> None:
     result = CliRunner().invoke(app, ["plan", "--json", "--parallel", "2", str(tenants_dir)])
     assert result.exit_code == 1, result.output  # tailspin is locked by another run
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     tenants = {t["tenant"]: t for t in document["tenants"]}
     assert tenants["contoso"]["result"] == "changes"
     assert [r["description"] for r in tenants["contoso"]["resources"]] == [

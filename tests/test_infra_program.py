@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from taxcalc_consent.infra.kinds import (
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.program import deploy, load_plan
 from tests.conftest import EXAMPLES, TENANT_ID
+from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, PUBLISHED_APPS, SHARED_MAILBOX_ID, fabrikam
 from tests.fakes.pulumi_mocks import (
@@ -439,7 +439,7 @@ def test_the_fake_refuses_a_provider_bound_to_another_tenant() -> None:
 def test_for_every_example_the_grants_registered_equal_the_grants_plan_offline_prints() -> None:
     result = CliRunner().invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     assert sorted(t["tenant"] for t in document["tenants"]) == sorted(EXAMPLE_TENANTS)
 
     for planned in document["tenants"]:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.loader import load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
+from tests.documents import parse_document
 
 runner = CliRunner()
 
@@ -82,7 +83,7 @@ def test_init_bad_arguments_exit_2_and_write_nothing(tmp_path: Path) -> None:
 def test_schema_is_generated_from_the_model_and_committed() -> None:
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
-    schema = json.loads(result.stdout)
+    schema = parse_document(result.stdout)
     assert schema == json.loads((ROOT / "schema" / "tenant.schema.json").read_text(encoding="utf-8")), (
         "schema/tenant.schema.json is stale: regenerate it with `taxcalc-consent schema > schema/tenant.schema.json`"
     )
@@ -97,3 +98,25 @@ def test_examples_reference_the_schema() -> None:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../../schema/tenant.schema.json", path
     assert (EXAMPLES / "../../schema/tenant.schema.json").resolve().is_file()
+
+
+def test_init_writes_a_schema_reference_that_resolves_beside_the_file(tmp_path: Path) -> None:
+    # An installed tool has no checkout to point into: the schema goes beside the tenant files.
+    folder = tmp_path / "client-repo" / "tenants"
+    result = runner.invoke(
+        app, ["init", "acme", "--tenant-id", "6e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59", "--dir", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    first = (folder / "acme.yaml").read_text(encoding="utf-8").splitlines()[0]
+    reference = first.removeprefix("# yaml-language-server: $schema=")
+    assert reference != first
+    schema_file = (folder / reference).resolve()
+    assert schema_file.is_file() and schema_file.parent == folder.resolve()
+    assert json.loads(schema_file.read_text("utf-8")) == json.loads(
+        (ROOT / "schema" / "tenant.schema.json").read_text("utf-8")
+    )
+    again = runner.invoke(
+        app, ["init", "beta", "--tenant-id", "7e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59", "--dir", str(folder)]
+    )
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in folder.iterdir()) == ["acme.yaml", "beta.yaml", "tenant.schema.json"]

@@ -15,6 +15,7 @@ from taxcalc_consent.cli.console import err
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
+from tests.documents import parse_document
 
 runner = CliRunner()
 GOLDEN = ROOT / "tests" / "golden" / "plan-examples.json"
@@ -29,12 +30,12 @@ def test_examples_match_golden_plan() -> None:
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert parse_document(result.stdout) == json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
 def test_json_has_exactly_the_documented_shape() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     assert set(document) == {"format", "tenants"}
     assert document["format"] == "taxcalc-consent/plan@1"
     for tenant in document["tenants"]:
@@ -76,7 +77,7 @@ def test_users_mode_plan(tenants_dir: Path) -> None:
     )
     result = runner.invoke(app, ["plan", "--offline", "--json", str(tenants_dir)])
     assert result.exit_code == 0, result.stderr
-    (tenant,) = json.loads(result.stdout)["tenants"]
+    (tenant,) = parse_document(result.stdout)["tenants"]
     scopes = ["Mail.Send", "User.Read", "offline_access", "openid"]  # plain code-point order
     assert tenant["grants"] == [
         {"consent_type": "Principal", "principal": "bob@acme.com", "resource_app_id": GRAPH_APP_ID, "scopes": scopes},
@@ -93,7 +94,7 @@ def test_users_mode_plan(tenants_dir: Path) -> None:
 
 def test_tenants_in_path_order_folders_in_name_order() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES / "lab.yaml"), str(EXAMPLES)])
-    assert [t["tenant"] for t in json.loads(result.stdout)["tenants"]] == ["lab", "contoso", "fabrikam"]
+    assert [t["tenant"] for t in parse_document(result.stdout)["tenants"]] == ["lab", "contoso", "fabrikam"]
 
 
 def test_human_output_is_a_table_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +116,7 @@ def test_narrow_output_folds_instead_of_clipping(monkeypatch: pytest.MonkeyPatch
 
 def test_json_stdout_is_one_document_only() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
-    json.loads(result.stdout)  # raises if anything else is printed there
+    parse_document(result.stdout)  # raises if anything else is printed there
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["validate", str(EXAMPLES)]])
@@ -135,3 +136,43 @@ def test_help_and_validate_do_not_import_pulumi(argv: list[str]) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert "LEAKED []" in completed.stdout, completed.stdout + completed.stderr
+
+
+def test_golden_is_byte_identical_and_out_writes_the_same_bytes(tmp_path: Path) -> None:
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        out = tmp_path / "plan.json"
+        result = runner.invoke(app, ["plan", "--offline", "--json", "--out", str(out), "examples/tenants"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == GOLDEN.read_text(encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == result.stdout
+
+
+def test_offline_shard_selects_its_tenants_and_report_is_an_alias_of_out(tmp_path: Path) -> None:
+    report = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", "--offline", "--shard", "2/3", "--report", str(report), str(EXAMPLES)])
+    assert result.exit_code == 0, result.stderr
+    document = parse_document(report.read_text(encoding="utf-8"))
+    # contoso, fabrikam, lab sorted by name and dealt round robin: shard 2 of 3 is fabrikam.
+    assert [t["tenant"] for t in document["tenants"]] == ["fabrikam"]
+    assert "shard 2/3: 1 tenant(s)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "3/2"], "--shard"),
+        (["--detailed-exitcode"], "--detailed-exitcode: only with the engine"),
+        (["--parallel", "2"], "--parallel: only with the engine"),
+        (["--backend", "file:///tmp/x"], "--backend: only with the engine"),
+        (["--out", "/no/such/folder/plan.json"], "folder /no/such/folder does not exist"),
+    ],
+)
+def test_offline_refuses_options_it_cannot_honour(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["plan", "--offline", *args, str(EXAMPLES)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from tests.conftest import CLIENT_ID, TENANT_ID
+from tests.documents import parse_document
 
 runner = CliRunner()
 
@@ -36,7 +36,7 @@ def test_mandatory_violation_exits_2_with_the_violation_in_json(tenants_dir: Pat
     write_tenant(tenants_dir, HIGH_RISK)
     result = runner.invoke(app, [*command, str(tenants_dir)])
     assert result.exit_code == 2, result.output
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     violations = document["violations"] if command[0] == "validate" else document["tenants"][0]["violations"]
     (violation,) = violations
     assert violation["rule"] == "high-risk-app-roles"
@@ -52,7 +52,7 @@ def test_advisory_violation_keeps_exit_0(tenants_dir: Path, command: list[str]) 
     write_tenant(tenants_dir, "consent:\n  mode: organization\n")
     result = runner.invoke(app, [*command, str(tenants_dir)])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     violations = document["violations"] if command[0] == "validate" else document["tenants"][0]["violations"]
     assert [(v["rule"], v["severity"]) for v in violations] == [("tenant-wide-consent", "advisory")]
 
@@ -99,7 +99,7 @@ def test_a_live_exception_lets_a_high_risk_role_through(tenants_dir: Path) -> No
     )
     result = runner.invoke(app, ["plan", "--offline", "--json", str(tenants_dir)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["tenants"][0]["violations"] == []
+    assert parse_document(result.stdout)["tenants"][0]["violations"] == []
 
 
 def test_defaults_can_make_an_advisory_rule_mandatory(tenants_dir: Path) -> None:
@@ -108,14 +108,14 @@ def test_defaults_can_make_an_advisory_rule_mandatory(tenants_dir: Path) -> None
     )
     result = runner.invoke(app, ["plan", "--offline", "--json", str(tenants_dir)])
     assert result.exit_code == 2
-    assert json.loads(result.stdout)["tenants"][0]["violations"][0]["severity"] == "mandatory"
+    assert parse_document(result.stdout)["tenants"][0]["violations"][0]["severity"] == "mandatory"
 
 
 def test_defaults_can_disable_a_rule(tenants_dir: Path) -> None:
     write_tenant(tenants_dir, HIGH_RISK, "policy:\n  enforcement:\n    high-risk-app-roles: disabled\n")
     result = runner.invoke(app, ["validate", "--json", str(tenants_dir)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["violations"] == []
+    assert parse_document(result.stdout)["violations"] == []
 
 
 # ------------------------------------------------------------------------ policy input errors
@@ -169,8 +169,14 @@ def test_unknown_rule_and_scope_in_defaults_policy_are_located_in_defaults(tenan
     )
     result = runner.invoke(app, ["plan", "--offline", "--json", str(tenants_dir)])
     assert result.exit_code == 2
-    assert result.stdout == ""
     defaults = tenants_dir / "_defaults.yaml"
+    # Invalid input under --json still gives stdout one document: validate@1, not valid, every problem.
+    document = parse_document(result.stdout)
+    assert document["format"] == "taxcalc-consent/validate@1" and document["valid"] is False
+    assert {(p["file"], p["line"], p["col"]) for p in document["problems"]} >= {
+        (str(defaults), 4, 71),
+        (str(defaults), 6, 5),
+    }
     assert (
         f"{defaults}:4:71: policy.allowed_scopes[5]: unknown delegated scope 'Mail.send': names are case-sensitive; "
         "did you mean 'Mail.Send'?"

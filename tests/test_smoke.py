@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
-
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from tests.conftest import EXAMPLES
+from tests.documents import parse_document
 
 
 def test_examples_validate_and_plan() -> None:
@@ -14,5 +13,5 @@ def test_examples_validate_and_plan() -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
     assert result.exit_code == 0
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     assert [t["tenant"] for t in document["tenants"]] == ["contoso", "fabrikam", "lab"]

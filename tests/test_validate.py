@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.errors import SpecError
 from taxcalc_consent.infra.loader import MAX_FILE_BYTES, load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, TENANT_ID
+from tests.documents import parse_document
 
 runner = CliRunner()
 
@@ -335,7 +335,7 @@ def test_validate_json_reports_problems(tenants_dir: Path) -> None:
     path = _write(tenants_dir, "acme.yaml", "tenant:\n  id: nope\n" + ORG)
     result = runner.invoke(app, ["validate", "--json", str(path)])
     assert result.exit_code == 2
-    document = json.loads(result.stdout)
+    document = parse_document(result.stdout)
     assert document == {
         "format": "taxcalc-consent/validate@1",
         "valid": False,

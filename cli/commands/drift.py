@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import typer
 
-from taxcalc_consent.cli.commands.validate import PathsArg
-from taxcalc_consent.cli.console import is_debug
-from taxcalc_consent.cli.fleet import BackendOpt, FleetOptions, JsonOpt, ParallelOpt, ReportOpt, ShardOpt, run_fleet
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt
 
 
 def drift(
@@ -14,8 +13,10 @@ def drift(
     shard: ShardOpt = None,
     backend: BackendOpt = None,
     json_output: JsonOpt = False,
-    report: ReportOpt = None,
-) -> None:
+    out: OutOpt = None,
+) -> ExitCode:
     """Refresh each tenant's stack from Entra and name every difference from its file (exit 3 on drift)."""
-    options = FleetOptions(parallel=parallel, shard=shard, json_output=json_output, report=report, backend=backend)
-    run_fleet("drift", paths, options, is_debug(ctx))
+    from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+
+    options = FleetOptions(parallel=parallel, shard=shard, json_output=json_output, report=out, backend=backend)
+    return run_fleet("drift", paths, options)

@@ -2,18 +2,8 @@ from __future__ import annotations
 
 import typer
 
-from taxcalc_consent.cli.commands.validate import PathsArg
-from taxcalc_consent.cli.console import is_debug
-from taxcalc_consent.cli.fleet import (
-    BackendOpt,
-    FleetOptions,
-    JsonOpt,
-    ParallelOpt,
-    ReportOpt,
-    ShardOpt,
-    YesOpt,
-    run_fleet,
-)
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
 
 
 def offboard(
@@ -24,13 +14,15 @@ def offboard(
     shard: ShardOpt = None,
     backend: BackendOpt = None,
     json_output: JsonOpt = False,
-    report: ReportOpt = None,
-) -> None:
+    out: OutOpt = None,
+) -> ExitCode:
     """Remove TaxCalc-Hub's grants and assignments from each tenant; its service principal is retained.
 
     Without --yes (and no confirmation at a terminal) this only previews the removal and exits 3.
     """
+    from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+
     options = FleetOptions(
-        parallel=parallel, shard=shard, json_output=json_output, report=report, backend=backend, yes=yes
+        parallel=parallel, shard=shard, json_output=json_output, report=out, backend=backend, yes=yes
     )
-    run_fleet("offboard", paths, options, is_debug(ctx))
+    return run_fleet("offboard", paths, options)

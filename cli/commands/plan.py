@@ -4,13 +4,18 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.commands.validate import PathsArg
-from taxcalc_consent.cli.console import err, is_debug, print_json, user_errors
+from taxcalc_consent.cli.console import UsageError, check_out, emit_plans, given, say
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.fleet import BackendOpt, FleetOptions, ParallelOpt, ReportOpt, ShardOpt, run_fleet
-from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.cli.render import render_plan
-from taxcalc_consent.infra.plan import plans_document
+from taxcalc_consent.cli.options import (
+    BackendOpt,
+    DetailedExitcodeOpt,
+    JsonOpt,
+    OutOpt,
+    ParallelOpt,
+    PathsArg,
+    ShardOpt,
+)
+from taxcalc_consent.cli.pipeline import load_plans, select_shard
 
 
 def plan(
@@ -20,34 +25,41 @@ def plan(
         bool,
         typer.Option("--offline", help="Show the ConsentPlan from the files alone: no Pulumi, no credentials."),
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
-    detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help="Exit 3 when any tenant would change (not with --offline).")
-    ] = False,
+    json_output: JsonOpt = False,
+    out: OutOpt = None,
+    detailed_exitcode: DetailedExitcodeOpt = False,
     parallel: ParallelOpt = 4,
     shard: ShardOpt = None,
     backend: BackendOpt = None,
-    report: ReportOpt = None,
-) -> None:
+) -> ExitCode:
     """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra."""
     if not offline:
+        from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+
         options = FleetOptions(
             parallel=parallel,
             shard=shard,
             json_output=json_output,
-            report=report,
+            report=out,
             backend=backend,
             detailed_exitcode=detailed_exitcode,
         )
-        run_fleet("plan", paths, options, is_debug(ctx))
-    with user_errors(is_debug(ctx)):
-        plans = load_plans(paths)
-    if json_output:
-        print_json(plans_document(plans))
-    else:
+        return run_fleet("plan", paths, options)
+    engine_only = [f"--{n.replace('_', '-')}" for n in ("detailed_exitcode", "parallel", "backend") if given(ctx, n)]
+    if engine_only:
+        raise UsageError(f"{', '.join(engine_only)}: only with the engine, and --offline does not run it; drop one")
+    check_out(out)
+    plans = select_shard(load_plans(paths), shard)
+    if shard is not None:
+        say(f"shard {shard}: {len(plans)} tenant(s)")
+    emit_plans(plans, json_output=json_output, out=out)
+    if not json_output:
+        from taxcalc_consent.cli.render import render_plan
+
         for tenant_plan in plans:
             render_plan(tenant_plan)
     mandatory = [v for p in plans for v in p.violations if v.severity == "mandatory"]
     if mandatory:
-        err.print(f"{len(mandatory)} mandatory policy violation(s); nothing would be applied", markup=False)
-        raise typer.Exit(int(ExitCode.INVALID))
+        say(f"{len(mandatory)} mandatory policy violation(s); nothing would be applied")
+        return ExitCode.INVALID
+    return ExitCode.OK

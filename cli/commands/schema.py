@@ -1,9 +1,46 @@
 from __future__ import annotations
 
-from taxcalc_consent.cli.console import print_json
-from taxcalc_consent.infra.schema import tenant_file_schema
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from taxcalc_consent.cli.console import check_out, emit
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.cli.options import OutOpt
 
 
-def schema() -> None:
-    """Print the JSON Schema of the tenant file (generated from the model) for editors and CI."""
-    print_json(tenant_file_schema())
+class SchemaName(StrEnum):
+    tenant = "tenant"
+    plan = "plan"
+    validate = "validate"
+    run = "run"
+    audit = "audit"
+    adopt = "adopt"
+
+
+def schema(
+    ctx: typer.Context,
+    name: Annotated[
+        SchemaName,
+        typer.Argument(
+            metavar="[NAME]",
+            help="tenant (the tenant file), or a document: plan, validate, run, audit, adopt.",
+        ),
+    ] = SchemaName.tenant,
+    out: OutOpt = None,
+) -> ExitCode:
+    """Print a JSON Schema (generated from the code): the tenant file's, or one of the tool's JSON documents."""
+    check_out(out)
+    emit(schema_document(name), json_output=out is None, out=out)
+    return ExitCode.OK
+
+
+def schema_document(name: SchemaName) -> dict[str, object]:
+    if name is SchemaName.tenant:
+        from taxcalc_consent.infra.schema import tenant_file_schema
+
+        return tenant_file_schema()
+    from taxcalc_consent.infra.documents import document_schema
+
+    return document_schema(name.value)

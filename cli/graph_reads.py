@@ -1,0 +1,51 @@
+"""Read many tenants from Microsoft Graph, N at a time: what ``audit`` and ``adopt`` share.
+
+Each tenant is read with its own credentials (the tenant id and auth section of its file); a Graph
+failure stays with its tenant and the others still run. Results come back in the files' order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from taxcalc_consent.cli.console import UsageError, say
+from taxcalc_consent.cli.options import CloudName
+from taxcalc_consent.infra.audit import TenantSnapshot, read_tenant
+from taxcalc_consent.infra.graph import Cloud, GraphError, client_for_tenant, graph_base_url
+from taxcalc_consent.infra.plan import ConsentPlan
+
+T = TypeVar("T")
+
+
+def per_tenant(
+    plans: Sequence[ConsentPlan],
+    cloud: CloudName,
+    endpoint: str | None,
+    parallel: int,
+    work: Callable[[ConsentPlan, TenantSnapshot], T],
+    *,
+    debug: bool = False,
+) -> list[tuple[ConsentPlan, T | GraphError]]:
+    """``work(plan, snapshot)`` for every tenant, ``parallel`` tenants at once."""
+    selected: Cloud = cloud.value
+    try:
+        graph_base_url(selected, endpoint)
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None  # a bad --graph-endpoint: nothing was read
+
+    def one(plan: ConsentPlan) -> T | GraphError:
+        try:
+            with client_for_tenant(plan.tenant_id, plan.auth, selected, endpoint) as client:
+                return work(plan, read_tenant(client, plan))
+        except GraphError as exc:
+            if debug:
+                raise
+            say(f"{plan.tenant}: {exc}")
+            return exc
+
+    if parallel <= 1 or len(plans) <= 1:
+        return [(plan, one(plan)) for plan in plans]
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="graph") as pool:
+        return list(zip(plans, pool.map(one, plans), strict=True))

@@ -1,0 +1,351 @@
+"""Every document the tool emits, as a type: plan@1, validate@1, run@1, audit@1, adopt@1.
+
+The types are TypedDicts: the code that builds a document is checked against them by mypy (strict),
+building one costs no more than building the dict it is, and pydantic generates each JSON Schema from
+them (committed under ``schema/``; a test keeps those files current). Serialising goes through
+pydantic-core's encoder, which writes the same bytes as ``json.dumps(indent=2, ensure_ascii=False)``
+for these documents (their only floats are durations rounded to milliseconds) at a fraction of the cost.
+
+A new output format goes here: its TypedDicts, an entry in ``DOCUMENTS``, a committed schema file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, Any, Final, Literal, NotRequired, final
+
+from typing_extensions import TypedDict
+
+PLAN_FORMAT: Final = "taxcalc-consent/plan@1"
+VALIDATE_FORMAT: Final = "taxcalc-consent/validate@1"
+RUN_FORMAT: Final = "taxcalc-consent/run@1"
+AUDIT_FORMAT: Final = "taxcalc-consent/audit@1"
+ADOPT_FORMAT: Final = "taxcalc-consent/adopt@1"
+
+ConsentTypeName = Literal["AllPrincipals", "Principal"]
+PrincipalTypeName = Literal["User", "Group"]
+SeverityName = Literal["mandatory", "advisory"]
+
+# ------------------------------------------------------------------------------------------ plan@1
+
+
+class PlanApp(TypedDict):
+    client_id: str | None
+    """TaxCalc-Hub's application id; null when the file registers the app (Entra assigns it)."""
+    register: bool
+
+
+class PlanServicePrincipal(TypedDict):
+    assignment_required: bool
+
+
+class PlanGrant(TypedDict):
+    """One oauth2PermissionGrant the tenant should hold."""
+
+    consent_type: ConsentTypeName
+    principal: str | None
+    resource_app_id: str
+    scopes: list[str]
+
+
+class PlanGroupGrant(TypedDict):
+    group: str
+    resource_app_id: str
+    scopes: list[str]
+
+
+class PlanAppRoleAssignment(TypedDict):
+    resource_app_id: str
+    role: str
+
+
+class PlanAssignment(TypedDict):
+    principal_type: PrincipalTypeName
+    principal: str
+
+
+class PlanViolation(TypedDict):
+    rule: str
+    severity: SeverityName
+    message: str
+
+
+class TenantPlan(TypedDict):
+    tenant: str
+    file: str
+    tenant_id: str
+    app: PlanApp
+    service_principal: PlanServicePrincipal
+    grants: list[PlanGrant]
+    group_grants: list[PlanGroupGrant]
+    app_role_assignments: list[PlanAppRoleAssignment]
+    assignments: list[PlanAssignment]
+    violations: list[PlanViolation]
+
+
+class PlanDocument(TypedDict):
+    format: Literal["taxcalc-consent/plan@1"]
+    tenants: list[TenantPlan]
+
+
+# -------------------------------------------------------------------------------------- validate@1
+
+
+class ProblemEntry(TypedDict):
+    file: str
+    line: int
+    col: int
+    key: str
+    message: str
+
+
+class TenantViolation(TypedDict):
+    tenant: str
+    rule: str
+    severity: SeverityName
+    message: str
+
+
+class ValidateDocument(TypedDict):
+    format: Literal["taxcalc-consent/validate@1"]
+    valid: bool
+    problems: list[ProblemEntry]
+    tenants: NotRequired[list[str]]
+    """Present when every file loaded: the tenants checked."""
+    violations: NotRequired[list[TenantViolation]]
+
+
+# ------------------------------------------------------------------------------------------- run@1
+
+OperationName = Literal["plan", "apply", "drift", "offboard"]
+ResultName = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
+ChangeOpName = Literal["create", "update", "delete", "replace", "import"]
+
+
+# "import" is a Python keyword, so this one takes the functional form.
+ChangeCounts = TypedDict("ChangeCounts", {"create": int, "update": int, "delete": int, "replace": int, "import": int})
+
+
+class ResourceChangeEntry(TypedDict):
+    op: ChangeOpName
+    kind: str
+    name: str
+    description: str
+    status: Literal["planned", "done", "failed"]
+
+
+class RunTenant(TypedDict):
+    tenant: str
+    file: str
+    stack: str
+    result: ResultName | None
+    changes: ChangeCounts
+    resources: list[ResourceChangeEntry]
+    error: str | None
+    warnings: list[str]
+    attempts: int
+    duration_seconds: float
+
+
+class RunSummary(TypedDict):
+    tenants: int
+    results: dict[str, int]
+
+
+class RunDocument(TypedDict):
+    format: Literal["taxcalc-consent/run@1"]
+    operation: OperationName
+    started_at: str
+    backend: str
+    shard: str | None
+    exit_code: int
+    summary: RunSummary
+    tenants: list[RunTenant]
+
+
+# ----------------------------------------------------------------------------------------- audit@1
+
+
+class AuditServicePrincipal(TypedDict):
+    exists: bool
+    object_id: str | None
+    enabled: bool | None
+    assignment_required: bool | None
+
+
+class AuditGrant(TypedDict):
+    id: str
+    consent_type: str
+    """As Graph holds it (AllPrincipals or Principal)."""
+    principal: str | None
+    principal_id: str | None
+    scopes: list[str]
+
+
+class AuditAppRoleAssignment(TypedDict):
+    id: str
+    role: str
+    app_role_id: str
+    resource: str
+
+
+class AuditAssignment(TypedDict):
+    id: str
+    principal_type: str
+    principal: str
+    principal_id: str
+    app_role_id: str
+
+
+class AuditUserConsent(TypedDict):
+    setting: str
+    policies: list[str]
+
+
+class AuditUserExperience(TypedDict):
+    principal: str
+    principal_id: str
+    experience: str
+    refused: bool
+    reason: str
+
+
+class AuditExperience(TypedDict):
+    requested_scopes: list[str]
+    experience: str
+    reason: str
+    assignment_required: bool
+    users: list[AuditUserExperience]
+
+
+class AuditDifference(TypedDict):
+    kind: str
+    subject: str
+    message: str
+    scopes: NotRequired[list[str]]
+
+
+@final
+class AuditTenant(TypedDict):
+    tenant: str
+    file: str
+    tenant_id: str
+    service_principal: AuditServicePrincipal
+    grants: list[AuditGrant]
+    app_role_assignments: list[AuditAppRoleAssignment]
+    assignments: list[AuditAssignment]
+    user_consent: AuditUserConsent
+    admin_consent_workflow: bool
+    user_experience: AuditExperience
+    differences: list[AuditDifference]
+
+
+@final
+class FailedTenant(TypedDict):
+    """A tenant whose work failed (Graph answered an error): the others still ran."""
+
+    tenant: str
+    file: str
+    tenant_id: str
+    error: str
+
+
+class AuditDocument(TypedDict):
+    format: Literal["taxcalc-consent/audit@1"]
+    tenants: list[AuditTenant | FailedTenant]
+
+
+# ----------------------------------------------------------------------------------------- adopt@1
+
+
+class AdoptedEntry(TypedDict):
+    name: str
+    """The Pulumi logical name the object is imported as."""
+    import_id: str
+    what: str
+
+
+@final
+class AdoptTenant(TypedDict):
+    tenant: str
+    stack_config: str
+    changed: bool
+    adopted: list[AdoptedEntry]
+    apply_changes: list[str]
+    not_adopted: list[str]
+
+
+@final
+class AdoptFailedTenant(TypedDict):
+    tenant: str
+    stack_config: str
+    error: str
+
+
+class AdoptDocument(TypedDict):
+    format: Literal["taxcalc-consent/adopt@1"]
+    tenants: list[AdoptTenant | AdoptFailedTenant]
+
+
+Document = PlanDocument | ValidateDocument | RunDocument | AuditDocument | AdoptDocument
+
+DOCUMENTS: dict[str, type[Any]] = {
+    "plan": PlanDocument,
+    "validate": ValidateDocument,
+    "run": RunDocument,
+    "audit": AuditDocument,
+    "adopt": AdoptDocument,
+}
+"""Schema name (``schema/<name>.schema.json``, ``taxcalc-consent schema <name>``) -> document type."""
+
+
+def document_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of one document, generated from its type."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(DOCUMENTS[name]).json_schema(mode="serialization")
+    schema["$id"] = f"https://taxcalc-consent.invalid/schema/{name}.schema.json"
+    _closed(schema)
+    return schema
+
+
+def _closed(node: Any) -> None:
+    """Every object in a document has exactly the keys its type names: say so in the schema, so a key
+    added in code but not in the type (or the other way round) fails the schema test."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _closed(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed(value)
+
+
+def to_json(document: Any) -> str:
+    """One document as indented JSON text with a final newline."""
+    from pydantic_core import to_json as encode
+
+    return encode(document, indent=2).decode("utf-8") + "\n"
+
+
+def write_streamed(stream: IO[str], head: dict[str, Any], items: Iterable[Any], key: str = "tenants") -> None:
+    """Write ``{**head, key: [*items]}`` as ``to_json`` would, one item at a time.
+
+    A fleet of thousands of tenants never holds the whole document, or its text, in memory: each item
+    is encoded, indented one level deeper and written before the next is built.
+    """
+    from pydantic_core import to_json as encode
+
+    text = encode({**head, key: []}, indent=2).decode("utf-8")
+    marker = f'\n  "{key}": []'
+    before, found, after = text.partition(marker)
+    if not found:
+        raise ValueError(f"document head has no top-level {key!r}")
+    stream.write(before + f'\n  "{key}": [')
+    first = True
+    for item in items:
+        body = encode(item, indent=2).decode("utf-8").replace("\n", "\n    ")
+        stream.write(("\n    " if first else ",\n    ") + body)
+        first = False
+    stream.write(("\n  ]" if not first else "]") + after + "\n")
