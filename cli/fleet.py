@@ -1,7 +1,7 @@
 """Many tenants, one command: validate, shard, run each tenant's stack in parallel, summarise, report.
 
 The commands ``plan`` (without --offline), ``apply``, ``drift`` and ``offboard`` are thin wrappers
-over :func:`run_fleet`. Pulumi itself is reached only through :mod:`cli.driver`.
+over :func:`run_fleet`. Pulumi itself is reached only through :mod:`cli.automation`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from taxcalc_consent.cli import driver
+from taxcalc_consent.cli import automation, engine_setup
+from taxcalc_consent.cli.automation import Engine
 from taxcalc_consent.cli.console import check_out, emit, err, literal_row, say
-from taxcalc_consent.cli.driver import Engine, ResourceChange, Step, StepOutcome
+from taxcalc_consent.cli.events import ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.cli.pipeline import load_plans, select_shard
@@ -226,14 +227,14 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
             "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
         )
     selected = select_shard(plans, options.shard)
-    settings = driver.resolve_settings(options.backend, os.environ)
-    problems = driver.preflight_problems(selected, os.environ)
+    settings = engine_setup.resolve_settings(options.backend, os.environ)
+    problems = engine_setup.preflight_problems(selected, os.environ)
     if problems:
         for problem in problems:
             say(problem)
-        raise driver.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
-    redact = driver.secret_values(plans, os.environ, settings)
-    engine = driver.connect(settings) if selected else None
+        raise engine_setup.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
+    redact = engine_setup.secret_values(plans, os.environ, settings)
+    engine = automation.connect(settings) if selected else None
 
     runs = [TenantRun(plan) for plan in selected]
     if options.shard:

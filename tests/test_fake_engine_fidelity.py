@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pulumi.automation import ConfigValue
 
-from taxcalc_consent.cli.driver import TENANT_FILE_KEY
+from taxcalc_consent.cli.engine_setup import TENANT_FILE_KEY
 from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.example_tenants import EXAMPLE_TENANTS

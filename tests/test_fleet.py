@@ -18,8 +18,8 @@ from pulumi.automation import ConfigValue
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from taxcalc_consent.cli import driver, fleet
-from taxcalc_consent.cli.driver import Engine
+from taxcalc_consent.cli import automation, engine_setup, fleet
+from taxcalc_consent.cli.automation import Engine
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.cli.pipeline import select_shard
@@ -59,7 +59,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     root.mkdir()
     (root / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(driver, "PROJECT_ROOT", root)
+    monkeypatch.setattr(engine_setup, "PROJECT_ROOT", root)
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "TENANT_SECRET"):
         monkeypatch.delenv(name, raising=False)
@@ -85,7 +85,7 @@ def entra(name: str) -> FakeTenant:
 @pytest.fixture
 def backend(project: Path, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     fake = FakeBackend(project, {name: entra(name) for name in TENANT_IDS})
-    monkeypatch.setattr(driver, "connect", lambda settings: Engine(settings, fake.factory, retry_delay=0))
+    monkeypatch.setattr(automation, "connect", lambda settings: Engine(settings, fake.factory, retry_delay=0))
     return fake
 
 
@@ -444,19 +444,19 @@ def test_backend_and_passphrase_file_reach_the_engine(project: Path, monkeypatch
     passphrase_file = project / "passphrase"
     passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(passphrase_file))
-    default = driver.resolve_settings(None, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)})
+    default = engine_setup.resolve_settings(None, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)})
     assert default.backend_url == f"file://{project / '.pulumi-state'}"
     assert not (project / ".pulumi-state").exists()  # created by connect(), only when something runs
     assert default.env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(passphrase_file)
-    from_env = driver.resolve_settings(
+    from_env = engine_setup.resolve_settings(
         None, {"PULUMI_BACKEND_URL": "azblob://state", "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
     )
     assert from_env.env_vars["PULUMI_BACKEND_URL"] == "azblob://state"
-    cloud = driver.resolve_settings("https://user:tok@api.pulumi.com", {})  # Pulumi Cloud: no passphrase
+    cloud = engine_setup.resolve_settings("https://user:tok@api.pulumi.com", {})  # Pulumi Cloud: no passphrase
     assert cloud.backend_display == "https://api.pulumi.com"
     assert "PULUMI_CONFIG_PASSPHRASE" not in cloud.env_vars
-    with pytest.raises(driver.EngineSetupError, match="no such file"):
-        driver.resolve_settings("s3://bucket", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(project / "nope")})
+    with pytest.raises(engine_setup.EngineSetupError, match="no such file"):
+        engine_setup.resolve_settings("s3://bucket", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(project / "nope")})
 
 
 def test_a_missing_pulumi_cli_is_one_message_and_exit_1(
@@ -505,7 +505,7 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
         return stack
 
     backend_factory = leaky
-    monkeypatch.setattr(driver, "connect", lambda settings: Engine(settings, backend_factory, retry_delay=0))  # type: ignore[arg-type]
+    monkeypatch.setattr(automation, "connect", lambda settings: Engine(settings, backend_factory, retry_delay=0))  # type: ignore[arg-type]
     report_file = tmp_path / "report.json"
     result = invoke("apply", "--yes", "--json", "--report", str(report_file), str(tenants / "contoso.yaml"))
     assert result.exit_code == 1, result.output

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli import driver
+from taxcalc_consent.cli import engine_setup
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.kinds import delegated_grant
 from tests.conftest import ROOT
@@ -42,7 +42,7 @@ def fake_cli(tmp_path: Path, tenants_dir: Path, monkeypatch: pytest.MonkeyPatch)
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(driver, "PROJECT_ROOT", project)
+    monkeypatch.setattr(engine_setup, "PROJECT_ROOT", project)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_PULUMI_HOME", str(home))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
@@ -101,7 +101,7 @@ def test_plan_through_the_real_automation_api(fake_cli: Path, tenants_dir: Path)
         "add Mail.Send to the tenant-wide grant; remove User.Read from the tenant-wide grant"
     ]
     assert tenants["tailspin"]["result"] == "locked"
-    project = driver.PROJECT_ROOT
+    project = engine_setup.PROJECT_ROOT
     recorded = calls(fake_cli)
     previews = [c for c in recorded if c["argv"][0] == "preview"]
     assert len(previews) == 1

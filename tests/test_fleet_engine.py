@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taxcalc_consent.cli import driver
+from taxcalc_consent.cli import automation, engine_setup
 from taxcalc_consent.cli.pipeline import load_plans
 from tests.conftest import EXAMPLES, ROOT
 
@@ -28,8 +28,8 @@ def test_a_tenant_stack_gets_its_config_and_no_secret(tmp_path: Path, monkeypatc
     (project / "stacks").mkdir()
     monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))
     environ = {"PULUMI_CONFIG_PASSPHRASE": "engine-test-passphrase"}
-    settings = driver.resolve_settings(None, environ, project_root=project)
-    engine = driver.connect(settings)
+    settings = engine_setup.resolve_settings(None, environ, project_root=project)
+    engine = automation.connect(settings)
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     engine.open_stack(plan)
     written = yaml.safe_load((project / "stacks" / "Pulumi.contoso.yaml").read_text(encoding="utf-8"))

@@ -10,7 +10,9 @@ import pytest
 from pulumi.automation import CommandResult, ConfigValue, EngineEvent
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.driver import Engine, EngineSettings, Redactor, describe_step
+from taxcalc_consent.cli.automation import Engine
+from taxcalc_consent.cli.engine_setup import EngineSettings, Redactor
+from taxcalc_consent.cli.events import describe_step
 from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
 from tests.conftest import EXAMPLES
@@ -281,3 +283,129 @@ def test_a_failure_with_only_stdout_keeps_the_tail_of_stdout(tmp_path: Path) -> 
     assert outcome.error == (
         "Previewing update (contoso); error: an unhandled error occurred: Program exited with non-zero exit code: 1"
     )
+
+
+# --------------------------------------------------------- whole operations: what counts as a change
+# Event sequences in the shapes a real engine emits (pulumi/pulumi v3.274.1): a preview has steps for
+# the Stack, the provider and the component too (custom is left out of a component's state:
+# apitype.StepEventStateMetadata `json:"custom,omitempty"`); a replacement is create-replacement,
+# replace and delete-replaced on one URN (pkg/resource/deploy/step_generator.go, NewCreateReplacementStep,
+# NewReplaceStep, NewDeleteReplacementStep); an import whose inputs differ is an import step and then
+# the ordinary step generation over the imported state, an update (step_generator.go, import continuation).
+
+STACK_URN = "urn:pulumi:contoso::taxcalc-consent::pulumi:pulumi:Stack::taxcalc-consent-contoso"
+PROVIDER_URN = f"urn:pulumi:contoso::taxcalc-consent::{COMPONENT}$pulumi:providers:azuread::entra-tenant"
+COMPONENT_URN = f"urn:pulumi:contoso::taxcalc-consent::{COMPONENT}::tenant-consent"
+
+
+def pre_and_outputs(
+    op: str,
+    urn_: str,
+    type_: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    *,
+    custom: bool = True,
+    diffs: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    def state(inputs: dict[str, Any] | None) -> dict[str, Any] | None:
+        if inputs is None:
+            return None
+        document: dict[str, Any] = {"type": type_, "urn": urn_, "inputs": inputs, "outputs": inputs}
+        if custom:
+            document["custom"] = True
+        return document
+
+    metadata = {
+        "op": op,
+        "urn": urn_,
+        "type": type_,
+        "provider": "" if not custom else PROVIDER_URN + "::04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "old": state(old),
+        "new": state(new),
+        "diffs": diffs,
+    }
+    return [
+        {"resourcePreEvent": {"metadata": metadata, "planning": True}},
+        {"resOutputsEvent": {"metadata": metadata, "planning": True}},
+    ]
+
+
+def bookkeeping(op: str) -> list[dict[str, Any]]:
+    """The Stack, the azuread provider and the TenantConsent component, none of them an Entra object."""
+    prior = None if op == "create" else {}
+    return [
+        *pre_and_outputs(op, STACK_URN, "pulumi:pulumi:Stack", prior, {}, custom=False),
+        *pre_and_outputs(op, PROVIDER_URN, "pulumi:providers:azuread", prior, {"tenantId": "t"}),
+        *pre_and_outputs(op, COMPONENT_URN, COMPONENT, prior, {}, custom=False),
+    ]
+
+
+def test_a_first_preview_counts_entra_objects_only(tmp_path: Path) -> None:
+    sp = {"clientId": "c", "useExisting": True, "appRoleAssignmentRequired": False}
+    events = [
+        *bookkeeping("create"),
+        *pre_and_outputs(
+            "create", urn(service_principal.TYPE, service_principal.NAME), service_principal.TYPE, None, sp
+        ),
+        *pre_and_outputs(
+            "create",
+            urn(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME),
+            delegated_grant.TYPE,
+            None,
+            {**GRANT, "claimValues": ["openid", "User.Read"]},
+        ),
+    ]
+    outcome = run_replay(events, None, tmp_path)
+    assert [(c.op, c.kind) for c in outcome.changes] == [
+        ("create", "service principal"),
+        ("create", "delegated permission grant"),
+    ]
+
+
+def test_a_replacement_counts_once(tmp_path: Path) -> None:
+    user = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    grant_urn = urn(delegated_grant.TYPE, delegated_grant.user_name(user))
+    old = {**GRANT, "userObjectId": user, "claimValues": ["openid"]}
+    new = {**GRANT, "userObjectId": user, "resourceServicePrincipalObjectId": "other", "claimValues": ["openid"]}
+    replacement = [
+        *pre_and_outputs("create-replacement", grant_urn, delegated_grant.TYPE, old, new),
+        *pre_and_outputs("replace", grant_urn, delegated_grant.TYPE, old, new),
+        *pre_and_outputs("delete-replaced", grant_urn, delegated_grant.TYPE, old, new),
+    ]
+    delete_before_replace = [replacement[4], replacement[5], replacement[2], replacement[3], *replacement[:2]]
+    for steps in (replacement, delete_before_replace):
+        outcome = run_replay([*bookkeeping("same"), *steps], None, tmp_path)
+        assert [(c.op, c.name) for c in outcome.changes] == [("replace", delegated_grant.user_name(user))]
+        assert outcome.changes[0].description == f"the grant for user {user} (Principal) will be replaced"
+
+
+def test_an_import_then_update_is_one_adoption_that_says_the_update_too(tmp_path: Path) -> None:
+    grant_urn = urn(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME)
+    by_hand = {**GRANT, "claimValues": ["User.Read", "openid"]}
+    planned = {**GRANT, "claimValues": ["Mail.Send", "User.Read", "openid"]}
+    events = [
+        *bookkeeping("same"),
+        *pre_and_outputs("import", grant_urn, delegated_grant.TYPE, None, by_hand),
+        *pre_and_outputs("update", grant_urn, delegated_grant.TYPE, by_hand, planned, diffs=["claimValues"]),
+    ]
+    outcome = run_replay(events, None, tmp_path)
+    assert [(c.op, c.kind) for c in outcome.changes] == [("import", "delegated permission grant")]
+    assert outcome.changes[0].description == (
+        "adopt the existing tenant-wide grant (AllPrincipals); add Mail.Send to the tenant-wide grant"
+    )
+
+
+def test_a_later_update_run_marks_the_one_change_done(tmp_path: Path) -> None:
+    grant_urn = urn(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME)
+    old = {**GRANT, "claimValues": ["openid"]}
+    steps = [
+        *pre_and_outputs("create-replacement", grant_urn, delegated_grant.TYPE, old, old),
+        *pre_and_outputs("replace", grant_urn, delegated_grant.TYPE, old, old),
+        *pre_and_outputs("delete-replaced", grant_urn, delegated_grant.TYPE, old, old),
+    ]
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    stack = ReplayStack([*bookkeeping("same"), *steps], None)
+    settings = EngineSettings(tmp_path, "file://" + str(tmp_path), {}, tmp_path / "policies")
+    outcome = Engine(settings, lambda name, env: stack, retry_delay=0).run(plan, "up", Redactor([]))
+    assert [(c.op, c.status) for c in outcome.changes] == [("replace", "done")]

@@ -33,7 +33,7 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.driver import TENANT_FILE_KEY
+from taxcalc_consent.cli.engine_setup import TENANT_FILE_KEY
 from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from tests.fakes.entra import FakeTenant, GraphError

@@ -1,0 +1,186 @@
+"""What an engine run needs before it starts: backend and environment, secret redaction, preflight checks,
+and the stack settings written for each tenant. No Pulumi import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.plan import ConsentPlan
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Where Pulumi.yaml lives (program ``infra/``, stack configs in ``stacks/``)."""
+
+CONFIG_NS = "taxcalc-consent"
+TENANT_FILE_KEY = f"{CONFIG_NS}:tenantFile"
+
+# Provider settings the tool owns in each stack's config. Keys it does not own (for example
+# ``taxcalc-consent:adopt``, written by ``adopt``) are never touched.
+MANAGED_PROVIDER_KEYS = ("azuread:tenantId", "azuread:clientId", "azuread:useCli", "azuread:useOidc", "azuread:useMsi")
+
+# Environment variables whose values are secrets wherever they appear: never printed, never reported.
+SECRET_ENV_VARS = (
+    "PULUMI_CONFIG_PASSPHRASE",
+    "PULUMI_ACCESS_TOKEN",
+    "ARM_CLIENT_SECRET",
+    "ARM_OIDC_TOKEN",
+    "ARM_OIDC_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
+    "AZURE_STORAGE_KEY",
+)
+
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class EngineUnavailable(TaxcalcConsentError):
+    """The Pulumi CLI is missing or too old: nothing can run, but it is not the user's input."""
+
+    exit_code = ExitCode.FAILED
+
+
+class EngineSetupError(TaxcalcConsentError):
+    """Backend or credentials are not set up (passphrase, secret variable): nothing was touched."""
+
+    exit_code = ExitCode.INVALID
+
+
+PULUMI_MISSING = (
+    "the Pulumi CLI (`pulumi`) is not on PATH; install it (https://www.pulumi.com/docs/iac/download-install/, "
+    "for example `curl -fsSL https://get.pulumi.com | sh`) and run again; "
+    "`taxcalc-consent plan --offline` works without it"
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    project_root: Path
+    backend_url: str
+    env_vars: Mapping[str, str]
+    """Passed to every Pulumi process on top of the inherited environment (backend, passphrase)."""
+    policy_pack: Path
+
+    @property
+    def backend_display(self) -> str:
+        """The backend URL without any user:password part, fit for output."""
+        parts = urlsplit(self.backend_url)
+        if "@" not in parts.netloc:
+            return self.backend_url
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+class Redactor:
+    """Replaces every known secret value with ``[secret]`` in text bound for output or a report."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Very short values would blank out ordinary words; Pulumi passphrases and Entra secrets are long.
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        return text
+
+
+def secret_values(
+    plans: Iterable[ConsentPlan], environ: Mapping[str, str], settings: EngineSettings | None
+) -> Redactor:
+    names = set(SECRET_ENV_VARS) | {p.auth.client_secret_env for p in plans if p.auth.client_secret_env}
+    values = [environ[n] for n in names if environ.get(n)]
+    if settings is not None:
+        values.extend(v for k, v in settings.env_vars.items() if k in SECRET_ENV_VARS)
+        passphrase_file = settings.env_vars.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if passphrase_file:
+            with contextlib.suppress(OSError):
+                values.append(Path(passphrase_file).read_text(encoding="utf-8").strip())
+    return Redactor(values)
+
+
+def resolve_settings(
+    backend: str | None, environ: Mapping[str, str], project_root: Path | None = None
+) -> EngineSettings:
+    """Backend URL and the environment every engine process gets. Raises EngineSetupError (exit 2)."""
+    project_root = project_root or PROJECT_ROOT
+    if not (project_root / "Pulumi.yaml").is_file():
+        raise EngineSetupError(f"{project_root}: no Pulumi.yaml here; the tool must run from its project directory")
+    url = backend or environ.get("PULUMI_BACKEND_URL") or ""
+    if not url:
+        url = f"file://{project_root / '.pulumi-state'}"
+    env: dict[str, str] = {"PULUMI_BACKEND_URL": url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    # Pulumi Cloud encrypts stack secrets itself; every self-managed backend (file, azblob, s3, gs)
+    # uses the passphrase provider, and without a passphrase the CLI would prompt, which hangs CI.
+    if not url.startswith(("https://", "http://")):
+        passphrase = environ.get("PULUMI_CONFIG_PASSPHRASE")
+        passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if passphrase is not None:
+            env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+        elif passphrase_file:
+            if not Path(passphrase_file).is_file():
+                raise EngineSetupError(f"PULUMI_CONFIG_PASSPHRASE_FILE: {passphrase_file}: no such file")
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = passphrase_file
+        else:
+            raise EngineSetupError(
+                "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase that encrypts "
+                f"stack secrets in {_display(url)}; it is never prompted for. Nothing was changed"
+            )
+    return EngineSettings(
+        project_root=project_root, backend_url=url, env_vars=env, policy_pack=project_root / "policies"
+    )
+
+
+def _display(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
+def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str]) -> list[str]:
+    """Problems that would stop a tenant's engine run before it starts, one line each."""
+    problems: list[str] = []
+    for plan in plans:
+        if not STACK_NAME.match(plan.tenant):
+            problems.append(
+                f"{plan.file}: tenant name {plan.tenant!r} is not a valid stack name (letters, digits, _ . - only)"
+            )
+        env_name = plan.auth.client_secret_env
+        if plan.auth.method == "client-secret" and not env_name:
+            problems.append(f"{plan.file}: auth.method is client-secret but auth.client_secret_env is not set")
+        elif env_name and not environ.get(env_name):
+            problems.append(f"{plan.file}: auth.client_secret_env names {env_name}, which is not set or empty")
+    return problems
+
+
+@dataclass(frozen=True)
+class _Setting:
+    value: str
+    secret: bool = False
+
+
+def tenant_file_setting(plan: ConsentPlan, project_root: Path) -> str:
+    """The tenant file as stack config names it: relative to the project root when inside it, else absolute."""
+    tenant_file = Path(plan.file).resolve()
+    try:
+        return str(tenant_file.relative_to(project_root.resolve()))
+    except ValueError:
+        return str(tenant_file)
+
+
+def stack_config(plan: ConsentPlan, project_root: Path) -> dict[str, _Setting]:
+    """The stack config the tool writes for a tenant: the tenant file and provider settings, no secret."""
+    config = {
+        TENANT_FILE_KEY: _Setting(tenant_file_setting(plan, project_root)),
+        "azuread:tenantId": _Setting(plan.tenant_id),
+    }
+    if plan.auth.client_id:
+        config["azuread:clientId"] = _Setting(plan.auth.client_id)
+    flag = {"cli": "azuread:useCli", "oidc": "azuread:useOidc", "msi": "azuread:useMsi"}.get(plan.auth.method or "")
+    if flag:
+        config[flag] = _Setting("true")
+    return config
