@@ -8,8 +8,10 @@ lists replace). Files whose names start with ``_`` are never tenants.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
+import stat
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +24,16 @@ from pydantic import BaseModel, ValidationError
 from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
 from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, PROFILES
-from taxcalc_consent.infra.spec import TenantSpec
+from taxcalc_consent.infra.spec import TenantSpec, describe_char, invisible_char, is_guid
 
 MAX_FILE_BYTES = 1024 * 1024
 """Tenant files are small; anything larger is a mistake (or an attack on the parser)."""
 
 MAX_NODES = 100_000
 """Upper bound on YAML nodes after alias expansion: a billion-laughs file stops here, fast."""
+
+MAX_DEPTH = 32
+"""Upper bound on nesting: a tenant file needs four levels; a few hundred would exhaust Python's stack."""
 
 DEFAULTS_FILE = "_defaults.yaml"
 TENANT_SUFFIXES = (".yaml", ".yml")
@@ -162,6 +167,10 @@ class _TooManyNodes(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    """Raised once, at the first node nested beyond MAX_DEPTH, after recording its problem."""
+
+
 class _Reader:
     """Build plain Python values from a composed YAML node tree, recording each key path's position."""
 
@@ -178,10 +187,23 @@ class _Reader:
             raise _TooManyNodes
         tag = node.tag
         if tag == _STR_TAG:  # the common case first: most values are text
-            if _ENTRA_SECRET_VALUE.search(node.value):
+            value: str = node.value
+            if _ENTRA_SECRET_VALUE.search(value):
                 self.problems.append(self.positions.problem(path, _SECRET_VALUE_MESSAGE))
                 return None
-            return node.value
+            # Only double-quoted escapes ("\u200b", "\0") and non-ASCII text can hold an invisible character:
+            # the parser refuses control characters written as such.
+            if typing.cast(yaml.ScalarNode, node).style == '"' or not value.isascii():
+                hidden = invisible_char(value)
+                if hidden is not None:
+                    self.problems.append(self.positions.problem(path, hidden))
+                    return None
+            return value
+        if len(path) >= MAX_DEPTH and tag in (_MAP_TAG, _SEQ_TAG):
+            start = node.start_mark
+            message = f"nested more than {MAX_DEPTH} levels deep; a tenant file needs no more than four"
+            self.problems.append(Problem(self.file, start.line + 1, start.column + 1, format_key_path(path), message))
+            raise _TooDeep
         if tag == _MAP_TAG and isinstance(node, yaml.MappingNode):
             return self._read_mapping(node, path)
         if tag == _SEQ_TAG and isinstance(node, yaml.SequenceNode):
@@ -226,6 +248,11 @@ class _Reader:
             if not isinstance(key, str):
                 self._refuse_key(mark, path, "keys must be plain text")
                 continue
+            if not key.isascii() or key_node.style == '"':
+                hidden = invisible_char(key)
+                if hidden is not None:
+                    self._refuse_key(mark, path, f"a key {hidden}")
+                    continue
             if key in first_seen:
                 first_line = first_seen[key][1]
                 self._refuse_key(mark, (*path, key), f"duplicate key (first written at line {first_line}); keep one")
@@ -262,23 +289,87 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return "invalid YAML: " + "; ".join(parts) if parts else "invalid YAML"
 
 
+class _Unreadable(Exception):
+    """A path that cannot be read as a tenant file; the message says why and what to do."""
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    return next((words for test, words in _FILE_KINDS if test(mode)), "a special file")
+
+
+def os_error_message(exc: OSError, path: str | Path) -> str:
+    """Why ``path`` could not be opened, said so that the user knows what to change."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop: the link points back at itself; fix or remove it"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "symbolic link to a missing file; fix or remove the link"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied: make it (and its folders) readable by this user"
+    if exc.errno == errno.ENXIO:
+        return "not a regular file (a socket or a device with nothing behind it)"
+    return f"cannot read it: {exc.strerror or type(exc).__name__}"
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; raises _Unreadable for anything else.
+
+    Opened non-blocking and checked with fstat on the open descriptor, so a FIFO named like a tenant
+    file is refused instead of hanging the run, and /dev/zero is refused instead of read forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _Unreadable(os_error_message(exc, path)) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _Unreadable(f"{file_kind(info.st_mode)}, not a file: expected a YAML text file here")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            # read(n) would allocate n bytes up front: ask for no more than the file holds.
+            raw = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
+        except OSError as exc:
+            raise _Unreadable(os_error_message(exc, path)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _Unreadable(f"file is {max(info.st_size, len(raw)):,} bytes; tenant files are limited to 1 MiB")
+    return raw
+
+
+# What YAML 1.1 allows in a stream (yaml.org/spec/1.1/#c-printable); the parser refuses the rest.
+_NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _unprintable_problem(text: str, shown: str) -> Problem:
+    found = _NOT_YAML_PRINTABLE.search(text)
+    if found is None:  # the parser refused something this pattern does not know: still say where to look
+        return Problem(shown, 1, 1, "", "invalid YAML: the file holds a character YAML does not allow")
+    line = text.count("\n", 0, found.start()) + 1
+    col = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return Problem(
+        shown, line, col, "", f"{describe_char(found.group())} is not allowed in YAML: delete it (save as plain text)"
+    )
+
+
 def read_yaml_file(path: Path, shown: str) -> tuple[Any, Positions, list[Problem]]:
     """Read one YAML file into plain values and positions. Never raises for the file's content."""
     start = Positions(shown)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            # read(n) would allocate n bytes up front: ask for no more than the file holds.
-            raw = handle.read(min(size, MAX_FILE_BYTES) + 1)
-            if len(raw) > MAX_FILE_BYTES:
-                size = max(size, len(raw))
-                return (
-                    None,
-                    start,
-                    [Problem(shown, 1, 1, "", f"file is {size:,} bytes; tenant files are limited to 1 MiB")],
-                )
-    except OSError as exc:
-        return None, start, [Problem(shown, 1, 1, "", f"cannot read file: {exc.strerror}")]
+        raw = _read_regular_file(path)
+    except _Unreadable as exc:
+        return None, start, [Problem(shown, 1, 1, "", str(exc))]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -303,8 +394,12 @@ def read_yaml_file(path: Path, shown: str) -> tuple[Any, Positions, list[Problem
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, start, [Problem(shown, line, col, "", _yaml_message(exc))]
+    except yaml.reader.ReaderError:
+        return None, start, [_unprintable_problem(text, shown)]
     except yaml.YAMLError as exc:
         return None, start, [Problem(shown, 1, 1, "", f"invalid YAML: {type(exc).__name__}")]
+    except RecursionError:  # the pure-Python parser recurses per level; libyaml stops at its own limit
+        return None, start, [Problem(shown, 1, 1, "", f"nested more than {MAX_DEPTH} levels deep; refusing to read it")]
     if root is None:
         return (
             None,
@@ -315,6 +410,8 @@ def read_yaml_file(path: Path, shown: str) -> tuple[Any, Positions, list[Problem
     reader.positions.by_path[()] = (shown, root.start_mark.line + 1, root.start_mark.column + 1)
     try:
         value = reader.read(root, ())
+    except _TooDeep:
+        return None, start, reader.problems
     except _TooManyNodes:
         why = "YAML aliases expand" if _distinct_nodes(root) < MAX_NODES else "the file holds"
         return (
@@ -407,6 +504,9 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
     return positions.problem(loc, message)
 
 
+_MISSING_CLIENT_ID = "missing application id"
+
+
 def _semantic_problems(
     spec: TenantSpec, own: Mapping[str, Any], positions: Positions, catalog: PermissionCatalog
 ) -> Iterator[Problem]:
@@ -431,7 +531,7 @@ def _semantic_problems(
             )
     else:
         if app.client_id is None and (profile is None or profile.client_id is None):
-            yield positions.problem(("app", "client_id"), f"missing application id. {CLIENT_ID_HELP}")
+            yield positions.problem(("app", "client_id"), f"{_MISSING_CLIENT_ID}. {CLIENT_ID_HELP}")
         if app.redirect_uris:
             yield positions.problem(("app", "redirect_uris"), "redirect_uris only apply with register: true")
 
@@ -489,8 +589,16 @@ def _duplicate_problems(values: Sequence[str], path: KeyPath, positions: Positio
 
 
 def validate_document(
-    document: dict[str, Any], own: Mapping[str, Any], positions: Positions, catalog: PermissionCatalog
+    document: dict[str, Any],
+    own: Mapping[str, Any],
+    positions: Positions,
+    catalog: PermissionCatalog,
+    *,
+    defaults_complete: bool = True,
 ) -> tuple[TenantSpec | None, list[Problem]]:
+    """Check one merged tenant document. With ``defaults_complete`` false (its _defaults.yaml had problems,
+    already reported), a key that the defaults may have been meant to supply is not reported missing:
+    "missing application id" beside an unreadable _defaults.yaml would send the user the wrong way."""
     problems: list[Problem] = []
     # Catalog checks read the raw lists, so an unknown scope is reported even when other keys are wrong.
     consent = document.get("consent")
@@ -503,9 +611,13 @@ def validate_document(
     try:
         spec = TenantSpec.model_validate(document)
     except ValidationError as exc:
-        problems.extend(_schema_problems(e, positions) for e in exc.errors(include_input=False, include_url=False))
+        errors = exc.errors(include_input=False, include_url=False)
+        if not defaults_complete:
+            errors = [e for e in errors if e["type"] != "missing" or e["loc"][:1] == ("tenant",)]
+        problems.extend(_schema_problems(e, positions) for e in errors)
     if spec is not None:
-        problems.extend(_semantic_problems(spec, own, positions, catalog))
+        found = _semantic_problems(spec, own, positions, catalog)
+        problems.extend(p for p in found if defaults_complete or not p.message.startswith(_MISSING_CLIENT_ID))
     return (None if problems else spec), problems
 
 
@@ -518,46 +630,110 @@ def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> li
     files = collect_tenant_files(paths)
     problems: list[Problem] = []
     tenants: list[LoadedTenant] = []
-    defaults_cache: dict[str, tuple[dict[str, Any], Positions, str] | None] = {}
+    defaults_cache: dict[str, _Defaults] = {}
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
         own, own_positions, read_problems = read_yaml_file(path, shown)
         if own is None:
             problems.extend(read_problems)
             continue
-        if defaults is not None:
-            document, positions = merge_defaults(defaults[0], own, defaults[1], own_positions)
-        else:
+        if defaults.shown is None:
             document, positions = own, own_positions
-        spec, found = validate_document(document, own, positions, catalog)
+        else:
+            document, positions = merge_defaults(defaults.value, own, defaults.positions, own_positions)
+        spec, found = validate_document(document, own, positions, catalog, defaults_complete=defaults.complete)
         # A value the YAML reader already refused (a bad date, say) is not reported a second time.
         refused = {(p.file, p.key_path) for p in read_problems}
         problems.extend(sorted([*read_problems, *(p for p in found if (p.file, p.key_path) not in refused)]))
         if spec is not None and not read_problems:
-            tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults[2] if defaults else None))
+            tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults.shown))
     problems.extend(_cross_file_problems(tenants))
     if problems:
         raise SpecError(problems)
     return tenants
 
 
-def _defaults_for(
-    path: Path,
-    shown: str,
-    cache: dict[str, tuple[dict[str, Any], Positions, str] | None],
-    problems: list[Problem],
-) -> tuple[dict[str, Any], Positions, str] | None:
+@dataclass(frozen=True)
+class _Defaults:
+    """A folder's _defaults.yaml as merged under each of its tenant files."""
+
+    value: dict[str, Any]
+    positions: Positions
+    shown: str | None
+    """The file as shown in messages; None when the folder has none."""
+    complete: bool = True
+    """False when the file had problems: what it may have meant to supply is then not reported missing."""
+
+
+# Keys that say which client a file is about. _defaults.yaml is merged under every tenant file in its
+# folder, so one of these there would silently point every tenant at the same client, e.g. plan consent
+# meant for one firm into another firm's tenant. auth.client_id stays allowed: an MSP commonly signs in
+# to every client tenant with one multi-tenant automation app, so its id is shared by design.
+_IDENTITY_KEYS: dict[KeyPath, str] = {
+    ("tenant",): (
+        "the tenant section says which client a file is about: write it in each tenant file, never in "
+        "_defaults.yaml, which applies to every tenant in the folder"
+    ),
+    ("consent", "users"): (
+        "users belong to one client's directory: list them in that tenant's file, not in _defaults.yaml"
+    ),
+    ("access", "users"): (
+        "users belong to one client's directory: list them in that tenant's file, not in _defaults.yaml"
+    ),
+}
+_GROUP_ID_IN_DEFAULTS = (
+    "a group object id exists in one client's directory only: list it in that tenant's file "
+    "(a group display name used in every tenant may stay here)"
+)
+
+
+def _without_identity_keys(value: dict[str, Any], positions: Positions) -> tuple[dict[str, Any], list[Problem]]:
+    """Refuse (located) and drop the keys of ``_defaults.yaml`` that identify one client."""
+    problems: list[Problem] = []
+    out = dict(value)
+    for path, message in _IDENTITY_KEYS.items():
+        parent: Any = out
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent:
+            problems.append(positions.problem(path, message))
+    for section in ("consent", "access"):
+        groups = out.get(section, {}).get("groups") if isinstance(out.get(section), dict) else None
+        for index, group in enumerate(groups if isinstance(groups, list) else []):
+            if isinstance(group, str) and is_guid(group.strip().strip("{}")):
+                problems.append(positions.problem((section, "groups", index), _GROUP_ID_IN_DEFAULTS))
+    if problems:
+        out.pop("tenant", None)
+        for section in ("consent", "access"):
+            if isinstance(out.get(section), dict):
+                out[section] = {k: v for k, v in out[section].items() if k not in ("users", "groups")}
+    return out, problems
+
+
+_NO_DEFAULTS = _Defaults({}, Positions(""), None)
+
+
+def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
     # abspath, not resolve(): realpath's per-component lstat calls cost more than validating the file.
     folder = os.path.abspath(path.parent)
     if folder not in cache:
         defaults_path = path.parent / DEFAULTS_FILE
-        cache[folder] = None
-        if defaults_path.is_file():
-            defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
-            value, positions, found = read_yaml_file(defaults_path, defaults_shown)
-            problems.extend(found)
-            if value is not None and not found:
-                cache[folder] = (value, positions, defaults_shown)
+        defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
+        if not os.path.lexists(defaults_path):
+            cache[folder] = _NO_DEFAULTS
+            return _NO_DEFAULTS
+        # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
+        value, positions, found = read_yaml_file(defaults_path, defaults_shown)
+        if value is not None:
+            value, refused = _without_identity_keys(value, positions)
+            found = [*found, *refused]
+        problems.extend(found)
+        if value is None or found:
+            # Keep what could be read of it, so tenant files are still checked against the rest; the run
+            # fails on the problems above either way.
+            cache[folder] = _Defaults(value or {}, positions, defaults_shown, complete=False)
+        else:
+            cache[folder] = _Defaults(value, positions, defaults_shown)
     return cache[folder]
 
 
@@ -569,7 +745,7 @@ def _cross_file_problems(tenants: Sequence[LoadedTenant]) -> Iterator[Problem]:
         if first is not tenant:
             where = first.positions.locate(("tenant", "id"))
             yield tenant.positions.problem(
-                ("tenant", "id"), f"tenant id is also used by {first.file}:{where.line}; one file per tenant"
+                ("tenant", "id"), f"tenant id is also used by {where.file}:{where.line}; one file per tenant"
             )
         first = by_name.setdefault(tenant.name, tenant)
         if first is not tenant:

@@ -8,6 +8,7 @@ include the offending value, so a secret pasted into the wrong key is not echoed
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 
@@ -18,6 +19,36 @@ _UPN = re.compile(r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+# C0 controls have no Unicode name; these are the ones people meet in pasted text.
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BACKSPACE", 0x0B: "VERTICAL TAB", 0x0C: "FORM FEED", 0x1B: "ESC"}
+
+
+def describe_char(char: str) -> str:
+    """A character named so a person can find it even when it is invisible: "U+200B (ZERO WIDTH SPACE)"."""
+    code = ord(char)
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
+    if not name:
+        name = "a control character" if unicodedata.category(char) == "Cc" else "an unnamed character"
+    return f"U+{code:04X} ({name})"
+
+
+# Characters that print as nothing, or as something else: format characters (zero-width space, joiners,
+# bidirectional overrides), controls, line and paragraph separators, private-use and unassigned code points.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def invisible_char(value: str) -> str | None:
+    """A message naming the first invisible character in ``value``, or None when there is none."""
+    for index, char in enumerate(value):
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            return (
+                f"contains the invisible character {describe_char(char)} at position {index + 1}: "
+                "delete it (retype the value rather than pasting it)"
+            )
+    return None
 
 
 def is_guid(value: str) -> bool:

@@ -261,12 +261,12 @@ def test_tenant_values_win_and_lists_replace(tenants_dir: Path) -> None:
         tenants_dir,
         "_defaults.yaml",
         f"app:\n  client_id: {CLIENT_ID}\nconsent:\n  mode: users\n  scopes: [User.Read, Mail.Send]\n"
-        "  users: [default@contoso.com]\n",
+        "  groups: [TaxCalc Mailboxes]\n",
     )
-    _write(tenants_dir, "a.yaml", GOOD_HEAD + "consent:\n  users: [a@contoso.com]\n  scopes: [openid]\n")
+    _write(tenants_dir, "a.yaml", GOOD_HEAD + "consent:\n  groups: [Finance]\n  scopes: [openid]\n")
     (tenant,) = load_tenants([tenants_dir])
     assert tenant.spec.consent.mode == "users"
-    assert tenant.spec.consent.users == ["a@contoso.com"]
+    assert tenant.spec.consent.groups == ["Finance"]
     assert tenant.spec.consent.scopes == ["openid"]
     assert tenant.spec.app.client_id == CLIENT_ID
     assert tenant.defaults_file == f"{tenants_dir}/_defaults.yaml"
