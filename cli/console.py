@@ -13,27 +13,64 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.infra.documents import PLAN_FORMAT, VALIDATE_FORMAT, ValidateDocument, to_json, write_streamed
+from taxcalc_consent.infra.documents import VALIDATE_FORMAT, ValidateDocument, to_json, write_streamed
 from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
 from taxcalc_consent.infra.files import atomic_writer, write_atomically
-from taxcalc_consent.infra.plan import ConsentPlan, plan_to_dict
 
-# Nothing a user wrote or Graph returned is ever interpreted: a group named "Finance [/]" or a UPN holding
-# "[link=...]" prints as written. So plain strings are never read as console markup or :emoji: codes here;
-# styled output is built from rich.text.Text, whose plain parts are literal.
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from taxcalc_consent.infra.plan import ConsentPlan
+
+    err: Console
+
+NOT_A_TERMINAL_WIDTH = 10_000
+"""Columns for tables written to a file or CI log: wide enough that no cell (a UPN, a scope list, an
+address) is ever folded across lines; a terminal gets its own width."""
+
+_console: Console | None = None
+
+
+def stderr_console() -> Console:
+    """The rich console for people's output, made on first use (rich costs start-up time otherwise).
+
+    Nothing a user wrote or Graph returned is ever interpreted: a group named "Finance [/]" or a UPN
+    holding "[link=...]" prints as written. So plain strings are never read as console markup or
+    :emoji: codes; styled output is built from rich.text.Text, whose plain parts are literal.
+    """
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        terminal = sys.stderr.isatty()
+        _console = Console(
+            stderr=True,
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+            emoji=False,
+            width=None if terminal else NOT_A_TERMINAL_WIDTH,
+        )
+    return _console
+
+
+def __getattr__(name: str) -> Any:
+    if name == "err":  # ``from ...console import err``: the console, made when first asked for
+        return stderr_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def literal_row(table: Table, *cells: str | Text) -> None:
     """Add a table row whose plain-text cells print as written (a UPN or group name is never markup)."""
+    from rich.text import Text
+
     table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
 
 
@@ -50,8 +87,16 @@ class OutputError(TaxcalcConsentError):
 
 
 def say(text: str) -> None:
-    """One line for people, on stderr, printed exactly as given."""
-    err.print(text, markup=False, highlight=False)
+    """One line for people, on stderr, printed exactly as given (no markup, no wrapping, no styling)."""
+    sys.stderr.write(text + "\n")
+
+
+def say_styled(text: str, style: str) -> None:
+    """Like ``say``, in colour at a terminal (rich is loaded only then)."""
+    if sys.stderr.isatty():
+        stderr_console().print(text, style=style)
+    else:
+        say(text)
 
 
 def print_json(document: Any) -> None:
@@ -84,6 +129,9 @@ def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
 
 def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | None) -> None:
     """The plan@1 document, streamed tenant by tenant (thousands of tenants are never one string)."""
+    from taxcalc_consent.infra.documents import PLAN_FORMAT
+    from taxcalc_consent.infra.plan import plan_to_dict
+
     head = {"format": PLAN_FORMAT}
     if out is not None:
         try:

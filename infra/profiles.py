@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+ConsentMode = Literal["organization", "users"]
+"""organization: one AllPrincipals grant (tenant-wide admin consent); users: one Principal grant per user.
+Here rather than in the tenant-file model so ``init``'s options need not import pydantic to say it."""
 
 CLIENT_ID_HELP = (
     "TaxCalc-Hub's application (client) id is not published: copy it from a tenant that already uses "

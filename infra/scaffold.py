@@ -8,8 +8,8 @@ from pathlib import Path
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.files import FileExists, write_atomically, write_if_changed
-from taxcalc_consent.infra.profiles import CLIENT_ID_HELP
-from taxcalc_consent.infra.spec import ConsentMode, _user_ref, is_guid
+from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, ConsentMode
+from taxcalc_consent.infra.spec import _user_ref, is_guid
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from taxcalc_consent.infra.profiles import ConsentMode
+
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _UPN = re.compile(r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -106,7 +108,6 @@ Domain = Annotated[str, AfterValidator(_domain)]
 EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 RuleId = Annotated[str, Field(pattern=_RULE_ID.pattern)]
-ConsentMode = Literal["organization", "users"]
 AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 

@@ -546,7 +546,10 @@ def test_stack_config_keeps_keys_it_does_not_own(tenants: Path, backend: FakeBac
 
 
 def test_importing_the_cli_does_not_import_pulumi() -> None:
-    code = "import sys, cli.main; sys.exit(1 if any(m.split('.')[0] == 'pulumi' for m in sys.modules) else 0)"
+    code = (
+        "import sys, taxcalc_consent.cli.main; "
+        "sys.exit(1 if any(m.split('.')[0] == 'pulumi' for m in sys.modules) else 0)"
+    )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=False)
     assert completed.returncode == 0, completed.stderr
 

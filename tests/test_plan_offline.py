@@ -119,23 +119,32 @@ def test_json_stdout_is_one_document_only() -> None:
     parse_document(result.stdout)  # raises if anything else is printed there
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["validate", str(EXAMPLES)]])
-def test_help_and_validate_do_not_import_pulumi(argv: list[str]) -> None:
+# What each command may load: start-up is most of a small run, so a command imports only what it uses.
+# --help needs Typer alone; validate and plan --offline add the tenant-file model (pydantic, PyYAML) but
+# neither the Graph client (httpx, azure-identity), nor Pulumi, nor rich (no terminal here).
+NEVER_FOR_OFFLINE = ("pulumi", "pulumi_azuread", "pulumi_policy", "httpx", "azure", "rich")
+
+
+@pytest.mark.parametrize(
+    ("argv", "forbidden"),
+    [
+        (["--help"], (*NEVER_FOR_OFFLINE, "pydantic", "yaml")),
+        (["validate", str(EXAMPLES)], NEVER_FOR_OFFLINE),
+        (["plan", "--offline", "--json", str(EXAMPLES)], NEVER_FOR_OFFLINE),
+    ],
+)
+def test_commands_import_only_what_they_use(argv: list[str], forbidden: tuple[str, ...]) -> None:
     code = (
-        "import sys; from cli.main import app\n"
+        "import sys; from taxcalc_consent.cli.main import app\n"
         "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "leaked = sorted(m for m in sys.modules if m == 'pulumi' or m.startswith(('pulumi.', 'pulumi_')))\n"
-        "print('LEAKED', leaked)\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules}))\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT.parent, check=False
     )
-    assert "LEAKED []" in completed.stdout, completed.stdout + completed.stderr
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("LOADED"))
+    loaded = set(eval(line.removeprefix("LOADED ")))  # a list literal this test printed itself
+    assert not loaded & set(forbidden), (sorted(loaded & set(forbidden)), completed.stderr)
 
 
 def test_golden_is_byte_identical_and_out_writes_the_same_bytes(tmp_path: Path) -> None:
@@ -176,3 +185,23 @@ def test_offline_refuses_options_it_cannot_honour(args: list[str], message: str)
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_tables_in_a_ci_log_never_fold_an_address_or_a_scope_list(tmp_path: Path) -> None:
+    # A CI log is not a terminal: a folded UPN there reads as two people, a folded scope list as two grants.
+    upn = "finance.department.shared.mailbox.for.client.correspondence@very-long-client-domain.example.com"
+    (tmp_path / "_defaults.yaml").write_text("app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n", "utf-8")
+    (tmp_path / "acme.yaml").write_text(
+        f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: users\n  users:\n    - {upn}\n", encoding="utf-8"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "taxcalc_consent.cli", "plan", "--offline", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert any(upn in line for line in lines), completed.stderr
+    assert any("Mail.Send User.Read email offline_access openid profile" in line for line in lines)

@@ -158,7 +158,10 @@ def test_importing_the_pack_does_not_start_an_analyzer() -> None:
 
 
 def test_cli_does_not_import_pulumi_policy() -> None:
-    code = "import sys, cli.main; print(any(m.startswith(('pulumi_policy', 'pulumi')) for m in sys.modules))"
+    code = (
+        "import sys, taxcalc_consent.cli.main; "
+        "print(any(m.startswith(('pulumi_policy', 'pulumi')) for m in sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )

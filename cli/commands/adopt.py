@@ -8,7 +8,6 @@ import typer
 from taxcalc_consent.cli.console import check_out, emit, is_debug, say
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import CloudName, CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
 
 
@@ -33,6 +32,7 @@ def adopt(
     only; writes only stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt). A second run changes nothing.
     """
     from taxcalc_consent.cli.graph_reads import per_tenant
+    from taxcalc_consent.cli.pipeline import load_plans
     from taxcalc_consent.infra.adopt import adoption_to_dict, find_project, plan_adoption, write_adoption
     from taxcalc_consent.infra.graph import GraphError
 

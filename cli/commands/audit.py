@@ -9,7 +9,6 @@ import typer
 from taxcalc_consent.cli.console import UsageError, check_out, emit, is_debug, say, write_out
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import CloudName, CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.documents import AuditDocument, AuditTenant, FailedTenant
 
 
@@ -49,6 +48,8 @@ def audit(
     textual = output_format is not ReportFormat.table
     if json_output and textual and out is None:
         raise UsageError("--json prints JSON on stdout; write the md/html report with --out FILE")
+    from taxcalc_consent.cli.pipeline import load_plans
+
     check_out(out)
     plans = load_plans(paths)
     results = per_tenant(plans, cloud, graph_endpoint, parallel, audit_tenant, debug=is_debug(ctx))

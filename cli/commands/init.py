@@ -7,8 +7,7 @@ import typer
 
 from taxcalc_consent.cli.console import say
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.infra.scaffold import write_tenant_file
-from taxcalc_consent.infra.spec import ConsentMode
+from taxcalc_consent.infra.profiles import ConsentMode
 
 
 def init(
@@ -28,6 +27,8 @@ def init(
 
     Never overwrites a tenant file.
     """
+    from taxcalc_consent.infra.scaffold import write_tenant_file
+
     target = write_tenant_file(folder, name, tenant_id, mode, users or [], client_id)
     say(f"wrote {target}; check it with: taxcalc-consent validate {target}")
     return ExitCode.OK

@@ -15,7 +15,6 @@ from taxcalc_consent.cli.options import (
     PathsArg,
     ShardOpt,
 )
-from taxcalc_consent.cli.pipeline import load_plans, select_shard
 
 
 def plan(
@@ -48,6 +47,8 @@ def plan(
     engine_only = [f"--{n.replace('_', '-')}" for n in ("detailed_exitcode", "parallel", "backend") if given(ctx, n)]
     if engine_only:
         raise UsageError(f"{', '.join(engine_only)}: only with the engine, and --offline does not run it; drop one")
+    from taxcalc_consent.cli.pipeline import load_plans, select_shard
+
     check_out(out)
     plans = select_shard(load_plans(paths), shard)
     if shard is not None:

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import typer
 
-from taxcalc_consent.cli.console import check_out, emit, err, say
+from taxcalc_consent.cli.console import check_out, emit, say, say_styled
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import JsonOpt, OutOpt, PathsArg
-from taxcalc_consent.cli.pipeline import load_checked_plans
 from taxcalc_consent.infra.documents import VALIDATE_FORMAT, ValidateDocument
 
 
@@ -14,6 +13,8 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
 
     Exit 2 on any problem or mandatory policy violation; advisory violations are warnings.
     """
+    from taxcalc_consent.cli.pipeline import load_checked_plans
+
     check_out(out)
     checked = load_checked_plans(paths)
     plans = [plan for plan, _ in checked]
@@ -35,7 +36,7 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
         say(f"{'FAIL' if failed else 'ok'}  {plan.tenant}  ({plan.file})")
         for lv in located:
             style = "red" if lv.violation.severity == "mandatory" else "yellow"
-            err.print(f"  {lv.where}", style=style, markup=False, highlight=False)
+            say_styled(f"  {lv.where}", style)
     if mandatory:
         say(f"{len(mandatory)} mandatory policy violation(s); fix them or change policy in _defaults.yaml")
         return ExitCode.INVALID
