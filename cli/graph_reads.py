@@ -27,8 +27,11 @@ def per_tenant(
     work: Callable[[ConsentPlan, TenantSnapshot], T],
     *,
     debug: bool = False,
+    policies: bool = True,
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
-    """``work(plan, snapshot)`` for every tenant, ``parallel`` tenants at once."""
+    """``work(plan, snapshot)`` for every tenant, ``parallel`` tenants at once.
+
+    ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need."""
     selected: Cloud = cloud.value
     try:
         graph_base_url(selected, endpoint)
@@ -38,7 +41,7 @@ def per_tenant(
     def one(plan: ConsentPlan) -> T | GraphError:
         try:
             with client_for_tenant(plan.tenant_id, plan.auth, selected, endpoint) as client:
-                return work(plan, read_tenant(client, plan))
+                return work(plan, read_tenant(client, plan, policies))
         except GraphError as exc:
             if debug:
                 raise

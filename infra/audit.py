@@ -29,11 +29,25 @@ from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
 
 Experience = Literal["no prompt", "consent prompt", "admin approval required"]
-UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "custom"]
+UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "microsoft-managed", "custom"]
 
-SELF_CONSENT_PREFIX = "ManagePermissionGrantsForSelf."
+SELF_CONSENT_PREFIX = "managepermissiongrantsforself."
+"""Compared case-insensitively: Graph's own examples write ``managePermissionGrantsForSelf.``
+(https://learn.microsoft.com/entra/identity/enterprise-apps/configure-user-consent)."""
 LEGACY_POLICY = "microsoft-user-default-legacy"
 LOW_IMPACT_POLICY = "microsoft-user-default-low"
+RECOMMENDED_POLICY = "microsoft-user-default-recommended"
+"""Built-in policy "Permissions consentable based on Microsoft's current recommendations"; the admin
+centre's "Let Microsoft manage your consent settings"."""
+
+USER_CONSENT_LABELS: dict[UserConsent, str] = {
+    "disabled": "Do not allow user consent",
+    "verified-publishers-low-impact": "Allow user consent for apps from verified publishers, for selected permissions",
+    "all": "Allow user consent for apps",
+    "microsoft-managed": "Let Microsoft manage your consent settings",
+    "custom": "Custom app consent policy",
+}
+"""The admin centre's words for each setting (Enterprise apps > Consent and permissions > User consent settings)."""
 
 
 # --------------------------------------------------------------------------------------- snapshot
@@ -51,7 +65,9 @@ class GroupInfo:
     id: str
     display_name: str
     members: tuple[UserInfo, ...] = ()
-    """Transitive user members."""
+    """Direct user members: the ones a listed group gives a grant, and an assigned group lets sign in."""
+    nested_members: tuple[UserInfo, ...] = ()
+    """Users who belong only through a nested group: no grant, and not covered by an assignment of this group."""
 
 
 @dataclass(frozen=True)
@@ -143,16 +159,18 @@ def plan_group_refs(plan: ConsentPlan) -> list[str]:
     return list(dict.fromkeys(refs))
 
 
-def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
-    """Everything the audit and adopt need from one tenant, read-only."""
+def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = True) -> TenantSnapshot:
+    """Everything the audit and adopt need from one tenant, read-only.
+
+    ``policies``: also read the user consent settings (authorizationPolicy, adminConsentRequestPolicy),
+    which need Policy.Read.All; adopt does not use them, so it does not ask for that permission.
+    """
     user_refs = plan_user_refs(plan)
     group_refs = plan_group_refs(plan)
     client_app_id = plan.app.client_id
-    first: list[graph.GraphRequest] = [
-        graph.service_principals_list_by_app_id(GRAPH_APP_ID),
-        graph.policies_get_authorization_policy(),
-        graph.policies_get_admin_consent_request_policy(),
-    ]
+    first: list[graph.GraphRequest] = [graph.service_principals_list_by_app_id(GRAPH_APP_ID)]
+    if policies:
+        first += [graph.policies_get_authorization_policy(), graph.policies_get_admin_consent_request_policy()]
     if client_app_id:
         first.append(graph.service_principals_list_by_app_id(client_app_id))
     first += [graph.users_get(ref) for ref in user_refs]
@@ -160,8 +178,8 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
     # Answers come back in request order; take them off one by one.
     answers = iter(client.batch(first))
     graph_sps = cast(list[dict[str, Any]], next(answers))
-    authorization = cast(dict[str, Any], next(answers) or {})
-    admin_consent = cast(dict[str, Any], next(answers) or {})
+    authorization = cast(dict[str, Any], next(answers) or {}) if policies else {}
+    admin_consent = cast(dict[str, Any], next(answers) or {}) if policies else {}
     sp: ServicePrincipalState | None = None
     found = cast(list[dict[str, Any]], next(answers)) if client_app_id else []
     if found:
@@ -190,7 +208,10 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
         ]
     single_groups = {ref: hits[0] for ref, hits in group_hits.items() if len(hits) == 1}
     member_ids = list(dict.fromkeys(str(g["id"]).lower() for g in single_groups.values()))
-    second += [graph.groups_list_transitive_user_members(gid) for gid in member_ids]
+    # Direct members decide grants and assignment coverage; transitive ones only show who a nested group
+    # leaves out (an advanced query: graph.groups_list_transitive_user_members).
+    for gid in member_ids:
+        second += [graph.groups_list_user_members(gid), graph.groups_list_transitive_user_members(gid)]
     answers = iter(client.batch(second) if second else [])
     grants: tuple[GrantState, ...] = ()
     app_roles: tuple[AssignmentState, ...] = ()
@@ -210,7 +231,12 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
             a for a in map(_assignment, cast(list[dict[str, Any]], next(answers))) if a.resource_id == graph_sp_id
         )
         assignments = tuple(map(_assignment, cast(list[dict[str, Any]], next(answers))))
-    members = {gid: _members(next(answers)) for gid in member_ids}
+    members: dict[str, tuple[UserInfo, ...]] = {}
+    nested: dict[str, tuple[UserInfo, ...]] = {}
+    for gid in member_ids:
+        members[gid] = _members(next(answers))
+        direct = {u.id for u in members[gid]}
+        nested[gid] = tuple(u for u in _members(next(answers)) if u.id not in direct)
 
     # Third round trip: the UPNs of grant principals, and the members of assigned groups, not yet known.
     known = {u.id for u in users.values() if u} | {u.id for m in members.values() for u in m}
@@ -223,7 +249,7 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
         )
     )
     third = [graph.users_get(pid) for pid in unknown_principals]
-    third += [graph.groups_list_transitive_user_members(gid) for gid in assigned_groups]
+    third += [graph.groups_list_user_members(gid) for gid in assigned_groups]
     answers = iter(client.batch(third) if third else [])
     for pid in unknown_principals:
         users[pid] = _user_info(cast(dict[str, Any] | None, next(answers)))
@@ -234,7 +260,8 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
     for ref, hits in group_hits.items():
         if len(hits) == 1:
             gid = str(hits[0]["id"]).lower()
-            groups[ref] = GroupLookup(GroupInfo(gid, str(hits[0].get("displayName") or ""), members[gid]), 1)
+            name = str(hits[0].get("displayName") or "")
+            groups[ref] = GroupLookup(GroupInfo(gid, name, members[gid], nested.get(gid, ())), 1)
         else:
             groups[ref] = GroupLookup(None, len(hits))
     for a in assignments:
@@ -243,17 +270,17 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan) -> TenantSnapshot:
                 GroupInfo(a.principal_id, a.principal_display_name, members.get(a.principal_id, ())), 1
             )
     # Index every user seen by object id too, so grant and assignment principals show their UPN.
-    for user in [*users.values(), *(m for ms in members.values() for m in ms)]:
+    for user in [*users.values(), *(m for ms in (*members.values(), *nested.values()) for m in ms)]:
         if user is not None:
             users.setdefault(user.id, user)
-    policies = (authorization.get("defaultUserRolePermissions") or {}).get("permissionGrantPoliciesAssigned") or []
+    assigned = (authorization.get("defaultUserRolePermissions") or {}).get("permissionGrantPoliciesAssigned") or []
     return TenantSnapshot(
         service_principal=sp,
         graph_service_principal_id=graph_sp_id,
         grants=grants,
         app_role_assignments=app_roles,
         assignments=assignments,
-        permission_grant_policies_assigned=tuple(str(p) for p in policies),
+        permission_grant_policies_assigned=tuple(str(p) for p in assigned),
         admin_consent_workflow=bool(admin_consent.get("isEnabled", False)),
         users=users,
         groups=groups,
@@ -267,15 +294,21 @@ def classify_user_consent(policies: Iterable[str]) -> tuple[UserConsent, list[st
     """authorizationPolicy.defaultUserRolePermissions.permissionGrantPoliciesAssigned -> the admin centre's setting.
 
     "Do not allow user consent" leaves no ManagePermissionGrantsForSelf.* entry (others, such as
-    ManagePermissionGrantsForOwnedResource.DeveloperConsent, may remain).
+    ManagePermissionGrantsForOwnedResource.DeveloperConsent, may remain). Prefix and policy ids compare
+    case-insensitively; the ids are reported as Graph spelled them.
     """
-    own = [p.removeprefix(SELF_CONSENT_PREFIX) for p in policies if p.startswith(SELF_CONSENT_PREFIX)]
+    own = [p[len(SELF_CONSENT_PREFIX) :] for p in policies if p.lower().startswith(SELF_CONSENT_PREFIX)]
+    ids = [p.lower() for p in own]
     if not own:
         return "disabled", []
-    if LEGACY_POLICY in own:
+    if LEGACY_POLICY in ids:
         return "all", own
-    if own == [LOW_IMPACT_POLICY]:
+    if ids == [LOW_IMPACT_POLICY]:
         return "verified-publishers-low-impact", own
+    if RECOMMENDED_POLICY in ids:
+        # Tenants seen with this setting also list microsoft-user-default-allow-consent-apps beside it; the
+        # built-in recommended policy is what names the setting.
+        return "microsoft-managed", own
     return "custom", own
 
 
@@ -339,6 +372,8 @@ def role_name(app_role_id: str) -> str:
 
 
 def _assigned_user_ids(snapshot: TenantSnapshot) -> set[str]:
+    """Users assigned directly or as direct members of an assigned group: assignment to a group does not
+    cascade to nested groups (https://learn.microsoft.com/entra/identity/enterprise-apps/assign-user-or-group-access-portal)."""
     ids = {a.principal_id for a in snapshot.assignments if a.principal_type == "User"}
     for a in snapshot.assignments:
         lookup = snapshot.groups.get(a.principal_id) if a.principal_type == "Group" else None
@@ -352,6 +387,7 @@ def predict_experience(
     granted: Iterable[str],
     consent: UserConsent,
     admin_consent_workflow: bool,
+    assignment_required: bool = False,
 ) -> tuple[Experience, str]:
     """What a user sees when TaxCalc-Hub asks for ``requested`` and their grants hold ``granted``."""
     missing = [s for s in requested if s not in set(granted)]
@@ -366,6 +402,15 @@ def predict_experience(
         if admin_consent_workflow
         else "the user sees Need admin approval and cannot request it (admin consent workflow is off)"
     )
+    if assignment_required:
+        # https://learn.microsoft.com/entra/identity/enterprise-apps/configure-user-consent: "Applications that
+        # require users to be assigned to the application must have their permissions consented by an
+        # administrator, even if the user consent policies ... would otherwise allow" it.
+        return (
+            "admin approval required",
+            f"a user cannot consent for themselves to an app that requires assignment: an administrator must "
+            f"grant {missing_text}; {wall}",
+        )
     if need_admin:
         return "admin approval required", f"{', '.join(need_admin)} need admin consent; {wall}"
     if consent == "all":
@@ -378,6 +423,18 @@ def predict_experience(
         )
     if consent == "verified-publishers-low-impact":
         return "admin approval required", f"{', '.join(not_low)} are not low impact; {wall}"
+    if consent == "microsoft-managed" and not not_low:
+        return (
+            "consent prompt",
+            f"not yet granted: {missing_text}; Microsoft manages the consent settings: allowed if its current "
+            "recommendations let users consent to these low-risk scopes (TaxCalc-Hub's publisher verified)",
+        )
+    if consent == "microsoft-managed":
+        return (
+            "admin approval required",
+            f"{', '.join(not_low)} are not low risk, which Microsoft's managed consent settings leave to an "
+            f"administrator; {wall}",
+        )
     if consent == "custom":
         return "admin approval required", f"custom consent policies are not evaluated; not yet granted: {missing_text}"
     return "admin approval required", f"user consent is disabled; not yet granted: {missing_text}; {wall}"
@@ -422,7 +479,7 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
             }
             for a in sorted(snapshot.assignments, key=lambda a: (a.principal_type, a.principal_display_name, a.id))
         ],
-        "user_consent": {"setting": consent, "policies": consent_policies},
+        "user_consent": {"setting": consent, "label": USER_CONSENT_LABELS[consent], "policies": consent_policies},
         "admin_consent_workflow": snapshot.admin_consent_workflow,
         "user_experience": _user_experience(plan, snapshot, consent),
         "differences": differences(plan, snapshot),
@@ -433,21 +490,36 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
 def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserConsent) -> AuditExperience:
     requested = PROFILES[plan.app.profile].scopes
     tenant_wide = next((g.scopes for g in snapshot.grants if g.consent_type == "AllPrincipals"), ())
-    experience, reason = predict_experience(requested, tenant_wide, consent, snapshot.admin_consent_workflow)
     sp = snapshot.service_principal
     assignment_required = bool(sp and sp.assignment_required)
+    experience, reason = predict_experience(
+        requested, tenant_wide, consent, snapshot.admin_consent_workflow, assignment_required
+    )
     assigned = _assigned_user_ids(snapshot)
     expected, _ = expected_grants(plan, snapshot)
     people: dict[str, UserInfo] = {e.user.id: e.user for e in expected if e.user}
     for g in snapshot.grants:
         if g.principal_id and g.principal_id not in people:
             people[g.principal_id] = snapshot.users.get(g.principal_id) or UserInfo(g.principal_id, "")
+    # Members of a listed group who belong only through a nested group get no grant: say so, per user.
+    nested_in: dict[str, str] = {}
+    for group_grant in plan.group_grants:
+        lookup = snapshot.groups.get(group_grant.group)
+        for member in lookup.group.nested_members if lookup and lookup.group else ():
+            if member.id not in people:
+                people[member.id] = member
+                nested_in[member.id] = group_grant.group
     per_user: list[AuditUserExperience] = []
     for user in sorted(people.values(), key=lambda u: u.user_principal_name or u.id):
         own = [s for g in snapshot.grants if g.principal_id == user.id for s in g.scopes]
         user_experience, user_reason = predict_experience(
-            requested, (*tenant_wide, *own), consent, snapshot.admin_consent_workflow
+            requested, (*tenant_wide, *own), consent, snapshot.admin_consent_workflow, assignment_required
         )
+        if user.id in nested_in:
+            user_reason = (
+                f"in group {nested_in[user.id]} only through a nested group, so the file gives them no grant "
+                f"(direct members only, as with assignment); {user_reason}"
+            )
         refused = assignment_required and user.id not in assigned
         if refused:
             user_reason = (

@@ -199,6 +199,8 @@ class AuditAssignment(TypedDict):
 
 class AuditUserConsent(TypedDict):
     setting: str
+    label: str
+    """The admin centre's wording of ``setting`` (e.g. "Let Microsoft manage your consent settings")."""
     policies: list[str]
 
 

@@ -53,7 +53,11 @@ CLOUDS: dict[str, CloudEndpoints] = {
 
 
 class GraphError(TaxcalcConsentError):
-    """A failed Graph call: what was asked, Graph's status, error code, message and request id."""
+    """A failed Graph call: what was asked, Graph's status, error code, message and request id.
+
+    A 403 names the Microsoft Graph application permission the request needs (``missing_permission``),
+    so the fix ("grant X and admin-consent it") is in the message itself.
+    """
 
     exit_code = 1
     """Other tenants still run; the command exits 1 (ExitCode.FAILED)."""
@@ -66,11 +70,13 @@ class GraphError(TaxcalcConsentError):
         code: str | None = None,
         request_id: str | None = None,
         request: str | None = None,
+        missing_permission: str | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.request_id = request_id
         self.request = request
+        self.missing_permission = missing_permission
         parts = [f"Microsoft Graph {request}:" if request else "Microsoft Graph:"]
         if status is not None:
             parts.append(str(status))
@@ -79,10 +85,21 @@ class GraphError(TaxcalcConsentError):
         parts.append(message)
         if request_id:
             parts.append(f"(request-id {request_id})")
+        if missing_permission:
+            parts.append(
+                f"- the identity lacks the Microsoft Graph application permission {missing_permission} "
+                "(or one that includes it): add it to the automation app and have an administrator of this "
+                "tenant grant admin consent (see docs/ci.md, least privilege per command)"
+            )
         super().__init__(" ".join(parts))
 
 
 # --------------------------------------------------------------------------------------- requests
+
+
+ADVANCED_QUERY_HEADERS = {"ConsistencyLevel": "eventual"}
+"""https://learn.microsoft.com/graph/aad-advanced-queries: an advanced query needs this header and
+``$count=true``; inside ``$batch`` the header goes in each request's own ``headers``."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +111,23 @@ class GraphRequest:
     params: tuple[tuple[str, str], ...] = ()
     missing_ok: bool = False
     """For entities: a 404 means "no such object" and yields None instead of an error."""
+    permission: str | None = None
+    """The least-privileged Microsoft Graph application permission this read needs (from the
+    "Permissions" table of the doc linked above its function), named when Graph answers 403."""
+    advanced: bool = False
+    """An advanced query (aad-advanced-queries): sent with ``ConsistencyLevel: eventual`` and ``$count=true``."""
 
     @property
     def relative_url(self) -> str:
-        if not self.params:
+        params = (*self.params, ("$count", "true")) if self.advanced else self.params
+        if not params:
             return self.path
-        query = "&".join(f"{k}={quote(v, safe=',$')}" for k, v in self.params)
+        query = "&".join(f"{k}={quote(v, safe=',$')}" for k, v in params)
         return f"{self.path}?{query}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(ADVANCED_QUERY_HEADERS) if self.advanced else {}
 
 
 def _select(*fields: str) -> tuple[str, str]:
@@ -117,6 +144,15 @@ GRANT_FIELDS = ("id", "clientId", "consentType", "principalId", "resourceId", "s
 APP_ROLE_ASSIGNMENT_FIELDS = ("id", "appRoleId", "principalId", "principalType", "principalDisplayName", "resourceId")
 USER_FIELDS = ("id", "userPrincipalName", "displayName")
 GROUP_FIELDS = ("id", "displayName")
+"""Basic properties only: Microsoft 365 groups' Exchange-backed properties (allowExternalSenders, ...)
+answer 403 to app-only callers (terraform-provider-azuread#1866, #1929), so they are never selected."""
+
+# Least-privileged application permissions, from the "Permissions" table of each linked page.
+APPLICATION_READ = "Application.Read.All"
+DIRECTORY_READ = "Directory.Read.All"
+USER_READ = "User.Read.All"
+GROUP_MEMBER_READ = "GroupMember.Read.All"
+POLICY_READ = "Policy.Read.All"
 
 
 # https://learn.microsoft.com/graph/api/serviceprincipal-list (filter: appId eq)
@@ -125,15 +161,18 @@ def service_principals_list_by_app_id(app_id: str) -> GraphRequest:
         "/servicePrincipals",
         "collection",
         (("$filter", f"appId eq {_odata_string(app_id)}"), _select(*SERVICE_PRINCIPAL_FIELDS)),
+        permission=APPLICATION_READ,
     )
 
 
 # https://learn.microsoft.com/graph/api/oauth2permissiongrant-list (filter: clientId eq)
+# Least privileged for reading grants is Directory.Read.All (DelegatedPermissionGrant.ReadWrite.All also reads).
 def oauth2_permission_grants_list_by_client(client_object_id: str) -> GraphRequest:
     return GraphRequest(
         "/oauth2PermissionGrants",
         "collection",
         (("$filter", f"clientId eq {_odata_string(client_object_id)}"), _select(*GRANT_FIELDS)),
+        permission=DIRECTORY_READ,
     )
 
 
@@ -141,7 +180,10 @@ def oauth2_permission_grants_list_by_client(client_object_id: str) -> GraphReque
 # App roles granted TO the service principal: its application permissions on other APIs.
 def service_principals_list_app_role_assignments(object_id: str) -> GraphRequest:
     return GraphRequest(
-        f"/servicePrincipals/{object_id}/appRoleAssignments", "collection", (_select(*APP_ROLE_ASSIGNMENT_FIELDS),)
+        f"/servicePrincipals/{object_id}/appRoleAssignments",
+        "collection",
+        (_select(*APP_ROLE_ASSIGNMENT_FIELDS),),
+        permission=APPLICATION_READ,
     )
 
 
@@ -149,46 +191,76 @@ def service_principals_list_app_role_assignments(object_id: str) -> GraphRequest
 # Users, groups and apps assigned to the service principal (Enterprise applications > Users and groups).
 def service_principals_list_app_role_assigned_to(object_id: str) -> GraphRequest:
     return GraphRequest(
-        f"/servicePrincipals/{object_id}/appRoleAssignedTo", "collection", (_select(*APP_ROLE_ASSIGNMENT_FIELDS),)
+        f"/servicePrincipals/{object_id}/appRoleAssignedTo",
+        "collection",
+        (_select(*APP_ROLE_ASSIGNMENT_FIELDS),),
+        permission=APPLICATION_READ,
     )
 
 
 # https://learn.microsoft.com/graph/api/user-get (by object id or userPrincipalName)
 def users_get(id_or_user_principal_name: str) -> GraphRequest:
     return GraphRequest(
-        f"/users/{quote(id_or_user_principal_name, safe='@')}", "entity", (_select(*USER_FIELDS),), missing_ok=True
+        f"/users/{quote(id_or_user_principal_name, safe='@')}",
+        "entity",
+        (_select(*USER_FIELDS),),
+        missing_ok=True,
+        permission=USER_READ,
     )
 
 
 # https://learn.microsoft.com/graph/api/group-get
 def groups_get(object_id: str) -> GraphRequest:
-    return GraphRequest(f"/groups/{object_id}", "entity", (_select(*GROUP_FIELDS),), missing_ok=True)
+    return GraphRequest(
+        f"/groups/{object_id}", "entity", (_select(*GROUP_FIELDS),), missing_ok=True, permission=GROUP_MEMBER_READ
+    )
 
 
-# https://learn.microsoft.com/graph/api/group-list (filter: displayName eq)
+# https://learn.microsoft.com/graph/api/group-list (filter: displayName eq, the name as an OData string literal)
 def groups_list_by_display_name(display_name: str) -> GraphRequest:
     return GraphRequest(
         "/groups",
         "collection",
         (("$filter", f"displayName eq {_odata_string(display_name)}"), _select(*GROUP_FIELDS)),
+        permission=GROUP_MEMBER_READ,
     )
 
 
-# https://learn.microsoft.com/graph/api/group-list-transitivemembers (cast to microsoft.graph.user)
+# https://learn.microsoft.com/graph/api/group-list-members (OData cast to microsoft.graph.user)
+# Direct members only: assignment to a group does not reach members of nested groups, and grants follow
+# the same rule (docs/tenant-file.md). The cast on a direct-members list is not an advanced query.
+def groups_list_user_members(object_id: str) -> GraphRequest:
+    return GraphRequest(
+        f"/groups/{object_id}/members/microsoft.graph.user",
+        "collection",
+        (_select(*USER_FIELDS),),
+        permission=GROUP_MEMBER_READ,
+    )
+
+
+# https://learn.microsoft.com/graph/api/group-list-transitivemembers (OData cast to microsoft.graph.user)
+# An OData cast on a transitive members list is an advanced query
+# (https://learn.microsoft.com/graph/aad-advanced-queries): without ConsistencyLevel and $count Graph answers 400.
 def groups_list_transitive_user_members(object_id: str) -> GraphRequest:
     return GraphRequest(
-        f"/groups/{object_id}/transitiveMembers/microsoft.graph.user", "collection", (_select(*USER_FIELDS),)
+        f"/groups/{object_id}/transitiveMembers/microsoft.graph.user",
+        "collection",
+        (_select(*USER_FIELDS),),
+        permission=GROUP_MEMBER_READ,
+        advanced=True,
     )
 
 
 # https://learn.microsoft.com/graph/api/authorizationpolicy-get
 def policies_get_authorization_policy() -> GraphRequest:
-    return GraphRequest("/policies/authorizationPolicy", "entity")
+    return GraphRequest("/policies/authorizationPolicy", "entity", permission=POLICY_READ)
 
 
 # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
 def policies_get_admin_consent_request_policy() -> GraphRequest:
-    return GraphRequest("/policies/adminConsentRequestPolicy", "entity", (_select("isEnabled"),))
+    return GraphRequest(
+        "/policies/adminConsentRequestPolicy", "entity", (_select("isEnabled"),), permission=POLICY_READ
+    )
 
 
 # ------------------------------------------------------------------------------------- credentials
@@ -288,15 +360,15 @@ class GraphClient:
         """Every item of a collection, following @odata.nextLink to the last page."""
         if request.kind != "collection":
             raise ValueError(f"{request.path} is not a collection")
-        first = self._send("GET", f"{self.root}{request.relative_url}", request.path)
-        return self._all_pages(first, request.path)
+        first = self._send("GET", f"{self.root}{request.relative_url}", request.path, request=request)
+        return self._all_pages(first, request)
 
     def entity(self, request: GraphRequest) -> dict[str, Any] | None:
         """One entity; None when it does not exist and the request allows that."""
         if request.kind != "entity":
             raise ValueError(f"{request.path} is a collection")
         try:
-            return self._send("GET", f"{self.root}{request.relative_url}", request.path)
+            return self._send("GET", f"{self.root}{request.relative_url}", request.path, request=request)
         except GraphError as exc:
             if exc.status == 404 and request.missing_ok:
                 return None
@@ -324,7 +396,7 @@ class GraphClient:
         pending = {str(i): r for i, r in enumerate(requests, start=1)}
         bodies: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            payload = {"requests": [{"id": key, "method": "GET", "url": r.relative_url} for key, r in pending.items()]}
+            payload = {"requests": [_batch_item(key, r) for key, r in pending.items()]}
             answer = self._send("POST", f"{self.root}/$batch", "/$batch", json_body=payload)
             retry_after: list[float] = []
             for response in answer.get("responses", []):
@@ -352,14 +424,15 @@ class GraphClient:
                 if status == 404 and request.missing_ok:
                     results.append(None)
                     continue
-                raise _error_from_body(status, body, headers, f"GET {request.path} (in $batch)")
+                raise _error_from_body(status, body, headers, f"GET {request.path} (in $batch)", request.permission)
             if request.kind == "collection":
-                results.append(self._all_pages(body, request.path))
+                results.append(self._all_pages(body, request))
             else:
                 results.append(body)
         return results
 
-    def _all_pages(self, page: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    def _all_pages(self, page: dict[str, Any], request: GraphRequest) -> list[dict[str, Any]]:
+        path = request.path
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         while True:
@@ -378,30 +451,46 @@ class GraphClient:
                     f"@odata.nextLink leaves {_origin(self.base_url)}; not followed", request=f"GET {path}"
                 )
             seen.add(next_link)
-            page = self._send("GET", str(next_link), path)
+            page = self._send("GET", str(next_link), path, request=request)
 
     def _send(
-        self, method: Literal["GET", "POST"], url: str, shown: str, json_body: dict[str, Any] | None = None
+        self,
+        method: Literal["GET", "POST"],
+        url: str,
+        shown: str,
+        json_body: dict[str, Any] | None = None,
+        request: GraphRequest | None = None,
     ) -> dict[str, Any]:
         _assert_read_only(method, shown, json_body)
-        request = f"{method} {shown}"
+        described = f"{method} {shown}"
         for attempt in range(1, MAX_ATTEMPTS + 1):
             token = self.token()
             if not token:
-                raise GraphError("no access token to send", request=request)
+                raise GraphError("no access token to send", request=described)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if request is not None:
+                headers.update(request.headers)
             try:
                 response = self._client().request(method, url, headers=headers, json=json_body)
             except httpx.HTTPError as exc:
-                raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=request) from None
+                raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=described) from None
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
                 self.sleep(_retry_delay(response.headers.get("Retry-After"), attempt))
                 continue
             body = _json_body(response)
             if response.status_code >= 400:
-                raise _error_from_body(response.status_code, body, dict(response.headers), request)
+                permission = request.permission if request is not None else None
+                raise _error_from_body(response.status_code, body, dict(response.headers), described, permission)
             return body
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def _batch_item(key: str, request: GraphRequest) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": key, "method": "GET", "url": request.relative_url}
+    if request.headers:
+        # json-batching: headers a request needs (ConsistencyLevel) travel inside its batch entry.
+        item["headers"] = request.headers
+    return item
 
 
 def _assert_read_only(method: str, shown: str, json_body: dict[str, Any] | None) -> None:
@@ -434,8 +523,13 @@ def _json_body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _error_from_body(status: int, body: dict[str, Any], headers: dict[str, str], request: str) -> GraphError:
-    """Graph's error shape: {"error": {"code", "message", "innerError": {"request-id", "date"}}}."""
+def _error_from_body(
+    status: int, body: dict[str, Any], headers: dict[str, str], request: str, permission: str | None = None
+) -> GraphError:
+    """Graph's error shape: {"error": {"code", "message", "innerError": {"request-id", "date"}}}.
+
+    A 403 (Authorization_RequestDenied: "Insufficient privileges to complete the operation.") names the
+    permission the request needs."""
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     assert isinstance(error, dict)
     inner = error.get("innerError") or error.get("innererror") or {}
@@ -443,7 +537,14 @@ def _error_from_body(status: int, body: dict[str, Any], headers: dict[str, str],
     request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or lowered.get("request-id")
     code = str(error.get("code") or "") or None
     message = str(error.get("message") or "") or f"HTTP {status} with no Graph error body"
-    return GraphError(message, status=status, code=code, request_id=request_id, request=request)
+    return GraphError(
+        message,
+        status=status,
+        code=code,
+        request_id=request_id,
+        request=request,
+        missing_permission=permission if status == 403 else None,
+    )
 
 
 def _origin(url: str) -> str:

@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.audit import classify_user_consent, predict_experience
+from taxcalc_consent.infra.audit import UserConsent, classify_user_consent, predict_experience
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID, FakeTenant
-from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.fakes.graph_emulator import Caller, GraphEmulator, serve
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -110,7 +110,7 @@ def test_users_consented_outside_the_file_and_listed_users_without_grant(fabrika
     assert ("scopes-missing", "alice.smith@fabrikam.com") in kinds
     # erin is in the file through the group, so her grant is not "unlisted".
     assert not any(d["subject"] == "erin@fabrikam.com" for d in tenant["differences"])
-    assert tenant["user_consent"] == {"setting": "disabled", "policies": []}
+    assert tenant["user_consent"] == {"setting": "disabled", "label": "Do not allow user consent", "policies": []}
     assert tenant["admin_consent_workflow"] is True
     seen = {u["principal"]: (u["experience"], u["refused"]) for u in tenant["user_experience"]["users"]}
     assert seen["alice.smith@fabrikam.com"] == ("admin approval required", False)
@@ -261,10 +261,26 @@ def test_bad_options_exit_2(contoso: GraphEmulator) -> None:
         ),
         (["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"], "all", ["microsoft-user-default-legacy"]),
         (["ManagePermissionGrantsForSelf.contoso-finance-apps"], "custom", ["contoso-finance-apps"]),
+        # Graph's own examples write the prefix as managePermissionGrantsForSelf. (configure-user-consent).
+        (["managePermissionGrantsForSelf.microsoft-user-default-legacy"], "all", ["microsoft-user-default-legacy"]),
+        (["MANAGEPERMISSIONGRANTSFORSELF.Microsoft-User-Default-Low"], "verified-publishers-low-impact", None),
+        # "Let Microsoft manage your consent settings", as tenants report it (with allow-consent-apps beside it).
+        (
+            [
+                "ManagePermissionGrantsForSelf.microsoft-user-default-recommended",
+                "ManagePermissionGrantsForSelf.microsoft-user-default-allow-consent-apps",
+                "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team",
+            ],
+            "microsoft-managed",
+            ["microsoft-user-default-recommended", "microsoft-user-default-allow-consent-apps"],
+        ),
+        (["managePermissionGrantsForSelf.microsoft-user-default-recommended"], "microsoft-managed", None),
     ],
 )
-def test_user_consent_setting(assigned: list[str], setting: str, policies: list[str]) -> None:
-    assert classify_user_consent(assigned) == (setting, policies)
+def test_user_consent_setting(assigned: list[str], setting: str, policies: list[str] | None) -> None:
+    found, ids = classify_user_consent(assigned)
+    assert found == setting
+    assert ids == (policies if policies is not None else [a.split(".", 1)[1] for a in assigned])
 
 
 def test_one_missing_scope_brings_the_prompt_back() -> None:
@@ -281,6 +297,79 @@ def test_one_missing_scope_brings_the_prompt_back() -> None:
     experience, reason = predict_experience(("Mail.Send", "Directory.Read.All"), ("Mail.Send",), "all", True)
     assert experience == "admin approval required"
     assert "Directory.Read.All" in reason and "request approval" in reason
+
+
+def test_microsoft_managed_consent_is_predicted_like_microsofts_low_risk_rule() -> None:
+    requested = ("openid", "profile", "email", "offline_access", "User.Read", "Mail.Send")
+    experience, reason = predict_experience(requested, requested[:-1], "microsoft-managed", False)
+    assert experience == "admin approval required"
+    assert "Mail.Send are not low risk" in reason and "cannot request it" in reason
+    experience, reason = predict_experience(requested, requested[1:], "microsoft-managed", True)
+    assert experience == "consent prompt" and "Microsoft manages the consent settings" in reason
+
+
+@pytest.mark.parametrize("consent", ["all", "verified-publishers-low-impact", "microsoft-managed", "disabled"])
+def test_with_assignment_required_only_an_administrator_can_consent(consent: UserConsent) -> None:
+    # configure-user-consent: apps that require assignment need an administrator's consent, whatever the
+    # user consent setting says.
+    requested = ("openid", "profile", "User.Read")
+    experience, reason = predict_experience(requested, ("openid",), consent, True, assignment_required=True)
+    assert experience == "admin approval required"
+    assert "requires assignment: an administrator must grant profile, User.Read" in reason
+    assert "request approval" in reason
+    assert predict_experience(requested, requested, consent, True, assignment_required=True)[0] == "no prompt"
+
+
+def test_audit_reads_a_lower_case_policy_id_and_predicts_admin_approval_under_assignment(workdir: Path) -> None:
+    tenant = scenarios.fabrikam_partly_consented()
+    tenant.authorization_policy.permission_grant_policies_assigned = [
+        "managePermissionGrantsForSelf.microsoft-user-default-legacy"
+    ]
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        _, document = audit_json(emulator)
+    entry = document["tenants"][0]  # type: ignore[index]
+    assert entry["user_consent"]["setting"] == "all"
+    assert entry["user_consent"]["label"] == "Allow user consent for apps"
+    # User consent is allowed, but TaxCalc-Hub requires assignment: Alice (assigned, missing scopes) still
+    # needs an administrator; before, the audit predicted a consent prompt here.
+    alice = next(u for u in entry["user_experience"]["users"] if u["principal"] == "alice.smith@fabrikam.com")
+    assert alice["experience"] == "admin approval required"
+
+
+def test_members_of_a_nested_group_get_no_grant_and_the_audit_says_so(workdir: Path) -> None:
+    """One rule: a listed group's direct user members get a grant; members of its nested groups do not,
+    just as assignment to a group does not reach them (docs/tenant-file.md)."""
+    tenant = scenarios.fabrikam_partly_consented()
+    frank = tenant.add_user("frank@fabrikam.com", "Frank Nested")
+    partners = tenant.add_group("Partners", [frank.id])
+    tenant.group("TaxCalc Mailboxes").members.append(partners.id)
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    with serve(tenant) as emulator:
+        _, document = audit_json(emulator)
+    entry = document["tenants"][0]  # type: ignore[index]
+    # No grant-missing for Frank: the file does not ask for one (before, the audit expanded groups
+    # transitively and reported a grant apply would never create).
+    assert not any(d["subject"] == "frank@fabrikam.com" for d in entry["differences"])
+    frank_sees = next(u for u in entry["user_experience"]["users"] if u["principal"] == "frank@fabrikam.com")
+    assert frank_sees["refused"] is True  # the group's assignment does not reach a nested member
+    assert frank_sees["reason"].startswith("assignment is required and this user is not assigned")
+    assert "in group TaxCalc Mailboxes only through a nested group" in frank_sees["reason"]
+
+
+def test_a_missing_policy_permission_is_named_and_adopt_does_not_need_it(workdir: Path) -> None:
+    """docs/ci.md: audit needs Directory.Read.All and Policy.Read.All; adopt needs Directory.Read.All only."""
+    tenant = scenarios.fabrikam_partly_consented()
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
+    (workdir / "Pulumi.yaml").write_text("name: taxcalc-consent\nruntime: python\n", encoding="utf-8")
+    with serve(tenant, caller=Caller(permissions=frozenset({"Directory.Read.All"}))) as emulator:
+        result = run_audit(emulator, "tenants")
+        adopted = CliRunner().invoke(app, ["adopt", "tenants", "--graph-endpoint", emulator.base_url])
+    assert result.exit_code == 1, result.output
+    assert "403 Authorization_RequestDenied" in result.stderr
+    assert "lacks the Microsoft Graph application permission Policy.Read.All" in result.stderr
+    assert "Traceback" not in result.output
+    assert adopted.exit_code == 0, adopted.output
 
 
 def test_a_group_name_that_matches_two_groups_is_reported_not_guessed(workdir: Path) -> None:

@@ -267,13 +267,20 @@ def test_replication_lag_on_a_new_service_principal_is_retried_once(tenants: Pat
     assert len(backend.tenants["contoso"].grants) == 1
 
 
+def hand_consented(tenant: FakeTenant) -> None:
+    """Tenant-wide consent granted by hand and not adopted: creating the grant again is Graph's 409
+    "Permission entry already exists" (the failure ``adopt`` exists to prevent)."""
+    hub = tenant.add_service_principal(CLIENT_ID, "TaxCalc-Hub")
+    tenant.create_grant(hub.id, "AllPrincipals", None, tenant.graph.id, "openid profile")
+
+
 def test_other_failures_are_not_retried(tenants: Path, backend: FakeBackend) -> None:
-    # The grant fails for a reason that is not replication lag (the scope string is rejected by Graph).
-    backend.tenants["contoso"].graph.oauth2_permission_scopes.pop("Mail.Send")
+    # The grant fails for a reason that is not replication lag.
+    hand_consented(backend.tenants["contoso"])
     result = invoke("apply", "--yes", "--json", str(tenants / "contoso.yaml"))
     assert result.exit_code == 1
     (contoso,) = report_of(result)["tenants"]  # type: ignore[misc]
-    assert contoso["result"] == "failed" and "Request_BadRequest" in contoso["error"]
+    assert contoso["result"] == "failed" and "Request_MultipleObjectsWithSameKeyValue" in contoso["error"]
     assert backend.methods("contoso").count("up") == 1
 
 
@@ -486,7 +493,7 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
         encoding="utf-8",
     )
     # The tenant rejects the credentials and the provider echoes them back, as a careless provider might.
-    backend.tenants["contoso"].graph.oauth2_permission_scopes.pop("Mail.Send")
+    hand_consented(backend.tenants["contoso"])
     real_write = backend.factory
 
     def leaky(stack_name: str, env_vars: dict[str, str]) -> object:

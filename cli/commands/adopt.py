@@ -39,7 +39,8 @@ def adopt(
     check_out(out)
     plans = load_plans(paths)
     project = find_project(project_dir)
-    results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx))
+    # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
+    results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
     reports: list[AdoptTenant | AdoptFailedTenant] = []
     for plan, adoption in results:
         config_file = _shown(project.stack_config_file(plan.tenant))

@@ -3,7 +3,8 @@
 The Pulumi mock runtime (infra tests) and the local Graph emulator (audit/adopt tests) both sit on
 this model, so a program or a client that would fail against Entra fails here too:
 - one oauth2PermissionGrant per (clientId, resourceId, consentType, principalId);
-- a grant's scopes must exist on the resource's oauth2PermissionScopes;
+- a grant's scope string is stored as given, even a value the resource does not publish: Graph does not
+  check it (azure-cli#20974 shows a grant on Microsoft Graph carrying "user_impersonation");
 - a grant's principal must be an existing user; AllPrincipals grants have no principal;
 - one service principal per appId (Microsoft Graph's exists already and cannot be created again);
 - an app role assignment's appRoleId must be one of the resource's app roles (or the default role).
@@ -41,12 +42,26 @@ class User:
     account_enabled: bool = True
 
 
+UNIFIED = "Unified"
+"""groupTypes value of a Microsoft 365 group (https://learn.microsoft.com/graph/api/resources/group)."""
+
+INTEGRATED_APP_TAG = "WindowsAzureActiveDirectoryIntegratedApp"
+"""The service principal tag that lists an app under Enterprise applications (Azure/azure-powershell#7646);
+Entra sets it on service principals created by consent."""
+
+
 @dataclass
 class Group:
     id: str
     display_name: str
     members: list[str] = field(default_factory=list)
     """Object ids of members: users, groups (nested) or service principals."""
+    group_types: list[str] = field(default_factory=list)
+    """["Unified"] for a Microsoft 365 group, [] for a security group."""
+
+    @property
+    def unified(self) -> bool:
+        return UNIFIED in self.group_types
 
 
 @dataclass
@@ -60,6 +75,7 @@ class ServicePrincipal:
     """scope name -> scope id"""
     app_roles: dict[str, str] = field(default_factory=dict)
     """role value -> role id"""
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -146,8 +162,14 @@ class FakeTenant:
         self.users[user.id] = user
         return user
 
-    def add_group(self, display_name: str, members: list[str] | None = None, object_id: str | None = None) -> Group:
-        group = Group(object_id or _new_id(), display_name, list(members or []))
+    def add_group(
+        self,
+        display_name: str,
+        members: list[str] | None = None,
+        object_id: str | None = None,
+        microsoft_365: bool = False,
+    ) -> Group:
+        group = Group(object_id or _new_id(), display_name, list(members or []), [UNIFIED] if microsoft_365 else [])
         self.groups[group.id] = group
         return group
 
@@ -159,7 +181,9 @@ class FakeTenant:
         app_roles: dict[str, str] | None = None,
         app_role_assignment_required: bool = False,
         object_id: str | None = None,
+        tags: list[str] | None = None,
     ) -> ServicePrincipal:
+        """A service principal as consent (by a user or an admin) creates it: tagged as an integrated app."""
         if self.service_principal_by_app_id(app_id) is not None:
             raise GraphError(
                 409,
@@ -173,6 +197,7 @@ class FakeTenant:
             app_role_assignment_required=app_role_assignment_required,
             oauth2_permission_scopes=dict(scopes or {}),
             app_roles=dict(app_roles or {}),
+            tags=list(tags if tags is not None else [INTEGRATED_APP_TAG]),
         )
         self.service_principals[sp.id] = sp
         return sp
@@ -240,7 +265,6 @@ class FakeTenant:
                 "Request_BadRequest",
                 "Invalid value specified for property 'principalId' of resource 'OAuth2PermissionGrant'.",
             )
-        self._check_scopes(resource, scope)
         for grant in self.grants.values():
             if (grant.client_id, grant.resource_id, grant.consent_type, grant.principal_id or None) == (
                 client_id,
@@ -249,6 +273,8 @@ class FakeTenant:
                 principal_id or None,
             ):
                 raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "Permission entry already exists.")
+        # The scope string is not checked against the resource's oauth2PermissionScopes: Graph accepts values
+        # the resource does not publish (azure-cli#20974, a Microsoft Graph grant holding "user_impersonation").
         grant = OAuth2PermissionGrant(_new_id(), client_id, consent_type, principal_id or None, resource_id, scope)  # type: ignore[arg-type]
         self.grants[grant.id] = grant
         return grant
@@ -257,22 +283,12 @@ class FakeTenant:
         grant = self.grants.get(grant_id)
         if grant is None:
             raise _not_found(grant_id)
-        self._check_scopes(self.service_principals[grant.resource_id], scope)
-        grant.scope = scope
+        grant.scope = scope  # unchecked, as on create (azure-cli#20974)
         return grant
 
     def delete_grant(self, grant_id: str) -> None:
         if self.grants.pop(grant_id, None) is None:
             raise _not_found(grant_id)
-
-    def _check_scopes(self, resource: ServicePrincipal, scope: str) -> None:
-        unknown = [s for s in scope.split() if s not in resource.oauth2_permission_scopes]
-        if unknown or not scope.strip():
-            raise GraphError(
-                400,
-                "Request_BadRequest",
-                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant'.",
-            )
 
     def create_app_role_assignment(self, principal_id: str, resource_id: str, app_role_id: str) -> AppRoleAssignment:
         principal_type = self.object_type(principal_id)

@@ -1,15 +1,25 @@
 """A local Microsoft Graph emulator: a real HTTP server on 127.0.0.1 over a FakeTenant.
 
-It serves the reads the Graph client makes, with Graph's shapes and Graph's failures:
+It serves the reads the Graph client (and the program's group lookups) make, with Graph's shapes and
+Graph's failures. Each route is one handler in ``ROUTES``, with the Graph doc it follows and the
+application permissions that doc lists; the rules that apply to every route:
 - OData collections in small pages with ``@odata.nextLink`` (``$skiptoken``);
 - ``$filter`` with ``eq`` on the properties Graph supports for each collection (anything else: 400
-  ``Request_UnsupportedQuery``), ``$select`` (an unknown property: 400 ``Request_BadRequest``);
+  ``Request_UnsupportedQuery``); a string literal whose quote is not doubled is a syntax error, 400
+  ``BadRequest`` "Invalid filter clause" (as Graph answered Microsoft365DSC/Microsoft365DSC#4358);
+  ``$select`` (an unknown property: 400 ``Request_BadRequest``);
+- advanced queries (https://learn.microsoft.com/graph/aad-advanced-queries): a route marked advanced
+  answers 400 ``Request_UnsupportedQuery`` without ``ConsistencyLevel: eventual`` and ``$count=true``;
+  inside ``$batch`` the header is read from the request's own ``headers``, as json-batching says;
 - ``$batch`` (JSON batching, at most 20 requests, each answered with id/status/headers/body);
 - error bodies ``{"error": {"code", "message", "innerError": {"request-id", "date"}}}``;
 - 401 ``InvalidAuthenticationToken`` without a bearer token;
+- 403 ``Authorization_RequestDenied`` "Insufficient privileges to complete the operation." when the
+  caller holds none of the permissions the route's doc lists (``Caller``; by default a caller holds
+  every permission, so tests that do not care about permissions are not affected);
 - a 429 with ``Retry-After`` when a test asks for one (``throttle``).
 Only reads are implemented: any other method is refused, and counted, so a test can prove the client
-never wrote.
+never wrote. A write is added as one more ``Route`` beside the reads.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +40,15 @@ from tests.fakes.entra import FakeTenant, Group, ServicePrincipal, User
 
 PAGE_SIZE = 2
 _FILTER_EQ = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTER_PROPERTY = re.compile(r"^\s*(\w+)\s+eq\s+'")
+
+# Microsoft 365 groups' Exchange-backed properties: Graph serves them to delegated callers only.
+# https://github.com/hashicorp/terraform-provider-azuread/issues/1929 (and #1866): with app-only
+# credentials GET /groups/{id}?$select=<these> answers 403 ErrorAccessDenied for every Microsoft 365
+# group, whatever application permissions are granted.
+EXCHANGE_GROUP_PROPERTIES = frozenset(
+    {"allowExternalSenders", "autoSubscribeNewMembers", "hideFromAddressLists", "hideFromOutlookClients"}
+)
 
 
 class ODataError(Exception):
@@ -52,6 +71,67 @@ class RecordedRequest:
     method: str
     path: str
     in_batch: bool = False
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Caller:
+    """Who the bearer token belongs to, as Graph reads it from the token."""
+
+    app_only: bool = True
+    """Client credentials (oidc, msi, client secret: every CI setup); False for a signed-in user."""
+    permissions: frozenset[str] | None = None
+    """Application permissions (roles) granted to the caller; None: every permission."""
+
+    def holds_any(self, permissions: frozenset[str]) -> bool:
+        return self.permissions is None or bool(self.permissions & permissions)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it."""
+
+    path: str
+    params: dict[str, str]
+    """Path parameters: ``{id}`` segments of the route."""
+    query: dict[str, str]
+    headers: dict[str, str]
+    """Lower-case names."""
+
+    @property
+    def advanced(self) -> bool:
+        """https://learn.microsoft.com/graph/aad-advanced-queries: both the header and $count=true."""
+        return (
+            self.headers.get("consistencylevel", "").lower() == "eventual"
+            and self.query.get("$count", "").lower() == "true"
+        )
+
+
+Handler = Callable[["GraphEmulator", Request], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: tuple[str, ...]
+    """Path segments; ``{name}`` matches any one segment."""
+    handler: Handler
+    permissions: frozenset[str]
+    """Application permissions, any one of which lets a caller use this route (the doc's table)."""
+    advanced: bool = False
+    """Graph serves it only as an advanced query."""
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.pattern):
+            return None
+        params: dict[str, str] = {}
+        for part, segment in zip(self.pattern, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                params[part[1:-1]] = segment
+            elif part != segment:
+                return None
+        return params
 
 
 @dataclass
@@ -60,6 +140,7 @@ class GraphEmulator:
     page_size: int = PAGE_SIZE
     requests: list[RecordedRequest] = field(default_factory=list)
     throttles: list[Throttle] = field(default_factory=list)
+    caller: Caller = field(default_factory=Caller)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +149,10 @@ class GraphEmulator:
     def throttle(self, path_prefix: str = "/", times: int = 1, retry_after: int = 2) -> None:
         """Answer the next ``times`` reads under ``path_prefix`` with 429 and Retry-After."""
         self.throttles.append(Throttle(path_prefix, times, retry_after))
+
+    def grant_only(self, *permissions: str) -> None:
+        """From now on the caller holds exactly these application permissions."""
+        self.caller = Caller(self.caller.app_only, frozenset(permissions))
 
     def writes(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method != "GET" and r.path != "/$batch"]
@@ -82,7 +167,14 @@ class GraphEmulator:
 
     # ---------------------------------------------------------------------------------- dispatch
 
-    def handle(self, method: str, raw_url: str, body: bytes, in_batch: bool = False) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self,
+        method: str,
+        raw_url: str,
+        body: bytes,
+        in_batch: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         """One request: (status, headers, JSON body). Relative to /v1.0 inside a batch."""
         parts = urlsplit(raw_url)
         path = unquote(parts.path)
@@ -90,24 +182,51 @@ class GraphEmulator:
             if not path.startswith("/v1.0/") and path != "/v1.0":
                 return _error(404, "UnknownError", f"No HTTP resource was found that matches the request URI '{path}'.")
             path = path[len("/v1.0") :] or "/"
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, in_batch))
+            self.requests.append(RecordedRequest(method, path, in_batch, query, lowered))
         throttle = self._take_throttle(path) if path != "/$batch" else None
         if throttle is not None:
-            status, headers, payload = _error(
+            status, answer_headers, payload = _error(
                 429, "TooManyRequests", "Too many requests. Please retry after the time in Retry-After."
             )
-            headers["Retry-After"] = str(throttle.retry_after)
-            return status, headers, payload
+            answer_headers["Retry-After"] = str(throttle.retry_after)
+            return status, answer_headers, payload
         try:
             if method == "POST" and path == "/$batch" and not in_batch:
                 return 200, {}, self._batch(body)
-            if method != "GET":
-                raise ODataError(405, "Request_BadRequest", f"The emulator is read-only: {method} is not served.")
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            return 200, {}, self._get(path, query)
+            return 200, {}, self._dispatch(method, path, query, lowered)
         except ODataError as exc:
             return _error(exc.status, exc.code, exc.message)
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        segments = [s for s in path.split("/") if s]
+        for route in ROUTES:
+            params = route.match(segments)
+            if params is None:
+                continue
+            if route.method != method:
+                raise ODataError(405, "Request_BadRequest", f"The emulator does not serve {method} {path}.")
+            if not self.caller.holds_any(route.permissions):
+                # https://learn.microsoft.com/graph/errors and every permissions table: a token without a
+                # listed permission gets 403 Authorization_RequestDenied with this message.
+                raise ODataError(
+                    403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+                )
+            request = Request(path, params, query, headers)
+            if route.advanced and not request.advanced:
+                # aad-advanced-queries: "If a property or query parameter in the URL is supported only in
+                # advanced queries but either the ConsistencyLevel header or the $count=true query string is
+                # missing, the request returns an error." (The message text is ours; status and code are Graph's.)
+                raise ODataError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    "This query is only supported as an advanced query: add the ConsistencyLevel: eventual "
+                    "header and $count=true.",
+                )
+            return route.handler(self, request)
+        raise ODataError(400, "BadRequest", f"Resource not found for the segment '{segments[-1] if segments else ''}'.")
 
     def _batch(self, body: bytes) -> dict[str, Any]:
         try:
@@ -122,82 +241,120 @@ class GraphEmulator:
             url = str(item.get("url", ""))
             if not url.startswith("/"):
                 url = "/" + url
-            status, headers, payload = self.handle(str(item.get("method", "GET")), url, b"", in_batch=True)
+            item_headers = item.get("headers") if isinstance(item.get("headers"), dict) else {}
+            status, headers, payload = self.handle(
+                str(item.get("method", "GET")), url, b"", in_batch=True, headers=item_headers
+            )
             responses.append({"id": item.get("id"), "status": status, "headers": headers, "body": payload})
         return {"responses": responses}
 
-    def _get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
-        segments = [s for s in path.split("/") if s]
-        t = self.tenant
-        match segments:
-            case ["servicePrincipals"]:
-                items = [_service_principal(sp) for sp in t.service_principals.values()]
-                return self._collection("servicePrincipals", items, query, {"appId", "displayName", "id"}, path)
-            case ["servicePrincipals", sp_id]:
-                return self._entity("servicePrincipals", _service_principal(self._sp(sp_id)), query)
-            case ["servicePrincipals", sp_id, "appRoleAssignments"]:
-                sp = self._sp(sp_id)
-                items = [self._assignment(a) for a in t.app_role_assignments.values() if a.principal_id == sp.id]
-                return self._collection("appRoleAssignments", items, query, set(), path)
-            case ["servicePrincipals", sp_id, "appRoleAssignedTo"]:
-                sp = self._sp(sp_id)
-                items = [self._assignment(a) for a in t.app_role_assignments.values() if a.resource_id == sp.id]
-                return self._collection("appRoleAssignments", items, query, set(), path)
-            case ["oauth2PermissionGrants"]:
-                items = [
-                    {
-                        "id": g.id,
-                        "clientId": g.client_id,
-                        "consentType": g.consent_type,
-                        "principalId": g.principal_id,
-                        "resourceId": g.resource_id,
-                        "scope": g.scope,
-                    }
-                    for g in t.grants.values()
-                ]
-                return self._collection(
-                    "oauth2PermissionGrants",
-                    items,
-                    query,
-                    {"clientId", "consentType", "principalId", "resourceId"},
-                    path,
-                )
-            case ["users", ref]:
-                return self._entity("users", _user(self._user(ref)), query)
-            case ["groups"]:
-                items = [_group(g) for g in t.groups.values()]
-                return self._collection("groups", items, query, {"displayName", "id"}, path)
-            case ["groups", group_id]:
-                return self._entity("groups", _group(self._group(group_id)), query)
-            case ["groups", group_id, "transitiveMembers", "microsoft.graph.user"]:
-                group = self._group(group_id)
-                items = [_user(t.users[u]) for u in self._transitive_users(group, set())]
-                return self._collection("users", items, query, set(), path)
-            case ["policies", "authorizationPolicy"]:
-                policy = {
-                    "id": "authorizationPolicy",
-                    "displayName": "Authorization Policy",
-                    "defaultUserRolePermissions": {
-                        "allowedToCreateApps": True,
-                        "allowedToCreateSecurityGroups": True,
-                        "allowedToReadOtherUsers": True,
-                        "permissionGrantPoliciesAssigned": list(
-                            t.authorization_policy.permission_grant_policies_assigned
-                        ),
-                    },
-                }
-                return self._entity("policies/authorizationPolicy/$entity", policy, query)
-            case ["policies", "adminConsentRequestPolicy"]:
-                policy = {
-                    "isEnabled": t.admin_consent_workflow_enabled,
-                    "notifyReviewers": False,
-                    "remindersEnabled": False,
-                    "requestDurationInDays": 30,
-                    "version": 0,
-                    "reviewers": [],
-                }
-                return self._entity("policies/adminConsentRequestPolicy/$entity", policy, query)
-        raise ODataError(400, "BadRequest", f"Resource not found for the segment '{segments[-1] if segments else ''}'.")
+    # ------------------------------------------------------------------------------------ routes
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list
+    def service_principals_list(self, r: Request) -> dict[str, Any]:
+        items = [_service_principal(sp) for sp in self.tenant.service_principals.values()]
+        return self._collection("servicePrincipals", items, r, {"appId", "displayName", "id"})
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-get
+    def service_principals_get(self, r: Request) -> dict[str, Any]:
+        return self._entity("servicePrincipals", _service_principal(self._sp(r.params["id"])), r)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments
+    def service_principals_list_app_role_assignments(self, r: Request) -> dict[str, Any]:
+        sp = self._sp(r.params["id"])
+        assignments = self.tenant.app_role_assignments.values()
+        items = [self._assignment(a) for a in assignments if a.principal_id == sp.id]
+        return self._collection("appRoleAssignments", items, r, set())
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto
+    def service_principals_list_app_role_assigned_to(self, r: Request) -> dict[str, Any]:
+        sp = self._sp(r.params["id"])
+        assignments = self.tenant.app_role_assignments.values()
+        items = [self._assignment(a) for a in assignments if a.resource_id == sp.id]
+        return self._collection("appRoleAssignments", items, r, set())
+
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-list
+    def oauth2_permission_grants_list(self, r: Request) -> dict[str, Any]:
+        items = [
+            {
+                "id": g.id,
+                "clientId": g.client_id,
+                "consentType": g.consent_type,
+                "principalId": g.principal_id,
+                "resourceId": g.resource_id,
+                "scope": g.scope,
+            }
+            for g in self.tenant.grants.values()
+        ]
+        return self._collection(
+            "oauth2PermissionGrants", items, r, {"clientId", "consentType", "principalId", "resourceId"}
+        )
+
+    # https://learn.microsoft.com/graph/api/user-get (by object id or userPrincipalName)
+    def users_get(self, r: Request) -> dict[str, Any]:
+        return self._entity("users", _user(self._user(r.params["id"])), r)
+
+    # https://learn.microsoft.com/graph/api/group-list
+    def groups_list(self, r: Request) -> dict[str, Any]:
+        items = [_group(g) for g in self.tenant.groups.values()]
+        return self._collection("groups", items, r, {"displayName", "id"})
+
+    # https://learn.microsoft.com/graph/api/group-get
+    def groups_get(self, r: Request) -> dict[str, Any]:
+        group = self._group(r.params["id"])
+        selected = {f.strip() for f in r.query.get("$select", "").split(",") if f.strip()}
+        exchange = selected & EXCHANGE_GROUP_PROPERTIES
+        item = _group(group)
+        if exchange and group.unified and self.caller.app_only:
+            # terraform-provider-azuread#1929/#1866: app-only callers are refused these, with this error.
+            raise ODataError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        if exchange:
+            # Delegated callers read them on a Microsoft 365 group; on a security group they are null
+            # (unverified: the provider only asks for them on Microsoft 365 groups).
+            item.update(dict.fromkeys(EXCHANGE_GROUP_PROPERTIES, False if group.unified else None))
+        return self._entity("groups", item, r)
+
+    # https://learn.microsoft.com/graph/api/group-list-members (OData cast: only users, direct members)
+    def groups_list_user_members(self, r: Request) -> dict[str, Any]:
+        group = self._group(r.params["id"])
+        members = [self.tenant.users[m] for m in group.members if m in self.tenant.users]
+        return self._collection("users", [self._member(u) for u in members], r, set())
+
+    # https://learn.microsoft.com/graph/api/group-list-transitivemembers (OData cast: an advanced query)
+    def groups_list_transitive_user_members(self, r: Request) -> dict[str, Any]:
+        group = self._group(r.params["id"])
+        items = [self._member(self.tenant.users[u]) for u in self._transitive_users(group, set())]
+        body = self._collection("users", items, r, set())
+        body["@odata.count"] = len(items)  # $count=true is part of every advanced query
+        return body
+
+    # https://learn.microsoft.com/graph/api/authorizationpolicy-get
+    def policies_get_authorization_policy(self, r: Request) -> dict[str, Any]:
+        policy = {
+            "id": "authorizationPolicy",
+            "displayName": "Authorization Policy",
+            "defaultUserRolePermissions": {
+                "allowedToCreateApps": True,
+                "allowedToCreateSecurityGroups": True,
+                "allowedToReadOtherUsers": True,
+                "permissionGrantPoliciesAssigned": list(
+                    self.tenant.authorization_policy.permission_grant_policies_assigned
+                ),
+            },
+        }
+        return self._entity("policies/authorizationPolicy/$entity", policy, r)
+
+    # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
+    def policies_get_admin_consent_request_policy(self, r: Request) -> dict[str, Any]:
+        policy = {
+            "isEnabled": self.tenant.admin_consent_workflow_enabled,
+            "notifyReviewers": False,
+            "remindersEnabled": False,
+            "requestDurationInDays": 30,
+            "version": 0,
+            "reviewers": [],
+        }
+        return self._entity("policies/adminConsentRequestPolicy/$entity", policy, r)
 
     # ----------------------------------------------------------------------------------- helpers
 
@@ -220,6 +377,15 @@ class GraphEmulator:
         if group is None:
             raise _missing(group_id)
         return group
+
+    def _member(self, user: User) -> dict[str, Any]:
+        """A user in a directoryObject collection. Without a permission to read users, Graph returns members
+        with "limited information": the id and type only, other properties null
+        (https://learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects)."""
+        item = _user(user)
+        if not self.caller.holds_any(USER_READERS):
+            item = {key: (value if key == "id" else None) for key, value in item.items()}
+        return {"@odata.type": "#microsoft.graph.user", **item}
 
     def _transitive_users(self, group: Group, seen: set[str]) -> list[str]:
         out: list[str] = []
@@ -247,15 +413,16 @@ class GraphEmulator:
             "resourceDisplayName": t.service_principals[a.resource_id].display_name,
         }
 
-    def _entity(self, entity_set: str, item: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-        _reject_unknown_options(query, {"$select"})
-        selected = _apply_select(item, query.get("$select"), entity_set)
+    def _entity(self, entity_set: str, item: dict[str, Any], r: Request) -> dict[str, Any]:
+        _reject_unknown_options(r.query, {"$select"})
+        selected = _apply_select(item, r.query.get("$select"), entity_set)
         return {"@odata.context": f"{self.base_url}/v1.0/$metadata#{entity_set}", **selected}
 
     def _collection(
-        self, entity_set: str, items: list[dict[str, Any]], query: dict[str, str], filterable: set[str], path: str
+        self, entity_set: str, items: list[dict[str, Any]], r: Request, filterable: set[str]
     ) -> dict[str, Any]:
-        _reject_unknown_options(query, {"$select", "$filter", "$skiptoken", "$top"})
+        query = r.query
+        _reject_unknown_options(query, {"$select", "$filter", "$skiptoken", "$top", "$count"})
         if "$filter" in query:
             prop, value = _parse_filter(query["$filter"], filterable, entity_set)
             items = [i for i in items if _matches(i.get(prop), value)]
@@ -269,8 +436,82 @@ class GraphEmulator:
         if start + size < len(items):
             next_query = {k: v for k, v in query.items() if k != "$skiptoken"}
             next_query["$skiptoken"] = str(start + size)
-            body["@odata.nextLink"] = f"{self.base_url}/v1.0{path}?{urlencode(next_query)}"
+            body["@odata.nextLink"] = f"{self.base_url}/v1.0{r.path}?{urlencode(next_query)}"
         return body
+
+
+# Permission sets, from the "Permissions" table (least and higher privileged, application) of each doc.
+APPLICATION_READERS = frozenset(
+    {
+        "Application.Read.All",
+        "Application.ReadWrite.All",
+        "Application.ReadWrite.OwnedBy",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
+GRANT_READERS = frozenset({"Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"})
+USER_READERS = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+GROUP_READERS = frozenset(
+    {
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "GroupMember.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
+AUTHORIZATION_POLICY_READERS = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
+CONSENT_REQUEST_POLICY_READERS = frozenset(
+    {"Policy.Read.All", "Policy.ReadWrite.ConsentRequest", "Directory.Read.All", "Directory.ReadWrite.All"}
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", ("servicePrincipals",), GraphEmulator.service_principals_list, APPLICATION_READERS),
+    Route("GET", ("servicePrincipals", "{id}"), GraphEmulator.service_principals_get, APPLICATION_READERS),
+    Route(
+        "GET",
+        ("servicePrincipals", "{id}", "appRoleAssignments"),
+        GraphEmulator.service_principals_list_app_role_assignments,
+        APPLICATION_READERS,
+    ),
+    Route(
+        "GET",
+        ("servicePrincipals", "{id}", "appRoleAssignedTo"),
+        GraphEmulator.service_principals_list_app_role_assigned_to,
+        APPLICATION_READERS,
+    ),
+    Route("GET", ("oauth2PermissionGrants",), GraphEmulator.oauth2_permission_grants_list, GRANT_READERS),
+    Route("GET", ("users", "{id}"), GraphEmulator.users_get, USER_READERS),
+    Route("GET", ("groups",), GraphEmulator.groups_list, GROUP_READERS),
+    Route("GET", ("groups", "{id}"), GraphEmulator.groups_get, GROUP_READERS),
+    Route(
+        "GET",
+        ("groups", "{id}", "members", "microsoft.graph.user"),
+        GraphEmulator.groups_list_user_members,
+        GROUP_READERS,
+    ),
+    Route(
+        "GET",
+        ("groups", "{id}", "transitiveMembers", "microsoft.graph.user"),
+        GraphEmulator.groups_list_transitive_user_members,
+        GROUP_READERS,
+        advanced=True,
+    ),
+    Route(
+        "GET",
+        ("policies", "authorizationPolicy"),
+        GraphEmulator.policies_get_authorization_policy,
+        AUTHORIZATION_POLICY_READERS,
+    ),
+    Route(
+        "GET",
+        ("policies", "adminConsentRequestPolicy"),
+        GraphEmulator.policies_get_admin_consent_request_policy,
+        CONSENT_REQUEST_POLICY_READERS,
+    ),
+)
 
 
 def _matches(actual: Any, wanted: str) -> bool:
@@ -281,6 +522,15 @@ def _matches(actual: Any, wanted: str) -> bool:
 
 def _parse_filter(expression: str, filterable: set[str], entity_set: str) -> tuple[str, str]:
     match = _FILTER_EQ.match(expression)
+    if match is None and _FILTER_PROPERTY.match(expression):
+        # A quote inside the literal that is not doubled ends the string early (OData ABNF); Graph answers
+        # "Invalid filter clause: Syntax error at position 32 in 'DisplayName eq 'Fraser's Group''."
+        # (Microsoft365DSC/Microsoft365DSC#4358: the position is one past the end of that filter).
+        raise ODataError(
+            400,
+            "BadRequest",
+            f"Invalid filter clause: Syntax error at position {len(expression) + 1} in '{expression}'.",
+        )
     if match is None or match.group(1) not in filterable:
         prop = match.group(1) if match else expression.split(" ")[0]
         raise ODataError(
@@ -300,7 +550,8 @@ def _apply_select(item: dict[str, Any], select: str | None, entity_set: str) -> 
             raise ODataError(
                 400, "Request_BadRequest", f"Could not find a property named '{name}' on type '{entity_set}'."
             )
-    return {name: item[name] for name in fields}
+    annotations = {k: v for k, v in item.items() if k.startswith("@odata.")}
+    return {**annotations, **{name: item[name] for name in fields}}
 
 
 def _reject_unknown_options(query: dict[str, str], allowed: set[str]) -> None:
@@ -338,6 +589,7 @@ def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
         "accountEnabled": sp.account_enabled,
         "appRoleAssignmentRequired": sp.app_role_assignment_required,
         "servicePrincipalType": "Application",
+        "tags": list(sp.tags),
         "appRoles": [
             {"id": role_id, "value": value, "allowedMemberTypes": ["Application"], "isEnabled": True}
             for value, role_id in sp.app_roles.items()
@@ -360,7 +612,13 @@ def _user(user: User) -> dict[str, Any]:
 
 
 def _group(group: Group) -> dict[str, Any]:
-    return {"id": group.id, "displayName": group.display_name, "securityEnabled": True, "mailEnabled": False}
+    return {
+        "id": group.id,
+        "displayName": group.display_name,
+        "groupTypes": list(group.group_types),
+        "securityEnabled": not group.unified,
+        "mailEnabled": group.unified,
+    }
 
 
 # ------------------------------------------------------------------------------------------ server
@@ -380,7 +638,9 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
             if not auth.startswith("Bearer ") or not auth[len("Bearer ") :].strip():
                 status, headers, payload = _error(401, "InvalidAuthenticationToken", "Access token is empty.")
             else:
-                status, headers, payload = emulator.handle(self.command, self.path, body)
+                status, headers, payload = emulator.handle(
+                    self.command, self.path, body, headers=dict(self.headers.items())
+                )
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")
@@ -396,9 +656,9 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE) -> Iterator[GraphEmulator]:
+def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE, caller: Caller | None = None) -> Iterator[GraphEmulator]:
     """Run the emulator on an ephemeral 127.0.0.1 port for the duration of the block."""
-    emulator = GraphEmulator(tenant, page_size)
+    emulator = GraphEmulator(tenant, page_size, caller=caller or Caller())
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(emulator))
     server.daemon_threads = True
     emulator.base_url = f"http://127.0.0.1:{server.server_address[1]}"
