@@ -75,7 +75,14 @@ class ServicePrincipal:
     """scope name -> scope id"""
     app_roles: dict[str, str] = field(default_factory=dict)
     """role value -> role id"""
+    description: str | None = None
+    notes: str | None = None
     tags: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    """Object ids of owners (directory objects)."""
+    app_owner_organization_id: str | None = None
+    """The tenant the application is registered in."""
+    sign_in_audience: str | None = None
 
 
 @dataclass
@@ -85,7 +92,11 @@ class Application:
     display_name: str
     sign_in_audience: str
     redirect_uris: list[str] = field(default_factory=list)
+    """``publicClient.redirectUris``"""
     required_resource_access: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    description: str | None = None
 
 
 @dataclass
@@ -129,6 +140,15 @@ def _not_found(ref: str) -> GraphError:
     )
 
 
+def _invalid_reference(ref: str) -> GraphError:
+    # An owners@odata.bind naming no directory object (https://learn.microsoft.com/graph/api/serviceprincipal-post-owners).
+    return GraphError(
+        400,
+        "Request_BadRequest",
+        f"Invalid object identifier '{ref}'.",
+    )
+
+
 def _new_id() -> str:
     return str(uuid.uuid4())
 
@@ -146,6 +166,9 @@ class FakeTenant:
         self.app_role_assignments: dict[str, AppRoleAssignment] = {}
         self.authorization_policy = AuthorizationPolicy()
         self.admin_consent_workflow_enabled = False
+        self.published_apps: dict[str, str] = {}
+        """Multi-tenant applications registered in other tenants (app id -> name): Graph creates a service
+        principal for these when this tenant first consents to them."""
         self._counter = itertools.count(1)
         catalog = graph_catalog()
         self.graph = self.add_service_principal(
@@ -320,9 +343,110 @@ class FakeTenant:
         sign_in_audience: str,
         redirect_uris: list[str],
         required_resource_access: list[dict[str, Any]],
+        owners: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> Application:
         application = Application(
-            _new_id(), _new_id(), display_name, sign_in_audience, list(redirect_uris), required_resource_access
+            _new_id(),
+            _new_id(),
+            display_name,
+            sign_in_audience,
+            list(redirect_uris),
+            required_resource_access,
+            tags=list(tags or []),
+            owners=list(owners or []),
         )
         self.applications[application.id] = application
         return application
+
+    def delete_application(self, object_id: str) -> None:
+        # https://learn.microsoft.com/graph/api/application-delete: the registration goes; the service
+        # principals instantiated from it stay (deleting one is a separate request).
+        if self.applications.pop(object_id, None) is None:
+            raise _not_found(object_id)
+
+    # ---------------------------------------------------------------------- service principal writes
+
+    def instantiable_app(self, app_id: str) -> str | None:
+        """The display name of the application ``app_id`` names, if this tenant may instantiate it."""
+        local = next((a for a in self.applications.values() if a.app_id == app_id.lower()), None)
+        if local is not None:
+            return local.display_name
+        return self.published_apps.get(app_id.lower())
+
+    def create_service_principal(
+        self,
+        app_id: str,
+        *,
+        account_enabled: bool = True,
+        app_role_assignment_required: bool = False,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        owners: list[str] | None = None,
+    ) -> ServicePrincipal:
+        """POST /servicePrincipals (https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals)."""
+        name = self.instantiable_app(app_id)
+        if name is None:
+            # The text terraform-provider-azuread retries on (service_principal_resource.go, RetryFunc).
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                f"The appId '{app_id}' of the service principal does not reference a valid application object.",
+            )
+        if self.service_principal_by_app_id(app_id) is not None:
+            # As Graph answers (hashicorp/terraform-provider-azuread#315, Azure/reliable-web-app-pattern-java#185).
+            raise GraphError(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "The service principal cannot be created, updated, or restored because the service principal name "
+                f"{app_id} is already in use.",
+            )
+        for owner in owners or []:
+            if self.object_type(owner) is None:
+                raise _invalid_reference(owner)
+        sp = self.add_service_principal(app_id, name, app_role_assignment_required=app_role_assignment_required)
+        sp.account_enabled = account_enabled
+        sp.description = description
+        sp.tags = list(tags or [])
+        sp.owners = list(dict.fromkeys(owners or []))
+        local = next((a for a in self.applications.values() if a.app_id == app_id.lower()), None)
+        sp.app_owner_organization_id = self.tenant_id if local is not None else None
+        sp.sign_in_audience = local.sign_in_audience if local is not None else "AzureADMultipleOrgs"
+        return sp
+
+    def delete_service_principal(self, object_id: str) -> None:
+        """DELETE /servicePrincipals/{id}: its grants and app role assignments go with it, as in Entra."""
+        if self.service_principals.get(object_id) is None:
+            raise _not_found(object_id)
+        if object_id == self.graph.id:
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        del self.service_principals[object_id]
+        for grant_id in [g.id for g in self.grants.values() if object_id in (g.client_id, g.resource_id)]:
+            del self.grants[grant_id]
+        for assignment_id in [
+            a.id for a in self.app_role_assignments.values() if object_id in (a.principal_id, a.resource_id)
+        ]:
+            del self.app_role_assignments[assignment_id]
+
+    def remove_owner(self, owners: list[str], owner_id: str) -> None:
+        """DELETE .../owners/{id}/$ref: 404 when the object is not an owner."""
+        if owner_id not in owners:
+            raise _not_found(owner_id)
+        owners.remove(owner_id)
+
+    def add_automation_identity(self, app_id: str, display_name: str, roles: list[str]) -> ServicePrincipal:
+        """The MSP's automation identity: its service principal here, granted ``roles`` on Microsoft Graph by
+        an administrator (app role assignments, as admin consent to application permissions makes)."""
+        sp = self.add_service_principal(app_id, display_name)
+        for role in roles:
+            self.create_app_role_assignment(sp.id, self.graph.id, self.graph.app_roles[role])
+        return sp
+
+    def roles_of(self, sp_id: str) -> list[str]:
+        """Application permissions (app role values) on Microsoft Graph held by service principal ``sp_id``."""
+        by_id = {role_id: value for value, role_id in self.graph.app_roles.items()}
+        return sorted(
+            by_id[a.app_role_id]
+            for a in self.app_role_assignments.values()
+            if a.principal_id == sp_id and a.resource_id == self.graph.id and a.app_role_id in by_id
+        )

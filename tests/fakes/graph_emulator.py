@@ -18,8 +18,11 @@ application permissions that doc lists; the rules that apply to every route:
   caller holds none of the permissions the route's doc lists (``Caller``; by default a caller holds
   every permission, so tests that do not care about permissions are not affected);
 - a 429 with ``Retry-After`` when a test asks for one (``throttle``).
-Only reads are implemented: any other method is refused, and counted, so a test can prove the client
-never wrote. A write is added as one more ``Route`` beside the reads.
+Beside the reads it serves the writes (and the ``/beta`` reads) that the test azuread provider
+(``tests/fakes/azuread_provider``) sends as terraform-provider-azuread sends them: service principals,
+oauth2PermissionGrants, app role assignments, applications and their owners, each validated by
+``FakeTenant`` with Graph's rules and error bodies. Every request is recorded, so a test can prove that
+a client never wrote (``writes()``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from tests.fakes.entra import FakeTenant, Group, ServicePrincipal, User
+from tests.fakes.entra import (
+    Application,
+    AppRoleAssignment,
+    FakeTenant,
+    Group,
+    OAuth2PermissionGrant,
+    ServicePrincipal,
+    User,
+)
+from tests.fakes.entra import GraphError as FakeGraphError
 
 PAGE_SIZE = 2
 _FILTER_EQ = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
@@ -73,6 +85,7 @@ class RecordedRequest:
     in_batch: bool = False
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    version: str = "v1.0"
 
 
 @dataclass
@@ -98,6 +111,9 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     """Lower-case names."""
+    body: dict[str, Any] = field(default_factory=dict)
+    """A write's JSON body."""
+    version: str = "v1.0"
 
     @property
     def advanced(self) -> bool:
@@ -108,7 +124,7 @@ class Request:
         )
 
 
-Handler = Callable[["GraphEmulator", Request], dict[str, Any]]
+Handler = Callable[["GraphEmulator", Request], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,8 @@ class Route:
     """Application permissions, any one of which lets a caller use this route (the doc's table)."""
     advanced: bool = False
     """Graph serves it only as an advanced query."""
+    status: int = 200
+    """201 for a create (the new entity in the body), 204 for an update or delete (no body)."""
 
     def match(self, segments: list[str]) -> dict[str, str] | None:
         if len(segments) != len(self.pattern):
@@ -143,6 +161,8 @@ class GraphEmulator:
     caller: Caller = field(default_factory=Caller)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tenant_lock: threading.RLock = field(default_factory=threading.RLock)
+    """One request at a time reads or writes the tenant (concurrent provider calls share it)."""
 
     # ------------------------------------------------------------------------------ test controls
 
@@ -178,14 +198,16 @@ class GraphEmulator:
         """One request: (status, headers, JSON body). Relative to /v1.0 inside a batch."""
         parts = urlsplit(raw_url)
         path = unquote(parts.path)
+        version = "v1.0"
         if not in_batch:
-            if not path.startswith("/v1.0/") and path != "/v1.0":
+            version = next((v for v in ("v1.0", "beta") if path.startswith(f"/{v}/") or path == f"/{v}"), "")
+            if not version:
                 return _error(404, "UnknownError", f"No HTTP resource was found that matches the request URI '{path}'.")
-            path = path[len("/v1.0") :] or "/"
+            path = path[len(version) + 1 :] or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, in_batch, query, lowered))
+            self.requests.append(RecordedRequest(method, path, in_batch, query, lowered, version))
         throttle = self._take_throttle(path) if path != "/$batch" else None
         if throttle is not None:
             status, answer_headers, payload = _error(
@@ -196,25 +218,37 @@ class GraphEmulator:
         try:
             if method == "POST" and path == "/$batch" and not in_batch:
                 return 200, {}, self._batch(body)
-            return 200, {}, self._dispatch(method, path, query, lowered)
+            with self._tenant_lock:
+                status, payload = self._dispatch(method, path, query, lowered, _json_object(body), version)
+            return status, {}, payload
         except ODataError as exc:
             return _error(exc.status, exc.code, exc.message)
+        except FakeGraphError as exc:
+            return _error(exc.status, exc.code, exc.message)
 
-    def _dispatch(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: dict[str, Any] | None = None,
+        version: str = "v1.0",
+    ) -> tuple[int, dict[str, Any] | None]:
         segments = [s for s in path.split("/") if s]
-        for route in ROUTES:
-            params = route.match(segments)
-            if params is None:
-                continue
+        matching = [(route, params) for route in ROUTES if (params := route.match(segments)) is not None]
+        if matching and not any(route.method == method for route, _ in matching):
+            raise ODataError(405, "Request_BadRequest", f"The emulator does not serve {method} {path}.")
+        for route, params in matching:
             if route.method != method:
-                raise ODataError(405, "Request_BadRequest", f"The emulator does not serve {method} {path}.")
+                continue
             if not self.caller.holds_any(route.permissions):
                 # https://learn.microsoft.com/graph/errors and every permissions table: a token without a
                 # listed permission gets 403 Authorization_RequestDenied with this message.
                 raise ODataError(
                     403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
                 )
-            request = Request(path, params, query, headers)
+            request = Request(path, params, query, headers, body or {}, version)
             if route.advanced and not request.advanced:
                 # aad-advanced-queries: "If a property or query parameter in the URL is supported only in
                 # advanced queries but either the ConsistencyLevel header or the $count=true query string is
@@ -225,7 +259,7 @@ class GraphEmulator:
                     "This query is only supported as an advanced query: add the ConsistencyLevel: eventual "
                     "header and $count=true.",
                 )
-            return route.handler(self, request)
+            return route.status, route.handler(self, request)
         raise ODataError(400, "BadRequest", f"Resource not found for the segment '{segments[-1] if segments else ''}'.")
 
     def _batch(self, body: bytes) -> dict[str, Any]:
@@ -275,17 +309,7 @@ class GraphEmulator:
 
     # https://learn.microsoft.com/graph/api/oauth2permissiongrant-list
     def oauth2_permission_grants_list(self, r: Request) -> dict[str, Any]:
-        items = [
-            {
-                "id": g.id,
-                "clientId": g.client_id,
-                "consentType": g.consent_type,
-                "principalId": g.principal_id,
-                "resourceId": g.resource_id,
-                "scope": g.scope,
-            }
-            for g in self.tenant.grants.values()
-        ]
+        items = [_grant(g) for g in self.tenant.grants.values()]
         return self._collection(
             "oauth2PermissionGrants", items, r, {"clientId", "consentType", "principalId", "resourceId"}
         )
@@ -356,7 +380,272 @@ class GraphEmulator:
         }
         return self._entity("policies/adminConsentRequestPolicy/$entity", policy, r)
 
+    # ------------------------------------------------- reads the test azuread provider makes, then writes
+
+    # https://learn.microsoft.com/graph/api/user-list (the user data source filters by userPrincipalName)
+    def users_list(self, r: Request) -> dict[str, Any]:
+        items = [_user(u) for u in self.tenant.users.values()]
+        return self._collection("users", items, r, {"id", "userPrincipalName", "mail", "mailNickname", "employeeId"})
+
+    # https://learn.microsoft.com/graph/api/user-list-manager: 404 when the user has no manager.
+    def users_get_manager(self, r: Request) -> dict[str, Any]:
+        self._user(r.params["id"])
+        raise _missing("manager")
+
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-get
+    def oauth2_permission_grants_get(self, r: Request) -> dict[str, Any]:
+        return self._entity("oauth2PermissionGrants", _grant(self._grant(r.params["id"])), r)
+
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-post
+    def oauth2_permission_grants_create(self, r: Request) -> dict[str, Any]:
+        body = r.body
+        _check_properties(body, {"clientId", "consentType", "principalId", "resourceId", "scope"})
+        grant = self.tenant.create_grant(
+            str(body.get("clientId") or "").lower(),
+            str(body.get("consentType") or ""),
+            str(body["principalId"]).lower() if body.get("principalId") else None,
+            str(body.get("resourceId") or "").lower(),
+            str(body.get("scope") or ""),
+        )
+        return self._created("oauth2PermissionGrants", _grant(grant))
+
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-update: only scope may change.
+    def oauth2_permission_grants_update(self, r: Request) -> None:
+        _check_properties(r.body, {"scope"})
+        self.tenant.update_grant(self._grant(r.params["id"]).id, str(r.body.get("scope") or ""))
+
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-delete
+    def oauth2_permission_grants_delete(self, r: Request) -> None:
+        self.tenant.delete_grant(self._grant(r.params["id"]).id)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals
+    def service_principals_create(self, r: Request) -> dict[str, Any]:
+        body = r.body
+        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE | {"appId", "owners@odata.bind"})
+        app_id = body.get("appId")
+        if not isinstance(app_id, str) or not app_id:
+            raise ODataError(400, "Request_BadRequest", "The appId property is required to create a service principal.")
+        sp = self.tenant.create_service_principal(
+            app_id,
+            account_enabled=body.get("accountEnabled", True) is not False,
+            app_role_assignment_required=bool(body.get("appRoleAssignmentRequired", False)),
+            description=body.get("description"),
+            tags=list(body.get("tags") or []),
+            owners=[_bound_id(ref) for ref in body.get("owners@odata.bind") or []],
+        )
+        sp.notes = body.get("notes")
+        return self._created("servicePrincipals", _service_principal(sp))
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-update
+    def service_principals_update(self, r: Request) -> None:
+        body = r.body
+        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE)
+        sp = self._sp(r.params["id"])
+        if "accountEnabled" in body:
+            sp.account_enabled = bool(body["accountEnabled"])
+        if "appRoleAssignmentRequired" in body:
+            sp.app_role_assignment_required = bool(body["appRoleAssignmentRequired"])
+        if "description" in body:
+            sp.description = body["description"]
+        if "notes" in body:
+            sp.notes = body["notes"]
+        if "tags" in body:
+            # A PATCH replaces the whole collection: tags not sent are removed.
+            sp.tags = list(body["tags"] or [])
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-delete
+    def service_principals_delete(self, r: Request) -> None:
+        self.tenant.delete_service_principal(self._sp(r.params["id"]).id)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list-owners
+    def service_principals_list_owners(self, r: Request) -> dict[str, Any]:
+        items = [self._directory_object(o) for o in self._sp(r.params["id"]).owners]
+        return self._collection("directoryObjects", items, r, set())
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-post-owners
+    def service_principals_add_owner(self, r: Request) -> None:
+        self._add_owner(self._sp(r.params["id"]).owners, r.body)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-delete-owners
+    def service_principals_remove_owner(self, r: Request) -> None:
+        self.tenant.remove_owner(self._sp(r.params["id"]).owners, r.params["owner"].lower())
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto (one, by id)
+    def service_principals_get_app_role_assigned_to(self, r: Request) -> dict[str, Any]:
+        assignment = self._assigned_to(r.params["id"], r.params["assignment"])
+        return self._entity("appRoleAssignments", self._assignment(assignment), r)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto
+    def service_principals_create_app_role_assigned_to(self, r: Request) -> dict[str, Any]:
+        body = r.body
+        _check_properties(body, {"appRoleId", "principalId", "resourceId"})
+        resource = self._sp(r.params["id"])
+        if str(body.get("resourceId") or "").lower() != resource.id:
+            raise ODataError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'resourceId' of resource 'AppRoleAssignment'.",
+            )
+        principal = str(body.get("principalId") or "").lower()
+        if self.tenant.object_type(principal) is None:
+            # What Graph says for a principal it cannot resolve, and what terraform-provider-azuread retries on
+            # (app_role_assignment_resource.go; microsoftgraph/microsoft-graph-docs-contrib#1407).
+            raise ODataError(400, "Request_BadRequest", "Not a valid reference update.")
+        assignment = self.tenant.create_app_role_assignment(principal, resource.id, str(body.get("appRoleId") or ""))
+        return self._created("appRoleAssignments", self._assignment(assignment))
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignedto
+    def service_principals_delete_app_role_assigned_to(self, r: Request) -> None:
+        self.tenant.delete_app_role_assignment(self._assigned_to(r.params["id"], r.params["assignment"]).id)
+
+    # https://learn.microsoft.com/graph/api/application-list
+    def applications_list(self, r: Request) -> dict[str, Any]:
+        items = [_application(a) for a in self.tenant.applications.values()]
+        return self._collection("applications", items, r, {"appId", "displayName", "id"})
+
+    # https://learn.microsoft.com/graph/api/application-get (oauth2RequirePostResponse is beta's only)
+    def applications_get(self, r: Request) -> dict[str, Any]:
+        item = _application(self._application(r.params["id"]))
+        if r.version == "beta":
+            item["oauth2RequirePostResponse"] = False
+        return self._entity("applications", item, r)
+
+    # https://learn.microsoft.com/graph/api/application-post-applications
+    def applications_create(self, r: Request) -> dict[str, Any]:
+        body = r.body
+        _check_properties(body, APPLICATION_WRITABLE | {"owners@odata.bind"})
+        display_name = body.get("displayName")
+        if not isinstance(display_name, str) or not display_name:
+            raise ODataError(400, "Request_BadRequest", "The displayName property is required.")
+        audience = str(body.get("signInAudience") or "AzureADMyOrg")
+        _check_audience(audience)
+        accesses = self._required_resource_access(body.get("requiredResourceAccess"))
+        owners = [_bound_id(ref) for ref in body.get("owners@odata.bind") or []]
+        for owner in owners:
+            if self.tenant.object_type(owner) is None:
+                raise ODataError(400, "Request_BadRequest", f"Invalid object identifier '{owner}'.")
+        application = self.tenant.create_application(
+            display_name,
+            audience,
+            list((body.get("publicClient") or {}).get("redirectUris") or []),
+            accesses,
+            owners=owners,
+            tags=list(body.get("tags") or []),
+        )
+        application.description = body.get("description")
+        return self._created("applications", _application(application))
+
+    # https://learn.microsoft.com/graph/api/application-update
+    def applications_update(self, r: Request) -> None:
+        body = r.body
+        _check_properties(body, APPLICATION_WRITABLE)
+        application = self._application(r.params["id"])
+        if "displayName" in body:
+            if not isinstance(body["displayName"], str) or not body["displayName"]:
+                raise ODataError(400, "Request_BadRequest", "The displayName property is required.")
+            application.display_name = body["displayName"]
+        if "signInAudience" in body:
+            _check_audience(str(body["signInAudience"]))
+            application.sign_in_audience = str(body["signInAudience"])
+        if "publicClient" in body:
+            application.redirect_uris = list((body["publicClient"] or {}).get("redirectUris") or [])
+        if "requiredResourceAccess" in body:
+            application.required_resource_access = self._required_resource_access(body["requiredResourceAccess"])
+        if "tags" in body:
+            application.tags = list(body["tags"] or [])
+        if "description" in body:
+            application.description = body["description"]
+
+    # https://learn.microsoft.com/graph/api/application-delete
+    def applications_delete(self, r: Request) -> None:
+        self.tenant.delete_application(self._application(r.params["id"]).id)
+
+    # https://learn.microsoft.com/graph/api/application-list-owners
+    def applications_list_owners(self, r: Request) -> dict[str, Any]:
+        items = [self._directory_object(o) for o in self._application(r.params["id"]).owners]
+        return self._collection("directoryObjects", items, r, set())
+
+    # https://learn.microsoft.com/graph/api/application-delete-owners
+    def applications_remove_owner(self, r: Request) -> None:
+        self.tenant.remove_owner(self._application(r.params["id"]).owners, r.params["owner"].lower())
+
+    # https://learn.microsoft.com/graph/api/group-list-members (no cast: members of every type)
+    def groups_list_members(self, r: Request) -> dict[str, Any]:
+        items = [self._directory_object(m) for m in self._group(r.params["id"]).members]
+        return self._collection("directoryObjects", items, r, set())
+
+    # https://learn.microsoft.com/graph/api/group-list-owners (the emulator models no group owners)
+    def groups_list_owners(self, r: Request) -> dict[str, Any]:
+        self._group(r.params["id"])
+        return self._collection("directoryObjects", [], r, set())
+
     # ----------------------------------------------------------------------------------- helpers
+
+    def _created(self, entity_set: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {"@odata.context": f"{self.base_url}/v1.0/$metadata#{entity_set}/$entity", **item}
+
+    def _add_owner(self, owners: list[str], body: dict[str, Any]) -> None:
+        _check_properties(body, {"@odata.id"})
+        owner = _bound_id(body.get("@odata.id", ""))
+        if self.tenant.object_type(owner) is None:
+            raise ODataError(400, "Request_BadRequest", f"Invalid object identifier '{owner}'.")
+        if owner in owners:
+            raise ODataError(
+                400,
+                "Request_BadRequest",
+                "One or more added object references already exist for the following modified properties: 'owners'.",
+            )
+        owners.append(owner)
+
+    def _required_resource_access(self, value: Any) -> list[dict[str, Any]]:
+        """requiredResourceAccess: every scope or role id must be one the resource API publishes."""
+        blocks = list(value or [])
+        for block in blocks:
+            resource = self.tenant.service_principal_by_app_id(str(block.get("resourceAppId", "")))
+            if resource is None:
+                continue  # an API registered elsewhere: Graph takes the ids on trust until consent
+            for access in block.get("resourceAccess") or []:
+                table = resource.oauth2_permission_scopes if access.get("type") == "Scope" else resource.app_roles
+                if access.get("id") not in table.values():
+                    raise ODataError(
+                        400,
+                        "Request_BadRequest",
+                        "Invalid value specified for property 'resourceAccess' of resource 'RequiredResourceAccess'.",
+                    )
+        return blocks
+
+    def _grant(self, grant_id: str) -> OAuth2PermissionGrant:
+        grant = self.tenant.grants.get(grant_id)
+        if grant is None:
+            raise _missing(grant_id)
+        return grant
+
+    def _assigned_to(self, sp_id: str, assignment_id: str) -> AppRoleAssignment:
+        resource = self._sp(sp_id)
+        assignment = self.tenant.app_role_assignments.get(assignment_id)
+        if assignment is None or assignment.resource_id != resource.id:
+            raise _missing(assignment_id)
+        return assignment
+
+    def _application(self, object_id: str) -> Application:
+        application = self.tenant.applications.get(object_id.lower())
+        if application is None:
+            raise _missing(object_id)
+        return application
+
+    def _directory_object(self, object_id: str) -> dict[str, Any]:
+        """A member or owner as Graph lists it: its own type's shape with an ``@odata.type``."""
+        t = self.tenant
+        if object_id in t.users:
+            return self._member(t.users[object_id])
+        if object_id in t.groups:
+            return {"@odata.type": "#microsoft.graph.group", **_group(t.groups[object_id])}
+        if object_id in t.service_principals:
+            return {
+                "@odata.type": "#microsoft.graph.servicePrincipal",
+                **_service_principal(t.service_principals[object_id]),
+            }
+        return {"@odata.type": "#microsoft.graph.directoryObject", "id": object_id}
 
     def _sp(self, sp_id: str) -> ServicePrincipal:
         sp = self.tenant.service_principals.get(sp_id.lower())
@@ -467,6 +756,13 @@ CONSENT_REQUEST_POLICY_READERS = frozenset(
     {"Policy.Read.All", "Policy.ReadWrite.ConsentRequest", "Directory.Read.All", "Directory.ReadWrite.All"}
 )
 
+# The writers, from the same tables (application permissions; any one suffices).
+APPLICATION_WRITERS = frozenset(
+    {"Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.ReadWrite.All"}
+)
+GRANT_WRITERS = frozenset({"DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"})
+ASSIGNMENT_WRITERS = frozenset({"AppRoleAssignment.ReadWrite.All", "Directory.ReadWrite.All"})
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", ("servicePrincipals",), GraphEmulator.service_principals_list, APPLICATION_READERS),
     Route("GET", ("servicePrincipals", "{id}"), GraphEmulator.service_principals_get, APPLICATION_READERS),
@@ -511,6 +807,93 @@ ROUTES: tuple[Route, ...] = (
         GraphEmulator.policies_get_admin_consent_request_policy,
         CONSENT_REQUEST_POLICY_READERS,
     ),
+    # ----- what the test azuread provider sends (terraform-provider-azuread's requests)
+    Route("GET", ("users",), GraphEmulator.users_list, USER_READERS),
+    Route("GET", ("users", "{id}", "manager"), GraphEmulator.users_get_manager, USER_READERS),
+    Route("GET", ("groups", "{id}", "members"), GraphEmulator.groups_list_members, GROUP_READERS),
+    Route("GET", ("groups", "{id}", "owners"), GraphEmulator.groups_list_owners, GROUP_READERS),
+    Route("GET", ("oauth2PermissionGrants", "{id}"), GraphEmulator.oauth2_permission_grants_get, GRANT_READERS),
+    Route(
+        "POST", ("oauth2PermissionGrants",), GraphEmulator.oauth2_permission_grants_create, GRANT_WRITERS, status=201
+    ),
+    Route(
+        "PATCH",
+        ("oauth2PermissionGrants", "{id}"),
+        GraphEmulator.oauth2_permission_grants_update,
+        GRANT_WRITERS,
+        status=204,
+    ),
+    Route(
+        "DELETE",
+        ("oauth2PermissionGrants", "{id}"),
+        GraphEmulator.oauth2_permission_grants_delete,
+        GRANT_WRITERS,
+        status=204,
+    ),
+    Route("POST", ("servicePrincipals",), GraphEmulator.service_principals_create, APPLICATION_WRITERS, status=201),
+    Route(
+        "PATCH", ("servicePrincipals", "{id}"), GraphEmulator.service_principals_update, APPLICATION_WRITERS, status=204
+    ),
+    Route(
+        "DELETE",
+        ("servicePrincipals", "{id}"),
+        GraphEmulator.service_principals_delete,
+        APPLICATION_WRITERS,
+        status=204,
+    ),
+    Route(
+        "GET",
+        ("servicePrincipals", "{id}", "owners"),
+        GraphEmulator.service_principals_list_owners,
+        APPLICATION_READERS,
+    ),
+    Route(
+        "POST",
+        ("servicePrincipals", "{id}", "owners", "$ref"),
+        GraphEmulator.service_principals_add_owner,
+        APPLICATION_WRITERS,
+        status=204,
+    ),
+    Route(
+        "DELETE",
+        ("servicePrincipals", "{id}", "owners", "{owner}", "$ref"),
+        GraphEmulator.service_principals_remove_owner,
+        APPLICATION_WRITERS,
+        status=204,
+    ),
+    Route(
+        "GET",
+        ("servicePrincipals", "{id}", "appRoleAssignedTo", "{assignment}"),
+        GraphEmulator.service_principals_get_app_role_assigned_to,
+        APPLICATION_READERS,
+    ),
+    Route(
+        "POST",
+        ("servicePrincipals", "{id}", "appRoleAssignedTo"),
+        GraphEmulator.service_principals_create_app_role_assigned_to,
+        ASSIGNMENT_WRITERS,
+        status=201,
+    ),
+    Route(
+        "DELETE",
+        ("servicePrincipals", "{id}", "appRoleAssignedTo", "{assignment}"),
+        GraphEmulator.service_principals_delete_app_role_assigned_to,
+        ASSIGNMENT_WRITERS,
+        status=204,
+    ),
+    Route("GET", ("applications",), GraphEmulator.applications_list, APPLICATION_READERS),
+    Route("GET", ("applications", "{id}"), GraphEmulator.applications_get, APPLICATION_READERS),
+    Route("POST", ("applications",), GraphEmulator.applications_create, APPLICATION_WRITERS, status=201),
+    Route("PATCH", ("applications", "{id}"), GraphEmulator.applications_update, APPLICATION_WRITERS, status=204),
+    Route("DELETE", ("applications", "{id}"), GraphEmulator.applications_delete, APPLICATION_WRITERS, status=204),
+    Route("GET", ("applications", "{id}", "owners"), GraphEmulator.applications_list_owners, APPLICATION_READERS),
+    Route(
+        "DELETE",
+        ("applications", "{id}", "owners", "{owner}", "$ref"),
+        GraphEmulator.applications_remove_owner,
+        APPLICATION_WRITERS,
+        status=204,
+    ),
 )
 
 
@@ -545,13 +928,92 @@ def _apply_select(item: dict[str, Any], select: str | None, entity_set: str) -> 
     if not select:
         return dict(item)
     fields = [f.strip() for f in select.split(",") if f.strip()]
+    known = KNOWN_PROPERTIES.get(entity_set.split("/")[0], frozenset())
     for name in fields:
-        if name not in item:
+        if name not in item and name not in known:
             raise ODataError(
                 400, "Request_BadRequest", f"Could not find a property named '{name}' on type '{entity_set}'."
             )
     annotations = {k: v for k, v in item.items() if k.startswith("@odata.")}
-    return {**annotations, **{name: item[name] for name in fields}}
+    # A property the type has but the emulator does not model comes back null, as Graph returns an unset one.
+    return {**annotations, **{name: item.get(name) for name in fields}}
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Properties of each type that the emulator does not model but Graph has (the resource pages under
+# https://learn.microsoft.com/graph/api/resources/): selecting one answers null.
+KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
+    "users": _names(
+        "ageGroup businessPhones city companyName consentProvidedForMinor country creationType department "
+        "employeeHireDate employeeId employeeOrgData employeeType externalUserState faxNumber givenName imAddresses "
+        "jobTitle mailNickname mobilePhone officeLocation onPremisesDistinguishedName onPremisesDomainName "
+        "onPremisesImmutableId onPremisesSamAccountName onPremisesSecurityIdentifier onPremisesSyncEnabled "
+        "onPremisesUserPrincipalName otherMails postalCode preferredLanguage proxyAddresses showInAddressList state "
+        "streetAddress surname usageLocation userType"
+    ),
+    "servicePrincipals": _names(
+        "alternativeNames appDisplayName homepage loginUrl logoutUrl notificationEmailAddresses "
+        "preferredSingleSignOnMode replyUrls samlMetadataUrl samlSingleSignOnSettings"
+    ),
+}
+
+# What a POST or PATCH may set, per type (the part the emulator models or accepts); any other property is
+# refused as Graph refuses an undeclared one (https://learn.microsoft.com/graph/errors).
+SERVICE_PRINCIPAL_WRITABLE = _names(
+    "accountEnabled alternativeNames appRoleAssignmentRequired description loginUrl notes "
+    "notificationEmailAddresses preferredSingleSignOnMode samlSingleSignOnSettings tags"
+)
+APPLICATION_WRITABLE = _names(
+    "api appRoles description displayName groupMembershipClaims identifierUris info isDeviceOnlyAuthSupported "
+    "isFallbackPublicClient notes optionalClaims publicClient requiredResourceAccess serviceManagementReference "
+    "signInAudience spa tags web"
+)
+SIGN_IN_AUDIENCES = (
+    "AzureADMyOrg",
+    "AzureADMultipleOrgs",
+    "AzureADandPersonalMicrosoftAccount",
+    "PersonalMicrosoftAccount",
+)
+
+
+def _check_properties(body: dict[str, Any], allowed: frozenset[str] | set[str]) -> None:
+    for name in body:
+        if name not in allowed:
+            raise ODataError(
+                400, "BadRequest", f"Property '{name}' does not exist as a declared property or extension property."
+            )
+
+
+def _check_audience(audience: str) -> None:
+    if audience not in SIGN_IN_AUDIENCES:
+        raise ODataError(
+            400,
+            "Request_BadRequest",
+            "Invalid value specified for property 'signInAudience' of resource 'Application'.",
+        )
+
+
+def _bound_id(reference: Any) -> str:
+    """The object id at the end of an ``@odata.bind`` URL (``.../directoryObjects/{id}``)."""
+    text = str(reference).rstrip("/")
+    if "/directoryObjects/" not in text:
+        raise ODataError(400, "Request_BadRequest", f"Invalid object identifier '{text}'.")
+    return text.rsplit("/", 1)[-1].lower()
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise ODataError(400, "BadRequest", "Unable to read JSON request payload.") from None
+    if not isinstance(document, dict):
+        raise ODataError(400, "BadRequest", "Unable to read JSON request payload.")
+    return document
 
 
 def _reject_unknown_options(query: dict[str, str], allowed: set[str]) -> None:
@@ -581,6 +1043,34 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], d
     return status, {"request-id": request_id}, body
 
 
+def _grant(grant: OAuth2PermissionGrant) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "clientId": grant.client_id,
+        "consentType": grant.consent_type,
+        "principalId": grant.principal_id,
+        "resourceId": grant.resource_id,
+        "scope": grant.scope,
+    }
+
+
+def _application(application: Application) -> dict[str, Any]:
+    return {
+        "id": application.id,
+        "appId": application.app_id,
+        "displayName": application.display_name,
+        "signInAudience": application.sign_in_audience,
+        "description": application.description,
+        "notes": None,
+        "tags": list(application.tags),
+        "publicClient": {"redirectUris": list(application.redirect_uris)},
+        "requiredResourceAccess": application.required_resource_access,
+        "appRoles": [],
+        "api": {"oauth2PermissionScopes": []},
+        "publisherDomain": None,
+    }
+
+
 def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
     return {
         "id": sp.id,
@@ -588,6 +1078,11 @@ def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
         "displayName": sp.display_name,
         "accountEnabled": sp.account_enabled,
         "appRoleAssignmentRequired": sp.app_role_assignment_required,
+        "appOwnerOrganizationId": sp.app_owner_organization_id,
+        "description": sp.description,
+        "notes": sp.notes,
+        "signInAudience": sp.sign_in_audience,
+        "servicePrincipalNames": [sp.app_id],
         "servicePrincipalType": "Application",
         "tags": list(sp.tags),
         "appRoles": [
@@ -641,9 +1136,10 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
                 status, headers, payload = emulator.handle(
                     self.command, self.path, body, headers=dict(self.headers.items())
                 )
-            data = json.dumps(payload).encode()
+            data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")
+            if payload is not None:
+                self.send_header("Content-Type", "application/json; odata.metadata=minimal; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
                 self.send_header(name, value)

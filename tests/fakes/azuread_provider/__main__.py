@@ -1,0 +1,13 @@
+"""Entry point of the ``pulumi-resource-azuread`` test plugin: ``python -m tests.fakes.azuread_provider <engine>``."""
+
+from __future__ import annotations
+
+import sys
+
+from pulumi.provider.experimental.server import main as serve
+
+from tests.fakes.azuread_provider.plugin import sdk_plugin_version
+from tests.fakes.azuread_provider.provider import AzureADProvider
+
+if __name__ == "__main__":
+    serve(sys.argv[1:], sdk_plugin_version(), AzureADProvider())

@@ -1,0 +1,271 @@
+"""How the test provider reaches Microsoft Graph: endpoints, sign-in and requests, as go-azure-sdk does them.
+
+- Endpoints: with ``metadata_host`` set, ``GET https://{host}/metadata/endpoints?api-version=2022-09-01``
+  (go-azure-sdk sdk/environments/from_endpoint.go, sdk/internal/metadata/client.go); Microsoft Graph is the
+  document's ``microsoftGraphResourceId``, sign-in its ``authentication.loginEndpoint``.
+- Sign-in: the client-credentials grant at ``{login}/{tenant}/oauth2/v2.0/token`` with scope
+  ``{graph}/.default``; the token's claims give the caller's object id (internal/clients/client.go).
+- Requests: every failure is retried by the policy of go-azure-sdk's base client (sdk/client/client.go
+  ``Execute``): 408 and 424 always, then the operation's own ``RetryFunc``, then go-retryablehttp's default
+  policy (429 and 5xx except 501, and connection errors); the wait honours ``Retry-After`` and otherwise
+  doubles from 1 s up to 61 s, until the operation's deadline. The error text is the SDK's:
+  ``unexpected status 409 (409 Conflict) with error: <code>: <message>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+RetryFunc = Callable[[int, "ODataError | None"], bool]
+"""(status, OData error or None) -> retry? The per-operation ``RetryFunc`` of terraform-provider-azuread."""
+
+RETRY_WAIT_MIN = 1.0
+RETRY_WAIT_MAX = 61.0
+
+
+class ProviderError(Exception):
+    """A failure the provider reports to the engine, worded as terraform-provider-azuread words it."""
+
+
+@dataclass(frozen=True)
+class ODataError:
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.code else self.message
+
+    def matches(self, text: str) -> bool:
+        import re
+
+        return re.search(text, str(self)) is not None
+
+
+class GraphRequestError(ProviderError):
+    def __init__(self, status: int, odata: ODataError | None, body: bytes) -> None:
+        self.status = status
+        self.odata = odata
+        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        shown = f"{status} ({status} {reason})" if reason else str(status)
+        if odata is not None:
+            text = f"unexpected status {shown} with error: {odata}"
+        elif body:
+            text = f"unexpected status {shown} with response: {body.decode(errors='replace')}"
+        else:
+            text = f"unexpected status {shown} received with no body"
+        super().__init__(text)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    graph: str
+    """Microsoft Graph's root, no trailing slash."""
+    login: str
+    """The sign-in authority's root, no trailing slash."""
+
+
+PUBLIC_CLOUD = Endpoints("https://graph.microsoft.com", "https://login.microsoftonline.com")
+CLOUDS = {
+    # go-azure-sdk sdk/environments: the names terraform-provider-azuread's `environment` accepts.
+    "global": PUBLIC_CLOUD,
+    "public": PUBLIC_CLOUD,
+    "usgovernment": Endpoints("https://graph.microsoft.us", "https://login.microsoftonline.us"),
+    "usgovernmentl4": Endpoints("https://graph.microsoft.us", "https://login.microsoftonline.us"),
+    "usgovernmentl5": Endpoints("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "dod": Endpoints("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "china": Endpoints("https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+}
+
+
+def _scheme(host: str) -> str:
+    """https, as the real provider always uses; http only for a loopback emulator (a stated deviation)."""
+    name = urlsplit(f"//{host}").hostname or ""
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = name == "localhost"
+    return "http" if loopback else "https"
+
+
+async def discover(metadata_host: str, http: httpx.AsyncClient) -> Endpoints:
+    """Endpoints from the Azure Metadata Service at ``metadata_host`` (environments.FromEndpoint)."""
+    endpoint = f"{_scheme(metadata_host)}://{metadata_host}"
+    uri = f"{endpoint}/metadata/endpoints?api-version=2022-09-01"
+    try:
+        response = await http.get(uri)
+    except httpx.HTTPError as exc:
+        raise ProviderError(f'retrieving metadata from endpoint "{endpoint}": performing request: {exc}') from None
+    if response.status_code != 200:
+        raise ProviderError(
+            f'retrieving metadata from endpoint "{endpoint}": performing request: expected 200 OK but got '
+            f"{response.status_code} {response.reason_phrase}"
+        )
+    document = response.json()
+    if not document.get("name"):
+        raise ProviderError("retrieving metadata from endpoint: `name` was nil")
+    if not document.get("resourceManager"):
+        raise ProviderError("retrieving metadata from endpoint: no `resourceManagerEndpoint` was returned")
+    graph = str(document.get("microsoftGraphResourceId") or "")
+    if not graph:
+        raise ProviderError("retrieving metdata from endpoint: no `microsoftGraphResourceId` was returned")
+    login = str((document.get("authentication") or {}).get("loginEndpoint") or "")
+    return Endpoints(graph.rstrip("/"), login.rstrip("/"))
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of an access token, read without verifying it, as internal/clients/client.go does."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        raise ProviderError("parsing claims in access token: token is not a JWT") from None
+    if not isinstance(claims, dict):
+        raise ProviderError("parsing claims in access token: claims are not an object")
+    return claims
+
+
+async def sign_in(
+    endpoints: Endpoints, tenant_id: str, client_id: str, client_secret: str, http: httpx.AsyncClient
+) -> str:
+    """An app-only token for Microsoft Graph by the client-credentials grant; never puts the secret in an error."""
+    url = f"{endpoints.login}/{tenant_id}/oauth2/v2.0/token"
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": f"{endpoints.graph}/.default",
+    }
+    try:
+        response = await http.post(url, data=form)
+    except httpx.HTTPError as exc:
+        raise ProviderError(
+            f"unable to obtain access token: clientCredentialsAuthorizer: {type(exc).__name__}"
+        ) from None
+    body = response.json() if response.content else {}
+    if response.status_code != 200:
+        description = str(body.get("error_description") or body.get("error") or response.reason_phrase)
+        raise ProviderError(
+            f"unable to obtain access token: clientCredentialsAuthorizer: could not acquire access token: "
+            f"{response.status_code} {description}"
+        )
+    return str(body["access_token"])
+
+
+class GraphClient:
+    """One tenant's Microsoft Graph, signed in as the provider's identity."""
+
+    def __init__(self, endpoints: Endpoints, token: str, http: httpx.AsyncClient) -> None:
+        self.endpoints = endpoints
+        self.token = token
+        self.http = http
+        self.claims = token_claims(token)
+
+    @property
+    def caller_object_id(self) -> str:
+        return str(self.claims.get("oid") or "")
+
+    def directory_object_url(self, object_id: str) -> str:
+        """What an ``@odata.bind`` names: ``{BaseUri}/directoryObjects/{id}`` (stable.NewDirectoryObjectID)."""
+        return f"{self.endpoints.graph}/v1.0/directoryObjects/{object_id}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float,
+        version: str = "v1.0",
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        retry: RetryFunc | None = None,
+        expected: tuple[int, ...] = (200, 201, 204),
+    ) -> dict[str, Any]:
+        url = f"{self.endpoints.graph}/{version}{path}"
+        return await self._send(method, url, deadline, params, body, retry, expected)
+
+    async def list(
+        self,
+        path: str,
+        *,
+        deadline: float,
+        version: str = "v1.0",
+        params: dict[str, str] | None = None,
+        retry: RetryFunc | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every item of a collection, following ``@odata.nextLink`` (ExecutePaged)."""
+        page = await self.request("GET", path, deadline=deadline, version=version, params=params, retry=retry)
+        items = list(page.get("value") or [])
+        while page.get("@odata.nextLink"):
+            page = await self._send("GET", str(page["@odata.nextLink"]), deadline, None, None, retry, (200,))
+            items.extend(page.get("value") or [])
+        return items
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        deadline: float,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+        retry: RetryFunc | None,
+        expected: tuple[int, ...],
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+            try:
+                response = await self.http.request(method, url, params=params, json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                if method in ("GET", "PUT", "DELETE") and await self._wait(attempt, deadline, None):
+                    attempt += 1
+                    continue
+                raise ProviderError(f"performing request: {type(exc).__name__}: {exc}") from None
+            status = response.status_code
+            if status in expected:
+                return response.json() if response.content else {}
+            odata = _odata_error(response)
+            should_retry = status in (408, 424) or (retry is not None and retry(status, odata))
+            should_retry = should_retry or status == 429 or (status >= 500 and status != 501)
+            if should_retry and await self._wait(attempt, deadline, response.headers.get("Retry-After")):
+                attempt += 1
+                continue
+            raise GraphRequestError(status, odata, response.content)
+
+    @staticmethod
+    async def _wait(attempt: int, deadline: float, retry_after: str | None) -> bool:
+        """Sleep before the next attempt; False when the deadline leaves no room for one."""
+        wait = min(RETRY_WAIT_MIN * 2**attempt, RETRY_WAIT_MAX)
+        if retry_after:
+            with contextlib.suppress(ValueError):
+                wait = float(retry_after)
+        if time.monotonic() + wait > deadline:
+            return False
+        await asyncio.sleep(wait)
+        return True
+
+
+def _odata_error(response: httpx.Response) -> ODataError | None:
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict):
+        return None
+    return ODataError(str(error.get("code") or ""), str(error.get("message") or ""))
