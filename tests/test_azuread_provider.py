@@ -72,7 +72,13 @@ def run(coroutine: Any) -> Any:
             while OPEN:
                 await OPEN.pop().close()
 
-    return asyncio.run(scenario())
+    # Not asyncio.run: it leaves the main thread with no current event loop, which Pulumi's mock runtime
+    # (other tests in this session) expects to find.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(scenario())
+    finally:
+        loop.close()
 
 
 async def configured(cloud: EmulatedCloud, secret: str | None = None, tenant_id: str = TENANT_ID) -> AzureADProvider:
