@@ -13,7 +13,14 @@ from typing import TypeVar
 from taxcalc_consent.cli.console import UsageError, say
 from taxcalc_consent.cli.options import CloudName
 from taxcalc_consent.infra.audit import TenantSnapshot, read_tenant
-from taxcalc_consent.infra.graph import Cloud, GraphError, client_for_tenant, graph_base_url
+from taxcalc_consent.infra.graph import (
+    Cloud,
+    CredentialError,
+    GraphClient,
+    GraphError,
+    client_for_tenant,
+    graph_base_url,
+)
 from taxcalc_consent.infra.plan import ConsentPlan
 
 T = TypeVar("T")
@@ -38,9 +45,18 @@ def per_tenant(
     except GraphError as exc:
         raise UsageError(str(exc)) from None  # a bad --graph-endpoint: nothing was read
 
-    def one(plan: ConsentPlan) -> T | GraphError:
+    # Every tenant's credential first: a missing one is the user's setup (CredentialError, exit 2), and
+    # it is reported before any tenant is read.
+    clients: list[GraphClient] = []
+    for plan in plans:
         try:
-            with client_for_tenant(plan.tenant_id, plan.auth, selected, endpoint) as client:
+            clients.append(client_for_tenant(plan.tenant_id, plan.auth, selected, endpoint))
+        except CredentialError as exc:
+            raise exc.located(plan.file) from None
+
+    def one(plan: ConsentPlan, client: GraphClient) -> T | GraphError:
+        try:
+            with client:
                 return work(plan, read_tenant(client, plan, policies))
         except GraphError as exc:
             if debug:
@@ -49,6 +65,6 @@ def per_tenant(
             return exc
 
     if parallel <= 1 or len(plans) <= 1:
-        return [(plan, one(plan)) for plan in plans]
+        return [(plan, one(plan, client)) for plan, client in zip(plans, clients, strict=True)]
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="graph") as pool:
-        return list(zip(plans, pool.map(one, plans), strict=True))
+        return list(zip(plans, pool.map(one, plans, clients), strict=True))

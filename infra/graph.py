@@ -8,7 +8,9 @@ pages and retrying 429/503/504 with backoff, honouring ``Retry-After``. Every fa
 ``GraphError`` carrying Graph's error code and request id.
 
 Credentials: ``TAXCALC_CONSENT_GRAPH_TOKEN`` (a ready bearer token), else the tenant file's ``auth``
-block, else azure-identity's DefaultAzureCredential chain (which includes workload identity in CI).
+block (``oidc``: GitHub Actions' runner token, or a federated token file, as a client assertion), else
+azure-identity's DefaultAzureCredential chain. A credential that cannot be made is a ``CredentialError``
+(exit 2, before anything is read); one refused at sign-in is a ``GraphError`` for that tenant.
 Tokens are never logged, printed or put in an error message.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -267,20 +269,52 @@ def policies_get_admin_consent_request_policy() -> GraphRequest:
 
 TokenSource = Callable[[], str]
 
+GITHUB_TOKEN_URL_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
+GITHUB_TOKEN_ENV = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+FEDERATED_TOKEN_FILE_ENV = "AZURE_FEDERATED_TOKEN_FILE"
+ENTRA_TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+"""The audience Entra expects on a federated credential's token (Entra admin centre > Certificates &
+secrets > Federated credentials, "Audience"), requested from GitHub as ``&audience=`` on the runner's URL."""
 
-def token_source(tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: str) -> TokenSource:
-    """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet."""
-    ready = os.environ.get(TOKEN_ENV)
+
+class CredentialError(TaxcalcConsentError):
+    """The tenant file's ``auth`` block and the environment give no usable credential.
+
+    Found before any request is sent, for every tenant at once: it is the user's setup, so the command
+    exits 2 (invalid input) and nothing is read. A credential that is set up but refused at sign-in is a
+    plain ``GraphError`` for that tenant (exit 1, the others still run).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        super().__init__(f"{file}: {message}" if file else message)
+        self.reason = message
+
+    def located(self, file: str) -> CredentialError:
+        """The same problem, said about the tenant file whose ``auth`` block it comes from."""
+        return CredentialError(self.reason, file=file)
+
+
+def token_source(
+    tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: str, environ: Mapping[str, str] | None = None
+) -> TokenSource:
+    """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet.
+
+    Raises ``CredentialError`` when the auth block and the environment cannot make a credential.
+    """
+    env = os.environ if environ is None else environ
+    ready = env.get(TOKEN_ENV)
     if ready:
         token = ready.strip()
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
-    credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host)
+    credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host, env)
 
     cached: list[Any] = []
 
     def fetch() -> str:
-        from azure.core.exceptions import ClientAuthenticationError
+        from azure.core.exceptions import AzureError
 
         # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
         if cached and cached[0].expires_on - 300 > time.time():
@@ -288,34 +322,106 @@ def token_source(tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: st
         try:
             cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
             return str(cached[0].token)
-        except ClientAuthenticationError as exc:
-            # azure-identity messages name the credential that failed and why; they carry no secret.
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise GraphError(f"could not get a token for tenant {tenant_id}: {first_line}") from None
+        except (GraphError, CredentialError):
+            raise  # the GitHub token request failed: already said in one line
+        except (AzureError, OSError, ValueError) as exc:
+            # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
+            # they carry no secret. One line: the rest is a troubleshooting link.
+            raise GraphError(f"could not get a token for tenant {tenant_id}: {_first_line(exc)}") from None
 
     return fetch
 
 
-def _credential(tenant_id: str, auth: AuthSection, authority: str) -> Any:
+def _credential(tenant_id: str, auth: AuthSection, authority: str, env: Mapping[str, str]) -> Any:
     # Imported here: azure.identity is slow to import and only needed when a real token is wanted.
     from azure import identity
 
     method = auth.method
-    if method == "cli":
-        return identity.AzureCliCredential(tenant_id=tenant_id)
-    if method == "client-secret":
-        if not auth.client_id or not auth.client_secret_env:
-            raise GraphError("auth.method client-secret needs auth.client_id and auth.client_secret_env")
-        secret = os.environ.get(auth.client_secret_env)
-        if not secret:
-            raise GraphError(f"auth.client_secret_env names {auth.client_secret_env}, which is not set")
-        return identity.ClientSecretCredential(tenant_id, auth.client_id, secret, authority=authority)
-    if method == "oidc":
-        # Workload identity federation: the CI's OIDC token in AZURE_FEDERATED_TOKEN_FILE.
-        return identity.WorkloadIdentityCredential(tenant_id=tenant_id, client_id=auth.client_id, authority=authority)
-    if method == "msi":
-        return identity.ManagedIdentityCredential(client_id=auth.client_id)
-    return identity.DefaultAzureCredential(authority=authority, additionally_allowed_tenants=[tenant_id])
+    try:
+        if method == "cli":
+            return identity.AzureCliCredential(tenant_id=tenant_id)
+        if method == "client-secret":
+            if not auth.client_id or not auth.client_secret_env:
+                raise CredentialError("auth.method client-secret needs auth.client_id and auth.client_secret_env")
+            secret = env.get(auth.client_secret_env)
+            if not secret:
+                raise CredentialError(
+                    f"auth.client_secret_env names {auth.client_secret_env}, which is not set: set it to the "
+                    "automation identity's client secret"
+                )
+            return identity.ClientSecretCredential(tenant_id, auth.client_id, secret, authority=authority)
+        if method == "oidc":
+            return _oidc_credential(tenant_id, auth, authority, env)
+        if method == "msi":
+            return identity.ManagedIdentityCredential(client_id=auth.client_id)
+        return identity.DefaultAzureCredential(authority=authority, additionally_allowed_tenants=[tenant_id])
+    except ValueError as exc:
+        # azure-identity validates its arguments in the constructor (a missing client id, a malformed value).
+        raise CredentialError(f"auth.method {method or 'default'}: {_first_line(exc)}") from None
+
+
+def _oidc_credential(tenant_id: str, auth: AuthSection, authority: str, env: Mapping[str, str]) -> Any:
+    """Workload identity federation: the CI's OIDC token, exchanged with Entra as a client assertion.
+
+    GitHub Actions sets no token file: a job with ``permissions: id-token: write`` gets
+    ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN, and the runner's token is fetched from
+    that URL with the audience Entra expects (docs.github.com, "Configuring OpenID Connect in cloud
+    providers"; what actions/toolkit's core.getIDToken does). Elsewhere (AKS workload identity, other CIs)
+    the token is in the file AZURE_FEDERATED_TOKEN_FILE names.
+    """
+    from azure import identity
+
+    client_id = auth.client_id or env.get("AZURE_CLIENT_ID")
+    if not client_id:
+        raise CredentialError(
+            "auth.method oidc needs auth.client_id: the application (client) id of the automation app whose "
+            "federated credential trusts this pipeline"
+        )
+    url, request_token = env.get(GITHUB_TOKEN_URL_ENV), env.get(GITHUB_TOKEN_ENV)
+    if url and request_token:
+        return identity.ClientAssertionCredential(
+            tenant_id, client_id, lambda: github_actions_id_token(url, request_token), authority=authority
+        )
+    token_file = env.get(FEDERATED_TOKEN_FILE_ENV)
+    if token_file:
+        return identity.WorkloadIdentityCredential(
+            tenant_id=tenant_id, client_id=client_id, token_file_path=token_file, authority=authority
+        )
+    raise CredentialError(
+        f"auth.method oidc: no OIDC token in this environment: in GitHub Actions give the job "
+        f"`permissions: id-token: write` (it sets {GITHUB_TOKEN_URL_ENV} and {GITHUB_TOKEN_ENV}); elsewhere "
+        f"set {FEDERATED_TOKEN_FILE_ENV} to the file holding the token"
+    )
+
+
+def github_actions_id_token(request_url: str, request_token: str, timeout: float = 30.0) -> str:
+    """The runner's OIDC token for Entra: GET the runner's URL with ``audience`` added, bearer the request token.
+
+    The answer is ``{"value": "<JWT>"}``. Neither token ever appears in an error message.
+    """
+    try:
+        url = httpx.URL(request_url).copy_merge_params({"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE})
+    except (httpx.InvalidURL, TypeError):
+        raise CredentialError(f"{GITHUB_TOKEN_URL_ENV} is not a URL") from None
+    where = f"{url.scheme}://{url.host}"
+    try:
+        response = httpx.get(url, headers={"Authorization": f"bearer {request_token}"}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise GraphError(f"could not get the GitHub Actions OIDC token: {type(exc).__name__} from {where}") from None
+    if response.status_code != 200:
+        raise GraphError(f"could not get the GitHub Actions OIDC token: HTTP {response.status_code} from {where}")
+    try:
+        value = response.json().get("value")
+    except (ValueError, AttributeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"could not get the GitHub Actions OIDC token: {where} answered without a token value")
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------------ client

@@ -161,7 +161,7 @@ def test_client_secret_from_a_missing_variable_names_the_variable_only(monkeypat
     monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
     monkeypatch.delenv("TAXCALC_SECRET", raising=False)
     auth = AuthSection(method="client-secret", client_id=CLIENT_ID, client_secret_env="TAXCALC_SECRET")
-    with pytest.raises(GraphError, match="TAXCALC_SECRET, which is not set"):
+    with pytest.raises(graph.CredentialError, match="TAXCALC_SECRET, which is not set"):
         graph.client_for_tenant(TENANT_ID, auth)
 
 
