@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 import typer
 
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.infra.documents import VALIDATE_FORMAT, ValidateDocument, to_json, write_streamed
 from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
 from taxcalc_consent.infra.files import atomic_writer, write_atomically
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
+    from taxcalc_consent.infra.documents import ValidateDocument
     from taxcalc_consent.infra.plan import ConsentPlan
 
     err: Console
@@ -101,6 +101,8 @@ def say_styled(text: str, style: str) -> None:
 
 def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout, nothing else there."""
+    from taxcalc_consent.infra.documents import to_json
+
     sys.stdout.write(to_json(document))
     sys.stdout.flush()
 
@@ -121,6 +123,8 @@ def write_out(out: Path, text: str) -> None:
 
 def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
     """A command's document: to --out FILE and/or, with --json, on stdout."""
+    from taxcalc_consent.infra.documents import to_json
+
     if out is not None:
         write_out(out, to_json(document))
     if json_output:
@@ -129,7 +133,7 @@ def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
 
 def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | None) -> None:
     """The plan@1 document, streamed tenant by tenant (thousands of tenants are never one string)."""
-    from taxcalc_consent.infra.documents import PLAN_FORMAT
+    from taxcalc_consent.infra.documents import PLAN_FORMAT, write_streamed
     from taxcalc_consent.infra.plan import plan_to_dict
 
     head = {"format": PLAN_FORMAT}
@@ -146,6 +150,8 @@ def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | N
 
 
 def problems_document(problems: list[Problem]) -> ValidateDocument:
+    from taxcalc_consent.infra.documents import VALIDATE_FORMAT
+
     return {
         "format": VALIDATE_FORMAT,
         "valid": False,
