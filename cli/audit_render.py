@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli.console import err, literal_row
+from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 
 _EXPERIENCE_STYLE = {"no prompt": "green", "consent prompt": "yellow", "admin approval required": "red"}
 
@@ -35,7 +36,7 @@ def _consent_text(tenant: dict[str, Any]) -> str:
 
 
 def _who(grant: dict[str, Any]) -> str:
-    return "every user (AllPrincipals)" if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
+    return EVERY_USER if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
 
 
 def render_table(document: Mapping[str, Any]) -> None:

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from taxcalc_consent.cli.console import err, literal_row
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.plan import ConsentPlan
 
 _RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
@@ -30,7 +31,7 @@ def render_plan(plan: ConsentPlan) -> None:
     required = "assignment required" if plan.service_principal.assignment_required else "any user may sign in"
     literal_row(table, "service principal", f"{app.display_name} ({client})", f"create or adopt; {required}")
     for grant in plan.grants:
-        who = "every user (AllPrincipals)" if grant.principal is None else grant.principal
+        who = EVERY_USER if grant.principal is None else grant.principal
         literal_row(table, f"delegated grant on {resource_name(grant.resource_app_id)}", who, " ".join(grant.scopes))
     for group_grant in plan.group_grants:
         literal_row(

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, role_name, wanted_assignments
+from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, match_grants, role_name, wanted_assignments
 from taxcalc_consent.infra.documents import AdoptTenant
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.files import write_atomically
@@ -70,35 +70,21 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
     expected, problems = expected_grants(plan, snapshot)
     for problem in problems:
         result.not_adopted.append(f"{problem['subject']}: {problem['message']}")
-    matched: set[str] = set()
-    for want in expected:
-        principal_id = want.user.id if want.user else None
-        who = delegated_grant.EVERY_USER if want.user is None else want.user.user_principal_name
-        have = next(
-            (g for g in snapshot.grants if g.consent_type == want.consent_type and g.principal_id == principal_id),
-            None,
-        )
+    matches, unmatched = match_grants(expected, snapshot.grants)
+    for match in matches:
+        want, have, who = match.want, match.have, match.subject
         if have is None:
             result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
             continue
-        matched.add(have.id)
         logical = delegated_grant.ORGANIZATION_NAME if want.user is None else delegated_grant.user_name(want.user.id)
         result.adopted.append(Adopted(logical, delegated_grant.import_id(have.id), f"grant for {who}"))
-        added = [s for s in want.scopes if s not in have.scopes]
-        removed = sorted(s for s in set(have.scopes) if s not in want.scopes)
-        if added or removed:
-            change = "; ".join(
-                part
-                for part in (
-                    f"add {' '.join(added)}" if added else "",
-                    f"remove {' '.join(removed)}" if removed else "",
-                )
-                if part
-            )
-            result.apply_changes.append(f"update grant for {who}: {change}")
-    for g in snapshot.grants:
-        if g.id in matched:
-            continue
+        changes = [
+            f"add {' '.join(match.missing)}" if match.missing else "",
+            f"remove {' '.join(match.extra)}" if match.extra else "",
+        ]
+        if match.missing or match.extra:
+            result.apply_changes.append(f"update grant for {who}: {'; '.join(c for c in changes if c)}")
+    for g in unmatched:
         user = snapshot.users.get(g.principal_id) if g.principal_id else None
         who = (
             delegated_grant.EVERY_USER

@@ -24,6 +24,7 @@ from taxcalc_consent.infra.documents import (
     FailedTenant,
 )
 from taxcalc_consent.infra.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
+from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
@@ -352,6 +353,46 @@ def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[E
     return out, problems
 
 
+@dataclass(frozen=True)
+class GrantMatch:
+    """One grant the file asks for, the grant the tenant holds for the same principal (if any), and how
+    their scopes differ. What ``audit`` reports and ``adopt`` imports are both read from this."""
+
+    want: ExpectedGrant
+    have: GrantState | None
+    missing: tuple[str, ...]
+    """Scopes the file lists that the grant lacks, in the file's order."""
+    extra: tuple[str, ...]
+    """Scopes the grant holds that the file does not list, sorted."""
+
+    @property
+    def subject(self) -> str:
+        return EVERY_USER if self.want.user is None else self.want.user.user_principal_name
+
+
+def match_grants(
+    expected: Sequence[ExpectedGrant], grants: Sequence[GrantState]
+) -> tuple[list[GrantMatch], list[GrantState]]:
+    """Pair each expected grant with the tenant's grant of the same consent type and principal (Graph
+    holds at most one per client, resource, consent type and principal); also the grants left over.
+    Linear in grants + expected: one index, not a scan per expected grant."""
+    by_key = {(g.consent_type, g.principal_id): g for g in grants}
+    matches: list[GrantMatch] = []
+    matched: set[str] = set()
+    for want in expected:
+        have = by_key.get((want.consent_type, want.user.id if want.user else None))
+        if have is None:
+            matches.append(GrantMatch(want, None, tuple(want.scopes), ()))
+            continue
+        matched.add(have.id)
+        held = set(have.scopes)
+        missing = tuple(s for s in want.scopes if s not in held)
+        wanted = set(want.scopes)
+        extra = tuple(sorted(s for s in held if s not in wanted))
+        matches.append(GrantMatch(want, have, missing, extra))
+    return matches, [g for g in grants if g.id not in matched]
+
+
 def _difference(kind: str, subject: str, message: str, scopes: Sequence[str] = ()) -> AuditDifference:
     item: AuditDifference = {"kind": kind, "subject": subject, "message": message}
     if scopes:
@@ -569,35 +610,21 @@ def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDiffer
             )
     expected, problems = expected_grants(plan, snapshot)
     out += problems
-    matched: set[str] = set()
-    for want in expected:
-        have = next(
-            (
-                g
-                for g in snapshot.grants
-                if g.consent_type == want.consent_type and g.principal_id == (want.user.id if want.user else None)
-            ),
-            None,
-        )
-        subject = "every user (AllPrincipals)" if want.user is None else want.user.user_principal_name
-        if have is None:
-            out.append(_difference("grant-missing", subject, "no grant; apply creates it", want.scopes))
+    matches, unmatched = match_grants(expected, snapshot.grants)
+    for match in matches:
+        if match.have is None:
+            out.append(_difference("grant-missing", match.subject, "no grant; apply creates it", match.want.scopes))
             continue
-        matched.add(have.id)
-        missing = [s for s in want.scopes if s not in have.scopes]
-        extra = sorted(s for s in set(have.scopes) if s not in want.scopes)
-        if missing:
-            out.append(_difference("scopes-missing", subject, "granted without these scopes", missing))
-        if extra:
-            out.append(_difference("scopes-extra", subject, "granted scopes the file does not list", extra))
-    for g in snapshot.grants:
-        if g.id in matched:
-            continue
+        if match.missing:
+            out.append(_difference("scopes-missing", match.subject, "granted without these scopes", match.missing))
+        if match.extra:
+            out.append(_difference("scopes-extra", match.subject, "granted scopes the file does not list", match.extra))
+    for g in unmatched:
         if g.consent_type == "AllPrincipals":
             out.append(
                 _difference(
                     "unlisted-consent",
-                    "every user (AllPrincipals)",
+                    EVERY_USER,
                     "tenant-wide consent exists but the file asks for per-user consent",
                     sorted(g.scopes),
                 )

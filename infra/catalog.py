@@ -7,12 +7,13 @@ grant's scope string and an app role assignment's ``appRoleId`` refer to.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Literal
+
+from taxcalc_consent.infra.errors import did_you_mean
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 """Microsoft Graph's application id: the same in every tenant and cloud."""
@@ -63,9 +64,7 @@ class PermissionCatalog:
                     "list it under consent.app_roles, or pick the delegated scope the app asks for"
                 )
             return f"{name!r} is a delegated scope, not an application permission: list it under consent.scopes"
-        close = difflib.get_close_matches(name, list(table), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {wanted} {name!r} on Microsoft Graph{hint}"
+        return f"unknown {wanted} {name!r} on Microsoft Graph{did_you_mean(name, table)}"
 
 
 @cache

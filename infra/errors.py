@@ -31,3 +31,15 @@ class SpecError(TaxcalcConsentError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: Sequence[Problem] = tuple(dict.fromkeys(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, known: str | None = None) -> str:
+    """The hint after an unknown name: ``; did you mean 'x'?`` for a close choice, else ``; <known>: a, b``
+    (when ``known`` names the list) or nothing. Every did-you-mean in the tool says it this way."""
+    import difflib
+
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; {known}: {', '.join(options)}" if known else ""

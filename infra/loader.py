@@ -7,7 +7,6 @@ lists replace). Files whose names start with ``_`` are never tenants.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import re
@@ -22,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
-from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError, did_you_mean
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, PROFILES
 from taxcalc_consent.infra.spec import TenantSpec, describe_char, invisible_char, is_guid
 
@@ -489,8 +488,7 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        close = difflib.get_close_matches(key, _fields_at(loc[:-1]), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(_fields_at(loc[:-1]))}"
+        hint = did_you_mean(key, _fields_at(loc[:-1]), known="expected one of")
         return positions.problem(loc, f"unknown key {key!r}{hint}")
     if kind == "missing":
         where = positions.locate(loc[:-1])
@@ -519,8 +517,7 @@ def _semantic_problems(
         )
     profile = PROFILES.get(app.profile)
     if profile is None:
-        close = difflib.get_close_matches(app.profile, list(PROFILES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known profiles: {', '.join(sorted(PROFILES))}"
+        hint = did_you_mean(app.profile, sorted(PROFILES), known="known profiles")
         yield positions.problem(("app", "profile"), f"unknown profile {app.profile!r}{hint}")
     own_app = own.get("app") if isinstance(own.get("app"), Mapping) else {}
     if app.register_app:

@@ -12,14 +12,13 @@ that allow them. See docs/policy.md.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
 from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.errors import Problem
+from taxcalc_consent.infra.errors import Problem, did_you_mean
 from taxcalc_consent.infra.loader import KeyPath, LoadedTenant
 from taxcalc_consent.infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
 from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
@@ -338,9 +337,7 @@ def config_problems(tenant: LoadedTenant, catalog: PermissionCatalog | None = No
 
 
 def _unknown_rule(rule_id: str) -> str:
-    close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known rules: {', '.join(RULES_BY_ID)}"
-    return f"unknown policy rule {rule_id!r}{hint}"
+    return f"unknown policy rule {rule_id!r}{did_you_mean(rule_id, RULES_BY_ID, known='known rules')}"
 
 
 def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
