@@ -7,7 +7,8 @@ where the Pulumi SDK is absent.
 The seam tests replace is the *stack factory*: a callable that returns an object with the Automation
 API ``Stack`` methods used here (``get_all_config``, ``set_all_config``, ``remove_all_config``,
 ``preview``, ``up``, ``preview_destroy``, ``destroy``). The real one opens a ``LocalWorkspace`` on the
-project directory, so every tenant runs the program in its own engine process.
+workspace's Pulumi project (``infra.workspace``), so every tenant runs the program in its own engine
+process, with the tool's own interpreter.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taxcalc_consent.cli.engine_setup import (
@@ -28,10 +30,10 @@ from taxcalc_consent.cli.engine_setup import (
     EngineSettings,
     EngineUnavailable,
     stack_config,
-    tenant_file_setting,
 )
 from taxcalc_consent.cli.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
 from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.workspace import ensure_project
 
 if TYPE_CHECKING:
     from pulumi.automation import ConfigValue, EngineEvent, PulumiCommand
@@ -105,9 +107,6 @@ def connect(settings: EngineSettings) -> Engine:
     """An Engine over real LocalWorkspaces. Raises EngineUnavailable (exit 1) without a usable Pulumi CLI."""
     if shutil.which("pulumi") is None:
         raise EngineUnavailable(PULUMI_MISSING)
-    if settings.backend_url == f"file://{settings.project_root / '.pulumi-state'}":
-        # The default backend's folder; the CLI does not create a file backend's root itself.
-        (settings.project_root / ".pulumi-state").mkdir(exist_ok=True)
     from pulumi import automation as auto
 
     try:
@@ -115,6 +114,11 @@ def connect(settings: EngineSettings) -> Engine:
         command = auto.PulumiCommand()
     except (OSError, auto.InvalidVersionError, auto.CommandError) as exc:
         raise EngineUnavailable(f"{PULUMI_MISSING} ({str(exc).strip().splitlines()[0]})") from None
+    workspace = settings.workspace
+    ensure_project(workspace)
+    if settings.backend_url == workspace.default_backend_url:
+        # The default backend's folder; the CLI does not create a file backend's root itself.
+        workspace.state_dir.mkdir(exist_ok=True)
     return Engine(settings, _local_stack_factory(settings, command))
 
 
@@ -123,11 +127,11 @@ def _local_stack_factory(settings: EngineSettings, command: PulumiCommand) -> St
 
     def open_stack(stack_name: str, env_vars: Mapping[str, str]) -> StackLike:
         opts = auto.LocalWorkspaceOptions(
-            work_dir=str(settings.project_root),
+            work_dir=str(settings.project_dir),
             env_vars={**settings.env_vars, **env_vars},
             pulumi_command=command,
         )
-        stack: StackLike = auto.create_or_select_stack(stack_name, work_dir=str(settings.project_root), opts=opts)
+        stack: StackLike = auto.create_or_select_stack(stack_name, work_dir=str(settings.project_dir), opts=opts)
         return stack
 
     return open_stack
@@ -212,7 +216,7 @@ class Engine:
             # this tenant's engine process, and is never written to stack config or passed on a command line.
             env_vars["ARM_CLIENT_SECRET"] = self._environ.get(plan.auth.client_secret_env, "")
         stack = self._open(plan.tenant, env_vars)
-        wanted = stack_config(plan, self.settings.project_root)
+        wanted = stack_config(plan, self.settings.workspace)
         existing = stack.get_all_config()
         stale = [k for k in MANAGED_PROVIDER_KEYS if k in existing and k not in wanted]
         if stale:
@@ -262,7 +266,8 @@ class Engine:
         """
         from taxcalc_consent.policies.rules import pack_config
 
-        document = pack_config(plan.policy, tenant_file_setting(plan, self.settings.project_root))
+        # An absolute path: the pack runs in its own folder, and this file is gone once the run ends.
+        document = pack_config(plan.policy, str(Path(plan.file).resolve()))
         handle, path = tempfile.mkstemp(prefix=f"taxcalc-consent-policy-{plan.tenant}-", suffix=".json")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.workspace import ROOT_ENV, TENANT_FILE_KEY, Workspace, current_workspace
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-"""Where Pulumi.yaml lives (program ``infra/``, stack configs in ``stacks/``)."""
-
-CONFIG_NS = "taxcalc-consent"
-TENANT_FILE_KEY = f"{CONFIG_NS}:tenantFile"
+PYTHON_CMD_ENV = "PULUMI_PYTHON_CMD"
+"""The interpreter the engine runs the program and the policy pack with. Pulumi's Python toolchain looks
+this up before ``python3``/``python`` on PATH (pulumi/pulumi sdk/python/toolchain/pip.go, ``CommandPath``,
+used by the pip toolchain when the project names no virtualenv); the tool sets it to its own interpreter."""
 
 # Provider settings the tool owns in each stack's config. Keys it does not own (for example
 # ``taxcalc-consent:adopt``, written by ``adopt``) are never touched.
@@ -62,11 +63,16 @@ PULUMI_MISSING = (
 
 @dataclass(frozen=True)
 class EngineSettings:
-    project_root: Path
+    workspace: Workspace
     backend_url: str
     env_vars: Mapping[str, str]
     """Passed to every Pulumi process on top of the inherited environment (backend, passphrase)."""
     policy_pack: Path
+
+    @property
+    def project_dir(self) -> Path:
+        """Where the engine runs: the folder holding Pulumi.yaml."""
+        return self.workspace.project_dir
 
     @property
     def backend_display(self) -> str:
@@ -105,16 +111,23 @@ def secret_values(
 
 
 def resolve_settings(
-    backend: str | None, environ: Mapping[str, str], project_root: Path | None = None
+    backend: str | None, environ: Mapping[str, str], workspace: Workspace | None = None
 ) -> EngineSettings:
-    """Backend URL and the environment every engine process gets. Raises EngineSetupError (exit 2)."""
-    project_root = project_root or PROJECT_ROOT
-    if not (project_root / "Pulumi.yaml").is_file():
-        raise EngineSetupError(f"{project_root}: no Pulumi.yaml here; the tool must run from its project directory")
-    url = backend or environ.get("PULUMI_BACKEND_URL") or ""
-    if not url:
-        url = f"file://{project_root / '.pulumi-state'}"
-    env: dict[str, str] = {"PULUMI_BACKEND_URL": url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    """Backend URL and the environment every engine process gets. Raises EngineSetupError (exit 2).
+
+    ``workspace`` defaults to the one ``$TAXCALC_CONSENT_ROOT`` (else the current folder) names, the same
+    one ``adopt`` uses.
+    """
+    workspace = workspace or current_workspace(environ)
+    url = backend or environ.get("PULUMI_BACKEND_URL") or workspace.default_backend_url
+    env: dict[str, str] = {
+        "PULUMI_BACKEND_URL": url,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        # The program and the pack import the installed package: run them with the interpreter it is in.
+        PYTHON_CMD_ENV: sys.executable,
+        # They run in their own folders; this is how they find R (infra.workspace.engine_root).
+        ROOT_ENV: str(workspace.root),
+    }
     # Pulumi Cloud encrypts stack secrets itself; every self-managed backend (file, azblob, s3, gs)
     # uses the passphrase provider, and without a passphrase the CLI would prompt, which hangs CI.
     if not url.startswith(("https://", "http://")):
@@ -131,9 +144,14 @@ def resolve_settings(
                 "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase that encrypts "
                 f"stack secrets in {_display(url)}; it is never prompted for. Nothing was changed"
             )
-    return EngineSettings(
-        project_root=project_root, backend_url=url, env_vars=env, policy_pack=project_root / "policies"
-    )
+    return EngineSettings(workspace=workspace, backend_url=url, env_vars=env, policy_pack=policy_pack_dir())
+
+
+def policy_pack_dir() -> Path:
+    """The policy pack: the installed package's ``policies/`` folder (with PulumiPolicy.yaml), wherever it is."""
+    from taxcalc_consent import policies
+
+    return Path(policies.__file__).parent
 
 
 def _display(url: str) -> str:
@@ -163,19 +181,10 @@ class _Setting:
     secret: bool = False
 
 
-def tenant_file_setting(plan: ConsentPlan, project_root: Path) -> str:
-    """The tenant file as stack config names it: relative to the project root when inside it, else absolute."""
-    tenant_file = Path(plan.file).resolve()
-    try:
-        return str(tenant_file.relative_to(project_root.resolve()))
-    except ValueError:
-        return str(tenant_file)
-
-
-def stack_config(plan: ConsentPlan, project_root: Path) -> dict[str, _Setting]:
+def stack_config(plan: ConsentPlan, workspace: Workspace) -> dict[str, _Setting]:
     """The stack config the tool writes for a tenant: the tenant file and provider settings, no secret."""
     config = {
-        TENANT_FILE_KEY: _Setting(tenant_file_setting(plan, project_root)),
+        TENANT_FILE_KEY: _Setting(workspace.tenant_file_setting(plan.file)),
         "azuread:tenantId": _Setting(plan.tenant_id),
     }
     if plan.auth.client_id:

@@ -28,8 +28,6 @@ from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, 
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.plan import ConsentPlan
 
-ADOPT_KEY = "adopt"
-
 
 @dataclass(frozen=True)
 class Adopted:
@@ -141,43 +139,6 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
 
 
 # ----------------------------------------------------------------------------------- stack config
-
-
-@dataclass(frozen=True)
-class PulumiProject:
-    root: Path
-    name: str
-    stack_config_dir: Path
-
-    def stack_config_file(self, stack: str) -> Path:
-        return self.stack_config_dir / f"Pulumi.{stack}.yaml"
-
-    @property
-    def adopt_key(self) -> str:
-        return f"{self.name}:{ADOPT_KEY}"
-
-
-def find_project(project_dir: Path | None, start: Path | None = None) -> PulumiProject:
-    """The Pulumi project: ``project_dir``, or the nearest folder upwards holding Pulumi.yaml."""
-    if project_dir is not None:
-        candidates = [project_dir]
-    else:
-        here = (start or Path.cwd()).resolve()
-        candidates = [here, *here.parents]
-    for folder in candidates:
-        project_file = folder / "Pulumi.yaml"
-        if project_file.is_file():
-            try:
-                document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise TaxcalcConsentError(f"{project_file}: cannot read the Pulumi project file ({exc})") from None
-            if not isinstance(document, dict) or not isinstance(document.get("name"), str):
-                raise TaxcalcConsentError(f"{project_file}: expected a Pulumi project file with a name")
-            config_dir = document.get("stackConfigDir")
-            root = folder.resolve()
-            return PulumiProject(root, document["name"], root / config_dir if isinstance(config_dir, str) else root)
-    where = project_dir if project_dir is not None else "this folder or any parent"
-    raise TaxcalcConsentError(f"no Pulumi.yaml in {where}: run from the project or pass --project-dir")
 
 
 def read_adoption(path: Path, key: str) -> dict[str, str]:

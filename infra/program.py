@@ -4,31 +4,34 @@
 program call :func:`deploy` with a plan directly.
 
 Stack config (``stacks/Pulumi.<stack>.yaml``):
-- ``taxcalc-consent:tenantFile``: the tenant file, absolute or relative to the project root;
+- ``taxcalc-consent:tenantFile``: the tenant file, absolute or relative to the workspace root R
+  (``infra.workspace``: ``$TAXCALC_CONSENT_ROOT``, which the tool sets for the engine, else found from
+  the Pulumi project's folder);
 - ``taxcalc-consent:adopt`` (optional): logical resource name -> Graph object id of objects that already
   exist (consent granted by hand), imported instead of created.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
+from taxcalc_consent.infra import workspace
 from taxcalc_consent.infra.component import TenantConsent, TenantConsentArgs
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.loader import load_tenants
 from taxcalc_consent.infra.plan import ConsentPlan, build_plan
 from taxcalc_consent.infra.provider import tenant_provider
 
-CONFIG_NAMESPACE = "taxcalc-consent"
-TENANT_FILE_KEY = "tenantFile"
-ADOPT_KEY = "adopt"
+CONFIG_NAMESPACE = workspace.CONFIG_NAMESPACE
+TENANT_FILE_KEY = workspace.TENANT_FILE_KEY.removeprefix(f"{CONFIG_NAMESPACE}:")
+ADOPT_KEY = workspace.ADOPT_KEY.removeprefix(f"{CONFIG_NAMESPACE}:")
 COMPONENT_NAME = "tenant-consent"
 """Logical name of the component: a constant, so renaming a tenant file renames no resource."""
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def deploy(plan: ConsentPlan, adopt: Mapping[str, str] | None = None) -> TenantConsent:
@@ -41,15 +44,22 @@ def deploy(plan: ConsentPlan, adopt: Mapping[str, str] | None = None) -> TenantC
     return consent
 
 
-def tenant_file_path(value: str, root: Path = PROJECT_ROOT) -> Path:
+def workspace_root() -> Path:
+    """R, as the engine's program sees it: ``$TAXCALC_CONSENT_ROOT``, else from the Pulumi project's folder."""
+    project_dir = pulumi.get_root_directory()  # None under the mock runtime and before Pulumi 3.1xx
+    return workspace.engine_root(os.environ, Path(project_dir) if project_dir else Path.cwd())
+
+
+def tenant_file_path(value: str, root: Path | None = None) -> Path:
     path = Path(value).expanduser()
-    return path if path.is_absolute() else root / path
+    return path if path.is_absolute() else (root or workspace_root()) / path
 
 
-def load_plan(tenant_file: str, root: Path = PROJECT_ROOT) -> ConsentPlan:
+def load_plan(tenant_file: str, root: Path | None = None) -> ConsentPlan:
     """Load and validate one tenant file exactly as ``validate`` does (its folder's _defaults.yaml included).
 
-    Every problem becomes one ``pulumi.RunError`` listing them located, which Pulumi prints without a traceback.
+    A relative path is relative to ``root`` (default: the workspace root R). Every problem becomes one
+    ``pulumi.RunError`` listing them located, which Pulumi prints without a traceback.
     """
     path = tenant_file_path(tenant_file, root)
     if path.is_dir():

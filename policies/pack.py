@@ -9,8 +9,10 @@ The tenant's policy configuration and exceptions are not resources, so the pack 
 tenant file, found (in this order) from the policy config property ``tenantFile``
 (``--policy-pack-config``); from the stack's configuration ``taxcalc-consent:tenantFile``, which the
 engine passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
-``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). With none, the strictest
-reading applies: the default policy and no exceptions. See docs/policy.md.
+``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). Relative paths are relative
+to the workspace root (``infra.workspace``: ``$TAXCALC_CONSENT_ROOT``, which the tool sets for every
+engine process). With none, the strictest reading applies: the default policy and no exceptions.
+See docs/policy.md.
 
 Constructing a ``PolicyPack`` serves the engine forever, so that happens only in ``__main__.py``;
 everything here is importable and is called directly by the tests.
@@ -64,6 +66,7 @@ from taxcalc_consent.infra.plan import (
     build_plan,
 )
 from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES
+from taxcalc_consent.infra.workspace import TENANT_FILE_KEY, engine_root, open_workspace
 from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
     RULES,
     TENANT_FILE_PROPERTY,
@@ -74,8 +77,7 @@ from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-e
     utc_today,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TENANT_FILE_CONFIG = "taxcalc-consent:tenantFile"
+TENANT_FILE_CONFIG = TENANT_FILE_KEY
 """The stack config key the Pulumi program reads its tenant file from (infra/__main__.py)."""
 """Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config."""
 
@@ -113,17 +115,21 @@ class ResourceView:
 # ------------------------------------------------------------------------------------ the tenant plan
 
 
-def tenant_file_from_stack(stack: str, project_root: Path = PROJECT_ROOT) -> Path | None:
-    """The tenant file named in the stack's config file (``stackConfigDir`` from Pulumi.yaml), if any."""
-    project = _read_yaml(project_root / "Pulumi.yaml")
-    config_dir = project.get("stackConfigDir", ".") if isinstance(project, dict) else "."
-    stack_config = _read_yaml(project_root / str(config_dir) / f"Pulumi.{stack}.yaml")
+def workspace_root() -> Path:
+    """R as the pack sees it: ``$TAXCALC_CONSENT_ROOT``, else found from the pack's folder (a hand-run
+    ``pulumi preview --policy-pack policies`` in this repository)."""
+    return engine_root(os.environ, Path.cwd())
+
+
+def tenant_file_from_stack(stack: str, root: Path | None = None) -> Path | None:
+    """The tenant file named in the stack's settings file (``R/stacks/Pulumi.<stack>.yaml``), if any."""
+    found = open_workspace(root or workspace_root())
+    stack_config = _read_yaml(found.stack_settings_file(stack))
     config = stack_config.get("config") if isinstance(stack_config, dict) else None
     value = config.get(TENANT_FILE_CONFIG) if isinstance(config, dict) else None
     if not isinstance(value, str) or not value:
         return None
-    path = Path(value)
-    return path if path.is_absolute() else project_root / path
+    return found.tenant_file_path(value)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -147,16 +153,16 @@ def tenant_file_from_engine() -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def find_tenant_file(config: Mapping[str, Any], urn: str, project_root: Path = PROJECT_ROOT) -> Path | None:
+def find_tenant_file(config: Mapping[str, Any], urn: str, root: Path | None = None) -> Path | None:
     """Policy config ``tenantFile``, else the stack config from the engine, else the stack's config file."""
     named = config.get(TENANT_FILE_PROPERTY)
     if not (isinstance(named, str) and named):
         named = tenant_file_from_engine()
     if named:
         path = Path(named)
-        return path if path.is_absolute() else project_root / path
+        return path if path.is_absolute() else (root or workspace_root()) / path
     stack = stack_name_from_urn(urn)
-    return tenant_file_from_stack(stack, project_root) if stack else None
+    return tenant_file_from_stack(stack, root) if stack else None
 
 
 def tenant_plan(tenant_file: Path | None) -> ConsentPlan:

@@ -9,9 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
+from taxcalc_consent.cli import engine_setup
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.adopt import read_adoption, write_adoption
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
@@ -174,15 +176,32 @@ def test_missing_service_principal_adopts_nothing_and_writes_nothing(project: Pa
     assert not (project / "stacks").exists()
 
 
-def test_without_a_pulumi_project_adopt_exits_2(
-    contoso: tuple[GraphEmulator, FakeTenant], project: Path, tmp_path_factory: pytest.TempPathFactory
+@pytest.mark.parametrize("layout", ["pulumi-project", "tenant-files-only"])
+def test_adopt_writes_the_stack_settings_apply_reads(
+    contoso: tuple[GraphEmulator, FakeTenant],
+    project: Path,
+    layout: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    """This repository (its own Pulumi.yaml) or an MSP's repository holding only tenants/: either way adopt
+    writes R/stacks/Pulumi.<tenant>.yaml, R being $TAXCALC_CONSENT_ROOT, and the fleet commands use that file."""
     emulator, _ = contoso
-    elsewhere = tmp_path_factory.mktemp("no-project")
-    result = run_adopt(emulator, "--project-dir", str(elsewhere))
-    assert result.exit_code == 2
-    assert "no Pulumi.yaml" in result.stderr
-    assert emulator.requests == []
+    if layout == "tenant-files-only":
+        (project / "Pulumi.yaml").unlink()
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    monkeypatch.setenv(ROOT_ENV, str(project))
+    result = CliRunner().invoke(
+        app, ["adopt", str(project / "tenants"), "--graph-endpoint", emulator.base_url, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    written = project / "stacks" / "Pulumi.contoso.yaml"
+    assert read_adoption(written, "taxcalc-consent:adopt")
+    assert parse_document(result.stdout)["tenants"][0]["stack_config"] == str(written)
+    settings = engine_setup.resolve_settings(None, {ROOT_ENV: str(project), "PULUMI_CONFIG_PASSPHRASE": "p"})
+    assert settings.workspace.stack_settings_file("contoso") == written
+    assert settings.project_dir == (project if layout == "pulumi-project" else project / "stacks")
+    assert not (project / "stacks" / "Pulumi.yaml").exists()  # the project is written when the engine first runs
 
 
 def test_graph_failure_leaves_the_stack_config_alone(contoso: tuple[GraphEmulator, FakeTenant], project: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pulumi.automation import ConfigValue
 
-from taxcalc_consent.cli.engine_setup import TENANT_FILE_KEY
 from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.workspace import TENANT_FILE_KEY
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.example_tenants import EXAMPLE_TENANTS
 from tests.fakes.pulumi_engine import FakeBackend

@@ -59,7 +59,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     root.mkdir()
     (root / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(engine_setup, "PROJECT_ROOT", root)
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(root))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "TENANT_SECRET"):
         monkeypatch.delenv(name, raising=False)
@@ -122,7 +122,7 @@ def test_plan_previews_every_tenant_in_entra_terms(tenants: Path, backend: FakeB
     assert result.stdout == ""
     previews = [(stack, kwargs) for stack, method, kwargs in backend.calls if method == "preview"]
     assert sorted(stack for stack, _ in previews) == ["contoso", "fabrikam"]
-    assert all(kwargs["policy_packs"] == [str(project / "policies")] for _, kwargs in previews)
+    assert all(kwargs["policy_packs"] == [str(engine_setup.policy_pack_dir())] for _, kwargs in previews)
     assert "up" not in backend.methods("contoso")
     config = backend.configs["contoso"]
     assert config["taxcalc-consent:tenantFile"].value == str((tenants / "contoso.yaml").resolve())
@@ -451,7 +451,9 @@ def test_backend_and_passphrase_file_reach_the_engine(project: Path, monkeypatch
     passphrase_file = project / "passphrase"
     passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(passphrase_file))
-    default = engine_setup.resolve_settings(None, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file)})
+    default = engine_setup.resolve_settings(
+        None, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_file), "TAXCALC_CONSENT_ROOT": str(project)}
+    )
     assert default.backend_url == f"file://{project / '.pulumi-state'}"
     assert not (project / ".pulumi-state").exists()  # created by connect(), only when something runs
     assert default.env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(passphrase_file)

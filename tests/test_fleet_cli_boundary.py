@@ -8,6 +8,7 @@ refreshes for drift, and reads engine events back from the event log the Automat
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli import engine_setup
+from taxcalc_consent import policies
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.kinds import delegated_grant
 from tests.conftest import ROOT
@@ -42,7 +43,7 @@ def fake_cli(tmp_path: Path, tenants_dir: Path, monkeypatch: pytest.MonkeyPatch)
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(engine_setup, "PROJECT_ROOT", project)
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(project))
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_PULUMI_HOME", str(home))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
@@ -101,18 +102,23 @@ def test_plan_through_the_real_automation_api(fake_cli: Path, tenants_dir: Path)
         "add Mail.Send to the tenant-wide grant; remove User.Read from the tenant-wide grant"
     ]
     assert tenants["tailspin"]["result"] == "locked"
-    project = engine_setup.PROJECT_ROOT
+    project = Path(os.environ["TAXCALC_CONSENT_ROOT"])
     recorded = calls(fake_cli)
     previews = [c for c in recorded if c["argv"][0] == "preview"]
     assert len(previews) == 1
     argv = previews[0]["argv"]
-    assert argv[argv.index("--policy-pack") + 1] == str(project / "policies")
+    # The installed package's pack, wherever the package is; not a folder of the user's workspace.
+    pack = Path(argv[argv.index("--policy-pack") + 1])
+    assert pack == Path(policies.__file__).parent and (pack / "PulumiPolicy.yaml").is_file()
     assert argv[argv.index("--policy-pack-config") + 1].endswith(".json")
     assert "--event-log" in argv and argv[argv.index("--stack") + 1] == "contoso"
     engine_calls = [c for c in recorded if c["argv"][0] != "version"]
     assert {c["backend"] for c in engine_calls} == {f"file://{project / '.pulumi-state'}"}
     assert all(c["env"]["PULUMI_CONFIG_PASSPHRASE"] for c in engine_calls)
     assert all(c["cwd"] == str(project) for c in engine_calls)
+    # The engine runs the program and the pack with this interpreter, and tells them where R is.
+    assert {c["plain"]["PULUMI_PYTHON_CMD"] for c in engine_calls} == {sys.executable}
+    assert {c["plain"]["TAXCALC_CONSENT_ROOT"] for c in engine_calls} == {str(project)}
     contoso_calls = [c for c in engine_calls if "contoso" in c["argv"]]
     assert contoso_calls and all(c["env"]["ARM_CLIENT_SECRET"] for c in contoso_calls)
     assert not any(c["env"]["ARM_CLIENT_SECRET"] for c in engine_calls if "tailspin" in c["argv"])

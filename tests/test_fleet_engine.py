@@ -13,6 +13,7 @@ import yaml
 
 from taxcalc_consent.cli import automation, engine_setup
 from taxcalc_consent.cli.pipeline import load_plans
+from taxcalc_consent.infra.workspace import open_workspace
 from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = [
@@ -21,19 +22,25 @@ pytestmark = [
 ]
 
 
-def test_a_tenant_stack_gets_its_config_and_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
-    (project / "stacks").mkdir()
+@pytest.mark.parametrize("layout", ["pulumi-project", "tenant-files-only"])
+def test_a_tenant_stack_gets_its_config_and_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(EXAMPLES, root / "tenants")
+    if layout == "pulumi-project":
+        shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
     monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))
     environ = {"PULUMI_CONFIG_PASSPHRASE": "engine-test-passphrase"}
-    settings = engine_setup.resolve_settings(None, environ, project_root=project)
+    settings = engine_setup.resolve_settings(None, environ, open_workspace(root))
     engine = automation.connect(settings)
-    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    (plan,) = load_plans([root / "tenants" / "contoso.yaml"])
     engine.open_stack(plan)
-    written = yaml.safe_load((project / "stacks" / "Pulumi.contoso.yaml").read_text(encoding="utf-8"))
+    settings_file = root / "stacks" / "Pulumi.contoso.yaml"
+    written = yaml.safe_load(settings_file.read_text(encoding="utf-8"))
     assert written["config"]["azuread:tenantId"] == plan.tenant_id
-    assert written["config"]["taxcalc-consent:tenantFile"] == str((EXAMPLES / "contoso.yaml").resolve())
-    assert (project / ".pulumi-state" / ".pulumi" / "stacks").is_dir()
-    assert "engine-test-passphrase" not in (project / "stacks" / "Pulumi.contoso.yaml").read_text(encoding="utf-8")
+    assert written["config"]["taxcalc-consent:tenantFile"] == "tenants/contoso.yaml"  # relative to R: portable
+    assert (root / ".pulumi-state" / ".pulumi" / "stacks").is_dir()
+    assert "engine-test-passphrase" not in settings_file.read_text(encoding="utf-8")
+    generated = sorted(p.name for p in (root / "stacks").iterdir() if p.name != settings_file.name)
+    assert generated == ([] if layout == "pulumi-project" else ["Pulumi.yaml", "__main__.py"])

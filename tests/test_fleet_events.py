@@ -15,6 +15,7 @@ from taxcalc_consent.cli.engine_setup import EngineSettings, Redactor
 from taxcalc_consent.cli.events import describe_step
 from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.workspace import open_workspace
 from tests.conftest import EXAMPLES
 
 COMPONENT = "taxcalc-consent:index:TenantConsent"
@@ -219,7 +220,7 @@ class ReplayStack:
 def run_replay(events: list[dict[str, Any]], failure: CommandResult | None, tmp_path: Path) -> Any:
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     stack = ReplayStack(events, failure)
-    settings = EngineSettings(tmp_path, "file://" + str(tmp_path), {}, tmp_path / "policies")
+    settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
     engine = Engine(settings, lambda name, env: stack, retry_delay=0)
     return engine.run(plan, "preview", Redactor(["hunter2-passphrase"]))
 
@@ -406,6 +407,6 @@ def test_a_later_update_run_marks_the_one_change_done(tmp_path: Path) -> None:
     ]
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     stack = ReplayStack([*bookkeeping("same"), *steps], None)
-    settings = EngineSettings(tmp_path, "file://" + str(tmp_path), {}, tmp_path / "policies")
+    settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
     outcome = Engine(settings, lambda name, env: stack, retry_delay=0).run(plan, "up", Redactor([]))
     assert [(c.op, c.status) for c in outcome.changes] == [("replace", "done")]

@@ -40,7 +40,10 @@ def run_main(tenant: FakeTenant, config: dict[str, str], stack: str = "contoso")
     return mocks, exported
 
 
-def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root() -> None:
+def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `pulumi up -s contoso` at this repository's root: no TAXCALC_CONSENT_ROOT, the project folder is R.
+    monkeypatch.delenv("TAXCALC_CONSENT_ROOT", raising=False)
+    monkeypatch.setattr(pulumi, "get_root_directory", lambda: str(ROOT))
     tenant = contoso()
     mocks, exported = run_main(tenant, {"taxcalc-consent:tenantFile": "examples/tenants/contoso.yaml"})
 

@@ -59,6 +59,22 @@ def test_tenant_file_is_read_from_the_stack_config(tmp_path: Path) -> None:
     assert tenant_file_from_stack("contoso", tmp_path) is None
 
 
+def test_in_an_engine_process_paths_are_relative_to_the_root_the_tool_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pack runs in its own folder (wherever the package is installed); R comes from the environment.
+    (tmp_path / "stacks").mkdir()  # an MSP's folder: no Pulumi.yaml of its own, settings in R/stacks
+    (tmp_path / "stacks" / "Pulumi.fabrikam.yaml").write_text(
+        "config:\n  taxcalc-consent:tenantFile: tenants/fabrikam.yaml\n", "utf-8"
+    )
+    monkeypatch.chdir(Path(find_tenant_file.__code__.co_filename).parent)
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(tmp_path))
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    assert find_tenant_file({}, URN) == tmp_path / "tenants" / "fabrikam.yaml"
+    monkeypatch.setenv("PULUMI_CONFIG", '{"taxcalc-consent:tenantFile": "tenants/from-engine.yaml"}')
+    assert find_tenant_file({}, URN) == tmp_path / "tenants" / "from-engine.yaml"
+
+
 def test_the_engine_passed_stack_config_wins_over_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

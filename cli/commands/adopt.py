@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -14,12 +13,6 @@ from taxcalc_consent.infra.documents import ADOPT_FORMAT, AdoptDocument, AdoptFa
 def adopt(
     ctx: typer.Context,
     paths: PathsArg,
-    project_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--project-dir", metavar="DIR", help="The Pulumi project (folder with Pulumi.yaml); default: found upwards."
-        ),
-    ] = None,
     json_output: JsonOpt = False,
     out: OutOpt = None,
     parallel: ParallelOpt = 4,
@@ -29,25 +22,27 @@ def adopt(
     """Adopt consent granted by hand: record existing Graph objects in each tenant's stack config.
 
     The next apply imports them instead of failing with "Permission entry already exists". Reads Graph
-    only; writes only stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt). A second run changes nothing.
+    only; writes only stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt) under the workspace root
+    ($TAXCALC_CONSENT_ROOT, else the current folder), the file apply reads. A second run changes nothing.
     """
     from taxcalc_consent.cli.graph_reads import per_tenant
     from taxcalc_consent.cli.pipeline import load_plans
-    from taxcalc_consent.infra.adopt import adoption_to_dict, find_project, plan_adoption, write_adoption
+    from taxcalc_consent.infra.adopt import adoption_to_dict, plan_adoption, write_adoption
     from taxcalc_consent.infra.graph import GraphError
+    from taxcalc_consent.infra.workspace import ADOPT_KEY, current_workspace
 
     check_out(out)
     plans = load_plans(paths)
-    project = find_project(project_dir)
+    workspace = current_workspace()
     # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
     results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
     reports: list[AdoptTenant | AdoptFailedTenant] = []
     for plan, adoption in results:
-        config_file = _shown(project.stack_config_file(plan.tenant))
+        config_file = _shown(workspace.stack_settings_file(plan.tenant))
         if isinstance(adoption, GraphError):
             reports.append({"tenant": plan.tenant, "stack_config": str(config_file), "error": str(adoption)})
             continue
-        changed = write_adoption(config_file, project.adopt_key, adoption.mapping)
+        changed = write_adoption(config_file, ADOPT_KEY, adoption.mapping)
         reports.append(adoption_to_dict(adoption, str(config_file), changed))
     document: AdoptDocument = {"format": ADOPT_FORMAT, "tenants": reports}
     emit(document, json_output=json_output, out=out)

@@ -32,7 +32,8 @@ def main(argv: list[str]) -> int:
     with (home / "calls.jsonl").open("a", encoding="utf-8") as log:
         env = {name: name in os.environ for name in WATCHED_ENV}
         backend = os.environ.get("PULUMI_BACKEND_URL")
-        log.write(json.dumps({"argv": argv, "env": env, "backend": backend, "cwd": os.getcwd()}) + "\n")
+        plain = {name: os.environ.get(name) for name in ("PULUMI_PYTHON_CMD", "TAXCALC_CONSENT_ROOT")}
+        log.write(json.dumps({"argv": argv, "env": env, "plain": plain, "backend": backend, "cwd": os.getcwd()}) + "\n")
     # The Automation API puts --non-interactive first on every command but `version`.
     argv = [arg for arg in argv if arg != "--non-interactive"]
     if argv[:1] == ["version"]:

@@ -33,9 +33,9 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.engine_setup import TENANT_FILE_KEY
 from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.workspace import TENANT_FILE_KEY
 from tests.fakes.entra import FakeTenant, GraphError
 
 PROJECT = "taxcalc-consent"
@@ -61,7 +61,8 @@ class Resource:
 class FakeBackend:
     """Every stack's config and state, and the tenants the stacks write to (by stack name)."""
 
-    project_root: Path
+    root: Path
+    """The workspace root R, which relative tenant file paths in stack config are relative to."""
     tenants: dict[str, FakeTenant]
     configs: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
     states: dict[str, dict[str, Resource]] = field(default_factory=dict)
@@ -211,7 +212,7 @@ class FakeStack:
             self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
         tenant_file = Path(config[TENANT_FILE_KEY].value)
         if not tenant_file.is_absolute():
-            tenant_file = self.backend.project_root / tenant_file
+            tenant_file = self.backend.root / tenant_file
         (plan,) = load_plans([tenant_file])
         tenant = self._tenant()
         state = self.backend.states[self.name]
