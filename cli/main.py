@@ -6,6 +6,7 @@ the Pulumi SDK is broken or absent. Commands that drive Pulumi import it inside 
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -51,4 +52,8 @@ for command in (init, validate, plan, apply, drift, offboard, audit, adopt, sche
 
 
 def run() -> None:
+    """The console script. pydantic looks for plugins in every installed distribution's metadata the
+    first time it builds a schema; the tool uses none, so its process skips that scan (a user who wants
+    one sets PYDANTIC_DISABLE_PLUGINS themselves). Library callers of the core are not affected."""
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from taxcalc_consent.infra.errors import did_you_mean
@@ -69,7 +69,8 @@ class PermissionCatalog:
 
 @cache
 def graph_catalog() -> PermissionCatalog:
-    raw = json.loads(resources.files("taxcalc_consent.infra").joinpath("graph_permissions.json").read_text("utf-8"))
+    # Beside this module in a wheel and in a checkout alike; a plain path costs no importlib.resources import.
+    raw = json.loads((Path(__file__).parent / "graph_permissions.json").read_text("utf-8"))
     delegated = {
         e["name"]: Permission(
             e["name"],
