@@ -88,7 +88,7 @@ class StepOutcome:
 def describe_step(meta: StepEventMetadata, *, drift: bool = False) -> ResourceChange | None:
     """Say what one engine step does in Entra terms (the resource's kind module says it); None for steps
     that change nothing in Entra: no-op steps, and steps on the Stack, a provider or a component."""
-    op = _OPS.get(str(getattr(meta.op, "value", meta.op)))
+    op = _OPS.get(_op_name(meta))
     if op is None or meta.type.startswith(_ENGINE_TYPE_PREFIXES):
         return None
     name = logical_name(meta.urn)
@@ -111,6 +111,10 @@ def describe_step(meta: StepEventMetadata, *, drift: bool = False) -> ResourceCh
         drift=drift,
     )
     return ResourceChange(op, kind.label, name, kind.describe(step))
+
+
+def _op_name(meta: StepEventMetadata) -> str:
+    return str(getattr(meta.op, "value", meta.op))
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -142,6 +146,8 @@ class EventRecorder:
         self._index: dict[str, int] = {}
         self._errors: list[str] = []
         self._steps: dict[str, list[StepEventMetadata]] = {}
+        self._provisional: set[str] = set()
+        """Resources whose change so far comes from a delete-replaced step alone."""
         self.created_service_principal = False
         self.state_seen = False
         """Whether any step had a prior state: a drift check on an empty stack finds only 'never applied'."""
@@ -186,8 +192,16 @@ class EventRecorder:
             self._outcome.changes.append(change)
             if self._on_change:
                 self._on_change(change)
+        elif meta.urn in self._provisional:
+            # A deleteBeforeReplace replacement starts with delete-replaced, which has no new state to
+            # compare: the replacement's other steps say what changes.
+            self._outcome.changes[index] = change
         else:
             self._outcome.changes[index] = _merge(self._outcome.changes[index], change)
+        if _op_name(meta) == "delete-replaced" and index is None:
+            self._provisional.add(meta.urn)
+        else:
+            self._provisional.discard(meta.urn)
 
     def _mark(self, urn: str, status: Status) -> None:
         index = self._index.get(urn)
@@ -200,7 +214,8 @@ class EventRecorder:
         changes: list[ResourceChange] = []
         for steps in self._steps.values():
             said: ResourceChange | None = None
-            for meta in steps:
+            # As in _on_step: a replacement's delete-replaced step says nothing its other steps do not.
+            for meta in [m for m in steps if _op_name(m) != "delete-replaced"] or steps:
                 change = describe_step(meta)
                 if change is not None:
                     said = change if said is None else _merge(said, change)

@@ -140,6 +140,10 @@ def test_the_offline_commands_work_from_a_folder_of_tenant_files(installed: Path
     created = tool(installed, workdir, "init", "newco", "--tenant-id", "0d0e0f10-1112-4314-9516-171819202122")
     assert created.returncode == 0, created.stderr
     assert tool(installed, workdir, "validate", "tenants/newco.yaml").returncode == 0
+    # The editor's schema reference resolves beside the file, not into a checkout of the tool.
+    first_line = (workdir / "tenants" / "newco.yaml").read_text(encoding="utf-8").splitlines()[0]
+    reference = first_line.rsplit("$schema=", 1)[1]
+    assert (workdir / "tenants" / reference).is_file()
 
     schema = tool(installed, workdir, "schema")
     assert schema.returncode == 0, schema.stderr
