@@ -1,9 +1,18 @@
-"""Reads from the tenant's directory at deployment time, through the stack's azuread provider.
+"""Reads from the tenant's directory at deployment time: users and service principals through the stack's
+azuread provider, groups through the tool's own read-only Graph client.
 
-Users, groups and Microsoft Graph's service principal are looked up with pulumi-azuread's data
-sources (``get_user``, ``get_users``, ``get_group``, ``get_service_principal``), never declared as
-resources. They are plain (synchronous) invokes because their answers decide the program's shape:
-per-user resources are named after object ids, and a logical name cannot wait on an Output.
+Users and Microsoft Graph's service principal are looked up with pulumi-azuread's data sources
+(``get_user``, ``get_service_principal``), never declared as resources. They are plain (synchronous)
+invokes because their answers decide the program's shape: per-user resources are named after object ids,
+and a logical name cannot wait on an Output.
+
+Groups are not read with the provider's ``get_group``: for every Microsoft 365 group it also selects
+Exchange-backed properties, which Graph refuses to app-only callers (403, terraform-provider-azuread#1866
+and #1929, open), so any CI run naming one would fail; and it puts a display name into its ``$filter``
+without doubling quotes (group_data_source.go), so "O'Brien's Mailboxes" is a syntax error. The Graph
+client (``infra.graph``) reads only a group's id and name (quoted as OData requires) and its direct user
+members, which works for every group type with GroupMember.Read.All. It signs in as the provider does:
+the tenant file's ``auth`` block, or the provider's ``ARM_*`` variables when the file names no method.
 
 A lookup that finds nothing fails the run with a ``pulumi.RunError`` naming what was missing and the
 tenant file it came from; Pulumi prints a RunError as a plain message, without a traceback.
@@ -11,15 +20,18 @@ tenant file it came from; Pulumi prints a RunError as a plain message, without a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_azuread as azuread
 
+from taxcalc_consent.infra import graph as msgraph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from taxcalc_consent.infra.plan import ConsentPlan
-from taxcalc_consent.infra.spec import is_guid
+from taxcalc_consent.infra.spec import AuthMethod, AuthSection, is_guid
 
 
 @dataclass(frozen=True)
@@ -38,17 +50,30 @@ class DirectoryGroup:
     object_id: str
     display_name: str
     member_ids: tuple[str, ...]
-    """Direct members of any type: users, nested groups, service principals, devices."""
+    """Direct user members. Nested groups' members are not among them: assignment to a group does not reach
+    them either (docs/tenant-file.md, Groups)."""
+
+
+GraphClientFactory = Callable[[], msgraph.GraphClient]
 
 
 class Directory:
-    """The tenant's directory as the program sees it: every read goes through ``provider``."""
+    """The tenant's directory as the program sees it: the provider for users and service principals, the
+    tool's Graph client for groups."""
 
-    def __init__(self, plan: ConsentPlan, provider: azuread.Provider, parent: pulumi.Resource | None = None) -> None:
+    def __init__(
+        self,
+        plan: ConsentPlan,
+        provider: azuread.Provider,
+        parent: pulumi.Resource | None = None,
+        graph_client: GraphClientFactory | None = None,
+    ) -> None:
         self._plan = plan
         self._opts = pulumi.InvokeOptions(provider=provider, parent=parent)
         self._users: dict[str, str] = {}
         self._groups: dict[str, DirectoryGroup] = {}
+        self._graph_factory = graph_client or (lambda: program_graph_client(plan))
+        self._graph: msgraph.GraphClient | None = None
 
     def _where(self, key_path: str) -> str:
         return f"{self._plan.file}: {key_path}"
@@ -90,42 +115,58 @@ class Directory:
         return self._users[key]
 
     def group(self, ref: str, key_path: str) -> DirectoryGroup:
-        """The group ``ref`` names (display name, exact, or object id) with its direct members."""
+        """The group ``ref`` names (display name, matched as Graph's ``eq`` does, or object id) with its direct
+        user members."""
         if ref not in self._groups:
+            kind = "object id" if is_guid(ref) else "display name"
+            members: list[dict[str, Any]] = []
             try:
+                client = self._graph_client()
                 if is_guid(ref):
-                    found = azuread.get_group(object_id=ref.lower(), opts=self._opts)
+                    found = client.entity(msgraph.groups_get(ref.lower()))
+                    matches = [found] if found else []
                 else:
-                    found = azuread.get_group(display_name=ref, opts=self._opts)
-            except Exception as exc:
-                kind = "object id" if is_guid(ref) else "display name"
+                    matches = client.collection(msgraph.groups_list_by_display_name(ref))
+                if len(matches) == 1:
+                    members = client.collection(msgraph.groups_list_user_members(str(matches[0]["id"]).lower()))
+            except (msgraph.GraphError, msgraph.CredentialError) as exc:
                 raise pulumi.RunError(
-                    f"{self._where(key_path)}: no group with {kind} {ref!r} in tenant {self._plan.tenant_id} "
-                    f"(or more than one with that display name: use the group's object id) ({_reason(exc)})"
+                    f"{self._where(key_path)}: could not read group {ref!r} in tenant {self._plan.tenant_id}: "
+                    f"{_one_line(str(exc))}"
                 ) from None
+            finally:
+                # Connections are not kept between lookups (the token is): the program may stop at any
+                # later lookup, and nothing would close them then.
+                if self._graph is not None:
+                    self._graph.close()
+            if not matches:
+                raise pulumi.RunError(
+                    f"{self._where(key_path)}: no group with {kind} {ref!r} in tenant {self._plan.tenant_id}; "
+                    "check the spelling, or use the group's object id"
+                )
+            if len(matches) > 1:
+                raise pulumi.RunError(
+                    f"{self._where(key_path)}: {len(matches)} groups have the display name {ref!r} in tenant "
+                    f"{self._plan.tenant_id}: use the group's object id"
+                )
             self._groups[ref] = DirectoryGroup(
-                found.object_id.lower(), found.display_name, tuple(m.lower() for m in found.members or ())
+                str(matches[0]["id"]).lower(),
+                str(matches[0].get("displayName") or ""),
+                tuple(dict.fromkeys(str(m["id"]).lower() for m in members)),
             )
         return self._groups[ref]
 
-    def users_among(self, object_ids: Sequence[str]) -> list[str]:
-        """The ids among ``object_ids`` that are users, in the given order.
-
-        ``get_users`` with ``ignore_missing`` skips ids that are not users (nested groups, service
-        principals, devices), so a group's mixed membership narrows to the people in it.
-        """
-        if not object_ids:
-            return []
-        found = azuread.get_users(object_ids=list(object_ids), ignore_missing=True, opts=self._opts)
-        users = {oid.lower() for oid in found.object_ids or ()}
-        return [oid for oid in object_ids if oid in users]
-
     def group_users(self, refs: Iterable[str], key_path: str) -> list[str]:
-        """User members of every group in ``refs`` (direct membership: nested groups are not expanded)."""
+        """Direct user members of every group in ``refs`` (nested groups are not expanded)."""
         out: list[str] = []
         for ref in refs:
-            out.extend(self.users_among(self.group(ref, key_path).member_ids))
+            out.extend(self.group(ref, key_path).member_ids)
         return out
+
+    def _graph_client(self) -> msgraph.GraphClient:
+        if self._graph is None:
+            self._graph = self._graph_factory()
+        return self._graph
 
     def service_principal_id(self, client_id: str, key_path: str) -> str:
         """The object id of the service principal of application ``client_id`` in this tenant."""
@@ -137,6 +178,42 @@ class Directory:
                 f"{self._plan.tenant_id} ({_reason(exc)})"
             ) from None
         return found.object_id.lower()
+
+
+def program_graph_client(plan: ConsentPlan, environ: Mapping[str, str] | None = None) -> msgraph.GraphClient:
+    """A read-only Graph client for the program's tenant, signed in as the stack's provider is."""
+    env = os.environ if environ is None else environ
+    endpoint = env.get(msgraph.GRAPH_ENDPOINT_ENV) or None
+    return msgraph.client_for_tenant(plan.tenant_id, provider_auth(plan.auth, env), "public", endpoint, env)
+
+
+def provider_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
+    """The ``auth`` block the provider effectively uses: the file's method, or, when the file names none, the
+    one pulumi-azuread's ``ARM_*`` variables select (its provider configuration: ARM_USE_OIDC, ARM_USE_MSI,
+    ARM_CLIENT_SECRET, ARM_USE_CLI, with ARM_CLIENT_ID). infra.provider passes no Azure CLI implicitly, so
+    neither does this."""
+    if auth.method is not None:
+        return auth
+    client_id = auth.client_id or environ.get("ARM_CLIENT_ID") or None
+    method: AuthMethod | None = None
+    secret_env = auth.client_secret_env
+    if _true(environ.get("ARM_USE_OIDC")):
+        method = "oidc"
+    elif _true(environ.get("ARM_USE_MSI")):
+        method = "msi"
+    elif environ.get("ARM_CLIENT_SECRET"):
+        method, secret_env = "client-secret", secret_env or "ARM_CLIENT_SECRET"
+    elif _true(environ.get("ARM_USE_CLI")):
+        method = "cli"
+    return AuthSection(method=method, client_id=client_id, client_secret_env=secret_env)
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _reason(exc: Exception) -> str:

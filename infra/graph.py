@@ -30,6 +30,9 @@ from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.spec import AuthSection
 
 TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
+GRAPH_ENDPOINT_ENV = "TAXCALC_CONSENT_GRAPH_ENDPOINT"
+"""Where the Pulumi program reads groups from, instead of the public cloud's Graph (a sovereign cloud's
+Graph, or a local emulator): the program has no ``--graph-endpoint`` option of its own."""
 API_VERSION = "v1.0"
 BATCH_LIMIT = 20
 """Graph accepts at most 20 requests in one JSON batch (learn.microsoft.com/graph/json-batching)."""
@@ -671,8 +674,12 @@ def graph_base_url(cloud: Cloud, override: str | None) -> str:
 
 
 def client_for_tenant(
-    tenant_id: str, auth: AuthSection, cloud: Cloud = "public", endpoint: str | None = None
+    tenant_id: str,
+    auth: AuthSection,
+    cloud: Cloud = "public",
+    endpoint: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> GraphClient:
     """A read-only client for one tenant: the cloud's Graph (or the override) and that tenant's credentials."""
     base = graph_base_url(cloud, endpoint)
-    return GraphClient(base, token_source(tenant_id, auth, cloud, base))
+    return GraphClient(base, token_source(tenant_id, auth, cloud, base, environ))

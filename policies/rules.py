@@ -140,29 +140,33 @@ def expired_exception(ctx: RuleContext) -> Iterator[Finding]:
 def assignment_coverage(ctx: RuleContext) -> Iterator[Finding]:
     """With assignment required in users mode, every user given a grant is also assigned to the app.
 
-    Group membership is only known to Entra at apply time, so any assigned group is taken to cover
-    users it may contain; a user with a grant and no possible assignment is refused at sign-in.
+    One rule for groups everywhere (docs/tenant-file.md): a group in consent.groups grants its direct user
+    members, and assignment to a group reaches its direct members only, so a granted group is covered exactly
+    when the same group is in access.groups. A user in consent.users may be a direct member of an assigned
+    group, which only Entra knows at apply time, so any assigned group is taken to cover listed users.
     """
     plan = ctx.plan
     if not plan.service_principal.assignment_required or plan.mode != "users":
         return
     users = {a.principal.casefold() for a in plan.assignments if a.principal_type == "User"}
-    if any(a.principal_type == "Group" for a in plan.assignments):
-        return
-    for grant in plan.grants:
-        if grant.principal is not None and grant.principal.casefold() not in users:
-            yield Finding(
-                f"user {grant.principal} has a delegated grant but is not assigned to the app, and assignment is "
-                "required, so Entra would refuse their sign-in: add them to access.users (or assign a group "
-                "they belong to under access.groups)",
-                ("consent", "users", grant.principal),
-            )
+    groups = {a.principal.casefold() for a in plan.assignments if a.principal_type == "Group"}
+    if not groups:
+        for grant in plan.grants:
+            if grant.principal is not None and grant.principal.casefold() not in users:
+                yield Finding(
+                    f"user {grant.principal} has a delegated grant but is not assigned to the app, and assignment "
+                    "is required, so Entra would refuse their sign-in: add them to access.users (or assign a "
+                    "group they are a direct member of under access.groups)",
+                    ("consent", "users", grant.principal),
+                )
     for group_grant in plan.group_grants:
-        yield Finding(
-            f"members of group {group_grant.group} get delegated grants but no group is assigned to the app, and "
-            f"assignment is required, so Entra would refuse their sign-in: add {group_grant.group} to access.groups",
-            ("consent", "groups", group_grant.group),
-        )
+        if group_grant.group.casefold() not in groups:
+            yield Finding(
+                f"direct members of group {group_grant.group} get delegated grants but the group is not assigned "
+                "to the app, and assignment is required, so Entra would refuse their sign-in: add "
+                f"{group_grant.group} to access.groups, written the same way (name or object id)",
+                ("consent", "groups", group_grant.group),
+            )
 
 
 def tenant_wide_consent(ctx: RuleContext) -> Iterator[Finding]:

@@ -187,16 +187,15 @@ def test_every_read_the_client_makes_names_a_permission_the_emulator_accepts_for
         graph.policies_get_authorization_policy(),
         graph.policies_get_admin_consent_request_policy(),
     ]
-    for request in requests:
-        assert request.permission, request.path
-        with serve(tenant, caller=Caller(permissions=frozenset({request.permission}))) as running:
-            with GraphClient(running.base_url, lambda: "t") as only_that:
-                only_that.batch([request])  # raises on a 403
-            with GraphClient(running.base_url, lambda: "t") as only_that:
-                running.grant_only("Calendars.Read")
-                with pytest.raises(GraphError) as caught:
-                    only_that.batch([request])
-                assert caught.value.status == 403
+    with serve(tenant) as running, GraphClient(running.base_url, lambda: "t") as client:
+        for request in requests:
+            assert request.permission, request.path
+            running.grant_only(request.permission)
+            client.batch([request])  # raises on a 403
+            running.grant_only("Calendars.Read")
+            with pytest.raises(GraphError) as caught:
+                client.batch([request])
+            assert caught.value.status == 403 and caught.value.missing_permission == request.permission
 
 
 # ------------------------------------------------------------------------- grants Graph does not check

@@ -167,8 +167,13 @@ def test_an_unknown_user_or_group_fails_naming_it_and_the_tenant_file(
     assert missing in message
     assert str(path) in message
     assert ("consent.groups" if groups else "consent.users") in message
-    # What the lookup itself said rides along, so a permission or network failure is not read as a typo.
-    assert "lookup failed: " in message
+    if groups:
+        # Groups are read through the tool's Graph client: an empty answer is "no group"; a refused or failed
+        # read says "could not read group" with Graph's error instead.
+        assert "no group with display name" in message and "could not read" not in message
+    else:
+        # What the lookup itself said rides along, so a permission or network failure is not read as a typo.
+        assert "lookup failed: " in message
     assert tenant.grants == {}
 
 
@@ -178,6 +183,53 @@ def test_two_groups_with_the_same_display_name_fail_and_suggest_the_object_id(te
     path = write_tenant(tenants_dir, "f", "consent:\n  mode: users\n  groups:\n    - TaxCalc Mailboxes\n")
     with pytest.raises(pulumi.RunError, match="object id"):
         deploy_file(tenant, path)
+
+
+def test_a_microsoft_365_group_resolves_under_app_only_credentials(tenants_dir: Path) -> None:
+    """The provider's group data source fails with 403 for every Microsoft 365 group when it signs in as an
+    application (terraform-provider-azuread#1866, #1929): groups are read through the tool's Graph client."""
+    tenant = fabrikam(TENANT_ID)
+    alice, carol = tenant.user("alice.smith@fabrikam.com"), tenant.user("carol.white@fabrikam.com")
+    staff = tenant.add_group("Fabrikam Staff", [alice.id, carol.id], microsoft_365=True)
+    path = write_tenant(
+        tenants_dir,
+        "f",
+        "consent:\n  mode: users\n  groups: [Fabrikam Staff]\n"
+        "access:\n  assignment_required: true\n  groups: [Fabrikam Staff]\n",
+    )
+    mocks, outputs = deploy_file(tenant, path)  # no auth method: app-only, as in every CI setup
+    assert set(outputs["grant_ids"]) == {alice.id, carol.id}
+    assert mocks.named(access_assignment.name("Group", staff.id)).inputs["principalObjectId"] == staff.id
+    assert not [i for i in mocks.invokes if i.token == "azuread:index/getGroup:getGroup"]
+    assert mocks.graph is not None
+    sent = {r.path for r in mocks.graph.requests}
+    assert {"/groups", f"/groups/{staff.id}/members/microsoft.graph.user"} <= sent
+
+
+def test_a_group_name_with_an_apostrophe_resolves(tenants_dir: Path) -> None:
+    """The provider's display-name filter does not double the quote (group_data_source.go), so Graph refuses
+    it; the tool's Graph client writes the name as an OData string literal."""
+    tenant = fabrikam(TENANT_ID)
+    carol = tenant.user("carol.white@fabrikam.com")
+    tenant.add_group("O'Brien's Mailboxes", [carol.id])
+    path = write_tenant(tenants_dir, "f", "consent:\n  mode: users\n  groups: [\"O'Brien's Mailboxes\"]\n")
+    _, outputs = deploy_file(tenant, path)
+    assert set(outputs["grant_ids"]) == {carol.id}
+
+
+def test_a_group_read_graph_refuses_names_the_missing_permission(tenants_dir: Path) -> None:
+    tenant = fabrikam(TENANT_ID)
+    path = write_tenant(tenants_dir, "f", "consent:\n  mode: users\n  groups: [TaxCalc Mailboxes]\n")
+    plan = load_plan(str(path))
+    mocks = EntraMocks(tenant, PUBLISHED_APPS)
+    with mocked_stack(mocks, stack=plan.tenant), pytest.raises(pulumi.RunError) as failure:
+        assert mocks.graph is not None
+        mocks.graph.grant_only("User.Read.All")
+        run(lambda: deploy(plan))
+    message = str(failure.value)
+    assert "consent.groups" in message and "'TaxCalc Mailboxes'" in message
+    assert "GroupMember.Read.All" in message
+    assert tenant.grants == {}
 
 
 # -------------------------------------------------------------------------------- app roles and access
@@ -476,3 +528,31 @@ def _collect_abandoned_pulumi_work() -> Iterator[None]:
     """See ``tests.fakes.pulumi_mocks.settle_event_loop``: collect what a failed run left, now."""
     yield
     settle_event_loop()
+
+
+@pytest.mark.parametrize(
+    ("environ", "method", "client_id", "secret_env"),
+    [
+        ({"ARM_USE_OIDC": "true", "ARM_CLIENT_ID": HUB_CLIENT_ID}, "oidc", HUB_CLIENT_ID, None),
+        ({"ARM_USE_MSI": "1"}, "msi", None, None),
+        (
+            {"ARM_CLIENT_ID": HUB_CLIENT_ID, "ARM_CLIENT_SECRET": "s"},
+            "client-secret",
+            HUB_CLIENT_ID,
+            "ARM_CLIENT_SECRET",
+        ),
+        ({"ARM_USE_CLI": "true"}, "cli", None, None),
+        ({}, None, None, None),
+    ],
+)
+def test_the_programs_graph_reads_sign_in_as_the_provider_does(
+    environ: dict[str, str], method: str | None, client_id: str | None, secret_env: str | None
+) -> None:
+    """With no auth method in the file, the provider follows its ARM_* variables; so do the group reads."""
+    from taxcalc_consent.infra.directory import provider_auth
+    from taxcalc_consent.infra.spec import AuthSection
+
+    auth = provider_auth(AuthSection(), environ)
+    assert (auth.method, auth.client_id, auth.client_secret_env) == (method, client_id, secret_env)
+    explicit = AuthSection(method="msi")
+    assert provider_auth(explicit, environ) is explicit

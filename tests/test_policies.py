@@ -197,6 +197,22 @@ def test_assignment_coverage_names_an_unassigned_group() -> None:
     assert len(messages) == 1 and "add TaxCalc Mailboxes to access.groups" in messages[0]
 
 
+def test_assignment_coverage_needs_the_granted_group_itself_assigned() -> None:
+    """Grants go to a group's direct members and assignment to a group reaches its direct members only, so
+    another assigned group does not cover them (before, any assigned group silenced the rule)."""
+    from taxcalc_consent.infra.plan import AccessAssignment, GroupGrant
+
+    plan, _ = fixture_plan("assignment-coverage", "fail")
+    granted = GroupGrant("TaxCalc Mailboxes", GRAPH_APP_ID, plan.scopes)
+    other = dataclasses.replace(
+        plan, grants=(), group_grants=(granted,), assignments=(AccessAssignment("Group", "All Staff"),)
+    )
+    (violation,) = [v for v in evaluate(other, today=TODAY) if v.rule == "assignment-coverage"]
+    assert "add TaxCalc Mailboxes to access.groups" in violation.message
+    same = dataclasses.replace(other, assignments=(AccessAssignment("Group", "taxcalc mailboxes"),))
+    assert [v for v in evaluate(same, today=TODAY) if v.rule == "assignment-coverage"] == []
+
+
 def test_known_permissions_explains_a_scope_listed_as_the_wrong_kind() -> None:
     plan, _ = fixture_plan("known-permissions", "pass")
     wrong = dataclasses.replace(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV, TOKEN_ENV
 from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
 from tests.fakes.entra import FakeTenant, GraphError, ServicePrincipal
+from tests.fakes.graph_emulator import GraphEmulator, serve
 
 PROVIDER_TYPE = "pulumi:providers:azuread"
 # The program's type tokens, from the one module per kind; what each import id must look like is the
@@ -93,6 +96,8 @@ class EntraMocks(pulumi.runtime.Mocks):
         self.providers: dict[str, dict[str, Any]] = {}
         self.options: dict[str, RecordedOptions] = {}
         """By logical name, filled by ``EntraMonitor``."""
+        self.graph: GraphEmulator | None = None
+        """The same tenant's Microsoft Graph, which the program reads groups from (``mocked_stack`` serves it)."""
         self._ids = itertools.count(1)
 
     # -------------------------------------------------------------------------------------- queries
@@ -164,31 +169,55 @@ class EntraMocks(pulumi.runtime.Mocks):
         }
 
     def _get_group(self, a: dict[str, Any]) -> dict[str, Any]:
+        """terraform-provider-azuread's group data source (internal/services/groups/group_data_source.go)."""
         if a.get("objectId"):
             group = self.tenant.groups.get(str(a["objectId"]).lower())
             if group is None:
-                raise InvokeFailure("objectId", f"Group not found with object ID: {a['objectId']!r}")
+                raise InvokeFailure("objectId", f"No group found with object ID: {a['objectId']!r}")
         elif a.get("displayName"):
-            matches = [g for g in self.tenant.groups.values() if g.display_name == a["displayName"]]
-            if not matches:
-                raise InvokeFailure("displayName", f"No group found matching display name: {a['displayName']!r}")
-            if len(matches) > 1:
+            # The filter is built with fmt.Sprintf("displayName eq '%s'", displayName): a quote in the name is
+            # not doubled, and Graph refuses the filter (Microsoft365DSC/Microsoft365DSC#4358).
+            query = f"displayName eq '{a['displayName']}'"
+            if "'" in str(a["displayName"]):
                 raise InvokeFailure(
-                    "displayName", f"More than one group found matching display name: {a['displayName']!r}"
+                    "",
+                    f"Retrieving groups for filter ({query}): unexpected status 400 (400 Bad Request) with error: "
+                    f"BadRequest: Invalid filter clause: Syntax error at position {len(query) + 1} in '{query}'.",
                 )
+            wanted = str(a["displayName"]).lower()  # Graph's eq on displayName ignores case
+            matches = [g for g in self.tenant.groups.values() if g.display_name.lower() == wanted]
+            if not matches:
+                raise InvokeFailure("displayName", f"No group found matching specified filter ({query})")
+            if len(matches) > 1:
+                raise InvokeFailure("displayName", f"More than one group found matching specified filter ({query})")
             group = matches[0]
         else:
             raise InvokeFailure("", "one of `display_name`, `mail_nickname` or `object_id` must be specified")
+        if group.unified and self._app_only():
+            # groupGetAdditional (groups.go) selects allowExternalSenders, ... for every Microsoft 365 group, and
+            # Graph refuses those to app-only callers: terraform-provider-azuread#1866 and #1929 (both open).
+            raise InvokeFailure(
+                "",
+                f'Could not retrieve group with object ID "/groups/{group.id}": retrieving additional fields: '
+                "unexpected status 403 (403 Forbidden) with error: ErrorAccessDenied: Access is denied. "
+                "Check credentials and try again.",
+            )
         if a.get("includeTransitiveMembers"):
             raise NotImplementedError("transitive membership is not modelled; the program reads direct members")
         return {
-            "id": group.id,
+            "id": f"/groups/{group.id}",
             "objectId": group.id,
             "displayName": group.display_name,
             "members": list(group.members),
-            "securityEnabled": True,
-            "mailEnabled": False,
+            "types": list(group.group_types),
+            "securityEnabled": not group.unified,
+            "mailEnabled": group.unified,
         }
+
+    def _app_only(self) -> bool:
+        """Whether the provider signs in as an application (client secret, OIDC, managed identity: every CI
+        setup) rather than as a user through the Azure CLI."""
+        return not any(inputs.get("useCli") in (True, "true") for inputs in self.providers.values())
 
     def _get_service_principal(self, a: dict[str, Any]) -> dict[str, Any]:
         sp: ServicePrincipal | None
@@ -427,13 +456,28 @@ class EntraMonitor(MockMonitor):
 def mocked_stack(
     mocks: EntraMocks, stack: str = "test", config: Mapping[str, str] | None = None
 ) -> Iterator[EntraMocks]:
-    """Point Pulumi's runtime at ``mocks`` with a fresh root stack and ``config``; restore a clean runtime after."""
+    """Point Pulumi's runtime at ``mocks`` with a fresh root stack and ``config``; restore a clean runtime after.
+
+    The program reads groups through the tool's own Graph client, from the tenant's Microsoft Graph: the
+    block also serves the same tenant on a local Graph emulator (``mocks.graph``, an app-only caller with
+    every permission unless a test says otherwise) and points the program at it.
+    """
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(config or {}))
     pulumi.runtime.set_mocks(mocks, project="taxcalc-consent", stack=stack, preview=False, monitor=EntraMonitor(mocks))
+    saved = {name: os.environ.get(name) for name in (GRAPH_ENDPOINT_ENV, TOKEN_ENV)}
     try:
-        yield mocks
+        with serve(mocks.tenant) as emulator:
+            mocks.graph = emulator
+            os.environ[GRAPH_ENDPOINT_ENV] = emulator.base_url
+            os.environ[TOKEN_ENV] = "program-token"
+            yield mocks
     finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         pulumi.runtime.set_all_config({})
         pulumi_settings.reset_options()
         settle_event_loop()
