@@ -21,7 +21,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
-from taxcalc_consent.infra.errors import Problem, SpecError, TaxcalcConsentError, did_you_mean
+from taxcalc_consent.infra.errors import (
+    ENTRA_SECRET,
+    Problem,
+    SpecError,
+    TaxcalcConsentError,
+    did_you_mean,
+    looks_like_secret,
+)
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, PROFILES
 from taxcalc_consent.infra.spec import TenantSpec, describe_char, invisible_char, is_guid
 
@@ -42,8 +49,6 @@ KeyPath = tuple[str | int, ...]
 # Keys that hold secrets. A tenant file names the environment variable instead (auth.client_secret_env).
 _SECRET_KEY = re.compile(r"secret|passw(or)?d|pwd|token|private[_-]?key|api[_-]?key|certificate", re.IGNORECASE)
 _SECRET_KEY_ALLOWED = frozenset({"client_secret_env"})
-# Entra client secrets: 3 characters, a digit, "Q~", then 31-34 more (learn.microsoft.com: credential formats).
-_ENTRA_SECRET_VALUE = re.compile(r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}")
 _SECRET_KEY_MESSAGE = (
     "secrets never go in tenant files: put the value in an environment variable (or your CI's secret store) "
     "and name that variable in auth.client_secret_env"
@@ -51,6 +56,10 @@ _SECRET_KEY_MESSAGE = (
 _SECRET_VALUE_MESSAGE = (
     "this value looks like an Entra client secret: remove it, rotate the secret, and name an environment "
     "variable in auth.client_secret_env instead"
+)
+_SECRET_AS_KEY_MESSAGE = (
+    "this key looks like a client secret: remove it, rotate the secret, and name an environment variable "
+    "in auth.client_secret_env instead"
 )
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -187,7 +196,7 @@ class _Reader:
         tag = node.tag
         if tag == _STR_TAG:  # the common case first: most values are text
             value: str = node.value
-            if _ENTRA_SECRET_VALUE.search(value):
+            if ENTRA_SECRET.search(value):
                 self.problems.append(self.positions.problem(path, _SECRET_VALUE_MESSAGE))
                 return None
             # Only double-quoted escapes ("\u200b", "\0") and non-ASCII text can hold an invisible character:
@@ -204,6 +213,11 @@ class _Reader:
             self.problems.append(Problem(self.file, start.line + 1, start.column + 1, format_key_path(path), message))
             raise _TooDeep
         if tag == _MAP_TAG and isinstance(node, yaml.MappingNode):
+            braced = _braced_guid(node) if node.flow_style and len(node.value) == 1 else None
+            if braced is not None:
+                # {6e2b...} unquoted is a YAML mapping with one key and no value; "a valid string" would puzzle.
+                self.problems.append(self.positions.problem(path, f"write the GUID without braces: {braced}"))
+                return None
             return self._read_mapping(node, path)
         if tag == _SEQ_TAG and isinstance(node, yaml.SequenceNode):
             out = []
@@ -258,12 +272,23 @@ class _Reader:
                 continue
             first_seen[key] = mark
             self.positions.by_path[(*path, key)] = mark
+            if len(key) >= 22 and looks_like_secret(key):  # the shortest secret shape has 22 characters
+                self._refuse_key(mark, path, _SECRET_AS_KEY_MESSAGE)
+                continue
             if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
                 # Refused here, before the value is even constructed, so it can never be echoed.
                 self.problems.append(self.positions.problem((*path, key), _SECRET_KEY_MESSAGE))
                 continue
             out[key] = self.read(value_node, (*path, key))
         return out
+
+
+def _braced_guid(node: yaml.MappingNode) -> str | None:
+    """The GUID in ``{6e2b...}`` written unquoted (a flow mapping of one key with no value), else None."""
+    key, value = node.value[0]
+    if key.tag == _STR_TAG and value.tag == "tag:yaml.org,2002:null" and value.value == "" and is_guid(key.value):
+        return str(key.value).lower()
+    return None
 
 
 def _distinct_nodes(root: yaml.Node) -> int:
@@ -485,6 +510,8 @@ def _model_in(annotation: Any) -> Any:
 
 def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
+    if loc[-1:] == ("[key]",):  # pydantic's marker for "the key itself", not a key the user wrote
+        loc = loc[:-1]
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])

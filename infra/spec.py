@@ -1,8 +1,9 @@
 """The tenant file (format v1) as a pydantic model: types, formats and normalisation.
 
 Cross-field and catalog checks that need to know where a value came from live in ``loader``;
-this module only says what a well-formed tenant file looks like. Validation messages never
-include the offending value, so a secret pasted into the wrong key is not echoed.
+this module only says what a well-formed tenant file looks like. A message may quote part of a value
+(the GUID inside braces, the address after "mailto:") to say what to write instead; every message
+passes through ``errors.redact`` before it is shown, so a secret pasted into the wrong key is not echoed.
 """
 
 from __future__ import annotations
@@ -12,15 +13,29 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from taxcalc_consent.infra.profiles import ConsentMode
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_UPN = re.compile(r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NIL_GUID = "00000000-0000-0000-0000-000000000000"
+_GUID_SHAPE = "a GUID: 32 hexadecimal digits as 8-4-4-4-12, such as 0f8fad5b-d9cb-469f-a165-70867728950e"
+# A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+# What Entra allows in a user principal name ("Username policies" in "Password policies and account
+# restrictions in Microsoft Entra ID", https://learn.microsoft.com/entra/identity/authentication/concept-sspr-policy):
+# A-Z a-z 0-9 and ' . - _ ! # ^ ~; one @, separating the username from the domain; no . right before the @;
+# at most 64 characters before the @, 48 after it, 113 in all. Guest accounts (alice_fabrikam.com#EXT#@...)
+# fit these rules too. Anything else (a space, a slash, "mailto:", a Cyrillic look-alike letter) is no UPN.
+UPN_DOCS = "https://learn.microsoft.com/entra/identity/authentication/concept-sspr-policy#username-policies"
+_UPN_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'.-_!#^~")
+_UPN_ALLOWED = "A-Z a-z 0-9 and ' . - _ ! # ^ ~"
+# The same rules as one pattern, for the common case; user_ref_problem says what is wrong otherwise.
+_UPN = re.compile(rf"[A-Za-z0-9'._!#^~-]{{0,63}}[A-Za-z0-9'_!#^~-]@(?=.{{1,48}}\Z)(?:{_LABEL}\.)+{_LABEL}", re.ASCII)
 
 
 # C0 controls have no Unicode name; these are the ones people meet in pasted text.
@@ -54,36 +69,118 @@ def invisible_char(value: str) -> str | None:
 
 
 def is_guid(value: str) -> bool:
-    return bool(_GUID.match(value))
+    """Exactly a GUID, 8-4-4-4-12 hexadecimal digits: nothing before or after it, not even a line break."""
+    return _GUID.fullmatch(value) is not None
 
 
-def _guid(value: str) -> str:
-    if not is_guid(value):
-        raise ValueError("expected a GUID such as 00000000-0000-0000-0000-000000000000")
-    return value.lower()
+def _guid_problem(value: str, what: str) -> str | None:
+    """Why ``value`` is not a usable GUID, saying what to write instead; None when it is one."""
+    if is_guid(value):
+        return None if value != _NIL_GUID else f"the all-zero GUID is a placeholder, not a real {what}"
+    inner = value.strip()
+    if inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]):
+        return f"write the GUID without braces: {inner[1:-1].lower()}"
+    if is_guid(inner):
+        return "remove the spaces or line break around the GUID"
+    return f"expected {_GUID_SHAPE}"
+
+
+def _looks_like_guid(value: str) -> bool:
+    """A GUID, perhaps in braces or with spaces around it: meant as an object id, not as a name."""
+    inner = value.strip()
+    return is_guid(inner) or (inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]))
+
+
+def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = _guid_problem(value, what)
+        if problem is not None:
+            raise ValueError(f"{problem}: {placeholder_hint}" if value == _NIL_GUID else problem)
+        return value.lower()
+
+    return AfterValidator(check)
+
+
+def user_ref_problem(value: str) -> str | None:
+    """Why ``value`` is neither a user principal name Entra accepts nor an object id; None when it is one."""
+    if _looks_like_guid(value):
+        return _guid_problem(value, "user object id")
+    if value != value.strip():
+        return "remove the spaces or line break around the address"
+    if value[:7].casefold() == "mailto:":
+        return f"write the address without 'mailto:': {value[7:]}"
+    hidden = invisible_char(value)
+    if hidden is not None:
+        return hidden
+    if "@" not in value:
+        return "expected a user principal name (alice@contoso.com) or an object id (GUID)"
+    local, _, domain = value.rpartition("@")
+    for index, char in enumerate(local):
+        if char == "@":
+            return "a user principal name has one @, between the username and the domain"
+        if char not in _UPN_LOCAL_CHARS:
+            what = describe_char(char) if not char.isascii() else repr(char)
+            look_alike = " (a letter from another alphabet is a different address)" if char.isalpha() else ""
+            return (
+                f"{what} at position {index + 1} is not allowed in a user principal name{look_alike}: "
+                f"Entra allows {_UPN_ALLOWED} before the @"
+            )
+    if not local:
+        return "nothing before the @: write the whole user principal name, such as alice@contoso.com"
+    if local.endswith("."):
+        return "Entra does not allow a . right before the @; check the address"
+    if len(local) > 64:
+        return f"{len(local)} characters before the @; Entra allows at most 64"
+    if len(domain) > 48:
+        return f"{len(domain)} characters after the @; Entra allows at most 48"
+    return _domain_problem(domain, after_at=True)
 
 
 def _user_ref(value: str) -> str:
-    if is_guid(value) or _UPN.match(value):
+    if _UPN.fullmatch(value) is not None:
         return value.lower()
-    raise ValueError("expected a user principal name (alice@contoso.com) or an object id (GUID)")
+    problem = user_ref_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value.lower()
 
 
 def _group_ref(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("expected a group display name or object id, not an empty string")
-    return value.lower() if is_guid(value) else value
+    if _looks_like_guid(value):
+        problem = _guid_problem(value, "group object id")
+        if problem is not None:
+            raise ValueError(problem)
+        return value.lower()
+    if len(value) > 256:
+        raise ValueError(f"{len(value)} characters; Entra group display names have at most 256")
+    return value
+
+
+def _domain_problem(value: str, after_at: bool = False) -> str | None:
+    where = "after the @, " if after_at else ""
+    for char in value:
+        if not char.isascii():
+            return (
+                f"{where}{describe_char(char)} is not allowed in a domain name here: retype it in plain ASCII "
+                "(a look-alike letter is a different domain; an internationalised domain goes in its xn-- form)"
+            )
+    if _DOMAIN.fullmatch(value) is None:
+        return f"{where}expected a domain name such as contoso.com (letters, digits and -, labels joined by .)"
+    return None
 
 
 def _domain(value: str) -> str:
-    if not _DOMAIN.match(value):
-        raise ValueError("expected a domain name such as contoso.com")
+    problem = _domain_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value.lower()
 
 
 def _env_var_name(value: str) -> str:
-    if not _ENV_VAR.match(value):
+    if not _ENV_VAR.fullmatch(value):
         raise ValueError(
             "expected the NAME of an environment variable (letters, digits, _) that holds the secret, "
             "never the secret itself"
@@ -101,13 +198,33 @@ def _redirect_uri(value: str) -> str:
     return value
 
 
-Guid = Annotated[str, AfterValidator(_guid)]
+def _rule_id(value: str) -> str:
+    if _RULE_ID.fullmatch(value) is None:
+        suggestion = re.sub(r"[^a-z0-9]+", "-", value.strip().lower()).strip("-")
+        hint = f"; did you mean {suggestion!r}?" if suggestion and suggestion != value else ""
+        raise ValueError(f"expected a policy rule id: lower-case words joined by -, such as high-risk-app-roles{hint}")
+    return value
+
+
+TenantId = Annotated[
+    str, _guid_validator("tenant id", "copy the Directory (tenant) ID from Entra admin centre > Identity > Overview")
+]
+AppId = Annotated[
+    str,
+    _guid_validator(
+        "application id",
+        "copy TaxCalc-Hub's Application ID from Entra admin centre > Enterprise applications in a tenant using it",
+    ),
+]
+AutomationAppId = Annotated[
+    str, _guid_validator("application id", "copy the automation app's Application (client) ID from its registration")
+]
 UserRef = Annotated[str, AfterValidator(_user_ref)]
 GroupRef = Annotated[str, AfterValidator(_group_ref)]
 Domain = Annotated[str, AfterValidator(_domain)]
 EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
-RuleId = Annotated[str, Field(pattern=_RULE_ID.pattern)]
+RuleId = Annotated[str, AfterValidator(_rule_id), WithJsonSchema({"type": "string", "pattern": _RULE_ID.pattern})]
 AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 
@@ -117,14 +234,14 @@ class _Section(BaseModel):
 
 
 class TenantInfo(_Section):
-    id: Guid = Field(description="Entra tenant (directory) id.")
+    id: TenantId = Field(description="Entra tenant (directory) id.")
     name: str | None = Field(default=None, description="Display name, for people.")
     domain: Domain | None = Field(default=None, description="Primary domain, for people.")
 
 
 class AppSection(_Section):
     profile: str = Field(default="taxcalc-hub", description="Built-in application profile.")
-    client_id: Guid | None = Field(
+    client_id: AppId | None = Field(
         default=None,
         description="The app's application (client) id; required unless the profile or defaults give it.",
     )
@@ -153,7 +270,7 @@ class AccessSection(_Section):
 
 class AuthSection(_Section):
     method: AuthMethod | None = Field(default=None, description="Default: from the environment.")
-    client_id: Guid | None = Field(default=None, description="The automation identity's client id.")
+    client_id: AutomationAppId | None = Field(default=None, description="The automation identity's client id.")
     client_secret_env: EnvVarName | None = Field(
         default=None, description="Name of the environment variable holding the client secret."
     )

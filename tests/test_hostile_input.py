@@ -9,6 +9,8 @@ real terminal, a real process or a file type CliRunner cannot fake run as a subp
 from __future__ import annotations
 
 import os
+import random
+import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.console import err
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.errors import redact
 from tests.conftest import CLIENT_ID, TENANT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID
@@ -27,6 +30,12 @@ OTHER_TENANT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 DEFAULTS = f"app:\n  client_id: {CLIENT_ID}\n"
 HEAD = f"tenant:\n  id: {TENANT_ID}\n"
 ORG = "consent:\n  mode: organization\n"
+
+# Client secrets in the shapes Entra has issued them (never real ones): since 2021 ("Q~" at 4), before
+# that 32 random characters from the portal or 44 characters of base64.
+NEW_SECRET = "Xy7" + "8Q~" + "abcdefghijklmnopqrstuvwxyzABCDEFGH"
+OLD_SECRET = "1Fq]v@Bmg[-JTH:Ra9.B?hGQ=JmLt4Ve"
+BASE64_SECRET = "Wm4dN2ZkYjQ5YTdlNDQ2OGI1YzMzZTFmMGE4YzdiZmM="
 
 # Console markup a name may carry, from a file or from Graph: each must print exactly as written.
 MARKUP = ("Finance [/]", "[dim]evil.[/dim]x", "[link=https://evil.example]click[/link]", "Tax :warning: team")
@@ -110,6 +119,160 @@ CASES: list[Case] = [
         "tenants/b.yaml:5:3: tenant.id: tenant id is also used by tenants/a.yaml:2; one file per tenant",
         files={"tenants/a.yaml": HEAD + ORG, "tenants/b.yaml": ORG + f"tenant:\n  name: B\n  id: {TENANT_ID}\n"},
     ),
+    # ------------------------------------------------------------ 4. addresses and ids, by Entra's rules
+    *(
+        Case(
+            f"user-{case_id}",
+            ("validate", "tenants"),
+            2,
+            f"tenants/a.yaml:6:7: consent.users[0]: {message}",
+            files={"tenants/a.yaml": HEAD + f"consent:\n  mode: users\n  users:\n    - {written}\n"},
+        )
+        for case_id, written, message in [
+            (
+                "zero-width-space",
+                '"al\\u200bice@contoso.com"',
+                "contains the invisible character U+200B (ZERO WIDTH SPACE) at position 3: delete it "
+                "(retype the value rather than pasting it)",
+            ),
+            (
+                "cyrillic-letter",
+                "\u0430lice@contoso.com",
+                "U+0430 (CYRILLIC SMALL LETTER A) at position 1 is not allowed in a user principal name (a letter "
+                "from another alphabet is a different address): Entra allows A-Z a-z 0-9 and ' . - _ ! # ^ ~ "
+                "before the @",
+            ),
+            (
+                "cyrillic-letter-in-domain",
+                "alice@c\u043entoso.com",
+                "after the @, U+043E (CYRILLIC SMALL LETTER O) is not allowed in a domain name here: retype it in "
+                "plain ASCII (a look-alike letter is a different domain; an internationalised domain goes in its "
+                "xn-- form)",
+            ),
+            (
+                "path",
+                "../../x@contoso.com",
+                "'/' at position 3 is not allowed in a user principal name: Entra allows A-Z a-z 0-9 and "
+                "' . - _ ! # ^ ~ before the @",
+            ),
+            ("mailto", "mailto:alice@contoso.com", "write the address without 'mailto:': alice@contoso.com"),
+            ("trailing-newline", '"alice@contoso.com\\n"', "remove the spaces or line break around the address"),
+            (
+                "markup",
+                "'[/]bob@contoso.com'",
+                "'[' at position 1 is not allowed in a user principal name: Entra "
+                "allows A-Z a-z 0-9 and ' . - _ ! # ^ ~ before the @",
+            ),
+            ("two-ats", "a@b@contoso.com", "a user principal name has one @, between the username and the domain"),
+            ("dot-before-at", "alice.@contoso.com", "Entra does not allow a . right before the @; check the address"),
+            ("too-long-before-at", "a" * 65 + "@contoso.com", "65 characters before the @; Entra allows at most 64"),
+            (
+                "all-zero-object-id",
+                "00000000-0000-0000-0000-000000000000",
+                "the all-zero GUID is a placeholder, not a real user object id",
+            ),
+            ("braced-object-id", f"'{{{OTHER_TENANT_ID}}}'", f"write the GUID without braces: {OTHER_TENANT_ID}"),
+        ]
+    ),
+    Case(
+        "guest-and-symbols-in-upns-are-valid",
+        ("validate", "tenants"),
+        0,
+        "ok  a  (tenants/a.yaml)",
+        files={
+            "tenants/a.yaml": HEAD + "consent:\n  mode: users\n  users:\n"
+            '    - alice_fabrikam.com#EXT#@contoso.onmicrosoft.com\n    - "!x@contoso.com"\n'
+            "    - \"'x@contoso.com\"\n    - o'brien^~@contoso.com\n"
+        },
+    ),
+    Case(
+        "all-zero-tenant-id",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:2:3: tenant.id: the all-zero GUID is a placeholder, not a real tenant id: copy the "
+        "Directory (tenant) ID from Entra admin centre > Identity > Overview",
+        files={"tenants/a.yaml": "tenant:\n  id: 00000000-0000-0000-0000-000000000000\n" + ORG},
+    ),
+    Case(
+        "all-zero-client-id",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:4:3: app.client_id: the all-zero GUID is a placeholder, not a real application id: copy "
+        "TaxCalc-Hub's Application ID from Entra admin centre > Enterprise applications in a tenant using it",
+        files={"tenants/a.yaml": HEAD + "app:\n  client_id: 00000000-0000-0000-0000-000000000000\n" + ORG},
+    ),
+    Case(
+        "all-zero-automation-client-id",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:6:3: auth.client_id: the all-zero GUID is a placeholder, not a real application id: "
+        "copy the automation app's Application (client) ID from its registration",
+        files={"tenants/a.yaml": HEAD + ORG + "auth:\n  client_id: 00000000-0000-0000-0000-000000000000\n"},
+    ),
+    Case(
+        "tenant-id-with-a-line-break",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:2:3: tenant.id: remove the spaces or line break around the GUID",
+        files={"tenants/a.yaml": f"tenant:\n  id: |\n    {TENANT_ID}\n" + ORG},
+    ),
+    Case(
+        "braced-guid-unquoted",
+        ("validate", "tenants"),
+        2,
+        f"tenants/a.yaml:2:3: tenant.id: write the GUID without braces: {TENANT_ID}",
+        files={"tenants/a.yaml": f"tenant:\n  id: {{{TENANT_ID.upper()}}}\n" + ORG},
+    ),
+    Case(
+        "braced-guid-quoted-as-a-group",
+        ("validate", "tenants"),
+        2,
+        f"tenants/a.yaml:6:7: consent.groups[0]: write the GUID without braces: {OTHER_TENANT_ID}",
+        files={"tenants/a.yaml": HEAD + f"consent:\n  mode: users\n  groups:\n    - '{{{OTHER_TENANT_ID}}}'\n"},
+    ),
+    Case(
+        "domain-with-trailing-dot",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:3:3: tenant.domain: expected a domain name such as contoso.com (letters, digits and -, "
+        "labels joined by .)",
+        files={"tenants/a.yaml": HEAD + "  domain: contoso.com.\n" + ORG},
+    ),
+    # --------------------------------------------------------- 6. a secret is never printed back, not even once
+    Case(
+        "new-format-secret-as-a-key",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:5:3: consent: this key looks like a client secret: remove it, rotate the secret, and name "
+        "an environment variable in auth.client_secret_env instead",
+        files={"tenants/a.yaml": HEAD + ORG + f"  {NEW_SECRET}: 1\n"},
+        hides=(NEW_SECRET, NEW_SECRET[6:20]),
+    ),
+    Case(
+        "old-format-secret-as-a-key",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:5:1: this key looks like a client secret: remove it, rotate the secret, and name an "
+        "environment variable in auth.client_secret_env instead",
+        files={"tenants/a.yaml": HEAD + ORG + f"'{OLD_SECRET}': 1\n"},
+        hides=(OLD_SECRET, OLD_SECRET[6:20]),
+    ),
+    Case(
+        "old-format-secret-as-a-profile",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:4:3: app.profile: unknown profile '[redacted]'; known profiles: taxcalc-hub",
+        files={"tenants/a.yaml": HEAD + f"app:\n  profile: '{OLD_SECRET}'\n" + ORG},
+        hides=(OLD_SECRET, OLD_SECRET[6:20]),
+    ),
+    Case(
+        "old-format-secret-as-a-scope",
+        ("validate", "--json", "tenants"),
+        2,
+        "tenants/a.yaml:5:12: consent.scopes[0]: unknown delegated scope '[redacted]' on Microsoft Graph",
+        files={"tenants/a.yaml": HEAD + f"consent:\n  mode: organization\n  scopes: ['{BASE64_SECRET}']\n"},
+        hides=(BASE64_SECRET, BASE64_SECRET[6:20]),
+    ),
     # ----------------------------------------------------------------- 7. errors that can be acted on
     Case(
         "nul-in-a-value",
@@ -148,6 +311,17 @@ CASES: list[Case] = [
         "tenants/a.yaml:5:1: a key contains the invisible character U+200D (ZERO WIDTH JOINER) at position 4: "
         "delete it (retype the value rather than pasting it)",
         files={"tenants/a.yaml": HEAD + ORG + "acc\u200dess: {}\n"},
+    ),
+    Case(
+        "rule-id-not-kebab-case",
+        ("validate", "tenants"),
+        2,
+        "tenants/_defaults.yaml:5:5: policy.enforcement.High_Risk_App_Roles: expected a policy rule id: lower-case "
+        "words joined by -, such as high-risk-app-roles; did you mean 'high-risk-app-roles'?",
+        files={
+            "tenants/_defaults.yaml": DEFAULTS + "policy:\n  enforcement:\n    High_Risk_App_Roles: advisory\n",
+            "tenants/a.yaml": HEAD + ORG,
+        },
     ),
     Case(
         "defaults-is-a-folder",
@@ -292,3 +466,27 @@ def test_names_from_graph_are_never_markup(project: Path, monkeypatch: pytest.Mo
     assert "Traceback" not in result.output
     for name in MARKUP:
         assert f"group {name}" in result.stderr, name
+
+
+def test_redaction_catches_random_secrets_and_spares_names() -> None:
+    """The heuristic in infra/errors.py, measured: what it says it misses, and what it must never hide."""
+    rng = random.Random(12)
+    portal = string.ascii_letters + string.digits + "-_.:?@[]*+/="
+    for length, most_missed in ((32, 1 / 100), (44, 1 / 50)):
+        tries = ["".join(rng.choice(portal) for _ in range(length)) for _ in range(2000)]
+        missed = [s for s in tries if redact(f"unknown key {s!r}") != "unknown key '[redacted]'"]
+        assert len(missed) <= most_missed * len(tries), missed[:5]
+    for secret in (NEW_SECRET, OLD_SECRET, BASE64_SECRET, "abcdef0123456789abcdef0123456789"):
+        assert redact(f"x {secret} y") == "x [redacted] y"
+    spared = [
+        TENANT_ID.upper(),
+        "DeviceManagementConfiguration.ReadWrite.All",
+        "Finance-Team-2024-Q1-Shared-Mailboxes",
+        "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        "https://login.microsoftonline.com/common/oauth2/nativeclient",
+        "/tmp/pytest-of-root/pytest-68/test_Validate_json_reports_pro0/tenants/a.yaml:2",
+        "exceptions[12].permission",
+        "policy.enforcement.tenant-wide-consent",
+    ]
+    for text in spared:
+        assert redact(text) == text

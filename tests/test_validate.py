@@ -345,7 +345,9 @@ def test_validate_json_reports_problems(tenants_dir: Path) -> None:
                 "line": 2,
                 "col": 3,
                 "key": "tenant.id",
-                "message": "expected a GUID such as 00000000-0000-0000-0000-000000000000",
+                "message": (
+                    "expected a GUID: 32 hexadecimal digits as 8-4-4-4-12, such as 0f8fad5b-d9cb-469f-a165-70867728950e"
+                ),
             }
         ],
     }
