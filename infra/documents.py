@@ -16,6 +16,8 @@ from typing import IO, Any, Final, Literal, NotRequired, final
 
 from typing_extensions import TypedDict
 
+from taxcalc_consent.infra.kinds.base import ChangeOp
+
 PLAN_FORMAT: Final = "taxcalc-consent/plan@1"
 VALIDATE_FORMAT: Final = "taxcalc-consent/validate@1"
 RUN_FORMAT: Final = "taxcalc-consent/run@1"
@@ -119,7 +121,6 @@ class ValidateDocument(TypedDict):
 
 OperationName = Literal["plan", "apply", "drift", "offboard"]
 ResultName = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
-ChangeOpName = Literal["create", "update", "delete", "replace", "import"]
 
 
 # "import" is a Python keyword, so this one takes the functional form.
@@ -127,7 +128,7 @@ ChangeCounts = TypedDict("ChangeCounts", {"create": int, "update": int, "delete"
 
 
 class ResourceChangeEntry(TypedDict):
-    op: ChangeOpName
+    op: ChangeOp
     kind: str
     name: str
     description: str
