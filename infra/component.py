@@ -31,6 +31,9 @@ COMPONENT_TYPE = "taxcalc-consent:index:TenantConsent"
 SIGN_IN_AUDIENCE = "AzureADMultipleOrgs"
 """Multi-tenant: the registration in the home tenant is what client tenants consent to."""
 ALL_PRINCIPALS = "AllPrincipals"
+FOREIGN_APP_CREATE_TIMEOUT = "30s"
+"""Create timeout of the service principal of an application registered elsewhere (pulumi-terraform-bridge
+passes custom_timeouts to the provider's create deadline, pulumi/pulumi#2885, #2391 in the bridge)."""
 
 ImportId = Callable[[str], str]
 """Turns an adopted Graph object id into the id pulumi-azuread imports that resource by."""
@@ -81,12 +84,27 @@ class TenantConsent(pulumi.ComponentResource):
         # retain_on_delete: destroying the stack must never delete an enterprise application that may
         # predate this tool; the provider documents that use_existing still tries to delete on destroy
         # (pulumi-azuread#2045: a stack deleted a first-party one).
+        # feature_tags enterprise: the WindowsAzureActiveDirectoryIntegratedApp tag, which the portal's consent
+        # sets and which lists the app under Enterprise applications. With use_existing the provider's create
+        # runs its update, which PATCHes tags with what is set here (none would remove it; hashicorp/
+        # terraform-provider-azuread service_principal_resource.go), so adopting changes nothing else.
+        # A foreign application (not registered by this stack) gets a short create timeout: the provider
+        # retries "does not reference a valid application object" until the create timeout (10 minutes), which
+        # only replication after registering the app in this tenant needs; a mistyped app.client_id then fails
+        # in about 15 seconds (go-azure-sdk fits its backoff into the deadline), naming the client id.
+        sp_opts = self._opts(service_principal.NAME, retain_on_delete=True, adoptable=False)
+        if not plan.app.register:
+            sp_opts = pulumi.ResourceOptions.merge(
+                sp_opts,
+                pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=FOREIGN_APP_CREATE_TIMEOUT)),
+            )
         self.service_principal = azuread.ServicePrincipal(
             service_principal.NAME,
             client_id=client_id,
             use_existing=True,
             app_role_assignment_required=plan.service_principal.assignment_required,
-            opts=self._opts(service_principal.NAME, retain_on_delete=True, adoptable=False),
+            feature_tags=[azuread.ServicePrincipalFeatureTagArgs(enterprise=True)],
+            opts=sp_opts,
         )
         hub = self.service_principal.object_id
 

@@ -25,7 +25,7 @@ from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.program import deploy, load_plan
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.documents import parse_document
-from tests.fakes.entra import FakeTenant
+from tests.fakes.entra import INTEGRATED_APP_TAG, FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, PUBLISHED_APPS, SHARED_MAILBOX_ID, fabrikam
 from tests.fakes.pulumi_mocks import (
     APP_ROLE_ASSIGNMENT,
@@ -111,6 +111,54 @@ def test_hub_service_principal_adopts_an_existing_one_and_is_retained_on_delete(
     assert sp.inputs["useExisting"] is True
     assert mocks.options[service_principal.NAME].retain_on_delete is True
     assert len(tenant.service_principals) == 2  # Graph's and the adopted one: nothing new
+
+
+def test_adopting_a_hand_consented_service_principal_keeps_it_an_enterprise_application(tenants_dir: Path) -> None:
+    """use_existing makes the provider PATCH the adopted service principal's tags with what the program sets
+    (service_principal_resource.go): setting none removed WindowsAzureActiveDirectoryIntegratedApp, which
+    lists it under Enterprise applications (Azure/azure-powershell#7646). The portal's consent sets exactly
+    that tag, so the program asks for it (feature_tags enterprise) and adopting changes nothing else."""
+    tenant = FakeTenant(TENANT_ID)
+    existing = tenant.add_service_principal(HUB_CLIENT_ID, "TaxCalc-Hub")
+    before = (existing.display_name, existing.account_enabled, list(existing.tags))
+    assert before[2] == [INTEGRATED_APP_TAG]
+    mocks, _ = deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
+    assert (existing.display_name, existing.account_enabled, list(existing.tags)) == before
+    assert mocks.named(service_principal.NAME).inputs["featureTags"] == [{"enterprise": True}]
+
+
+def test_a_new_service_principal_is_listed_under_enterprise_applications(tenants_dir: Path) -> None:
+    tenant = FakeTenant(TENANT_ID)
+    deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
+    hub = tenant.service_principal_by_app_id(HUB_CLIENT_ID)
+    assert hub is not None and hub.tags == [INTEGRATED_APP_TAG]
+
+
+def test_a_mistyped_client_id_fails_within_seconds_naming_it(tenants_dir: Path) -> None:
+    """The provider retries "does not reference a valid application object" until the create timeout, 10
+    minutes by default (service_principal_resource.go). TaxCalc-Hub is an established application in another
+    tenant, so there is no replication lag to wait for: the program gives that create 30 seconds."""
+    mistyped = "5a1e0000-7ac0-4c1c-9000-00000000c0df"
+    tenant = FakeTenant(TENANT_ID)
+    path = write_tenant(tenants_dir, "t", f"app:\n  client_id: {mistyped}\nconsent:\n  mode: organization\n")
+    with pytest.raises(Exception, match=f"The appId '{mistyped}' of the service principal does not reference"):
+        deploy_file(tenant, path)
+    assert mocks_retry_seconds(tenant, path) <= 30
+
+
+def mocks_retry_seconds(tenant: FakeTenant, path: Path) -> float:
+    plan = load_plan(str(path))
+    mocks = EntraMocks(tenant, PUBLISHED_APPS)
+    with mocked_stack(mocks, stack=plan.tenant), pytest.raises(Exception):  # noqa: B017 (any failure will do)
+        run(lambda: deploy(plan))
+    return mocks.retried[service_principal.NAME]
+
+
+def test_a_registered_app_keeps_the_providers_create_timeout_for_replication(tenants_dir: Path) -> None:
+    # register: true creates the application seconds before its service principal; the provider's retry
+    # exists for that replication lag, so the 10-minute default stays.
+    mocks, _ = deploy_file(EXAMPLE_TENANTS["lab"](), EXAMPLES / "lab.yaml")
+    assert mocks.options[service_principal.NAME].create_timeout == ""
 
 
 def test_users_mode_resolves_upns_object_ids_and_group_members_to_one_grant_each(tenants_dir: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +75,8 @@ class RecordedOptions:
 
     parent: str
     retain_on_delete: bool
+    create_timeout: str = ""
+    """``custom_timeouts.create`` ("30s"), or "" for the provider's own default."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class EntraMocks(pulumi.runtime.Mocks):
         """By logical name, filled by ``EntraMonitor``."""
         self.graph: GraphEmulator | None = None
         """The same tenant's Microsoft Graph, which the program reads groups from (``mocked_stack`` serves it)."""
+        self.retried: dict[str, float] = {}
+        """Logical name -> seconds the provider would have spent retrying a create before giving up."""
+        self._registering = ""
         self._ids = itertools.count(1)
 
     # -------------------------------------------------------------------------------------- queries
@@ -255,6 +261,7 @@ class EntraMocks(pulumi.runtime.Mocks):
                 raise NotImplementedError(f"the fake tenant does not create {args.typ}; add it to EntraMocks")
             resource_id, state = "", inputs  # a component: nothing to create
         else:
+            self._registering = args.name
             resource_id, state = writer(inputs, args.resource_id or "")
         self._record(args, inputs, resource_id)
         return resource_id, state
@@ -302,16 +309,28 @@ class EntraMocks(pulumi.runtime.Mocks):
                     f"A resource with the ID {sp.id!r} already exists - to be managed via Pulumi this resource "
                     "needs to be imported into the State",
                 )
+        tags = _expanded_tags(inputs)
         if sp is None:
             local = next((a for a in self.tenant.applications.values() if a.app_id == app_id), None)
             name = local.display_name if local is not None else self.published_apps.get(app_id)
             if name is None:
+                # service_principal_resource.go: the create's RetryFunc retries this 400 until the create
+                # timeout (10 minutes by default); the SDK fits its backoff into that deadline. Time is not
+                # spent here: how long the provider would retry is recorded for the tests.
+                timeout = _seconds(self.options[self._registering].create_timeout) if self._registering else 0.0
+                self.retried[self._registering] = _sdk_retry_seconds(timeout or SERVICE_PRINCIPAL_CREATE_TIMEOUT)
                 raise GraphError(
                     400,
                     "Request_BadRequest",
-                    f"The appId '{app_id}' of the service principal does not reference a valid application object.",
+                    f"Could not create service principal: The appId '{app_id}' of the service principal does not "
+                    "reference a valid application object.",
                 )
-            sp = self.tenant.add_service_principal(app_id, name)
+            sp = self.tenant.add_service_principal(app_id, name, tags=tags)
+        else:
+            # With use_existing the provider's create calls its update, which PATCHes tags with what the
+            # program set (feature_tags, else tags, else none): a PATCH replaces the whole collection
+            # (service_principal_resource.go, servicePrincipalResourceCreate -> servicePrincipalResourceUpdate).
+            sp.tags = tags
         sp.app_role_assignment_required = bool(inputs.get("appRoleAssignmentRequired", False))
         return sp.id, {**inputs, **_service_principal_wire(sp)}
 
@@ -416,6 +435,45 @@ def _imported(prefix: str, import_id: str) -> str:
     return object_id
 
 
+SERVICE_PRINCIPAL_CREATE_TIMEOUT = 600.0
+"""service_principal_resource.go: Timeouts.Create is 10 minutes."""
+
+FEATURE_TAGS = {
+    # internal/helpers/applications/applications.go, ExpandFeatures: each feature is a tag.
+    "customSingleSignOn": "WindowsAzureActiveDirectoryCustomSingleSignOnApplication",
+    "enterprise": "WindowsAzureActiveDirectoryIntegratedApp",
+    "gallery": "WindowsAzureActiveDirectoryGalleryApplicationNonPrimaryV1",
+    "hide": "HideApp",
+}
+
+
+def _expanded_tags(inputs: dict[str, Any]) -> list[str]:
+    """The tags the provider sends: feature_tags expanded, else tags, else none."""
+    features = inputs.get("featureTags") or []
+    if features:
+        block = features[0] or {}
+        return [tag for feature, tag in FEATURE_TAGS.items() if block.get(feature)]
+    return list(inputs.get("tags") or [])
+
+
+def _seconds(duration: str) -> float:
+    """A Pulumi custom timeout ("30s", "5m", "1h") in seconds."""
+    if not duration:
+        return 0.0
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
+
+
+def _sdk_retry_seconds(deadline: float) -> float:
+    """go-azure-sdk sdk/client/client.go: with a deadline the retry count is safeRetryNumber(deadline), and
+    n retries of the default backoff (1s doubling, at most 61s) take T(n) seconds in all."""
+    if deadline <= 63:
+        retries = max(math.floor(math.log2(deadline + 1)) - 1, 0)
+        return float(2 ** (retries + 1) - 1)
+    retries = (int(deadline) - 63) // 61 + 6
+    return float(63 + 61 * (retries - 6))
+
+
 def _user_wire(user: Any) -> dict[str, Any]:
     return {
         "id": user.id,
@@ -435,6 +493,7 @@ def _service_principal_wire(sp: ServicePrincipal) -> dict[str, Any]:
         "displayName": sp.display_name,
         "accountEnabled": sp.account_enabled,
         "appRoleAssignmentRequired": sp.app_role_assignment_required,
+        "tags": list(sp.tags),
         "appRoleIds": dict(sp.app_roles),
         "oauth2PermissionScopeIds": dict(sp.oauth2_permission_scopes),
     }
@@ -448,7 +507,10 @@ class EntraMonitor(MockMonitor):
         self.entra = mocks
 
     def RegisterResource(self, request: Any) -> Any:  # the engine gRPC method name
-        self.entra.options[request.name] = RecordedOptions(request.parent, bool(request.retainOnDelete))
+        timeouts = request.customTimeouts
+        self.entra.options[request.name] = RecordedOptions(
+            request.parent, bool(request.retainOnDelete), timeouts.create if timeouts is not None else ""
+        )
         return super().RegisterResource(request)
 
 
