@@ -83,17 +83,62 @@ class EngineSettings:
         return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+SHORTEST_SECRET = 6
+"""Values shorter than this are not redacted: they would blank out ordinary words, and Pulumi passphrases
+and Entra client secrets are far longer."""
+_FEW_PREFIXES = 16
+"""Up to this many distinct secret prefixes, each is looked for with ``str.find`` (C speed); beyond it one
+pass over the text looks every position up in a set, so a call costs the same whatever the number of secrets."""
+
+
 class Redactor:
-    """Replaces every known secret value with ``[secret]`` in text bound for output or a report."""
+    """Replaces every known secret value with ``[secret]`` in text bound for output or a report.
+
+    Every occurrence of every secret is covered: at one position the longest secret wins, and occurrences
+    that overlap become one ``[secret]``. The work per call is linear in the text, not in the number of
+    secrets (a fleet of thousands of tenants has a client secret each): a secret can start only where the
+    text holds one of the secrets' first ``SHORTEST_SECRET`` characters, and only the secrets sharing
+    those are compared there.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Very short values would blank out ordinary words; Pulumi passphrases and Entra secrets are long.
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._by_prefix: dict[str, list[str]] = {}
+        for secret in sorted({s for s in secrets if len(s) >= SHORTEST_SECRET}, key=len, reverse=True):
+            self._by_prefix.setdefault(secret[:SHORTEST_SECRET], []).append(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[secret]")
-        return text
+        if not self._by_prefix or len(text) < SHORTEST_SECRET:
+            return text
+        pieces: list[str] = []
+        done = start = end = 0
+        for position in self._candidates(text):
+            for secret in self._by_prefix[text[position : position + SHORTEST_SECRET]]:
+                if text.startswith(secret, position):
+                    if position < end:  # overlaps the occurrence before it: one span
+                        end = max(end, position + len(secret))
+                    else:
+                        if end:
+                            pieces += (text[done:start], "[secret]")
+                            done = end
+                        start, end = position, position + len(secret)
+                    break
+        if not end:
+            return text
+        pieces += (text[done:start], "[secret]", text[end:])
+        return "".join(pieces)
+
+    def _candidates(self, text: str) -> list[int]:
+        """Positions, in order, where the text holds the first characters of some secret."""
+        if len(self._by_prefix) <= _FEW_PREFIXES:
+            found: list[int] = []
+            for prefix in self._by_prefix:
+                position = text.find(prefix)
+                while position >= 0:
+                    found.append(position)
+                    position = text.find(prefix, position + 1)
+            return sorted(found)
+        prefixes = self._by_prefix
+        return [i for i in range(len(text) - SHORTEST_SECRET + 1) if text[i : i + SHORTEST_SECRET] in prefixes]
 
 
 def secret_values(

@@ -19,6 +19,7 @@ from threading import Lock
 from typing import Literal
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -101,13 +102,33 @@ _STEP_STATE = {
 
 
 class Progress:
-    """A live table on a terminal; otherwise one plain line per tenant state change (stderr)."""
+    """What a run is doing, said at a cost that does not grow with the fleet.
+
+    On a terminal: a live display of one summary line (how many tenants are done, running and queued, and
+    the results so far) above a row per *running* tenant, at most ``--parallel`` rows however many
+    tenants there are; each tenant's changes are printed once the phase ends. Otherwise (a CI log, a
+    file): one plain line on stderr per tenant state change. The summary is kept up to date as tenants
+    start and finish, never recounted, so one redraw costs the same at 10 tenants and at 5,000.
+    """
+
+    REFRESH_PER_SECOND = 4
 
     def __init__(self, runs: Sequence[TenantRun], live: bool) -> None:
-        self._runs = runs
+        self._total = len(runs)
         self._lock = Lock()
+        self._running: dict[int, TenantRun] = {}
+        """Running tenants by id(run), in the order they started (dicts keep insertion order)."""
+        self._finished = 0
+        self._results: Counter[str] = Counter()
         self._live = (
-            Live(console=err, get_renderable=self._table, refresh_per_second=4, transient=True) if live else None
+            Live(
+                console=err,
+                get_renderable=self.renderable,
+                refresh_per_second=self.REFRESH_PER_SECOND,
+                transient=True,
+            )
+            if live
+            else None
         )
 
     def __enter__(self) -> Progress:
@@ -119,16 +140,36 @@ class Progress:
         if self._live is not None:
             self._live.stop()
 
-    def update(self, run: TenantRun, line: str | None = None) -> None:
-        if self._live is None and line is not None:
-            with self._lock:
-                err.print(f"{run.tenant}: {line}", markup=False, highlight=False)
+    def started(self, run: TenantRun) -> None:
+        with self._lock:
+            self._running[id(run)] = run
+            if self._live is None:
+                self._say(run, run.state)
 
-    def _table(self) -> Table:
+    def finished(self, run: TenantRun) -> None:
+        with self._lock:
+            self._running.pop(id(run), None)
+            self._finished += 1
+            self._results[run.state] += 1
+            if self._live is None:
+                self._say(run, _state_line(run))
+
+    @staticmethod
+    def _say(run: TenantRun, line: str) -> None:
+        err.print(f"{run.tenant}: {line}", markup=False, highlight=False)
+
+    def renderable(self) -> Group:
+        """One frame of the live display: the summary line and the running tenants' rows."""
+        with self._lock:
+            running = list(self._running.values())
+            finished = self._finished
+            results = ", ".join(f"{n} {state}" for state, n in sorted(self._results.items()))
+        queued = self._total - finished - len(running)
+        summary = f"{finished}/{self._total} done, {len(running)} running, {queued} queued"
         table = Table(show_edge=False, pad_edge=False)
         for column in ("tenant", "state", "+", "~", "-", "time"):
             table.add_column(column, justify="right" if column in "+~-time" else "left")
-        for run in self._runs:
+        for run in running:
             counts = run.counts()
             literal_row(
                 table,
@@ -139,7 +180,7 @@ class Progress:
                 str(counts["delete"]),
                 f"{run.elapsed():.1f}s",
             )
-        return table
+        return Group(Text(f"{summary}{': ' + results if results else ''}"), table)
 
 
 def run_phase(
@@ -156,7 +197,7 @@ def run_phase(
         run.state = _STEP_STATE[step]
         run.changes = []
         run.started = time.monotonic()
-        progress.update(run, run.state)
+        progress.started(run)
 
         def on_change(change: ResourceChange) -> None:
             run.changes.append(change)
@@ -168,7 +209,7 @@ def run_phase(
         run.duration += time.monotonic() - run.started
         run.started = None
         _settle(run, step, outcome)
-        progress.update(run, _state_line(run))
+        progress.finished(run)
 
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="tenant") as pool:
         list(pool.map(work, runs))

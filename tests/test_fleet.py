@@ -582,6 +582,26 @@ def test_a_terminal_gets_a_live_table_instead_of_lines(
     assert "tenant" in shown and "state" in shown and "changes pending" in shown
 
 
+def test_the_live_display_shows_running_tenants_and_a_summary_however_many_there_are() -> None:
+    runs = [fleet.TenantRun(replace(_plan("contoso"), tenant=f"tenant{i:04d}")) for i in range(1000)]
+    progress = fleet.Progress(runs, live=False)
+    with progress:
+        pass
+    for run in runs[:10]:
+        run.state = "previewing"
+        progress.started(run)
+    for run in runs[:6]:
+        run.state = "no changes" if run is not runs[0] else "failed"
+        progress.finished(run)
+    screen = io.StringIO()
+    frame = progress.renderable()
+    Console(file=screen, force_terminal=True, width=120).print(frame)
+    shown = screen.getvalue()
+    assert "6/1000 done, 4 running, 990 queued: 1 failed, 5 no changes" in shown
+    # A row per running tenant, none for the 996 others: a redraw costs the same at any fleet size.
+    assert [f"tenant{i:04d}" in shown for i in range(11)] == [False] * 6 + [True] * 4 + [False]
+
+
 def test_offboard_at_a_terminal_asks_first(
     tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
