@@ -5,7 +5,6 @@ and the stack settings written for each tenant. No Pulumi import here.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.loader import tenant_name_problem
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.workspace import ROOT_ENV, TENANT_FILE_KEY, Workspace, current_workspace
 
@@ -39,7 +39,6 @@ SECRET_ENV_VARS = (
     "AZURE_STORAGE_KEY",
 )
 
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 class EngineUnavailable(TaxcalcConsentError):
@@ -208,10 +207,10 @@ def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str])
     """Problems that would stop a tenant's engine run before it starts, one line each."""
     problems: list[str] = []
     for plan in plans:
-        if not STACK_NAME.match(plan.tenant):
-            problems.append(
-                f"{plan.file}: tenant name {plan.tenant!r} is not a valid stack name (letters, digits, _ . - only)"
-            )
+        # The loader refuses these already; asked again here so no name the engine would refuse gets this far.
+        name_problem = tenant_name_problem(plan.tenant)
+        if name_problem is not None:
+            problems.append(f"{plan.file}: {name_problem}")
         env_name = plan.auth.client_secret_env
         if plan.auth.method == "client-secret" and not env_name:
             problems.append(f"{plan.file}: auth.method is client-secret but auth.client_secret_env is not set")

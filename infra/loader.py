@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import typing
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,39 +130,102 @@ def format_key_path(path: Iterable[str | int]) -> str:
 # --------------------------------------------------------------------------------------------- files
 
 
-def collect_tenant_files(paths: Sequence[str | Path]) -> list[tuple[str, Path]]:
+def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[tuple[str, Path]], list[Problem]]:
     """Expand files and folders into tenant files, in argument order, folders in name order.
 
-    Returns ``(path as given, Path)`` pairs. ``_``-prefixed files are skipped even when named
-    directly, so ``tenants/*.yaml`` from a shell works.
+    Returns ``(path as given, Path)`` pairs, and a located problem for each ``*.yaml`` entry of a folder
+    that is not a readable regular file (a folder, a pipe, a device, a broken or looping link): those
+    are said, never silently skipped. ``_``-prefixed files are skipped even when named directly, so
+    ``tenants/*.yaml`` from a shell works. A path given that cannot be used at all is a UsageError.
     """
     if not paths:
         raise UsageError("no tenant files given: pass tenant files or folders, e.g. examples/tenants")
     found: dict[str, str] = {}
+    problems: list[Problem] = []
     for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            # os.scandir and name strings: Path objects per child cost more than validating a small file.
-            with os.scandir(path) as entries:
-                names = sorted(
-                    e.name
-                    for e in entries
-                    if e.name.endswith(TENANT_SUFFIXES) and _is_tenant_name(e.name) and e.is_file()
-                )
-            if not names:
+        try:
+            mode = os.stat(given).st_mode
+        except OSError as exc:
+            missing = exc.errno == errno.ENOENT and not os.path.islink(given)
+            raise UsageError(
+                f"{given}: {'no such file or folder' if missing else os_error_message(exc, given)}"
+            ) from None
+        if stat.S_ISDIR(mode):
+            folder = os.fspath(given)
+            names, refused = _folder_entries(folder)
+            problems.extend(refused)
+            if not names and not refused:
                 raise UsageError(f"{given}: no tenant files (*.yaml) in this folder")
-            folder = os.fspath(path)
             for name in names:
                 shown = name if folder == "." else os.path.join(folder, name)
                 found.setdefault(os.path.abspath(shown), shown)
-        elif path.is_file():
-            if _is_tenant_name(path.name):
-                found.setdefault(os.path.abspath(path), str(given))
+        elif stat.S_ISREG(mode):
+            if _is_tenant_name(os.path.basename(given)):
+                found.setdefault(os.path.abspath(given), str(given))
         else:
-            raise UsageError(f"{given}: no such file or folder")
-    if not found:
+            raise UsageError(f"{given}: {file_kind(mode)}, not a file: pass tenant files (*.yaml) or folders of them")
+    if not found and not problems:
         raise UsageError("no tenant files among the paths given (files starting with _ are not tenants)")
-    return [(shown, Path(shown)) for shown in found.values()]
+    return [(shown, Path(shown)) for shown in found.values()], problems
+
+
+def _folder_entries(folder: str) -> tuple[list[str], list[Problem]]:
+    """The tenant file names in ``folder``, sorted, and a problem for each *.yaml entry that is no file."""
+    names: list[str] = []
+    problems: list[Problem] = []
+    try:
+        # os.scandir and name strings: Path objects per child cost more than validating a small file.
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not (entry.name.endswith(TENANT_SUFFIXES) and _is_tenant_name(entry.name)):
+                    continue
+                try:
+                    if entry.is_file():  # follows a symbolic link, as reading the file will
+                        names.append(entry.name)
+                        continue
+                    why = f"{file_kind(entry.stat().st_mode)}, not a file: a *.yaml entry here must be a tenant file"
+                except OSError as exc:
+                    why = os_error_message(exc, entry.path)
+                shown = entry.name if folder == "." else os.path.join(folder, entry.name)
+                problems.append(Problem(shown, 1, 1, "", why))
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot list this folder: {os_error_message(exc, folder)}") from None
+    return sorted(names), sorted(problems)
+
+
+STACK_NAME_MAX = 100
+_TENANT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def tenant_name_problem(name: str) -> str | None:
+    """Why ``name`` (a tenant file's name without .yaml) cannot be a tenant's short name; None when it can.
+
+    The short name is the tenant's Pulumi stack name, so it follows Pulumi's rule for stack names
+    (pulumi/pulumi sdk/go/common/tokens/stack.go, ParseStackName: letters, digits, -, _ and ., 1 to 100
+    characters) and starts with a letter or digit (a leading _ or . marks a file that is not a tenant, and
+    a leading - would read as an option). Names are also unique without regard to case across every file
+    a command reads (see _cross_file_problems): Contoso and contoso are one stack on a case-insensitive
+    file system. ``validate``, ``init`` and the fleet's preflight all ask this one function.
+    """
+    # "Café Crème & Co" -> "Cafe-Creme-Co": accents dropped, anything else outside the rule becomes "-".
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_name).strip("-_.")[:STACK_NAME_MAX]
+    rename = f"; rename the file, e.g. to {suggestion}.yaml" if suggestion and suggestion != name else "; rename it"
+    stack = "the file name without .yaml is the tenant's Pulumi stack name"
+    if not name:
+        return f"an empty tenant name: {stack}{rename}"
+    for index, char in enumerate(name):
+        if char not in _TENANT_NAME_CHARS:
+            what = repr(char) if char.isascii() and char.isprintable() else describe_char(char)
+            return (
+                f"{what} at position {index + 1} is not allowed in a tenant name: {stack}, which takes only "
+                f"letters A-Z a-z, digits, - _ and .{rename}"
+            )
+    if not name[0].isalnum():
+        return f"a tenant name starts with a letter or digit: {stack}{rename}"
+    if len(name) > STACK_NAME_MAX:
+        return f"a tenant name of {len(name)} characters: {stack}, which takes at most {STACK_NAME_MAX}{rename}"
+    return None
 
 
 def _is_tenant_name(name: str) -> bool:
@@ -651,12 +715,14 @@ def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
 
 
 def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> list[LoadedTenant]:
-    files = collect_tenant_files(paths)
-    problems: list[Problem] = []
+    files, problems = collect_tenant_files(paths)
     tenants: list[LoadedTenant] = []
     defaults_cache: dict[str, _Defaults] = {}
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
+        name_problem = tenant_name_problem(path.stem)
+        if name_problem is not None:
+            problems.append(Problem(shown, 1, 1, "", name_problem))
         own, own_positions, read_problems = read_yaml_file(path, shown)
         if own is None:
             problems.extend(read_problems)
@@ -669,7 +735,7 @@ def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> li
         # A value the YAML reader already refused (a bad date, say) is not reported a second time.
         refused = {(p.file, p.key_path) for p in read_problems}
         problems.extend(sorted([*read_problems, *(p for p in found if (p.file, p.key_path) not in refused)]))
-        if spec is not None and not read_problems:
+        if spec is not None and not read_problems and name_problem is None:
             tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults.shown))
     problems.extend(_cross_file_problems(tenants))
     if problems:
@@ -771,13 +837,14 @@ def _cross_file_problems(tenants: Sequence[LoadedTenant]) -> Iterator[Problem]:
             yield tenant.positions.problem(
                 ("tenant", "id"), f"tenant id is also used by {where.file}:{where.line}; one file per tenant"
             )
-        first = by_name.setdefault(tenant.name, tenant)
-        if first is not tenant:
-            yield Problem(
-                tenant.file,
-                1,
-                1,
-                "",
-                f"short name {tenant.name!r} is also used by {first.file}; "
-                "stacks are named after the file stem, so rename one file",
+        first = by_name.setdefault(tenant.name.casefold(), tenant)
+        if first is tenant:
+            continue
+        if first.name == tenant.name:
+            why = f"short name {tenant.name!r} is also used by {first.file}"
+        else:
+            why = (
+                f"short name {tenant.name!r} differs from {first.name!r} ({first.file}) only in case, and "
+                "case-insensitive file systems and state backends would take them for one"
             )
+        yield Problem(tenant.file, 1, 1, "", f"{why}; stacks are named after the file stem, so rename one file")

@@ -8,12 +8,14 @@ real terminal, a real process or a file type CliRunner cannot fake run as a subp
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -45,6 +47,18 @@ def _replace(path: Path, make: Callable[[Path], object]) -> None:
     """Put something other than a regular file at ``path``."""
     path.unlink(missing_ok=True)
     make(path)
+
+
+def _refuse(monkeypatch: pytest.MonkeyPatch, call: str, refused: str) -> None:
+    """Make ``os.<call>`` fail with EACCES for one path, as it does for a user without the permission."""
+    real = getattr(os, call)
+
+    def guarded(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if os.fspath(path) == refused:
+            raise PermissionError(errno.EACCES, "Permission denied", refused)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, call, guarded)
 
 
 def users_mode(*groups: str) -> str:
@@ -238,6 +252,72 @@ CASES: list[Case] = [
         "labels joined by .)",
         files={"tenants/a.yaml": HEAD + "  domain: contoso.com.\n" + ORG},
     ),
+    # ------------------------------------------------- 5. one rule for tenant file names, validate and plan alike
+    *(
+        Case(
+            f"file-name-{case_id}-{command[0]}",
+            (*command, "tenants"),
+            2,
+            f"tenants/{stem}.yaml:1:1: {message}",
+            files={f"tenants/{stem}.yaml": HEAD + ORG},
+        )
+        for command in (("validate",), ("plan",))
+        for case_id, stem, message in [
+            (
+                "space",
+                "acme corp",
+                "' ' at position 5 is not allowed in a tenant name: the file name without .yaml is the tenant's "
+                "Pulumi stack name, which takes only letters A-Z a-z, digits, - _ and .; rename the file, e.g. to "
+                "acme-corp.yaml",
+            ),
+            (
+                "colon",
+                "a:b",
+                "':' at position 2 is not allowed in a tenant name: the file name without .yaml is the tenant's "
+                "Pulumi stack name, which takes only letters A-Z a-z, digits, - _ and .; rename the file, e.g. to "
+                "a-b.yaml",
+            ),
+            (
+                "non-ascii",
+                "café",
+                "U+00E9 (LATIN SMALL LETTER E WITH ACUTE) at position 4 is not allowed in a tenant name: the file "
+                "name without .yaml is the tenant's Pulumi stack name, which takes only letters A-Z a-z, digits, "
+                "- _ and .; rename the file, e.g. to cafe.yaml",
+            ),
+            (
+                "200-characters",
+                "a" * 200,
+                "a tenant name of 200 characters: the file name without .yaml is the tenant's Pulumi stack name, "
+                f"which takes at most 100; rename the file, e.g. to {'a' * 100}.yaml",
+            ),
+            (
+                "leading-dash",
+                "-acme",
+                "a tenant name starts with a letter or digit: the file name without .yaml is the tenant's Pulumi "
+                "stack name; rename the file, e.g. to acme.yaml",
+            ),
+        ]
+    ),
+    Case(
+        "file-names-differing-only-in-case",
+        ("validate", "tenants"),
+        2,
+        "tenants/contoso.yaml:1:1: short name 'contoso' differs from 'Contoso' (tenants/Contoso.yaml) only in "
+        "case, and case-insensitive file systems and state backends would take them for one; stacks are named "
+        "after the file stem, so rename one file",
+        files={
+            "tenants/Contoso.yaml": HEAD + ORG,
+            "tenants/contoso.yaml": f"tenant:\n  id: {OTHER_TENANT_ID}\n" + ORG,
+        },
+    ),
+    Case(
+        "same-stem-yaml-and-yml",
+        ("validate", "tenants"),
+        2,
+        "tenants/acme.yml:1:1: short name 'acme' is also used by tenants/acme.yaml; stacks are named after the "
+        "file stem, so rename one file",
+        files={"tenants/acme.yaml": HEAD + ORG, "tenants/acme.yml": f"tenant:\n  id: {OTHER_TENANT_ID}\n" + ORG},
+    ),
     # --------------------------------------------------------- 6. a secret is never printed back, not even once
     Case(
         "new-format-secret-as-a-key",
@@ -322,6 +402,90 @@ CASES: list[Case] = [
             "tenants/_defaults.yaml": DEFAULTS + "policy:\n  enforcement:\n    High_Risk_App_Roles: advisory\n",
             "tenants/a.yaml": HEAD + ORG,
         },
+    ),
+    *(
+        Case(
+            f"tenants-folder-holds-{case_id}",
+            ("validate", "tenants"),
+            2,
+            f"tenants/b.yaml:1:1: {message}",
+            files={"tenants/a.yaml": HEAD + ORG},
+            setup=lambda root, _, make=make: make(root / "tenants/b.yaml"),
+        )
+        for case_id, make, message in [
+            ("a-folder", os.mkdir, "a folder, not a file: a *.yaml entry here must be a tenant file"),
+            ("a-fifo", os.mkfifo, "a named pipe (FIFO), not a file: a *.yaml entry here must be a tenant file"),
+            (
+                "a-link-to-a-device",
+                lambda p: os.symlink("/dev/zero", p),
+                "a character device, not a file: a *.yaml entry here must be a tenant file",
+            ),
+            (
+                "a-link-to-a-folder",
+                lambda p: os.symlink(".", p),
+                "a folder, not a file: a *.yaml entry here must be a tenant file",
+            ),
+            (
+                "a-dangling-link",
+                lambda p: os.symlink("gone.yaml", p),
+                "symbolic link to a missing file; fix or remove the link",
+            ),
+            (
+                "a-link-loop",
+                lambda p: os.symlink("b.yaml", p),
+                "symbolic link loop: the link points back at itself; fix or remove it",
+            ),
+        ]
+    ),
+    Case(
+        "a-device-given",
+        ("validate", "/dev/zero"),
+        2,
+        "error: /dev/zero: a character device, not a file: pass tenant files (*.yaml) or folders of them",
+    ),
+    Case(
+        "a-folder-with-no-tenant-files",
+        ("validate", "/proc/1"),
+        2,
+        "error: /proc/1: no tenant files (*.yaml) in this folder",
+    ),
+    Case(
+        "a-link-loop-given",
+        ("validate", "tenants/a.yaml"),
+        2,
+        "error: tenants/a.yaml: symbolic link loop: the link points back at itself; fix or remove it",
+        setup=lambda root, _: os.symlink("a.yaml", root / "tenants/a.yaml"),
+    ),
+    Case(
+        "a-fifo-given",
+        ("validate", "tenants/a.yaml"),
+        2,
+        "error: tenants/a.yaml: a named pipe (FIFO), not a file: pass tenant files (*.yaml) or folders of them",
+        setup=lambda root, _: os.mkfifo(root / "tenants/a.yaml"),
+    ),
+    # Running as root, chmod cannot make a folder unreadable: the refusal is made at the loader's one seam
+    # to the file system (os.scandir / os.stat / os.open) instead; test_unreadable_for_real does it for real.
+    Case(
+        "an-unreadable-folder",
+        ("validate", "tenants"),
+        2,
+        "error: tenants: cannot list this folder: permission denied: make it (and its folders) readable by this user",
+        setup=lambda _, monkeypatch: _refuse(monkeypatch, "scandir", "tenants"),
+    ),
+    Case(
+        "a-file-under-an-unreadable-folder",
+        ("validate", "locked/a.yaml"),
+        2,
+        "error: locked/a.yaml: permission denied: make it (and its folders) readable by this user",
+        setup=lambda _, monkeypatch: _refuse(monkeypatch, "stat", "locked/a.yaml"),
+    ),
+    Case(
+        "an-unreadable-file",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:1:1: permission denied: make it (and its folders) readable by this user",
+        files={"tenants/a.yaml": HEAD + ORG},
+        setup=lambda _, monkeypatch: _refuse(monkeypatch, "open", "tenants/a.yaml"),
     ),
     Case(
         "defaults-is-a-folder",
@@ -490,3 +654,21 @@ def test_redaction_catches_random_secrets_and_spares_names() -> None:
     ]
     for text in spared:
         assert redact(text) == text
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root reads any folder whatever its mode; the table's monkeypatched cases cover this as root",
+)
+def test_unreadable_for_real(project: Path) -> None:
+    locked = project / "locked"
+    locked.mkdir()
+    (locked / "a.yaml").write_text(HEAD + ORG, encoding="utf-8")
+    locked.chmod(0)
+    try:
+        listing = CliRunner().invoke(app, ["validate", "locked"])
+        under = CliRunner().invoke(app, ["validate", "locked/a.yaml"])
+    finally:
+        locked.chmod(0o755)
+    assert listing.exit_code == 2 and "cannot list this folder: permission denied" in listing.stderr
+    assert under.exit_code == 2 and "locked/a.yaml: permission denied" in under.stderr
