@@ -40,7 +40,6 @@ SECRET_ENV_VARS = (
 )
 
 
-
 class EngineUnavailable(TaxcalcConsentError):
     """The Pulumi CLI is missing or too old: nothing can run, but it is not the user's input."""
 
