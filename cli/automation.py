@@ -77,6 +77,7 @@ class StackLike(Protocol):
         *,
         policy_packs: list[str] | None = None,
         policy_pack_configs: list[str] | None = None,
+        refresh: bool | None = None,
         color: str | None = None,
         on_event: Callable[[EngineEvent], Any] | None = None,
         suppress_progress: bool | None = None,
@@ -85,6 +86,7 @@ class StackLike(Protocol):
     def preview_destroy(
         self,
         *,
+        refresh: bool | None = None,
         color: str | None = None,
         on_event: Callable[[EngineEvent], Any] | None = None,
         suppress_progress: bool | None = None,
@@ -93,6 +95,7 @@ class StackLike(Protocol):
     def destroy(
         self,
         *,
+        refresh: bool | None = None,
         color: str | None = None,
         on_event: Callable[[EngineEvent], Any] | None = None,
         suppress_progress: bool | None = None,
@@ -229,6 +232,10 @@ class Engine:
         return stack
 
     def _invoke(self, stack: StackLike, step: Step, on_event: Callable[[EngineEvent], None], plan: ConsentPlan) -> None:
+        # Every step refreshes first, so it compares the file with what the tenant holds now, not with what the
+        # last run left in state: a scope an administrator removed by hand is drift, and then apply puts it
+        # back (without a refresh the state still lists it, the engine sees nothing to do, and apply would
+        # leave the tenant as the hand left it). Terraform's plan and apply refresh the same way by default.
         if step in ("preview", "drift", "up"):
             with self._pack_config(plan) as config_path:
                 packs, configs = [str(self.settings.policy_pack)], [config_path]
@@ -236,25 +243,24 @@ class Engine:
                     stack.up(
                         policy_packs=packs,
                         policy_pack_configs=configs,
+                        refresh=True,
                         color="never",
                         on_event=on_event,
                         suppress_progress=True,
                     )
                 else:
-                    # drift: refresh first, so the preview compares the file with what the tenant holds now,
-                    # not with what the last run left in state.
                     stack.preview(
                         policy_packs=packs,
                         policy_pack_configs=configs,
-                        refresh=step == "drift" or None,
+                        refresh=True,
                         color="never",
                         on_event=on_event,
                         suppress_progress=True,
                     )
         elif step == "preview-destroy":
-            stack.preview_destroy(color="never", on_event=on_event, suppress_progress=True)
+            stack.preview_destroy(refresh=True, color="never", on_event=on_event, suppress_progress=True)
         else:
-            stack.destroy(color="never", on_event=on_event, suppress_progress=True)
+            stack.destroy(refresh=True, color="never", on_event=on_event, suppress_progress=True)
 
     @contextmanager
     def _pack_config(self, plan: ConsentPlan) -> Iterator[str]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from pulumi.provider.experimental.server import main as serve
-
 from tests.fakes.azuread_provider.plugin import sdk_plugin_version
 from tests.fakes.azuread_provider.provider import AzureADProvider
+from tests.fakes.azuread_provider.server import serve
 
 if __name__ == "__main__":
     serve(sys.argv[1:], sdk_plugin_version(), AzureADProvider())

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
+from pulumi.runtime import rpc
 
 
 class Unknown:
@@ -21,7 +22,7 @@ UNKNOWN = Unknown()
 def plain(value: PropertyValue) -> Any:
     """The Python value inside ``value``: secrets unwrapped, numbers as int where whole, unknowns as UNKNOWN."""
     inner = value.value
-    if isinstance(inner, Computed):
+    if isinstance(inner, Computed) or inner == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(inner, float) and inner.is_integer():
         return int(inner)
@@ -42,7 +43,9 @@ def secret_keys(values: Mapping[str, PropertyValue]) -> set[str]:
 
 def wrap(value: Any, secret: bool = False) -> PropertyValue:
     if value is UNKNOWN:
-        return PropertyValue.computed()
+        # The experimental SDK cannot marshal its own Computed value (property_value.py marshal_value): send
+        # the wire's unknown, the sentinel string every SDK and the engine read as "not known yet".
+        return PropertyValue(rpc.UNKNOWN)
     if isinstance(value, PropertyValue):
         return value
     if isinstance(value, bool) or value is None or isinstance(value, str):
