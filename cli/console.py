@@ -177,7 +177,7 @@ def user_errors(debug: bool = False, json_output: bool = False) -> Iterator[None
         for problem in exc.problems:
             say(str(problem))
         files = len({p.file for p in exc.problems})
-        say(f"{len(exc.problems)} problem(s) in {files} file(s); nothing was changed")
+        say(f"{exc.total:,} problem(s) in {files} file(s); nothing was changed")
         raise typer.Exit(int(ExitCode.INVALID)) from None
     except TaxcalcConsentError as exc:
         if debug:

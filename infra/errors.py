@@ -85,6 +85,13 @@ class Problem:
         return f"{where}: {self.key_path}: {self.message}" if self.key_path else f"{where}: {self.message}"
 
 
+@dataclass(frozen=True, order=True)
+class MoreProblems(Problem):
+    """The line that stands for the problems of a file beyond those shown."""
+
+    count: int = 0
+
+
 class TaxcalcConsentError(Exception):
     """Base of every failure the user can fix; the CLI prints it without a traceback.
 
@@ -100,6 +107,8 @@ class SpecError(TaxcalcConsentError):
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: Sequence[Problem] = tuple(dict.fromkeys(problems))
+        self.total = sum(p.count if isinstance(p, MoreProblems) else 1 for p in self.problems)
+        """Every problem found, those only counted included."""
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
 from taxcalc_consent.infra.errors import (
     ENTRA_SECRET,
+    MoreProblems,
     Problem,
     SpecError,
     TaxcalcConsentError,
@@ -38,6 +39,10 @@ MAX_FILE_BYTES = 1024 * 1024
 
 MAX_NODES = 100_000
 """Upper bound on YAML nodes after alias expansion: a billion-laughs file stops here, fast."""
+
+MAX_PROBLEMS_PER_FILE = 50
+"""Problems shown per file; the rest are counted ("... and 44,950 more problems in this file"). A file of
+45,000 unknown keys then prints 51 lines, not megabytes, and only the problems shown get a did-you-mean."""
 
 MAX_DEPTH = 32
 """Upper bound on nesting: a tenant file needs four levels; a few hundred would exhaust Python's stack."""
@@ -250,8 +255,17 @@ class _Reader:
         self.file = file
         self.positions = Positions(file)
         self.problems: list[Problem] = []
+        self.omitted = 0
+        """Problems found beyond MAX_PROBLEMS_PER_FILE: counted, not built (they are never shown)."""
         self.nodes = 0
         self._constructor = yaml.constructor.SafeConstructor()
+
+    def refuse(self, path: KeyPath, message: str) -> None:
+        """Record a problem at ``path`` (found in document order, so the first ones are the ones shown)."""
+        if len(self.problems) < MAX_PROBLEMS_PER_FILE:
+            self.problems.append(self.positions.problem(path, message))
+        else:
+            self.omitted += 1
 
     def read(self, node: yaml.Node, path: KeyPath) -> Any:
         self.nodes += 1
@@ -261,14 +275,14 @@ class _Reader:
         if tag == _STR_TAG:  # the common case first: most values are text
             value: str = node.value
             if ENTRA_SECRET.search(value):
-                self.problems.append(self.positions.problem(path, _SECRET_VALUE_MESSAGE))
+                self.refuse(path, _SECRET_VALUE_MESSAGE)
                 return None
             # Only double-quoted escapes ("\u200b", "\0") and non-ASCII text can hold an invisible character:
             # the parser refuses control characters written as such.
             if typing.cast(yaml.ScalarNode, node).style == '"' or not value.isascii():
                 hidden = invisible_char(value)
                 if hidden is not None:
-                    self.problems.append(self.positions.problem(path, hidden))
+                    self.refuse(path, hidden)
                     return None
             return value
         if len(path) >= MAX_DEPTH and tag in (_MAP_TAG, _SEQ_TAG):
@@ -280,7 +294,7 @@ class _Reader:
             braced = _braced_guid(node) if node.flow_style and len(node.value) == 1 else None
             if braced is not None:
                 # {6e2b...} unquoted is a YAML mapping with one key and no value; "a valid string" would puzzle.
-                self.problems.append(self.positions.problem(path, f"write the GUID without braces: {braced}"))
+                self.refuse(path, f"write the GUID without braces: {braced}")
                 return None
             return self._read_mapping(node, path)
         if tag == _SEQ_TAG and isinstance(node, yaml.SequenceNode):
@@ -294,16 +308,19 @@ class _Reader:
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            self.problems.append(self.positions.problem(path, _yaml_message(exc)))
+            self.refuse(path, _yaml_message(exc))
             return None
         except ValueError:
             # PyYAML resolves 2027-13-01 as a timestamp, then datetime refuses it.
-            self.problems.append(self.positions.problem(path, "invalid date: expected a real date as YYYY-MM-DD"))
+            self.refuse(path, "invalid date: expected a real date as YYYY-MM-DD")
             return None
 
     def _refuse_key(self, mark: Mark, path: KeyPath, message: str) -> None:
         """A problem at a key itself (its own position), for keys that never make it into the document."""
-        self.problems.append(Problem(*mark, format_key_path(path), message))
+        if len(self.problems) < MAX_PROBLEMS_PER_FILE:
+            self.problems.append(Problem(*mark, format_key_path(path), message))
+        else:
+            self.omitted += 1
 
     def _read_mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -341,7 +358,7 @@ class _Reader:
                 continue
             if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
                 # Refused here, before the value is even constructed, so it can never be echoed.
-                self.problems.append(self.positions.problem((*path, key), _SECRET_KEY_MESSAGE))
+                self.refuse((*path, key), _SECRET_KEY_MESSAGE)
                 continue
             out[key] = self.read(value_node, (*path, key))
         return out
@@ -451,69 +468,68 @@ def _unprintable_problem(text: str, shown: str) -> Problem:
     )
 
 
-def read_yaml_file(path: Path, shown: str) -> tuple[Any, Positions, list[Problem]]:
+class ReadYaml(NamedTuple):
+    """One YAML file read into plain values: None when it could not be read as a mapping."""
+
+    value: dict[str, Any] | None
+    positions: Positions
+    problems: list[Problem]
+    omitted: int = 0
+    """Problems beyond MAX_PROBLEMS_PER_FILE, counted only."""
+
+
+def read_yaml_file(path: Path, shown: str) -> ReadYaml:
     """Read one YAML file into plain values and positions. Never raises for the file's content."""
-    start = Positions(shown)
     try:
         raw = _read_regular_file(path)
     except _Unreadable as exc:
-        return None, start, [Problem(shown, 1, 1, "", str(exc))]
+        return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", str(exc))])
+    return parse_yaml(raw, shown)
+
+
+def parse_yaml(raw: bytes, shown: str) -> ReadYaml:
+    """Parse the bytes of a tenant file (or of one about to be written, by ``init``) as ``shown``."""
+    start = Positions(shown)
+
+    def refused(line: int, col: int, message: str) -> ReadYaml:
+        return ReadYaml(None, start, [Problem(shown, line, col, "", message)])
+
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return (
-            None,
-            start,
-            [
-                Problem(
-                    shown,
-                    line,
-                    col,
-                    "",
-                    f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-                )
-            ],
-        )
+        return refused(line, col, f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8")
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, start, [Problem(shown, line, col, "", _yaml_message(exc))]
+        return refused(line, col, _yaml_message(exc))
     except yaml.reader.ReaderError:
-        return None, start, [_unprintable_problem(text, shown)]
+        return ReadYaml(None, start, [_unprintable_problem(text, shown)])
     except yaml.YAMLError as exc:
-        return None, start, [Problem(shown, 1, 1, "", f"invalid YAML: {type(exc).__name__}")]
+        return refused(1, 1, f"invalid YAML: {type(exc).__name__}")
     except RecursionError:  # the pure-Python parser recurses per level; libyaml stops at its own limit
-        return None, start, [Problem(shown, 1, 1, "", f"nested more than {MAX_DEPTH} levels deep; refusing to read it")]
+        return refused(1, 1, f"nested more than {MAX_DEPTH} levels deep; refusing to read it")
     if root is None:
-        return (
-            None,
-            start,
-            [Problem(shown, 1, 1, "", "file is empty: see docs/tenant-file.md or run `taxcalc-consent init`")],
-        )
+        return refused(1, 1, "file is empty: see docs/tenant-file.md or run `taxcalc-consent init`")
     reader = _Reader(shown)
     reader.positions.by_path[()] = (shown, root.start_mark.line + 1, root.start_mark.column + 1)
     try:
         value = reader.read(root, ())
     except _TooDeep:
-        return None, start, reader.problems
+        return ReadYaml(None, start, reader.problems)
     except _TooManyNodes:
         why = "YAML aliases expand" if _distinct_nodes(root) < MAX_NODES else "the file holds"
-        return (
-            None,
-            start,
-            [Problem(shown, 1, 1, "", f"{why} to more than {MAX_NODES:,} values; refusing to read it")],
-        )
+        return refused(1, 1, f"{why} to more than {MAX_NODES:,} values; refusing to read it")
     if not isinstance(value, dict):
         where = reader.positions.locate(())
         reader.problems.append(
             Problem(shown, where.line, where.col, "", "expected a mapping of keys (tenant:, consent:, ...)")
         )
         value = None
-    return value, reader.positions, reader.problems
+    return ReadYaml(value, reader.positions, reader.problems, reader.omitted)
 
 
 # -------------------------------------------------------------------------------------------- merge
@@ -572,10 +588,19 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+def _error_loc(error: Mapping[str, Any]) -> KeyPath:
+    loc: KeyPath = tuple(error["loc"])
+    return loc[:-1] if loc[-1:] == ("[key]",) else loc  # pydantic's marker for "the key itself"
+
+
+def _error_path(error: Mapping[str, Any]) -> KeyPath:
+    """Where a pydantic error is reported: a missing key at its parent, anything else at itself."""
+    loc = _error_loc(error)
+    return loc[:-1] if error["type"] == "missing" else loc
+
+
 def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
-    loc: tuple[str | int, ...] = tuple(error["loc"])
-    if loc[-1:] == ("[key]",):  # pydantic's marker for "the key itself", not a key the user wrote
-        loc = loc[:-1]
+    loc = _error_loc(error)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
@@ -659,11 +684,18 @@ def _permission_problems(
     path: KeyPath,
     positions: Positions,
     catalog: PermissionCatalog,
-) -> Iterator[Problem]:
+) -> tuple[list[Problem], int]:
+    """Unknown and repeated names, the first MAX_PROBLEMS_PER_FILE of them explained, the rest counted."""
+    problems: list[Problem] = []
+    omitted = 0
     for index, name in enumerate(names):
         if not isinstance(name, str) or catalog.get(kind, name) is None:
-            yield positions.problem((*path, index), catalog.explain_unknown(kind, str(name)))
-    yield from _duplicate_problems(list(names), path, positions)
+            if len(problems) < MAX_PROBLEMS_PER_FILE:
+                problems.append(positions.problem((*path, index), catalog.explain_unknown(kind, str(name))))
+            else:
+                omitted += 1
+    problems.extend(_duplicate_problems(list(names), path, positions))
+    return problems, omitted
 
 
 def _duplicate_problems(values: Sequence[str], path: KeyPath, positions: Positions) -> Iterator[Problem]:
@@ -676,6 +708,14 @@ def _duplicate_problems(values: Sequence[str], path: KeyPath, positions: Positio
             first[value] = index
 
 
+class Validated(NamedTuple):
+    spec: TenantSpec | None
+    """None when there is any problem."""
+    problems: list[Problem]
+    omitted: int = 0
+    """Problems beyond MAX_PROBLEMS_PER_FILE per source, counted but not explained."""
+
+
 def validate_document(
     document: dict[str, Any],
     own: Mapping[str, Any],
@@ -683,18 +723,24 @@ def validate_document(
     catalog: PermissionCatalog,
     *,
     defaults_complete: bool = True,
-) -> tuple[TenantSpec | None, list[Problem]]:
+) -> Validated:
     """Check one merged tenant document. With ``defaults_complete`` false (its _defaults.yaml had problems,
     already reported), a key that the defaults may have been meant to supply is not reported missing:
-    "missing application id" beside an unreadable _defaults.yaml would send the user the wrong way."""
+    "missing application id" beside an unreadable _defaults.yaml would send the user the wrong way.
+
+    Only the first MAX_PROBLEMS_PER_FILE problems of each kind, in file order, are explained (a did-you-mean
+    costs far more than finding the problem); the rest are counted, so the time stays linear and small."""
     problems: list[Problem] = []
+    omitted = 0
     # Catalog checks read the raw lists, so an unknown scope is reported even when other keys are wrong.
     consent = document.get("consent")
     kinds: tuple[tuple[str, PermissionKind], ...] = (("scopes", "delegated"), ("app_roles", "application"))
     for key, kind in kinds:
         names = consent.get(key) if isinstance(consent, dict) else None
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
-            problems.extend(_permission_problems(names, kind, ("consent", key), positions, catalog))
+            found, more = _permission_problems(names, kind, ("consent", key), positions, catalog)
+            problems.extend(found)
+            omitted += more
     spec: TenantSpec | None = None
     try:
         spec = TenantSpec.model_validate(document)
@@ -702,11 +748,27 @@ def validate_document(
         errors = exc.errors(include_input=False, include_url=False)
         if not defaults_complete:
             errors = [e for e in errors if e["type"] != "missing" or e["loc"][:1] == ("tenant",)]
+        if len(errors) > MAX_PROBLEMS_PER_FILE:
+            errors.sort(key=lambda e: positions.locate(_error_path(e)))
+            omitted += len(errors) - MAX_PROBLEMS_PER_FILE
+            del errors[MAX_PROBLEMS_PER_FILE:]
         problems.extend(_schema_problems(e, positions) for e in errors)
     if spec is not None:
-        found = _semantic_problems(spec, own, positions, catalog)
-        problems.extend(p for p in found if defaults_complete or not p.message.startswith(_MISSING_CLIENT_ID))
-    return (None if problems else spec), problems
+        found_semantic = _semantic_problems(spec, own, positions, catalog)
+        problems.extend(p for p in found_semantic if defaults_complete or not p.message.startswith(_MISSING_CLIENT_ID))
+    return Validated(None if problems else spec, problems, omitted)
+
+
+def _capped(shown: str, problems: list[Problem], omitted: int) -> list[Problem]:
+    """At most MAX_PROBLEMS_PER_FILE problems, then one line saying how many more there are."""
+    if len(problems) > MAX_PROBLEMS_PER_FILE:
+        omitted += len(problems) - MAX_PROBLEMS_PER_FILE
+        problems = problems[:MAX_PROBLEMS_PER_FILE]
+    if not omitted:
+        return problems
+    last = problems[-1] if problems else Problem(shown, 1, 1, "", "")
+    more = f"... and {omitted:,} more problem(s) in this file; fix these and run again to see the rest"
+    return [*problems, MoreProblems(shown, last.line, last.col, "", more, omitted)]
 
 
 def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None = None) -> list[LoadedTenant]:
@@ -720,27 +782,37 @@ def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> li
     defaults_cache: dict[str, _Defaults] = {}
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
-        name_problem = tenant_name_problem(path.stem)
-        if name_problem is not None:
-            problems.append(Problem(shown, 1, 1, "", name_problem))
-        own, own_positions, read_problems = read_yaml_file(path, shown)
-        if own is None:
-            problems.extend(read_problems)
-            continue
-        if defaults.shown is None:
-            document, positions = own, own_positions
-        else:
-            document, positions = merge_defaults(defaults.value, own, defaults.positions, own_positions)
-        spec, found = validate_document(document, own, positions, catalog, defaults_complete=defaults.complete)
-        # A value the YAML reader already refused (a bad date, say) is not reported a second time.
-        refused = {(p.file, p.key_path) for p in read_problems}
-        problems.extend(sorted([*read_problems, *(p for p in found if (p.file, p.key_path) not in refused)]))
-        if spec is not None and not read_problems and name_problem is None:
-            tenants.append(LoadedTenant(path.stem, shown, spec, positions, defaults.shown))
+        tenant, found = _check_tenant_file(path.stem, shown, read_yaml_file(path, shown), defaults, catalog)
+        problems.extend(found)
+        if tenant is not None:
+            tenants.append(tenant)
     problems.extend(_cross_file_problems(tenants))
     if problems:
         raise SpecError(problems)
     return tenants
+
+
+def _check_tenant_file(
+    name: str, shown: str, read: ReadYaml, defaults: _Defaults, catalog: PermissionCatalog
+) -> tuple[LoadedTenant | None, list[Problem]]:
+    """One tenant file, read and merged over its folder's defaults: the tenant, or its problems (capped)."""
+    found: list[Problem] = []
+    name_problem = tenant_name_problem(name)
+    if name_problem is not None:
+        found.append(Problem(shown, 1, 1, "", name_problem))
+    if read.value is None:
+        return None, _capped(shown, [*found, *read.problems], read.omitted)
+    if defaults.shown is None:
+        document, positions = read.value, read.positions
+    else:
+        document, positions = merge_defaults(defaults.value, read.value, defaults.positions, read.positions)
+    validated = validate_document(document, read.value, positions, catalog, defaults_complete=defaults.complete)
+    # A value the YAML reader already refused (a bad date, say) is not reported a second time.
+    refused = {(p.file, p.key_path) for p in read.problems}
+    found += sorted([*read.problems, *(p for p in validated.problems if (p.file, p.key_path) not in refused)])
+    if validated.spec is not None and not found:
+        return LoadedTenant(name, shown, validated.spec, positions, defaults.shown), []
+    return None, _capped(shown, found, read.omitted + validated.omitted)
 
 
 @dataclass(frozen=True)
@@ -813,7 +885,8 @@ def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems:
             cache[folder] = _NO_DEFAULTS
             return _NO_DEFAULTS
         # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
-        value, positions, found = read_yaml_file(defaults_path, defaults_shown)
+        value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
+        found = _capped(defaults_shown, read_problems, omitted)
         if value is not None:
             value, refused = _without_identity_keys(value, positions)
             found = [*found, *refused]

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.console import err
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra import loader
 from taxcalc_consent.infra.errors import redact
 from tests.conftest import CLIENT_ID, TENANT_ID
 from tests.fakes import consent_tenants as scenarios
@@ -549,6 +550,47 @@ CASES: list[Case] = [
         "tenants/a.yaml:5:1003: invalid YAML: while increasing flow level; exceeded maximum nesting depth",
         files={"tenants/a.yaml": HEAD + ORG + "x: " + "[" * 2000 + "]" * 2000 + "\n"},
     ),
+    # -------------------------------------------------------------------- 10. large hostile files, capped
+    *(
+        Case(
+            f"many-{case_id}",
+            ("validate", "tenants"),
+            2,
+            first,
+            files={"tenants/a.yaml": body},
+            shows=(more, f"{total:,} problem(s) in 1 file(s); nothing was changed"),
+        )
+        for case_id, body, first, more, total in [
+            (
+                "unknown-keys",
+                HEAD + ORG + "".join(f"k{i:05d}: {i}\n" for i in range(45_000)),
+                "tenants/a.yaml:5:1: k00000: unknown key 'k00000'; expected one of: tenant, app, consent, access, "
+                "auth, exceptions, policy",
+                "tenants/a.yaml:54:1: ... and 44,950 more problem(s) in this file; fix these and run again to see "
+                "the rest",
+                45_000,
+            ),
+            (
+                "unknown-scopes",
+                HEAD
+                + "consent:\n  mode: organization\n  scopes:\n"
+                + "".join(f"    - S{i}.Read\n" for i in range(20_000)),
+                "tenants/a.yaml:6:7: consent.scopes[0]: unknown delegated scope 'S0.Read' on Microsoft Graph; "
+                "did you mean 'User.Read'?",
+                "tenants/a.yaml:55:7: ... and 19,950 more problem(s) in this file; fix these and run again to see "
+                "the rest",
+                20_000,
+            ),
+            (
+                "duplicate-keys",
+                HEAD + ORG + "".join("access: {}\n" for _ in range(20_000)),
+                "tenants/a.yaml:6:1: access: duplicate key (first written at line 5); keep one",
+                "tenants/a.yaml:55:1: ... and 19,949 more problem(s) in this file; fix these and run again to see "
+                "the rest",
+                19_999,
+            ),
+        ]
+    ),
     # ---------------------------------------------------------------- 2. nothing is read as console markup
     Case(
         "markup-in-unknown-key",
@@ -672,3 +714,27 @@ def test_unreadable_for_real(project: Path) -> None:
         locked.chmod(0o755)
     assert listing.exit_code == 2 and "cannot list this folder: permission denied" in listing.stderr
     assert under.exit_code == 2 and "locked/a.yaml: permission denied" in under.stderr
+
+
+def test_problems_beyond_the_cap_are_counted_not_explained(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The did-you-mean (difflib) is the costly part of a problem: it runs for the problems shown only."""
+    from taxcalc_consent.infra import catalog, errors
+
+    calls = {"did_you_mean": 0}
+    real = errors.did_you_mean
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        calls["did_you_mean"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(errors, "did_you_mean", counted)
+    monkeypatch.setattr(catalog, "did_you_mean", counted)
+    monkeypatch.setattr(loader, "did_you_mean", counted)
+    keys = "".join(f"k{i:05d}: {i}\n" for i in range(30_000))
+    scopes = "".join(f"    - S{i}.Read\n" for i in range(30_000))
+    (project / "tenants/a.yaml").write_text(HEAD + "consent:\n  mode: organization\n  scopes:\n" + scopes + keys)
+    result = CliRunner().invoke(app, ["validate", "tenants"])
+    assert result.exit_code == 2
+    assert calls["did_you_mean"] <= 2 * loader.MAX_PROBLEMS_PER_FILE
+    assert len(result.stderr.splitlines()) == loader.MAX_PROBLEMS_PER_FILE + 2
+    assert "60,000 problem(s) in 1 file(s)" in result.stderr
