@@ -9,6 +9,7 @@ Nothing a user wrote or Graph returned is ever read as console markup: text is p
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -201,14 +202,28 @@ P = ParamSpec("P")
 
 
 def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
-    """Wrap a command that returns an ExitCode (as pipx's commands do) for Typer."""
+    """Wrap a command that returns an ExitCode (as pipx's commands do) for Typer.
+
+    The wrapper also gives every command the --debug option (declared once, as ``options.DebugOpt``), so
+    it works after the command name as well as before it.
+    """
+    from taxcalc_consent.cli.options import DebugOpt
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        ctx = kwargs.get("ctx")
-        debug = isinstance(ctx, typer.Context) and is_debug(ctx)
+        # Not isinstance(ctx, typer.Context): Typer 0.29 passes its vendored click Context, of another class.
+        ctx: Any = kwargs.get("ctx")
+        root = ctx.find_root() if hasattr(ctx, "find_root") else None
+        if kwargs.pop("debug", False) and root is not None:
+            root.obj = {**(root.obj or {}), "debug": True}
+        debug = root is not None and bool(root.obj and root.obj.get("debug"))
         with user_errors(debug, json_output=bool(kwargs.get("json_output"))):
             code = command(*args, **kwargs)
         raise typer.Exit(int(code))
 
+    signature = inspect.signature(command, eval_str=True)
+    debug_option = inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt)
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), debug_option]
+    )
     return run

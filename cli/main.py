@@ -7,9 +7,10 @@ the Pulumi SDK is broken or absent. Commands that drive Pulumi import it inside 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from taxcalc_consent.cli.commands.adopt import adopt
 from taxcalc_consent.cli.commands.apply import apply
@@ -21,6 +22,43 @@ from taxcalc_consent.cli.commands.plan import plan
 from taxcalc_consent.cli.commands.schema import schema
 from taxcalc_consent.cli.commands.validate import validate
 from taxcalc_consent.cli.console import exits
+from taxcalc_consent.cli.options import DebugOpt
+
+
+class PlainHelpCommand(TyperCommand):
+    """Typer's command, with each argument shown in --help by its metavar (PATH..., NAME) instead of
+    ``{NAME}`` and a raw type name such as ``<list[Path]>``; a list of choices is kept. (The context and
+    formatter are Typer's vendored click types, which it does not export: hence ``Any``.)"""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument" and param.metavar:
+                optional = not param.required and not param.metavar.startswith("[")
+                pieces.append(f"[{param.metavar}]" if optional else param.metavar)
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name, help_text = record
+                if param.metavar and "|" not in name:
+                    name = param.metavar
+                arguments.append((name, help_text))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="taxcalc-consent",
@@ -40,7 +78,7 @@ app = typer.Typer(
 @app.callback()
 def main(
     ctx: typer.Context,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: DebugOpt = False,
 ) -> None:
     ctx.obj = {"debug": debug}
 
@@ -48,7 +86,7 @@ def main(
 # In the order of the command-line contract (DESIGN.md), which is also --help's order. Each command
 # returns an ExitCode; ``exits`` turns it (and any user-facing error) into the process's exit status.
 for command in (init, validate, plan, apply, drift, offboard, audit, adopt, schema):
-    app.command()(exits(command))
+    app.command(cls=PlainHelpCommand)(exits(command))
 
 
 def run() -> None:

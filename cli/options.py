@@ -21,6 +21,13 @@ PathsArg = Annotated[
     ),
 ]
 
+DebugOpt = Annotated[
+    bool,
+    typer.Option("--debug", help="Show a traceback for an error (before or after the command name)."),
+]
+"""Taken by the app itself and, through ``console.exits``, by every command: ``validate --debug x`` and
+``--debug validate x`` mean the same."""
+
 # ------------------------------------------------------------------------------- output documents
 # Every command that emits a document (validate@1, plan@1, run@1, audit@1, adopt@1) takes the same two
 # flags for it. --report is today's spelling of --out on the fleet commands, kept as an alias.

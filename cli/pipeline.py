@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from taxcalc_consent.cli.options import Shard
-from taxcalc_consent.infra.catalog import graph_catalog
+from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.errors import Problem, SpecError
 from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, load_tenants
 from taxcalc_consent.infra.plan import ConsentPlan, Violation, build_plan
@@ -43,11 +43,27 @@ def load_checked_plans(
     ]
 
 
+def check_tenants(
+    tenants: Sequence[LoadedTenant], today: date | None = None
+) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
+    """Plan loaded tenants and run the policy rules, as ``load_checked_plans`` does for files (``init``
+    checks the file it is about to write this way)."""
+    return [
+        (plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found])
+        for plan, tenant, found in _checked_tenants(tenants, graph_catalog(), today)
+    ]
+
+
 def _checked(
     paths: Sequence[str | Path], today: date | None
 ) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
     catalog = graph_catalog()
-    tenants = load_tenants(paths, catalog)
+    return _checked_tenants(load_tenants(paths, catalog), catalog, today)
+
+
+def _checked_tenants(
+    tenants: Sequence[LoadedTenant], catalog: PermissionCatalog, today: date | None
+) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
     problems = [p for tenant in tenants for p in config_problems(tenant, catalog)]
     if problems:
         raise SpecError(problems)

@@ -202,7 +202,7 @@ STACK_NAME_MAX = 100
 _TENANT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def tenant_name_problem(name: str) -> str | None:
+def tenant_name_problem(name: str, *, fix: str = "rename the file, e.g. to {}.yaml") -> str | None:
     """Why ``name`` (a tenant file's name without .yaml) cannot be a tenant's short name; None when it can.
 
     The short name is the tenant's Pulumi stack name, so it follows Pulumi's rule for stack names
@@ -210,12 +210,13 @@ def tenant_name_problem(name: str) -> str | None:
     characters) and starts with a letter or digit (a leading _ or . marks a file that is not a tenant, and
     a leading - would read as an option). Names are also unique without regard to case across every file
     a command reads (see _cross_file_problems): Contoso and contoso are one stack on a case-insensitive
-    file system. ``validate``, ``init`` and the fleet's preflight all ask this one function.
+    file system. ``validate``, ``init`` and the fleet's preflight all ask this one function; ``fix`` says
+    what to do, with ``{}`` for a suggested name.
     """
     # "Café Crème & Co" -> "Cafe-Creme-Co": accents dropped, anything else outside the rule becomes "-".
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_name).strip("-_.")[:STACK_NAME_MAX]
-    rename = f"; rename the file, e.g. to {suggestion}.yaml" if suggestion and suggestion != name else "; rename it"
+    rename = "; " + (fix.format(suggestion) if suggestion and suggestion != name else fix.split(", e.g.")[0])
     stack = "the file name without .yaml is the tenant's Pulumi stack name"
     if not name:
         return f"an empty tenant name: {stack}{rename}"
@@ -399,6 +400,7 @@ class _Unreadable(Exception):
 
 
 _FILE_KINDS = (
+    (stat.S_ISREG, "a file"),
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
     (stat.S_ISCHR, "a character device"),
@@ -422,6 +424,8 @@ def os_error_message(exc: OSError, path: str | Path) -> str:
         return "no such file"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied: make it (and its folders) readable by this user"
+    if exc.errno == errno.ENOTDIR:
+        return "a part of this path is a file, not a folder"
     if exc.errno == errno.ENXIO:
         return "not a regular file (a socket or a device with nothing behind it)"
     return f"cannot read it: {exc.strerror or type(exc).__name__}"
@@ -790,6 +794,60 @@ def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> li
     if problems:
         raise SpecError(problems)
     return tenants
+
+
+def check_new_tenant(text: str, path: Path, catalog: PermissionCatalog | None = None) -> LoadedTenant:
+    """Validate ``text`` as ``validate`` would once it is written to ``path``, beside the folder's
+    _defaults.yaml and other tenant files; raise SpecError (located in ``path``'s lines) otherwise.
+
+    ``init`` calls this before writing, so it never writes a file that ``validate`` then refuses.
+    """
+    shown = str(path)
+    problems: list[Problem] = []
+    defaults = _defaults_for(path, shown, {}, problems)
+    tenant, found = _check_tenant_file(
+        path.stem, shown, parse_yaml(text.encode("utf-8"), shown), defaults, catalog or graph_catalog()
+    )
+    problems.extend(found)
+    if tenant is not None:
+        problems.extend(_sibling_problems(tenant, path.parent))
+    if problems or tenant is None:
+        raise SpecError(problems)
+    return tenant
+
+
+def _sibling_problems(tenant: LoadedTenant, folder: Path) -> Iterator[Problem]:
+    """The same short name (in any case) or tenant id in another file of ``folder``, read leniently."""
+    if not folder.is_dir():
+        return
+    names, _ = _folder_entries(os.fspath(folder))
+    for name in names:
+        other = folder / name
+        stem = Path(name).stem
+        if stem.casefold() == tenant.name.casefold():
+            yield Problem(
+                tenant.file,
+                1,
+                1,
+                "",
+                f"{other} already names this stack (stack names ignore case); choose another name",
+            )
+            continue
+        read = read_yaml_file(other, str(other))
+        section = read.value.get("tenant") if read.value else None
+        other_id = section.get("id") if isinstance(section, dict) else None
+        if isinstance(other_id, str) and other_id.strip().lower() == tenant.spec.tenant.id:
+            where = read.positions.locate(("tenant", "id"))
+            yield tenant.positions.problem(
+                ("tenant", "id"), f"tenant id is also used by {where.file}:{where.line}; one file per tenant"
+            )
+
+
+def folder_defaults(folder: Path) -> tuple[dict[str, Any], bool]:
+    """What ``folder``'s _defaults.yaml merges under each tenant file, and whether it was read without a
+    problem (its problems themselves are reported by the load that uses it)."""
+    defaults = _defaults_for(folder / "x.yaml", str(folder / "x.yaml"), {}, [])
+    return defaults.value, defaults.complete
 
 
 def _check_tenant_file(

@@ -73,7 +73,7 @@ def is_guid(value: str) -> bool:
     return _GUID.fullmatch(value) is not None
 
 
-def _guid_problem(value: str, what: str) -> str | None:
+def guid_problem(value: str, what: str) -> str | None:
     """Why ``value`` is not a usable GUID, saying what to write instead; None when it is one."""
     if is_guid(value):
         return None if value != _NIL_GUID else f"the all-zero GUID is a placeholder, not a real {what}"
@@ -93,7 +93,7 @@ def _looks_like_guid(value: str) -> bool:
 
 def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
     def check(value: str) -> str:
-        problem = _guid_problem(value, what)
+        problem = guid_problem(value, what)
         if problem is not None:
             raise ValueError(f"{problem}: {placeholder_hint}" if value == _NIL_GUID else problem)
         return value.lower()
@@ -104,7 +104,7 @@ def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
 def user_ref_problem(value: str) -> str | None:
     """Why ``value`` is neither a user principal name Entra accepts nor an object id; None when it is one."""
     if _looks_like_guid(value):
-        return _guid_problem(value, "user object id")
+        return guid_problem(value, "user object id")
     if value != value.strip():
         return "remove the spaces or line break around the address"
     if value[:7].casefold() == "mailto:":
@@ -150,7 +150,7 @@ def _group_ref(value: str) -> str:
     if not value:
         raise ValueError("expected a group display name or object id, not an empty string")
     if _looks_like_guid(value):
-        problem = _guid_problem(value, "group object id")
+        problem = guid_problem(value, "group object id")
         if problem is not None:
             raise ValueError(problem)
         return value.lower()

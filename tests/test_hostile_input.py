@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import re
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from typer.testing import CliRunner
 from taxcalc_consent.cli.console import err
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra import loader
-from taxcalc_consent.infra.errors import redact
+from taxcalc_consent.infra.errors import TaxcalcConsentError, redact
+from taxcalc_consent.infra.profiles import CLIENT_ID_HELP
 from tests.conftest import CLIENT_ID, TENANT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID
@@ -591,6 +593,105 @@ CASES: list[Case] = [
             ),
         ]
     ),
+    # ------------------------------------------------------------------ 8. init writes only what validates
+    Case(
+        "init-the-same-user-twice",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--mode", "users", "--user", "a@x.com", "--user", "A@x.com"),
+        2,
+        "error: --user 'A@x.com' is the same user as --user 'a@x.com' (user principal names and object ids ignore "
+        "case): give each user once",
+    ),
+    *(
+        Case(
+            f"init-user-starting-with-{case_id}",
+            ("init", "acme", "--tenant-id", TENANT_ID, "--mode", "users", "--user", user),
+            2,
+            f"error: --user {user!r}: {char!r} at position 1 is not allowed in a user principal name: Entra allows "
+            "A-Z a-z 0-9 and ' . - _ ! # ^ ~ before the @",
+        )
+        for case_id, user, char in [
+            ("star", "*x@contoso.com", "*"),
+            ("bracket", "[x@contoso.com", "["),
+            ("double-quote", '"x@contoso.com', '"'),
+        ]
+    ),
+    Case(
+        "init-without-a-client-id-anywhere",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--dir", "elsewhere"),
+        2,
+        "error: TaxCalc-Hub's application id is needed: pass --client-id GUID, or set app.client_id once for every "
+        f"tenant in elsewhere/_defaults.yaml. {CLIENT_ID_HELP}",
+    ),
+    Case(
+        "init-all-zero-tenant-id",
+        ("init", "acme", "--tenant-id", "00000000-0000-0000-0000-000000000000"),
+        2,
+        "error: --tenant-id '00000000-0000-0000-0000-000000000000': the all-zero GUID is a placeholder, not a real "
+        "tenant id: copy the Directory (tenant) ID from Entra admin centre > Overview",
+    ),
+    Case(
+        "init-braced-tenant-id",
+        ("init", "acme", "--tenant-id", f"{{{TENANT_ID}}}"),
+        2,
+        f"error: --tenant-id '{{{TENANT_ID}}}': write the GUID without braces: {TENANT_ID}",
+    ),
+    Case(
+        "init-name-with-a-space",
+        ("init", "acme corp", "--tenant-id", TENANT_ID),
+        2,
+        "error: NAME 'acme corp': ' ' at position 5 is not allowed in a tenant name: the file name without .yaml is "
+        "the tenant's Pulumi stack name, which takes only letters A-Z a-z, digits, - _ and .; choose another NAME, "
+        "e.g. acme-corp",
+    ),
+    Case(
+        "init-name-differing-only-in-case",
+        ("init", "Acme", "--tenant-id", OTHER_TENANT_ID),
+        2,
+        "tenants/Acme.yaml:1:1: tenants/acme.yaml already names this stack (stack names ignore case); choose "
+        "another name",
+        files={"tenants/acme.yaml": HEAD + ORG},
+    ),
+    Case(
+        "init-a-tenant-id-another-file-uses",
+        ("init", "beta", "--tenant-id", TENANT_ID),
+        2,
+        "tenants/beta.yaml:6:3: tenant.id: tenant id is also used by tenants/acme.yaml:2; one file per tenant",
+        files={"tenants/acme.yaml": HEAD + ORG},
+    ),
+    Case(
+        "init-dir-is-a-file",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--dir", "tenants/_defaults.yaml"),
+        2,
+        "error: --dir tenants/_defaults.yaml: a file, not a folder; name the folder of tenant files",
+    ),
+    Case(
+        "init-dir-is-a-dangling-link",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--client-id", CLIENT_ID, "--dir", "gone"),
+        2,
+        "error: --dir gone: symbolic link to a missing folder; fix the link",
+        setup=lambda root, _: os.symlink("nowhere", root / "gone"),
+    ),
+    Case(
+        "init-dir-under-a-file",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--client-id", CLIENT_ID, "--dir", "tenants/_defaults.yaml/x"),
+        2,
+        "error: --dir tenants/_defaults.yaml/x: a part of this path is a file, not a folder",
+    ),
+    Case(
+        "init-dir-in-proc",
+        ("init", "acme", "--tenant-id", TENANT_ID, "--client-id", CLIENT_ID, "--dir", "/proc/1"),
+        2,
+        "error: cannot write /proc/1/acme.yaml: No such file or directory; choose another --dir",
+    ),
+    Case(
+        "init-mandatory-policy-violation",
+        ("init", "acme", "--tenant-id", TENANT_ID),
+        2,
+        "  tenants/acme.yaml:16:3: consent.mode: mandatory: tenant-wide-consent: organization mode grants every user "
+        "in the tenant (AllPrincipals), including users added later: if only some mailboxes send from TaxCalc, use "
+        "mode: users with consent.users or consent.groups",
+        files={"tenants/_defaults.yaml": DEFAULTS + "policy:\n  enforcement:\n    tenant-wide-consent: mandatory\n"},
+    ),
     # ---------------------------------------------------------------- 2. nothing is read as console markup
     Case(
         "markup-in-unknown-key",
@@ -738,3 +839,71 @@ def test_problems_beyond_the_cap_are_counted_not_explained(project: Path, monkey
     assert calls["did_you_mean"] <= 2 * loader.MAX_PROBLEMS_PER_FILE
     assert len(result.stderr.splitlines()) == loader.MAX_PROBLEMS_PER_FILE + 2
     assert "60,000 problem(s) in 1 file(s)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "users"),
+    [
+        (("--mode", "organization"), []),
+        (("--mode", "users", "--user", "#x@contoso.com"), ["#x@contoso.com"]),
+        (("--mode", "users", "--user", "!x@Contoso.com"), ["!x@contoso.com"]),
+        (
+            ("--mode", "users", "--user", "'x@contoso.com", "--user", "o'brien^~@contoso.com"),
+            ["'x@contoso.com", "o'brien^~@contoso.com"],
+        ),
+        (
+            ("--mode", "users", "--user", "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+            ["alice_fabrikam.com#ext#@contoso.onmicrosoft.com"],
+        ),
+        (("--mode", "users", "--user", OTHER_TENANT_ID.upper()), [OTHER_TENANT_ID]),
+    ],
+    ids=["organization", "hash", "bang", "quotes", "guest", "object-id"],
+)
+def test_every_file_init_writes_round_trips_through_validate(
+    project: Path, args: tuple[str, ...], users: list[str]
+) -> None:
+    written = CliRunner().invoke(app, ["init", "acme", "--tenant-id", TENANT_ID, *args])
+    assert written.exit_code == 0, written.output
+    checked = CliRunner().invoke(app, ["validate", "tenants"])
+    assert checked.exit_code == 0, checked.output
+    (tenant,) = loader.load_tenants(["tenants"])
+    assert tenant.spec.tenant.id == TENANT_ID
+    assert tenant.spec.consent.users == users
+
+
+COMMANDS: list[tuple[str, ...]] = [
+    ("init", "acme corp", "--tenant-id", TENANT_ID),
+    ("validate", "no/such.yaml"),
+    ("plan", "--offline", "no/such.yaml"),
+    ("plan", "no/such.yaml"),
+    ("apply", "no/such.yaml"),
+    ("drift", "no/such.yaml"),
+    ("offboard", "no/such.yaml"),
+    ("audit", "no/such.yaml"),
+    ("adopt", "no/such.yaml"),
+    ("schema", "--out", "no/such/folder/tenant.schema.json"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+def test_debug_works_before_and_after_the_command_name(project: Path, command: tuple[str, ...]) -> None:
+    plain = CliRunner().invoke(app, list(command))
+    assert plain.exit_code == 2 and isinstance(plain.exception, SystemExit), plain.output
+    assert plain.stderr.startswith("error: ")
+    name, *rest = command
+    for args in (["--debug", name, *rest], [name, "--debug", *rest], [name, *rest, "--debug"]):
+        debugged = CliRunner().invoke(app, args)
+        assert isinstance(debugged.exception, TaxcalcConsentError), (args, debugged.output)
+
+
+def test_help_shows_metavars_not_type_names() -> None:
+    raw_type = re.compile(r"<(?:str|path|int(?: range)?|float|bool|list\[[^>]*\])>|\{[A-Za-z.]+\}")
+    for name in sorted({c[0] for c in COMMANDS}):
+        shown = CliRunner().invoke(app, [name, "--help"]).output
+        assert raw_type.search(shown) is None, (name, shown)
+        assert "--debug" in shown, name
+    usage = {name: CliRunner().invoke(app, [name, "--help"]).output.splitlines()[0] for name in ("init", "validate")}
+    assert usage == {
+        "init": "Usage: taxcalc-consent init [OPTIONS] NAME",
+        "validate": "Usage: taxcalc-consent validate [OPTIONS] PATH...",
+    }

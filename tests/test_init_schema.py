@@ -46,12 +46,17 @@ def test_init_users_mode_writes_a_valid_file(tmp_path: Path) -> None:
 
 
 def test_init_without_client_id_explains_where_to_find_it(tmp_path: Path) -> None:
+    # Nowhere to take TaxCalc-Hub's application id from: the file would not validate, so nothing is written.
     result = runner.invoke(app, ["init", "acme", "--tenant-id", TENANT_ID, "--dir", str(tmp_path)])
-    assert result.exit_code == 0
-    text = (tmp_path / "acme.yaml").read_text(encoding="utf-8")
-    assert "Enterprise applications > TaxCalc-Hub" in text
+    assert result.exit_code == 2
+    assert "pass --client-id GUID, or set app.client_id once" in result.stderr
+    assert "Enterprise applications > TaxCalc-Hub" in result.stderr
+    assert list(tmp_path.iterdir()) == []
     # In a folder whose _defaults.yaml gives the client id, the new file validates as it stands.
     (tmp_path / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", encoding="utf-8")
+    result = runner.invoke(app, ["init", "acme", "--tenant-id", TENANT_ID, "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "comes from _defaults.yaml" in (tmp_path / "acme.yaml").read_text(encoding="utf-8")
     (tenant,) = load_tenants([tmp_path])
     assert tenant.spec.consent.mode == "organization"
 
@@ -66,8 +71,8 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_init_bad_arguments_exit_2_and_write_nothing(tmp_path: Path) -> None:
     cases = [
-        (["init", "Acme Corp", "--tenant-id", TENANT_ID], "not a tenant short name"),
-        (["init", "acme", "--tenant-id", "contoso"], "is not a GUID"),
+        (["init", "Acme Corp", "--tenant-id", TENANT_ID], "is not allowed in a tenant name"),
+        (["init", "acme", "--tenant-id", "contoso"], "--tenant-id 'contoso': expected a GUID"),
         (["init", "acme", "--tenant-id", TENANT_ID, "--mode", "users"], "needs at least one --user"),
         (["init", "acme", "--tenant-id", TENANT_ID, "--mode", "users", "--user", "alice"], "user principal name"),
         (["init", "acme", "--tenant-id", TENANT_ID, "--user", "a@b.com"], "only applies with --mode users"),
@@ -104,7 +109,17 @@ def test_init_writes_a_schema_reference_that_resolves_beside_the_file(tmp_path: 
     # An installed tool has no checkout to point into: the schema goes beside the tenant files.
     folder = tmp_path / "client-repo" / "tenants"
     result = runner.invoke(
-        app, ["init", "acme", "--tenant-id", "6e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59", "--dir", str(folder)]
+        app,
+        [
+            "init",
+            "acme",
+            "--tenant-id",
+            "6e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59",
+            "--client-id",
+            CLIENT_ID,
+            "--dir",
+            str(folder),
+        ],
     )
     assert result.exit_code == 0, result.output
     first = (folder / "acme.yaml").read_text(encoding="utf-8").splitlines()[0]
@@ -116,7 +131,17 @@ def test_init_writes_a_schema_reference_that_resolves_beside_the_file(tmp_path: 
         (ROOT / "schema" / "tenant.schema.json").read_text("utf-8")
     )
     again = runner.invoke(
-        app, ["init", "beta", "--tenant-id", "7e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59", "--dir", str(folder)]
+        app,
+        [
+            "init",
+            "beta",
+            "--tenant-id",
+            "7e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59",
+            "--client-id",
+            CLIENT_ID,
+            "--dir",
+            str(folder),
+        ],
     )
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in folder.iterdir()) == ["acme.yaml", "beta.yaml", "tenant.schema.json"]

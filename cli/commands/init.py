@@ -25,10 +25,25 @@ def init(
 ) -> ExitCode:
     """Write a new tenant file, NAME.yaml, with short comments, and the schema editors check it by.
 
-    Never overwrites a tenant file.
+    The file is checked as `validate` would check it, beside the folder's _defaults.yaml and other tenant
+    files, before it is written: nothing is written when it would not validate. Never overwrites a file.
     """
-    from taxcalc_consent.infra.scaffold import write_tenant_file
+    from taxcalc_consent.cli.pipeline import check_tenants
+    from taxcalc_consent.infra.scaffold import prepare_tenant_file, write_new_tenant_file
 
-    target = write_tenant_file(folder, name, tenant_id, mode, users or [], client_id)
+    new = prepare_tenant_file(folder, name, tenant_id, mode, users or [], client_id)
+    ((_, located),) = check_tenants([new.tenant])
+    mandatory = [lv for lv in located if lv.violation.severity == "mandatory"]
+    if mandatory:
+        for lv in mandatory:
+            say(f"  {lv.where}")
+        say(
+            f"{len(mandatory)} mandatory policy violation(s), so validate would refuse this file; nothing was "
+            "written: change the options, or the policy in _defaults.yaml"
+        )
+        return ExitCode.INVALID
+    target = write_new_tenant_file(new)
     say(f"wrote {target}; check it with: taxcalc-consent validate {target}")
+    for lv in located:
+        say(f"  {lv.where}")
     return ExitCode.OK
