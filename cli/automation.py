@@ -106,6 +106,13 @@ StackFactory = Callable[[str, Mapping[str, str]], StackLike]
 """(stack name, extra environment for its engine process) -> stack."""
 
 
+def engine_problem() -> str | None:
+    """Why no engine run could start here, checked without starting one: None when the Pulumi CLI is on PATH.
+    ``connect`` checks the same and more (its version); this lets a run that already fails for other reasons
+    say so too, in the same run."""
+    return PULUMI_MISSING if shutil.which("pulumi") is None else None
+
+
 def connect(settings: EngineSettings) -> Engine:
     """An Engine over real LocalWorkspaces. Raises EngineUnavailable (exit 1) without a usable Pulumi CLI."""
     if shutil.which("pulumi") is None:

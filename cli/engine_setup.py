@@ -185,7 +185,7 @@ def resolve_settings(
         else:
             raise EngineSetupError(
                 "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase that encrypts "
-                f"stack secrets in {_display(url)}; it is never prompted for. Nothing was changed"
+                f"stack secrets in {_display(url)}; it is never prompted for"
             )
     return EngineSettings(workspace=workspace, backend_url=url, env_vars=env, policy_pack=policy_pack_dir())
 
@@ -200,6 +200,21 @@ def policy_pack_dir() -> Path:
 def _display(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
+def prerequisites(
+    backend: str | None, plans: Iterable[ConsentPlan], environ: Mapping[str, str]
+) -> tuple[EngineSettings | None, list[str]]:
+    """The engine settings, and every problem with the user's setup that would stop a run, all of them:
+    the backend's passphrase and each tenant's credentials (a newcomer should not need a run per problem)."""
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = resolve_settings(backend, environ)
+    except EngineSetupError as exc:
+        problems.append(str(exc))
+    problems.extend(preflight_problems(plans, environ))
+    return settings, problems
 
 
 def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str]) -> list[str]:

@@ -268,12 +268,16 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
             "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
         )
     selected = select_shard(plans, options.shard)
-    settings = engine_setup.resolve_settings(options.backend, os.environ)
-    problems = engine_setup.preflight_problems(selected, os.environ)
-    if problems:
+    settings, problems = engine_setup.prerequisites(options.backend, selected, os.environ)
+    if problems or settings is None:
+        # Every missing prerequisite in one run: the Pulumi CLI too, though alone it would fail later (exit 1).
+        missing_engine = automation.engine_problem() if selected else None
+        problems += [missing_engine] if missing_engine else []
         for problem in problems:
             say(problem)
-        raise engine_setup.EngineSetupError(f"{len(problems)} problem(s) with tenant credentials; nothing was changed")
+        raise engine_setup.EngineSetupError(
+            f"{len(problems)} problem(s) to fix before any tenant can run; nothing was changed"
+        )
     redact = engine_setup.secret_values(plans, os.environ, settings)
     engine = automation.connect(settings) if selected else None
 

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.console import err
+from taxcalc_consent.cli.engine_setup import PULUMI_MISSING
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra import loader
 from taxcalc_consent.infra.errors import TaxcalcConsentError, redact
@@ -35,6 +36,7 @@ OTHER_TENANT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 DEFAULTS = f"app:\n  client_id: {CLIENT_ID}\n"
 HEAD = f"tenant:\n  id: {TENANT_ID}\n"
 ORG = "consent:\n  mode: organization\n"
+USERS = "consent:\n  mode: users\n  users: [alice@contoso.com]\n"
 
 # Client secrets in the shapes Entra has issued them (never real ones): since 2021 ("Q~" at 4), before
 # that 32 random characters from the portal or 44 characters of base64.
@@ -44,6 +46,15 @@ BASE64_SECRET = "Wm4dN2ZkYjQ5YTdlNDQ2OGI1YzMzZTFmMGE4YzdiZmM="
 
 # Console markup a name may carry, from a file or from Graph: each must print exactly as written.
 MARKUP = ("Finance [/]", "[dim]evil.[/dim]x", "[link=https://evil.example]click[/link]", "Tax :warning: team")
+
+
+def _no_prerequisites(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No passphrase, no backend setting, and no Pulumi CLI on PATH (an empty folder is all of PATH)."""
+    for name in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "A_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    (root / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(root / "empty"))
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(root))
 
 
 def _replace(path: Path, make: Callable[[Path], object]) -> None:
@@ -79,7 +90,7 @@ class Case:
     args: tuple[str, ...]
     code: int
     first: str
-    """The first line on stderr, exactly."""
+    """The first line on stderr, exactly ("{root}" stands for the project folder)."""
     files: Mapping[str, str | bytes] = field(default_factory=dict)
     setup: Callable[[Path, pytest.MonkeyPatch], None] | None = None
     shows: tuple[str, ...] = ()
@@ -692,6 +703,35 @@ CASES: list[Case] = [
         "mode: users with consent.users or consent.groups",
         files={"tenants/_defaults.yaml": DEFAULTS + "policy:\n  enforcement:\n    tenant-wide-consent: mandatory\n"},
     ),
+    # ------------------------------------------- 9. every missing prerequisite of an engine run, in one run
+    *(
+        Case(
+            f"{command[0]}-without-passphrase-secret-or-pulumi",
+            (*command, "tenants"),
+            2,
+            "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase that encrypts stack "
+            "secrets in file://{root}/.pulumi-state; it is never prompted for",
+            files={"tenants/a.yaml": HEAD + USERS + "auth:\n  method: client-secret\n  client_secret_env: A_SECRET\n"},
+            setup=_no_prerequisites,
+            shows=(
+                "tenants/a.yaml: auth.client_secret_env names A_SECRET, which is not set or empty",
+                PULUMI_MISSING,
+                "error: 3 problem(s) to fix before any tenant can run; nothing was changed",
+            ),
+        )
+        for command in (("plan",), ("apply", "--yes"), ("drift",), ("offboard", "--yes"))
+    ),
+    Case(
+        "plan-without-pulumi-only",
+        ("plan", "tenants"),
+        1,
+        f"error: {PULUMI_MISSING}",
+        files={"tenants/a.yaml": HEAD + USERS},
+        setup=lambda root, monkeypatch: (
+            _no_prerequisites(root, monkeypatch),
+            monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "correct horse battery staple"),
+        ),
+    ),
     # ---------------------------------------------------------------- 2. nothing is read as console markup
     Case(
         "markup-in-unknown-key",
@@ -749,7 +789,7 @@ def test_case(case: Case, project: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     assert "Traceback" not in output
     assert result.exit_code == case.code, output
-    assert result.stderr.splitlines()[0] == case.first, result.stderr
+    assert result.stderr.splitlines()[0] == case.first.replace("{root}", str(project)), result.stderr
     for text in case.shows:
         assert text in output, (text, output)
     for text in case.hides:
