@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from taxcalc_consent.cli.commands.adopt import adopt
 from taxcalc_consent.cli.commands.apply import apply
@@ -23,6 +23,34 @@ from taxcalc_consent.cli.commands.schema import schema
 from taxcalc_consent.cli.commands.validate import validate
 from taxcalc_consent.cli.console import exits
 from taxcalc_consent.cli.options import DebugOpt
+from taxcalc_consent.infra.errors import redact
+
+
+def _redacted_usage_error(exc: Exception) -> None:
+    """Typer's usage errors quote what was typed ("Invalid value for '--shard': 'Xy7...'", "No such command
+    'Xy7...'"): they go through the same redaction as every other message, so a secret pasted on the
+    command line is not printed back."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        exc.message = redact(message)  # type: ignore[attr-defined]
+
+
+class RedactingGroup(TyperGroup):
+    """The app's command group: its usage errors ("No such command ...") are redacted."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            _redacted_usage_error(exc)
+            raise
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:
+            _redacted_usage_error(exc)
+            raise
 
 
 class PlainHelpCommand(TyperCommand):
@@ -39,6 +67,13 @@ class PlainHelpCommand(TyperCommand):
             else:
                 pieces.extend(param.get_usage_pieces(ctx))
         return pieces
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            _redacted_usage_error(exc)
+            raise
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments: list[tuple[str, str]] = []
@@ -67,6 +102,7 @@ app = typer.Typer(
         "Exit codes: 0 ok / no changes, 1 an operation failed, 2 invalid input or policy violation "
         "(nothing touched), 3 changes pending or drift found."
     ),
+    cls=RedactingGroup,
     no_args_is_help=True,
     add_completion=False,
     # Locals in tracebacks could print a secret; tracebacks at all only with --debug.

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.errors import ENTRA_SECRET, TaxcalcConsentError
 from taxcalc_consent.infra.files import FileExists, write_atomically, write_if_changed
 from taxcalc_consent.infra.loader import (
     LoadedTenant,
@@ -34,6 +34,12 @@ from taxcalc_consent.infra.spec import guid_problem, user_ref_problem
 
 class ScaffoldError(TaxcalcConsentError):
     pass
+
+
+_SECRET_GIVEN = (
+    "this looks like an Entra client secret: rotate it, and name the environment variable that holds it in "
+    "auth.client_secret_env instead"
+)
 
 
 SCHEMA_FILE_NAME = "tenant.schema.json"
@@ -103,6 +109,13 @@ def prepare_tenant_file(
     Raises ScaffoldError naming the option at fault, or SpecError (located in the would-be file) when
     the result would not validate; nothing is written either way.
     """
+    # A secret pasted into an option is refused before anything else looks at it (and before lower-casing
+    # would hide its shape from validate): the tenant file is never where a secret goes.
+    for option, value in (("NAME", name), ("--tenant-id", tenant_id), ("--client-id", client_id)):
+        if value is not None and ENTRA_SECRET.search(value):
+            raise ScaffoldError(f"{option}: {_SECRET_GIVEN}")
+    if any(ENTRA_SECRET.search(user) for user in users):
+        raise ScaffoldError(f"--user: {_SECRET_GIVEN}")
     problem = tenant_name_problem(name, fix="choose another NAME, e.g. {}")
     if problem is not None:
         raise ScaffoldError(f"NAME {name!r}: {problem}")

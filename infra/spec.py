@@ -39,7 +39,18 @@ _UPN = re.compile(rf"[A-Za-z0-9'._!#^~-]{{0,63}}[A-Za-z0-9'_!#^~-]@(?=.{{1,48}}\
 
 
 # C0 controls have no Unicode name; these are the ones people meet in pasted text.
-_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BACKSPACE", 0x0B: "VERTICAL TAB", 0x0C: "FORM FEED", 0x1B: "ESC"}
+_CONTROL_NAMES = {
+    0x00: "NUL",
+    0x07: "BEL",
+    0x08: "BACKSPACE",
+    0x09: "TAB",
+    0x0A: "LINE FEED",
+    0x0B: "VERTICAL TAB",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESC",
+    0x7F: "DELETE",
+}
 
 
 def describe_char(char: str) -> str:

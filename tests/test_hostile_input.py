@@ -367,6 +367,51 @@ CASES: list[Case] = [
         files={"tenants/a.yaml": HEAD + f"consent:\n  mode: organization\n  scopes: ['{BASE64_SECRET}']\n"},
         hides=(BASE64_SECRET, BASE64_SECRET[6:20]),
     ),
+    *(
+        Case(
+            f"secret-on-the-command-line-{case_id}",
+            args,
+            2,
+            first,
+            shows=(shown,),
+            hides=(NEW_SECRET, NEW_SECRET[6:20], OLD_SECRET, OLD_SECRET[6:20]),
+        )
+        for case_id, args, first, shown in [
+            (
+                "as-a-shard",
+                ("plan", "--shard", NEW_SECRET, "tenants"),
+                "Usage: taxcalc-consent plan [OPTIONS] PATH...",
+                "Error: Invalid value for '--shard': '[redacted]': expected K/N",
+            ),
+            (
+                "as-a-command",
+                (NEW_SECRET,),
+                "Usage: taxcalc-consent [OPTIONS] COMMAND [ARGS]...",
+                "Error: No such command '[redacted]'.",
+            ),
+            (
+                "as-an-option",
+                ("validate", f"--{NEW_SECRET}", "tenants"),
+                "Usage: taxcalc-consent validate [OPTIONS] PATH...",
+                "Error: No such option: --[redacted]",
+            ),
+            (
+                "as-a-tenant-id",
+                ("init", "acme", "--tenant-id", OLD_SECRET),
+                "error: --tenant-id '[redacted]': expected a GUID: 32 hexadecimal digits as 8-4-4-4-12, such as "
+                "0f8fad5b-d9cb-469f-a165-70867728950e: copy the Directory (tenant) ID from Entra admin centre > "
+                "Overview",
+                "[redacted]",
+            ),
+            (
+                "as-a-user",
+                ("init", "acme", "--tenant-id", TENANT_ID, "--mode", "users", "--user", f"{NEW_SECRET}@contoso.com"),
+                "error: --user: this looks like an Entra client secret: rotate it, and name the environment variable "
+                "that holds it in auth.client_secret_env instead",
+                "rotate it",
+            ),
+        ]
+    ),
     # ----------------------------------------------------------------- 7. errors that can be acted on
     Case(
         "nul-in-a-value",
@@ -655,6 +700,14 @@ CASES: list[Case] = [
         "e.g. acme-corp",
     ),
     Case(
+        "init-name-with-a-line-break",
+        ("init", "acme\n", "--tenant-id", TENANT_ID),
+        2,
+        "error: NAME 'acme\\n': U+000A (LINE FEED) at position 5 is not allowed in a tenant name: the file name "
+        "without .yaml is the tenant's Pulumi stack name, which takes only letters A-Z a-z, digits, - _ and .; "
+        "choose another NAME, e.g. acme",
+    ),
+    Case(
         "init-name-differing-only-in-case",
         ("init", "Acme", "--tenant-id", OTHER_TENANT_ID),
         2,
@@ -740,6 +793,14 @@ CASES: list[Case] = [
         "tenants/a.yaml:5:1: [link=https://evil.example]x[/link]: unknown key '[link=https://evil.example]x[/link]'; "
         "expected one of: tenant, app, consent, access, auth, exceptions, policy",
         files={"tenants/a.yaml": HEAD + ORG + "'[link=https://evil.example]x[/link]': 1\n"},
+    ),
+    Case(
+        "markup-in-unknown-scopes",
+        ("validate", "tenants"),
+        2,
+        "tenants/a.yaml:5:12: consent.scopes[0]: unknown delegated scope '[/]' on Microsoft Graph",
+        files={"tenants/a.yaml": HEAD + "consent:\n  mode: organization\n  scopes: ['[/]', '[dim]x[/dim]']\n"},
+        shows=("consent.scopes[1]: unknown delegated scope '[dim]x[/dim]' on Microsoft Graph",),
     ),
     Case(
         "markup-in-group-names-validate",
