@@ -7,8 +7,9 @@ from rich.text import Text
 
 from taxcalc_consent.cli.console import err, literal_row
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.consent_settings import USER_CONSENT_LABELS
 from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
-from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.plan import ConsentPlan, predict_users
 
 _RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
 
@@ -48,7 +49,27 @@ def render_plan(plan: ConsentPlan) -> None:
         literal_row(
             table, "access assignment", f"{assignment.principal_type.lower()} {assignment.principal}", "default role"
         )
+    settings = plan.consent_settings
+    if settings.user_consent is not None:
+        literal_row(
+            table, "user consent setting (tenant-wide)", "every app", USER_CONSENT_LABELS[settings.user_consent]
+        )
+    workflow = settings.admin_consent_workflow
+    if workflow is not None:
+        reviewers = ", ".join(f"{r.reviewer_type} {r.reference}" for r in workflow.reviewers) or "no reviewers"
+        state = "on" if workflow.enabled else "off"
+        literal_row(
+            table,
+            "admin consent workflow (tenant-wide)",
+            reviewers,
+            f"{state}; notify reviewers: {'yes' if workflow.notify_reviewers else 'no'}; reminders: "
+            f"{'yes' if workflow.reminders else 'no'}; requests expire after {workflow.request_duration_in_days} days",
+        )
     err.print(table)
+    err.print("what users will see at sign-in once this is applied:", markup=False, highlight=False)
+    for seen in predict_users(plan):
+        verdict = "refused at sign-in" if seen.refused else seen.experience
+        err.print(Text.assemble("  ", (seen.principal, "bold"), f": {verdict} ({seen.reason})"))
     for violation in plan.violations:
         style = "red" if violation.severity == "mandatory" else "yellow"
         err.print(Text.assemble((f"{violation.severity} ", style), (violation.rule, "bold"), f": {violation.message}"))

@@ -8,12 +8,18 @@ Markdown and HTML from the document.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.consent_settings import (
+    USER_CONSENT_LABELS,
+    UserConsent,
+    classify_user_consent,
+    predict_experience,
+)
 from taxcalc_consent.infra.documents import (
     AUDIT_FORMAT,
     AuditDifference,
@@ -28,28 +34,6 @@ from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
-
-Experience = Literal["no prompt", "consent prompt", "admin approval required"]
-UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "microsoft-managed", "custom"]
-
-SELF_CONSENT_PREFIX = "managepermissiongrantsforself."
-"""Compared case-insensitively: Graph's own examples write ``managePermissionGrantsForSelf.``
-(https://learn.microsoft.com/entra/identity/enterprise-apps/configure-user-consent)."""
-LEGACY_POLICY = "microsoft-user-default-legacy"
-LOW_IMPACT_POLICY = "microsoft-user-default-low"
-RECOMMENDED_POLICY = "microsoft-user-default-recommended"
-"""Built-in policy "Permissions consentable based on Microsoft's current recommendations"; the admin
-centre's "Let Microsoft manage your consent settings"."""
-
-USER_CONSENT_LABELS: dict[UserConsent, str] = {
-    "disabled": "Do not allow user consent",
-    "verified-publishers-low-impact": "Allow user consent for apps from verified publishers, for selected permissions",
-    "all": "Allow user consent for apps",
-    "microsoft-managed": "Let Microsoft manage your consent settings",
-    "custom": "Custom app consent policy",
-}
-"""The admin centre's words for each setting (Enterprise apps > Consent and permissions > User consent settings)."""
-
 
 # --------------------------------------------------------------------------------------- snapshot
 
@@ -291,28 +275,6 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
 # ------------------------------------------------------------------------------------- pure shaping
 
 
-def classify_user_consent(policies: Iterable[str]) -> tuple[UserConsent, list[str]]:
-    """authorizationPolicy.defaultUserRolePermissions.permissionGrantPoliciesAssigned -> the admin centre's setting.
-
-    "Do not allow user consent" leaves no ManagePermissionGrantsForSelf.* entry (others, such as
-    ManagePermissionGrantsForOwnedResource.DeveloperConsent, may remain). Prefix and policy ids compare
-    case-insensitively; the ids are reported as Graph spelled them.
-    """
-    own = [p[len(SELF_CONSENT_PREFIX) :] for p in policies if p.lower().startswith(SELF_CONSENT_PREFIX)]
-    ids = [p.lower() for p in own]
-    if not own:
-        return "disabled", []
-    if LEGACY_POLICY in ids:
-        return "all", own
-    if ids == [LOW_IMPACT_POLICY]:
-        return "verified-publishers-low-impact", own
-    if RECOMMENDED_POLICY in ids:
-        # Tenants seen with this setting also list microsoft-user-default-allow-consent-apps beside it; the
-        # built-in recommended policy is what names the setting.
-        return "microsoft-managed", own
-    return "custom", own
-
-
 @dataclass(frozen=True)
 class ExpectedGrant:
     """A grant the plan wants: AllPrincipals (user None) or Principal for one resolved user."""
@@ -421,64 +383,6 @@ def _assigned_user_ids(snapshot: TenantSnapshot) -> set[str]:
         if lookup and lookup.group:
             ids |= {m.id for m in lookup.group.members}
     return ids
-
-
-def predict_experience(
-    requested: Sequence[str],
-    granted: Iterable[str],
-    consent: UserConsent,
-    admin_consent_workflow: bool,
-    assignment_required: bool = False,
-) -> tuple[Experience, str]:
-    """What a user sees when TaxCalc-Hub asks for ``requested`` and their grants hold ``granted``."""
-    missing = [s for s in requested if s not in set(granted)]
-    if not missing:
-        return "no prompt", "the grants cover every scope TaxCalc-Hub requests at sign-in"
-    catalog = graph_catalog()
-    need_admin = [s for s in missing if (p := catalog.get("delegated", s)) is None or p.admin_consent]
-    not_low = [s for s in missing if (p := catalog.get("delegated", s)) is None or p.risk != "low"]
-    missing_text = ", ".join(missing)
-    wall = (
-        "the user can request approval (admin consent workflow is on)"
-        if admin_consent_workflow
-        else "the user sees Need admin approval and cannot request it (admin consent workflow is off)"
-    )
-    if assignment_required:
-        # https://learn.microsoft.com/entra/identity/enterprise-apps/configure-user-consent: "Applications that
-        # require users to be assigned to the application must have their permissions consented by an
-        # administrator, even if the user consent policies ... would otherwise allow" it.
-        return (
-            "admin approval required",
-            f"a user cannot consent for themselves to an app that requires assignment: an administrator must "
-            f"grant {missing_text}; {wall}",
-        )
-    if need_admin:
-        return "admin approval required", f"{', '.join(need_admin)} need admin consent; {wall}"
-    if consent == "all":
-        return "consent prompt", f"not yet granted: {missing_text}; user consent is allowed"
-    if consent == "verified-publishers-low-impact" and not not_low:
-        return (
-            "consent prompt",
-            f"not yet granted: {missing_text}; allowed if TaxCalc-Hub's publisher is verified and these are "
-            "classified low impact",
-        )
-    if consent == "verified-publishers-low-impact":
-        return "admin approval required", f"{', '.join(not_low)} are not low impact; {wall}"
-    if consent == "microsoft-managed" and not not_low:
-        return (
-            "consent prompt",
-            f"not yet granted: {missing_text}; Microsoft manages the consent settings: allowed if its current "
-            "recommendations let users consent to these low-risk scopes (TaxCalc-Hub's publisher verified)",
-        )
-    if consent == "microsoft-managed":
-        return (
-            "admin approval required",
-            f"{', '.join(not_low)} are not low risk, which Microsoft's managed consent settings leave to an "
-            f"administrator; {wall}",
-        )
-    if consent == "custom":
-        return "admin approval required", f"custom consent policies are not evaluated; not yet granted: {missing_text}"
-    return "admin approval required", f"user consent is disabled; not yet granted: {missing_text}; {wall}"
 
 
 def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:

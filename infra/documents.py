@@ -72,6 +72,48 @@ class PlanViolation(TypedDict):
     message: str
 
 
+UserConsentName = Literal["disabled", "verified-publishers-low-impact", "microsoft-managed", "all"]
+ReviewerTypeName = Literal["user", "group", "role"]
+ExperienceName = Literal["no prompt", "consent prompt", "admin approval required", "unknown"]
+
+
+class PlanUserConsent(TypedDict):
+    setting: UserConsentName
+    label: str
+    """The admin centre's words for ``setting`` (Consent and permissions > User consent settings)."""
+
+
+class PlanReviewer(TypedDict):
+    type: ReviewerTypeName
+    reviewer: str
+    """As the file names it: a UPN or object id, a group's display name or object id, a role's name or id."""
+
+
+class PlanAdminConsentWorkflow(TypedDict):
+    enabled: bool
+    reviewers: list[PlanReviewer]
+    notify_reviewers: bool
+    reminders: bool
+    request_expires_in_days: int
+
+
+class PlanConsentSettings(TypedDict):
+    """Tenant-wide settings (every app, not only TaxCalc-Hub); null: left as the tenant has it."""
+
+    user_consent: PlanUserConsent | None
+    admin_consent_workflow: PlanAdminConsentWorkflow | None
+
+
+class PlanUserExperience(TypedDict):
+    """What a listed user (or every other user) sees at sign-in once the plan is applied."""
+
+    principal: str
+    experience: ExperienceName
+    refused: bool
+    """Assignment is required and this user is not assigned: Entra refuses the sign-in itself."""
+    reason: str
+
+
 class TenantPlan(TypedDict):
     tenant: str
     file: str
@@ -82,6 +124,8 @@ class TenantPlan(TypedDict):
     group_grants: list[PlanGroupGrant]
     app_role_assignments: list[PlanAppRoleAssignment]
     assignments: list[PlanAssignment]
+    consent_settings: PlanConsentSettings
+    user_experience: list[PlanUserExperience]
     violations: list[PlanViolation]
 
 

@@ -680,6 +680,33 @@ def _semantic_problems(
     ):
         values: list[str] = getattr(getattr(spec, section), key)
         yield from _duplicate_problems([v.casefold() for v in values], (section, key), positions)
+    yield from _consent_settings_problems(spec, own, positions)
+
+
+_CONSENT_SETTING_WORDS = {
+    "user_consent": "the user consent setting",
+    "admin_consent_workflow": "the admin consent workflow",
+}
+
+
+def _consent_settings_problems(spec: TenantSpec, own: Mapping[str, Any], positions: Positions) -> Iterator[Problem]:
+    """The tenant-wide consent settings: a tenant file sets only what its folder's policy lets it set."""
+    written = own.get("consent_settings")
+    allowed = set(spec.policy.consent_settings_in_tenant_files)
+    for key in written if isinstance(written, Mapping) else ():
+        if key in _CONSENT_SETTING_WORDS and key not in allowed:
+            yield positions.problem(
+                ("consent_settings", key),
+                f"{_CONSENT_SETTING_WORDS[key]} applies to every app in the tenant, so it is set in _defaults.yaml: "
+                f"this folder's policy.consent_settings_in_tenant_files does not list {key} (add it there, after "
+                "review, to let tenant files set it)",
+            )
+    workflow = spec.consent_settings.admin_consent_workflow
+    if workflow is not None:
+        path: KeyPath = ("consent_settings", "admin_consent_workflow", "reviewers")
+        reviewers = workflow.reviewers
+        for key, values in (("users", reviewers.users), ("groups", reviewers.groups), ("roles", reviewers.roles)):
+            yield from _duplicate_problems([v.casefold() for v in values], (*path, key), positions)
 
 
 def _permission_problems(
@@ -900,7 +927,16 @@ _IDENTITY_KEYS: dict[KeyPath, str] = {
     ("access", "users"): (
         "users belong to one client's directory: list them in that tenant's file, not in _defaults.yaml"
     ),
+    ("consent_settings", "admin_consent_workflow", "reviewers", "users"): (
+        "reviewers who are users belong to one client's directory: list them in that tenant's file (its folder's "
+        "policy.consent_settings_in_tenant_files must list admin_consent_workflow), or name a directory role here"
+    ),
 }
+_GROUP_LISTS: tuple[KeyPath, ...] = (
+    ("consent", "groups"),
+    ("access", "groups"),
+    ("consent_settings", "admin_consent_workflow", "reviewers", "groups"),
+)
 _GROUP_ID_IN_DEFAULTS = (
     "a group object id exists in one client's directory only: list it in that tenant's file "
     "(a group display name used in every tenant may stay here)"
@@ -917,17 +953,36 @@ def _without_identity_keys(value: dict[str, Any], positions: Positions) -> tuple
             parent = parent.get(part) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and path[-1] in parent:
             problems.append(positions.problem(path, message))
-    for section in ("consent", "access"):
-        groups = out.get(section, {}).get("groups") if isinstance(out.get(section), dict) else None
+    for group_path in _GROUP_LISTS:
+        groups = _value_at(out, group_path)
         for index, group in enumerate(groups if isinstance(groups, list) else []):
             if isinstance(group, str) and is_guid(group.strip().strip("{}")):
-                problems.append(positions.problem((section, "groups", index), _GROUP_ID_IN_DEFAULTS))
+                problems.append(positions.problem((*group_path, index), _GROUP_ID_IN_DEFAULTS))
     if problems:
         out.pop("tenant", None)
-        for section in ("consent", "access"):
-            if isinstance(out.get(section), dict):
-                out[section] = {k: v for k, v in out[section].items() if k not in ("users", "groups")}
+        for list_path in (*_GROUP_LISTS, *(p for p in _IDENTITY_KEYS if len(p) > 1)):
+            out = _without(out, list_path)
     return out, problems
+
+
+def _value_at(document: Mapping[str, Any], path: KeyPath) -> Any:
+    node: Any = document
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _without(document: dict[str, Any], path: KeyPath) -> dict[str, Any]:
+    """``document`` without the key at ``path`` (copied along the way; the rest shared)."""
+    head, *rest = path
+    if head not in document:
+        return document
+    out = dict(document)
+    if not rest:
+        del out[head]
+    elif isinstance(out[head], dict):
+        out[head] = _without(out[head], tuple(rest))
+    return out
 
 
 _NO_DEFAULTS = _Defaults({}, Positions(""), None)

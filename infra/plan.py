@@ -11,11 +11,24 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
-from taxcalc_consent.infra.documents import PLAN_FORMAT, PlanDocument, TenantPlan
+from taxcalc_consent.infra.consent_settings import (
+    USER_CONSENT_LABELS,
+    Experience,
+    ManagedUserConsent,
+    ReviewerType,
+    predict_experience,
+)
+from taxcalc_consent.infra.documents import (
+    PLAN_FORMAT,
+    PlanConsentSettings,
+    PlanDocument,
+    TenantPlan,
+)
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
+from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.loader import LoadedTenant
 from taxcalc_consent.infra.profiles import PROFILES
-from taxcalc_consent.infra.spec import AuthSection, PolicyConfig, PolicyException
+from taxcalc_consent.infra.spec import AuthSection, ConsentSettingsSection, PolicyConfig, PolicyException
 
 ConsentType = Literal["AllPrincipals", "Principal"]
 Severity = Literal["mandatory", "advisory"]
@@ -73,6 +86,48 @@ class ServicePrincipalPlan:
 
 
 @dataclass(frozen=True)
+class Reviewer:
+    """One reviewer of admin consent requests, as the file names it (resolved to an object id at apply)."""
+
+    reviewer_type: ReviewerType
+    reference: str
+    """A UPN or object id (user), a display name or object id (group), a role name or definition id (role)."""
+
+
+@dataclass(frozen=True)
+class AdminConsentWorkflowPlan:
+    """The adminConsentRequestPolicy the tenant should hold."""
+
+    enabled: bool
+    reviewers: tuple[Reviewer, ...]
+    notify_reviewers: bool
+    reminders: bool
+    request_duration_in_days: int
+
+
+@dataclass(frozen=True)
+class ConsentSettingsPlan:
+    """Tenant-wide consent settings the file manages; None for a setting left as the tenant has it."""
+
+    user_consent: ManagedUserConsent | None = None
+    admin_consent_workflow: AdminConsentWorkflowPlan | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.user_consent is not None or self.admin_consent_workflow is not None
+
+
+@dataclass(frozen=True)
+class PlannedExperience:
+    """What one listed user (or everyone else) sees once the plan is applied."""
+
+    principal: str
+    experience: Experience
+    refused: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class Violation:
     rule: str
     severity: Severity
@@ -94,6 +149,7 @@ class ConsentPlan:
     exceptions: tuple[PolicyException, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     violations: tuple[Violation, ...] = ()
+    consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -144,7 +200,81 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
         auth=spec.auth,
         exceptions=tuple(spec.exceptions),
         policy=spec.policy,
+        consent_settings=consent_settings_plan(spec.consent_settings),
     )
+
+
+def consent_settings_plan(section: ConsentSettingsSection) -> ConsentSettingsPlan:
+    workflow = section.admin_consent_workflow
+    if workflow is None:
+        return ConsentSettingsPlan(section.managed_user_consent, None)
+    reviewers = workflow.reviewers
+    return ConsentSettingsPlan(
+        section.managed_user_consent,
+        AdminConsentWorkflowPlan(
+            enabled=workflow.enabled,
+            reviewers=(
+                *(Reviewer("user", u) for u in reviewers.users),
+                *(Reviewer("group", g) for g in reviewers.groups),
+                *(Reviewer("role", r) for r in reviewers.roles),
+            ),
+            notify_reviewers=workflow.notify_reviewers,
+            reminders=workflow.reminders,
+            request_duration_in_days=workflow.request_expires_in_days,
+        ),
+    )
+
+
+ANY_OTHER_USER = "any other user"
+
+
+def predict_users(plan: ConsentPlan) -> list[PlannedExperience]:
+    """What each user the file lists (and everyone else) sees at sign-in once settings and grants are applied.
+
+    Offline: a setting the file leaves as it is is not known here, so a prediction it decides says so
+    (``unknown``); ``audit`` makes the same prediction with the tenant's own settings.
+    """
+    requested = PROFILES[plan.app.profile].scopes
+    consent = plan.consent_settings.user_consent
+    workflow = plan.consent_settings.admin_consent_workflow
+    workflow_on = None if workflow is None else workflow.enabled
+    required = plan.service_principal.assignment_required
+    assigned_users = {a.principal.casefold() for a in plan.assignments if a.principal_type == "User"}
+    assigned_groups = [a.principal for a in plan.assignments if a.principal_type == "Group"]
+
+    def entry(principal: str, granted: tuple[str, ...], listed_for_access: bool) -> PlannedExperience:
+        experience, reason = predict_experience(requested, granted, consent, workflow_on, required)
+        refused = False
+        if required and not listed_for_access:
+            if assigned_groups:
+                reason = (
+                    f"assignment is required: they may sign in only through a group in access.groups "
+                    f"({', '.join(assigned_groups)}); {reason}"
+                )
+            else:
+                refused = True
+                reason = (
+                    f"assignment is required and they are not assigned: Entra refuses sign-in (AADSTS50105); {reason}"
+                )
+        return PlannedExperience(principal, experience, refused, reason)
+
+    out: list[PlannedExperience] = []
+    if plan.mode == "organization":
+        out.append(entry(EVERY_USER, plan.scopes, not required))
+        out += [entry(u, plan.scopes, True) for u in sorted(assigned_users)]
+        return out
+    granted_users = {g.principal.casefold() for g in plan.grants if g.principal}
+    for grant in plan.grants:
+        if grant.principal is not None:
+            out.append(entry(grant.principal, grant.scopes, grant.principal.casefold() in assigned_users))
+    for group_grant in plan.group_grants:
+        group_assigned = group_grant.group in assigned_groups
+        principal = f"each direct user member of group {group_grant.group}"
+        out.append(entry(principal, group_grant.scopes, group_assigned))
+    for user in sorted(assigned_users - granted_users):
+        out.append(entry(user, (), True))
+    out.append(entry(ANY_OTHER_USER, (), False))
+    return out
 
 
 def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
@@ -172,7 +302,30 @@ def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
             {"resource_app_id": a.resource_app_id, "role": a.role} for a in plan.app_role_assignments
         ],
         "assignments": [{"principal_type": a.principal_type, "principal": a.principal} for a in plan.assignments],
+        "consent_settings": consent_settings_to_dict(plan.consent_settings),
+        "user_experience": [
+            {"principal": p.principal, "experience": p.experience, "refused": p.refused, "reason": p.reason}
+            for p in predict_users(plan)
+        ],
         "violations": [{"rule": v.rule, "severity": v.severity, "message": v.message} for v in plan.violations],
+    }
+
+
+def consent_settings_to_dict(settings: ConsentSettingsPlan) -> PlanConsentSettings:
+    workflow = settings.admin_consent_workflow
+    return {
+        "user_consent": None
+        if settings.user_consent is None
+        else {"setting": settings.user_consent, "label": USER_CONSENT_LABELS[settings.user_consent]},
+        "admin_consent_workflow": None
+        if workflow is None
+        else {
+            "enabled": workflow.enabled,
+            "reviewers": [{"type": r.reviewer_type, "reviewer": r.reference} for r in workflow.reviewers],
+            "notify_reviewers": workflow.notify_reviewers,
+            "reminders": workflow.reminders,
+            "request_expires_in_days": workflow.request_duration_in_days,
+        },
     }
 
 

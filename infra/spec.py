@@ -13,8 +13,25 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
 
+from taxcalc_consent.infra.consent_settings import (
+    DEFAULT_REQUEST_DAYS,
+    DIRECTORY_ROLES,
+    LEAVE_AS_IS,
+    MAX_REQUEST_DAYS,
+    ManagedUserConsent,
+)
+from taxcalc_consent.infra.errors import did_you_mean
 from taxcalc_consent.infra.profiles import ConsentMode
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -294,6 +311,9 @@ class PolicyException(_Section):
     expires: date = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
 
 
+ConsentSettingKey = Literal["user_consent", "admin_consent_workflow"]
+
+
 class PolicyConfig(_Section):
     """Consent policy settings; allowed in _defaults.yaml only, so a tenant cannot loosen its own policy."""
 
@@ -303,6 +323,90 @@ class PolicyConfig(_Section):
     enforcement: dict[RuleId, Enforcement] = Field(
         default_factory=dict, description="Per-rule level: mandatory, advisory or disabled."
     )
+    consent_settings_in_tenant_files: list[ConsentSettingKey] = Field(
+        default_factory=list,
+        description="Which consent_settings keys a tenant file may set or override; default: none, so the "
+        "tenant-wide consent settings are set in _defaults.yaml only.",
+    )
+
+
+# ------------------------------------------------------------------------------------ consent settings
+# Tenant-wide: Entra admin centre > Enterprise applications > Consent and permissions. Absent (or
+# leave-as-is) means the tool never touches the setting.
+
+
+def _role_ref(value: str) -> str:
+    text = value.strip()
+    if is_guid(text):
+        return text.lower()
+    by_fold = {name.casefold(): name for name in DIRECTORY_ROLES}
+    if text.casefold() in by_fold:
+        return by_fold[text.casefold()]
+    hint = did_you_mean(text, DIRECTORY_ROLES, known="known roles")
+    raise ValueError(f"unknown directory role{hint}; or give the role's definition id (a GUID)")
+
+
+def _leave_as_is(value: object) -> object:
+    """``leave-as-is`` for the workflow means no mapping at all: the tool leaves the policy untouched."""
+    if value == LEAVE_AS_IS:
+        return None
+    if value is not None and not isinstance(value, dict):
+        # YAML reads a bare off/no/false as a boolean: say what the key takes instead of "not a mapping".
+        raise ValueError(f"expected {LEAVE_AS_IS}, or a mapping with enabled: true or false")
+    return value
+
+
+RoleRef = Annotated[str, AfterValidator(_role_ref)]
+UserConsentChoice = Literal["leave-as-is", "disabled", "verified-publishers-low-impact", "microsoft-managed", "all"]
+
+
+class ReviewersSection(_Section):
+    users: list[UserRef] = Field(default_factory=list, description="UPNs or object ids (tenant files only).")
+    groups: list[GroupRef] = Field(
+        default_factory=list, description="Display names or object ids: every user in the group, nested ones too."
+    )
+    roles: list[RoleRef] = Field(
+        default_factory=list,
+        description="Directory roles by name (" + ", ".join(DIRECTORY_ROLES) + ") or role definition id.",
+    )
+
+    @property
+    def count(self) -> int:
+        return len(self.users) + len(self.groups) + len(self.roles)
+
+
+class AdminConsentWorkflowSection(_Section):
+    enabled: StrictBool = Field(description="Users can request admin consent to apps they are unable to consent to.")
+    reviewers: ReviewersSection = Field(
+        default_factory=ReviewersSection, description="Who reviews requests: users, groups or directory roles."
+    )
+    notify_reviewers: StrictBool = Field(default=True, description="Reviewers get an email for each request.")
+    reminders: StrictBool = Field(default=True, description="Reviewers get reminders before a request expires.")
+    request_expires_in_days: StrictInt = Field(
+        default=DEFAULT_REQUEST_DAYS,
+        ge=1,
+        le=MAX_REQUEST_DAYS,
+        description=f"Consent request expires after (days): 1 to {MAX_REQUEST_DAYS}.",
+    )
+
+
+class ConsentSettingsSection(_Section):
+    """The tenant's own consent settings, which apply to every app, not only TaxCalc-Hub."""
+
+    user_consent: UserConsentChoice = Field(
+        default="leave-as-is",
+        description="User consent for applications: disabled, verified-publishers-low-impact, microsoft-managed, "
+        "all, or leave-as-is (the default: the tool does not touch it).",
+    )
+    admin_consent_workflow: Annotated[AdminConsentWorkflowSection | None, BeforeValidator(_leave_as_is)] = Field(
+        default=None,
+        description="The admin consent workflow, or leave-as-is (the default: the tool does not touch it).",
+    )
+
+    @property
+    def managed_user_consent(self) -> ManagedUserConsent | None:
+        """The setting the file asks for; None when it leaves the tenant's as it is."""
+        return None if self.user_consent == LEAVE_AS_IS else self.user_consent  # type: ignore[return-value]
 
 
 class TenantSpec(_Section):
@@ -322,3 +426,8 @@ class TenantSpec(_Section):
     auth: AuthSection = Field(default_factory=AuthSection)
     exceptions: list[PolicyException] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    consent_settings: ConsentSettingsSection = Field(
+        default_factory=ConsentSettingsSection,
+        description="Tenant-wide consent settings (Enterprise applications > Consent and permissions); "
+        "absent means left as they are.",
+    )

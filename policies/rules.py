@@ -204,6 +204,30 @@ def sign_in_scopes_covered(ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
+def admin_consent_reviewers(ctx: RuleContext) -> Iterator[Finding]:
+    """An admin consent workflow that is on needs someone to send the requests to."""
+    workflow = ctx.plan.consent_settings.admin_consent_workflow
+    if workflow is not None and workflow.enabled and not workflow.reviewers:
+        yield Finding(
+            "the admin consent workflow is turned on with no reviewers, so users' requests for approval would "
+            "reach nobody: name reviewers under consent_settings.admin_consent_workflow.reviewers (users, groups, "
+            "or directory roles such as Global Administrator), or set enabled: false",
+            ("consent_settings", "admin_consent_workflow", "enabled"),
+        )
+
+
+def user_consent_all_apps(ctx: RuleContext) -> Iterator[Finding]:
+    """Opening user consent to all apps reaches far beyond TaxCalc-Hub: a reviewer should see that."""
+    if ctx.plan.consent_settings.user_consent == "all":
+        yield Finding(
+            "user_consent: all (Allow user consent for apps) lets every user in the tenant give any app, from any "
+            "publisher, the permissions that need no administrator, not only TaxCalc-Hub, whose grants need no user "
+            "consent at all: prefer microsoft-managed or verified-publishers-low-impact, or disabled with the admin "
+            "consent workflow on",
+            ("consent_settings", "user_consent"),
+        )
+
+
 def _has_grants(plan: ConsentPlan) -> bool:
     return bool(plan.grants or plan.group_grants)
 
@@ -227,6 +251,8 @@ ASSIGNMENT_COVERAGE = "assignment-coverage"
 TENANT_WIDE_CONSENT = "tenant-wide-consent"
 OFFLINE_ACCESS = "offline-access"
 SIGN_IN_SCOPES_COVERED = "sign-in-scopes-covered"
+ADMIN_CONSENT_REVIEWERS = "admin-consent-reviewers"
+USER_CONSENT_ALL_APPS = "user-consent-all-apps"
 
 RULES: tuple[Rule, ...] = (
     Rule(KNOWN_PERMISSIONS, "mandatory", "Every scope and app role exists in Graph's catalog.", known_permissions),
@@ -252,8 +278,20 @@ RULES: tuple[Rule, ...] = (
         "The grants cover every scope the app requests at sign-in.",
         sign_in_scopes_covered,
     ),
+    Rule(
+        ADMIN_CONSENT_REVIEWERS,
+        "mandatory",
+        "An admin consent workflow that is on has reviewers.",
+        admin_consent_reviewers,
+    ),
     Rule(TENANT_WIDE_CONSENT, "advisory", "Organization mode consents for every user.", tenant_wide_consent),
     Rule(OFFLINE_ACCESS, "advisory", "Grants include offline_access (refresh tokens).", offline_access),
+    Rule(
+        USER_CONSENT_ALL_APPS,
+        "advisory",
+        "User consent is not opened to all apps from any publisher.",
+        user_consent_all_apps,
+    ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 

@@ -49,6 +49,8 @@ def test_json_has_exactly_the_documented_shape() -> None:
             "group_grants",
             "app_role_assignments",
             "assignments",
+            "consent_settings",
+            "user_experience",
             "violations",
         ]
         assert set(tenant["app"]) == {"client_id", "register"}
@@ -60,6 +62,9 @@ def test_json_has_exactly_the_documented_shape() -> None:
             assert set(grant) == {"group", "resource_app_id", "scopes"}
         for assignment in tenant["assignments"]:
             assert set(assignment) == {"principal_type", "principal"}
+        assert set(tenant["consent_settings"]) == {"user_consent", "admin_consent_workflow"}
+        for seen in tenant["user_experience"]:
+            assert set(seen) == {"principal", "experience", "refused", "reason"}
 
 
 def test_users_mode_plan(tenants_dir: Path) -> None:
@@ -94,7 +99,12 @@ def test_users_mode_plan(tenants_dir: Path) -> None:
 
 def test_tenants_in_path_order_folders_in_name_order() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES / "lab.yaml"), str(EXAMPLES)])
-    assert [t["tenant"] for t in parse_document(result.stdout)["tenants"]] == ["lab", "contoso", "fabrikam"]
+    assert [t["tenant"] for t in parse_document(result.stdout)["tenants"]] == [
+        "lab",
+        "contoso",
+        "fabrikam",
+        "northwind",
+    ]
 
 
 def test_human_output_is_a_table_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,10 +99,16 @@ def test_rule_ids_are_stable_kebab_case_and_unique() -> None:
         "expired-exception",
         "assignment-coverage",
         "sign-in-scopes-covered",
+        "admin-consent-reviewers",
         "tenant-wide-consent",
         "offline-access",
+        "user-consent-all-apps",
     ]
-    assert {r.id for r in RULES if r.severity == "advisory"} == {"tenant-wide-consent", "offline-access"}
+    assert {r.id for r in RULES if r.severity == "advisory"} == {
+        "tenant-wide-consent",
+        "offline-access",
+        "user-consent-all-apps",
+    }
 
 
 @pytest.mark.parametrize(("rule_id", "verdict"), CASES)
