@@ -32,6 +32,7 @@ from taxcalc_consent.cli.engine_setup import (
     stack_config,
 )
 from taxcalc_consent.cli.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
+from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.workspace import ensure_project
 
@@ -181,7 +182,10 @@ class Engine:
         carried: list[str] = []
         for attempt in range(1, attempts + 1):
             outcome = StepOutcome(attempts=attempt, warnings=list(carried))
-            recorder = EventRecorder(step, redact, outcome, on_change)
+            # offboard --restore-consent-settings reaches the provider through the engine's environment; the
+            # words for each removal follow the same setting.
+            restore = self.settings.env_vars.get(RESTORE_ENV) == "1"
+            recorder = EventRecorder(step, redact, outcome, on_change, restore=restore)
             try:
                 stack = self.open_stack(plan)
                 self._invoke(stack, step, recorder.on_event, plan)

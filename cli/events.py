@@ -85,9 +85,10 @@ class StepOutcome:
         return self.error is not None
 
 
-def describe_step(meta: StepEventMetadata, *, drift: bool = False) -> ResourceChange | None:
+def describe_step(meta: StepEventMetadata, *, drift: bool = False, restore: bool = False) -> ResourceChange | None:
     """Say what one engine step does in Entra terms (the resource's kind module says it); None for steps
-    that change nothing in Entra: no-op steps, and steps on the Stack, a provider or a component."""
+    that change nothing in Entra: no-op steps, and steps on the Stack, a provider or a component.
+    ``restore``: offboard puts recorded tenant-wide settings back (``--restore-consent-settings``)."""
     op = _OPS.get(_op_name(meta))
     if op is None or meta.type.startswith(_ENGINE_TYPE_PREFIXES):
         return None
@@ -109,6 +110,7 @@ def describe_step(meta: StepEventMetadata, *, drift: bool = False) -> ResourceCh
         diffs=tuple(meta.diffs or ()),
         retained=bool(getattr(meta.old, "retain_on_delete", False)),
         drift=drift,
+        restore=restore,
     )
     return ResourceChange(op, kind.label, name, kind.describe(step))
 
@@ -138,8 +140,10 @@ class EventRecorder:
         redact: Callable[[str], str],
         outcome: StepOutcome,
         on_change: Callable[[ResourceChange], None] | None,
+        restore: bool = False,
     ) -> None:
         self._step = step
+        self._restore = restore
         self._redact = redact
         self._outcome = outcome
         self._on_change = on_change
@@ -164,7 +168,7 @@ class EventRecorder:
             self._mark(event.res_op_failed_event.metadata.urn, "failed")
         elif event.diagnostic_event is not None:
             diag = event.diagnostic_event
-            message = self._redact(strip_ansi(diag.message).strip())
+            message = self._redact(without_traceback(strip_ansi(diag.message).strip()))
             if diag.severity == "error" and message:
                 self._errors.append(message)
             elif diag.severity == "warning" and message:
@@ -181,7 +185,7 @@ class EventRecorder:
     def _on_step(self, meta: StepEventMetadata) -> None:
         if meta.old is not None:
             self.state_seen = True
-        change = describe_step(meta, drift=self._step == "drift")
+        change = describe_step(meta, drift=self._step == "drift", restore=self._restore)
         if change is None:
             return
         change = ResourceChange(change.op, change.kind, change.name, self._redact(change.description), change.status)
@@ -226,6 +230,28 @@ class EventRecorder:
 
     def error_text(self) -> str:
         return "; ".join(dict.fromkeys(self._errors))
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception)): (.*)$")
+
+
+def without_traceback(text: str) -> str:
+    """A Python provider's failure without its traceback: the text before it, then the exception's message.
+
+    A dynamic provider's exception reaches the engine as the whole ``traceback.format_exc()`` (pulumi
+    sdk/python/lib/pulumi/dynamic/__main__.py, ``_abort_with_traceback``); what the user needs is its last
+    line, whose message (a Graph error naming a missing permission, say) says what to do. The exception's
+    module path and class go; the message stays.
+    """
+    head, found, rest = text.partition(_TRACEBACK)
+    if not found:
+        return text
+    lines = [line.strip() for line in rest.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+    last = lines[-1] if lines else ""
+    matched = _EXCEPTION_LINE.match(last)
+    message = matched.group(2) if matched else last
+    return f"{head.strip()} {message}".strip()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")

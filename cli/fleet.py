@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from threading import Lock
@@ -31,6 +31,7 @@ from taxcalc_consent.cli.events import ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.cli.pipeline import load_plans, select_shard
+from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.documents import RUN_FORMAT, ChangeCounts, RunDocument
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.plan import ConsentPlan
@@ -48,6 +49,8 @@ class FleetOptions:
     backend: str | None = None
     yes: bool = False
     detailed_exitcode: bool = False
+    restore_consent_settings: bool = False
+    """offboard: put each tenant's consent settings back as they were before the first apply."""
 
 
 class FleetUsageError(TaxcalcConsentError):
@@ -278,6 +281,9 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
         raise engine_setup.EngineSetupError(
             f"{len(problems)} problem(s) to fix before any tenant can run; nothing was changed"
         )
+    if operation == "offboard" and options.restore_consent_settings:
+        # Read by the consent settings provider in the engine's process (infra/settings_provider.py).
+        settings = replace(settings, env_vars={**settings.env_vars, RESTORE_ENV: "1"})
     redact = engine_setup.secret_values(plans, os.environ, settings)
     engine = automation.connect(settings) if selected else None
 
@@ -382,7 +388,8 @@ def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
     if operation == "offboard" and any(r.changes for r in runs):
         err.print(
             "TaxCalc-Hub's service principal is retained in each tenant (retain_on_delete); "
-            "grants and assignments are removed.",
+            "grants and assignments are removed; tenant-wide consent settings stay as they are unless "
+            "--restore-consent-settings puts back what the tenant had before the first apply.",
             markup=False,
         )
 

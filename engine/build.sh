@@ -3,7 +3,7 @@
 # host from Go modules pinned in engine/go.mod, into a cache outside the repository:
 #
 #   ${TAXCALC_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/taxcalc-consent/engine}/<VERSION>/bin
-#       pulumi  pulumi-language-python  pulumi-language-python-exec
+#       pulumi  pulumi-language-python  pulumi-language-python-exec  pulumi-resource-pulumi-python
 #
 # The version comes from engine/VERSION and must match the pkg/v3 version pinned in engine/go.mod.
 # Idempotent: when the bin dir is complete, built from the same inputs (stamp) and `pulumi version`
@@ -19,7 +19,7 @@ version="$(tr -d '[:space:]' < "$here/VERSION")"
 cache_root="${TAXCALC_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/taxcalc-consent/engine}"
 dest="$cache_root/$version"
 bin="$dest/bin"
-tools=(pulumi pulumi-language-python pulumi-language-python-exec)
+tools=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python)
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
 
@@ -81,10 +81,13 @@ go build -trimpath -buildvcs=false \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
   -o "$tmp/bin/" tool
 
-# The exec shim the language host runs with Python ships inside the sdk/v3 module.
+# The exec shim the language host runs with Python ships inside the sdk/v3 module, and so does the plugin
+# that serves Python dynamic providers (pulumi.dynamic; the tool's consent settings resources): Pulumi's
+# release archives carry both beside `pulumi`, where the engine looks for bundled plugins first.
 go mod download github.com/pulumi/pulumi/sdk/v3
 sdkdir="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
 install -m 0755 "$sdkdir/python/cmd/pulumi-language-python-exec" "$tmp/bin/pulumi-language-python-exec"
+install -m 0755 "$sdkdir/python/dist/pulumi-resource-pulumi-python" "$tmp/bin/pulumi-resource-pulumi-python"
 
 got="$("$tmp/bin/pulumi" version)"
 [[ "$got" == "$version" ]] || { log "built pulumi reports '$got', expected $version"; exit 1; }

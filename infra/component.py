@@ -17,15 +17,26 @@ import pulumi
 import pulumi_azuread as azuread
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.consent_settings import DIRECTORY_ROLES, describe_reviewer, reviewer_query
 from taxcalc_consent.infra.directory import Directory, ResourceServicePrincipal
 from taxcalc_consent.infra.kinds import (
     access_assignment,
+    admin_consent_workflow,
     app_registration,
     app_role_assignment,
     delegated_grant,
     service_principal,
+    user_consent_setting,
 )
-from taxcalc_consent.infra.plan import AccessAssignment, ConsentPlan
+from taxcalc_consent.infra.plan import AccessAssignment, ConsentPlan, Reviewer
+from taxcalc_consent.infra.settings_provider import (
+    AdminConsentWorkflow,
+    AdminConsentWorkflowArgs,
+    ReviewerArg,
+    SettingsAuth,
+    UserConsentSetting,
+    UserConsentSettingArgs,
+)
 
 COMPONENT_TYPE = "taxcalc-consent:index:TenantConsent"
 SIGN_IN_AUDIENCE = "AzureADMultipleOrgs"
@@ -61,6 +72,10 @@ class TenantConsent(pulumi.ComponentResource):
     """Keyed by Graph application permission (app role value)."""
     access_assignments: dict[str, azuread.AppRoleAssignment]
     """Keyed by logical name (``access-user-<id>``, ``access-group-<id>``)."""
+    user_consent_setting: UserConsentSetting | None
+    """The tenant's user consent setting, when the file manages it (the tool's own resource)."""
+    admin_consent_workflow: AdminConsentWorkflow | None
+    """The tenant's admin consent workflow, when the file manages it (the tool's own resource)."""
     service_principal_object_id: pulumi.Output[str]
     grant_ids: pulumi.Output[dict[str, str]]
     summary: dict[str, Any]
@@ -123,6 +138,7 @@ class TenantConsent(pulumi.ComponentResource):
             for a in plan.app_role_assignments
         }
         self.access_assignments = self._access_assignments(directory, plan.assignments, hub)
+        self.user_consent_setting, self.admin_consent_workflow = self._consent_settings(directory)
 
         for unused in sorted(set(self._adopt) - self._declared - {service_principal.NAME}):
             pulumi.log.warn(
@@ -149,6 +165,10 @@ class TenantConsent(pulumi.ComponentResource):
             "assignment_required": plan.service_principal.assignment_required,
             "assignments": len(self.access_assignments),
             "registered_app": plan.app.register,
+            "user_consent": plan.consent_settings.user_consent,
+            "admin_consent_workflow": None
+            if plan.consent_settings.admin_consent_workflow is None
+            else plan.consent_settings.admin_consent_workflow.enabled,
         }
         self.register_outputs(
             {
@@ -236,6 +256,52 @@ class TenantConsent(pulumi.ComponentResource):
                 opts=self._opts(name, import_id=self._hub_assignment_import_id(directory)),
             )
         return out
+
+    def _consent_settings(self, directory: Directory) -> tuple[UserConsentSetting | None, AdminConsentWorkflow | None]:
+        """The tenant-wide consent settings the file manages, through the tool's own provider (pulumi-azuread
+        has no resource for either). Not the azuread provider: they sign in as the file's ``auth`` says."""
+        plan = self._plan
+        settings = plan.consent_settings
+        auth = SettingsAuth(plan.auth.method, plan.auth.client_id, plan.auth.client_secret_env)
+        opts = pulumi.ResourceOptions(parent=self)
+        user_consent = None
+        if settings.user_consent is not None:
+            user_consent = UserConsentSetting(
+                user_consent_setting.NAME, UserConsentSettingArgs(plan.tenant_id, settings.user_consent, auth), opts
+            )
+        workflow = settings.admin_consent_workflow
+        if workflow is None:
+            return user_consent, None
+        reviewers: dict[str, ReviewerArg] = {}
+        for reviewer in workflow.reviewers:
+            resolved = self._reviewer(directory, reviewer)
+            # The same person by UPN and by object id is one reviewer.
+            reviewers.setdefault(resolved.query, resolved)
+        args = AdminConsentWorkflowArgs(
+            tenant_id=plan.tenant_id,
+            enabled=workflow.enabled,
+            reviewers=list(reviewers.values()),
+            notify_reviewers=workflow.notify_reviewers,
+            reminders=workflow.reminders,
+            request_duration_in_days=workflow.request_duration_in_days,
+            auth=auth,
+        )
+        return user_consent, AdminConsentWorkflow(admin_consent_workflow.NAME, args, opts)
+
+    def _reviewer(self, directory: Directory, reviewer: Reviewer) -> ReviewerArg:
+        """A reviewer as the Graph query the admin centre writes, looked up like every other principal."""
+        where = f"consent_settings.admin_consent_workflow.reviewers.{reviewer.reviewer_type}s"
+        if reviewer.reviewer_type == "user":
+            object_id = directory.user(reviewer.reference, where)
+            shown = reviewer.reference
+        elif reviewer.reviewer_type == "group":
+            group = directory.group(reviewer.reference, where)
+            object_id, shown = group.object_id, group.display_name
+        else:
+            object_id = DIRECTORY_ROLES.get(reviewer.reference, reviewer.reference).lower()
+            shown = reviewer.reference
+        name = describe_reviewer(reviewer.reviewer_type, object_id, shown)
+        return ReviewerArg(reviewer_query(reviewer.reviewer_type, object_id), name)
 
     # --------------------------------------------------------------------------------------- options
 

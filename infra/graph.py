@@ -261,10 +261,23 @@ def policies_get_authorization_policy() -> GraphRequest:
     return GraphRequest("/policies/authorizationPolicy", "entity", permission=POLICY_READ)
 
 
+ADMIN_CONSENT_REQUEST_POLICY_FIELDS = (
+    "isEnabled",
+    "notifyReviewers",
+    "remindersEnabled",
+    "requestDurationInDays",
+    "reviewers",
+)
+"""What the admin consent workflow is: audit compares all of it with the file, the provider reads it back."""
+
+
 # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
 def policies_get_admin_consent_request_policy() -> GraphRequest:
     return GraphRequest(
-        "/policies/adminConsentRequestPolicy", "entity", (_select("isEnabled"),), permission=POLICY_READ
+        "/policies/adminConsentRequestPolicy",
+        "entity",
+        (_select(*ADMIN_CONSENT_REQUEST_POLICY_FIELDS),),
+        permission=POLICY_READ,
     )
 
 

@@ -45,23 +45,29 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.consent_settings import MANAGED_USER_CONSENT, parse_reviewer_query
 from taxcalc_consent.infra.errors import SpecError
 from taxcalc_consent.infra.kinds import (
     ResourceKind,
     access_assignment,
+    admin_consent_workflow,
     app_role_assignment,
     delegated_grant,
     kind_of,
     service_principal,
+    user_consent_setting,
 )
 from taxcalc_consent.infra.kinds import stack_name as stack_name_from_urn
 from taxcalc_consent.infra.loader import load_tenants
 from taxcalc_consent.infra.plan import (
     AccessAssignment,
+    AdminConsentWorkflowPlan,
     AppPlan,
     AppRoleAssignment,
     ConsentPlan,
+    ConsentSettingsPlan,
     DelegatedGrant,
+    Reviewer,
     ServicePrincipalPlan,
     build_plan,
 )
@@ -211,6 +217,7 @@ class _Declared:
     grants: list[DelegatedGrant] = field(default_factory=list)
     roles: list[AppRoleAssignment] = field(default_factory=list)
     assignments: list[AccessAssignment] = field(default_factory=list)
+    consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
 
 
 def _read_service_principal(resource: ResourceView, declared: _Declared) -> None:
@@ -248,14 +255,38 @@ def _read_access_assignment(resource: ResourceView, declared: _Declared) -> None
     declared.assignments.append(AccessAssignment(principal_type, principal))
 
 
+def _read_user_consent_setting(resource: ResourceView, declared: _Declared) -> None:
+    setting = resource.get("setting")
+    if setting in MANAGED_USER_CONSENT:
+        declared.consent_settings = replace(declared.consent_settings, user_consent=setting)
+
+
+def _read_admin_consent_workflow(resource: ResourceView, declared: _Declared) -> None:
+    reviewers: list[Reviewer] = []
+    for query in admin_consent_workflow.reviewer_queries(resource.get("reviewers")):
+        parsed = parse_reviewer_query(query)
+        # A query in no form the tool writes still names someone: the rules count it as a reviewer.
+        reviewers.append(Reviewer(*parsed) if parsed else Reviewer("user", query))
+    workflow = AdminConsentWorkflowPlan(
+        enabled=resource.get("isEnabled") is True,
+        reviewers=tuple(reviewers),
+        notify_reviewers=resource.get("notifyReviewers") is True,
+        reminders=resource.get("remindersEnabled") is True,
+        request_duration_in_days=int(resource.get("requestDurationInDays") or 0),
+    )
+    declared.consent_settings = replace(declared.consent_settings, admin_consent_workflow=workflow)
+
+
 _READERS: dict[ResourceKind, Callable[[ResourceView, _Declared], None]] = {
     service_principal.KIND: _read_service_principal,
     delegated_grant.KIND: _read_grant,
     app_role_assignment.KIND: _read_app_role_assignment,
     access_assignment.KIND: _read_access_assignment,
+    user_consent_setting.KIND: _read_user_consent_setting,
+    admin_consent_workflow.KIND: _read_admin_consent_workflow,
 }
-"""The kinds the rules judge, each read back into the ConsentPlan part it came from. A kind not listed
-(the app registration) is not judged: the rules are about what the tenant grants, not the registration."""
+"""The kinds the rules judge, each read back into the ConsentPlan part it came from: what the tenant grants and
+its tenant-wide consent settings. A kind not listed (the app registration) is not judged."""
 JUDGED_TYPES = frozenset(kind.type_token for kind in _READERS)
 
 
@@ -286,6 +317,7 @@ def plan_from_resources(
         group_grants=(),
         app_role_assignments=tuple(declared.roles),
         assignments=tuple(declared.assignments),
+        consent_settings=declared.consent_settings,
         violations=(),
     )
 

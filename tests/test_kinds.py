@@ -13,6 +13,7 @@ from taxcalc_consent.infra.kinds import (
     KINDS,
     Step,
     access_assignment,
+    admin_consent_workflow,
     app_registration,
     app_role_assignment,
     delegated_grant,
@@ -21,7 +22,9 @@ from taxcalc_consent.infra.kinds import (
     service_principal,
     stack_name,
     type_token,
+    user_consent_setting,
 )
+from taxcalc_consent.infra.settings_provider import AdminConsentWorkflow, UserConsentSetting
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, fabrikam
 from tests.test_infra_program import deploy_file, write_tenant
@@ -73,7 +76,9 @@ def test_two_kinds_share_the_app_role_assignment_token_and_names_tell_them_apart
 def test_every_resource_the_program_declares_has_exactly_one_kind(example: str) -> None:
     mocks, _ = deploy_file(EXAMPLE_TENANTS[example](), EXAMPLES / f"{example}.yaml")
     declared = [
-        r for r in mocks.resources if r.type.startswith("azuread:index/") and r.type != "pulumi:providers:azuread"
+        r
+        for r in mocks.resources
+        if r.type.startswith(("azuread:index/", "pulumi-python:dynamic/")) and r.type != "pulumi:providers:azuread"
     ]
     assert declared
     for resource in declared:
@@ -88,13 +93,23 @@ def test_every_kind_describes_every_change_op_in_words() -> None:
         app_role_assignment.KIND: app_role_assignment.name("Mail.Send"),
         access_assignment.KIND: access_assignment.name("User", USER),
         app_registration.KIND: app_registration.NAME,
+        user_consent_setting.KIND: user_consent_setting.NAME,
+        admin_consent_workflow.KIND: admin_consent_workflow.NAME,
     }
     assert set(names) == set(KINDS)
     for kind, name in names.items():
         for op in ("create", "update", "delete", "replace", "import"):
             for drift in (False, True):
-                text = kind.describe(Step(op, name, old={"x": 1}, new={"x": 2}, drift=drift))  # type: ignore[arg-type]
-                assert text and "None" not in text, (kind.label, op, drift, text)
+                for restore in (False, True):
+                    step = Step(op, name, old={"x": 1}, new={"x": 2}, drift=drift, restore=restore)  # type: ignore[arg-type]
+                    text = kind.describe(step)
+                    assert text and "None" not in text, (kind.label, op, drift, text)
+
+
+def test_the_settings_kinds_are_the_dynamic_resources_type_tokens() -> None:
+    # pulumi.dynamic.Resource builds its token as pulumi-python:dynamic/<module>:<name> (dynamic.py).
+    assert f"pulumi-python:{UserConsentSetting._resource_type_name}" == user_consent_setting.TYPE
+    assert f"pulumi-python:{AdminConsentWorkflow._resource_type_name}" == admin_consent_workflow.TYPE
 
 
 def test_adopting_the_service_principal_by_its_import_id_builds_the_assignment_import(tenants_dir: Path) -> None:

@@ -14,4 +14,4 @@ def test_examples_validate_and_plan() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
     assert result.exit_code == 0
     document = parse_document(result.stdout)
-    assert [t["tenant"] for t in document["tenants"]] == ["contoso", "fabrikam", "lab"]
+    assert [t["tenant"] for t in document["tenants"]] == ["contoso", "fabrikam", "lab", "northwind"]

@@ -377,7 +377,7 @@ def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
 def test_examples_are_valid_and_underscore_files_are_not_tenants() -> None:
     result = runner.invoke(app, ["validate", str(EXAMPLES), str(EXAMPLES / "_defaults.yaml")])
     assert result.exit_code == 0, result.output
-    assert "3 tenant file(s) valid" in result.stderr
+    assert "4 tenant file(s) valid" in result.stderr
 
 
 def test_upns_and_guids_normalised(tenants_dir: Path) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from taxcalc_consent.cli.exit_codes import ExitCode
@@ -15,14 +17,30 @@ def offboard(
     backend: BackendOpt = None,
     json_output: JsonOpt = False,
     out: OutOpt = None,
+    restore_consent_settings: Annotated[
+        bool,
+        typer.Option(
+            "--restore-consent-settings",
+            help="Also put each tenant's user consent setting and admin consent workflow back as they were "
+            "before the first apply (default: leave them as they are).",
+        ),
+    ] = False,
 ) -> ExitCode:
     """Remove TaxCalc-Hub's grants and assignments from each tenant; its service principal is retained.
 
-    Without --yes (and no confirmation at a terminal) this only previews the removal and exits 3.
+    Tenant-wide consent settings the file manages are left as they are, unless --restore-consent-settings
+    puts back what each tenant had before the tool first set them. Without --yes (and no confirmation at a
+    terminal) this only previews the removal and exits 3.
     """
     from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
 
     options = FleetOptions(
-        parallel=parallel, shard=shard, json_output=json_output, report=out, backend=backend, yes=yes
+        parallel=parallel,
+        shard=shard,
+        json_output=json_output,
+        report=out,
+        backend=backend,
+        yes=yes,
+        restore_consent_settings=restore_consent_settings,
     )
     return run_fleet("offboard", paths, options)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from taxcalc_consent.infra.kinds import (
     access_assignment,
+    admin_consent_workflow,
     app_registration,
     app_role_assignment,
     delegated_grant,
     service_principal,
+    user_consent_setting,
 )
 from taxcalc_consent.infra.kinds.base import ChangeOp, ResourceKind, Step, logical_name, stack_name, type_token
 
@@ -27,6 +29,8 @@ KINDS: tuple[ResourceKind, ...] = (
     app_role_assignment.KIND,
     access_assignment.KIND,
     app_registration.KIND,
+    user_consent_setting.KIND,
+    admin_consent_workflow.KIND,
 )
 """Every kind the program declares. Kinds that share a type token tell their logical names apart."""
 

@@ -33,6 +33,9 @@ class Step:
     """The resource in state has ``retain_on_delete``: a delete releases it and leaves it in the tenant."""
     drift: bool = False
     """Said as a drift check says it: the tenant moved away from the file, not the file from the tenant."""
+    restore: bool = False
+    """Offboarding was asked to put back what a tenant-wide setting was before the tool first set it
+    (``offboard --restore-consent-settings``); without it a delete leaves the setting as it is."""
 
     @property
     def inputs(self) -> Mapping[str, Any]:

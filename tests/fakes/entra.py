@@ -130,6 +130,78 @@ class AuthorizationPolicy:
             "ManagePermissionGrantsForOwnedResource.DeveloperConsent",
         ]
     )
+    allowed_to_create_apps: bool = True
+    allowed_to_create_security_groups: bool = True
+    allowed_to_read_other_users: bool = True
+
+
+@dataclass
+class AdminConsentRequestPolicy:
+    """A tenant's admin consent workflow, as GET /policies/adminConsentRequestPolicy shows it. The values of a
+    tenant that never turned it on are the emulator's (Graph documents none); mondoohq/mql#5722 shows a real
+    tenant's policy with every property present, reviewers ``[]`` and version 0."""
+
+    is_enabled: bool = False
+    notify_reviewers: bool = False
+    reminders_enabled: bool = False
+    request_duration_in_days: int = 30
+    reviewers: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+
+
+# https://learn.microsoft.com/graph/api/resources/authorizationpolicy and .../defaultuserrolepermissions:
+# the declared properties a PATCH may name; any other is refused as Graph refuses an undeclared property.
+AUTHORIZATION_POLICY_PROPERTIES = frozenset(
+    {
+        "allowEmailVerifiedUsersToJoinOrganization",
+        "allowInvitesFrom",
+        "allowUserConsentForRiskyApps",
+        "allowedToSignUpEmailBasedSubscriptions",
+        "allowedToUseSSPR",
+        "blockMsolPowerShell",
+        "defaultUserRolePermissions",
+        "description",
+        "displayName",
+        "guestUserRoleId",
+    }
+)
+DEFAULT_USER_ROLE_PERMISSIONS = frozenset(
+    {
+        "allowedToCreateApps",
+        "allowedToCreateSecurityGroups",
+        "allowedToCreateTenants",
+        "allowedToReadBitlockerKeysForOwnedDevice",
+        "allowedToReadOtherUsers",
+        "permissionGrantPoliciesAssigned",
+    }
+)
+# https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update: "the properties that are required
+# when you update"; version is read-only (resources/adminconsentrequestpolicy).
+ADMIN_CONSENT_REQUEST_POLICY_REQUIRED = (
+    "isEnabled",
+    "notifyReviewers",
+    "remindersEnabled",
+    "requestDurationInDays",
+    "reviewers",
+)
+ADMIN_CONSENT_REQUEST_POLICY_PROPERTIES = frozenset({*ADMIN_CONSENT_REQUEST_POLICY_REQUIRED, "version", "@odata.type"})
+# https://learn.microsoft.com/graph/api/resources/accessreviewreviewerscope
+REVIEWER_SCOPE_PROPERTIES = frozenset({"query", "queryRoot", "queryType", "@odata.type"})
+
+
+def _undeclared(name: str) -> GraphError:
+    # Graph's answer to a property its type does not declare (https://learn.microsoft.com/graph/errors).
+    return GraphError(
+        400, "BadRequest", f"Property '{name}' does not exist as a declared property or extension property."
+    )
+
+
+def _not_of_type(name: str, edm_type: str) -> GraphError:
+    # OData's answer to a value of the wrong JSON type for a declared property (the text is OData's
+    # deserializer's; unverified against Graph for these two policies).
+    return GraphError(
+        400, "BadRequest", f"Cannot convert the literal value of property '{name}' to the expected type '{edm_type}'."
+    )
 
 
 def _not_found(ref: str) -> GraphError:
@@ -165,7 +237,7 @@ class FakeTenant:
         self.grants: dict[str, OAuth2PermissionGrant] = {}
         self.app_role_assignments: dict[str, AppRoleAssignment] = {}
         self.authorization_policy = AuthorizationPolicy()
-        self.admin_consent_workflow_enabled = False
+        self.admin_consent_request_policy = AdminConsentRequestPolicy()
         self.published_apps: dict[str, str] = {}
         """Multi-tenant applications registered in other tenants (app id -> name): Graph creates a service
         principal for these when this tenant first consents to them."""
@@ -177,6 +249,14 @@ class FakeTenant:
             scopes={p.name: p.id for p in catalog.delegated.values()},
             app_roles={p.name: p.id for p in catalog.application.values()},
         )
+
+    @property
+    def admin_consent_workflow_enabled(self) -> bool:
+        return self.admin_consent_request_policy.is_enabled
+
+    @admin_consent_workflow_enabled.setter
+    def admin_consent_workflow_enabled(self, value: bool) -> None:
+        self.admin_consent_request_policy.is_enabled = value
 
     # ----------------------------------------------------------------------------- directory setup
 
@@ -433,6 +513,82 @@ class FakeTenant:
         if owner_id not in owners:
             raise _not_found(owner_id)
         owners.remove(owner_id)
+
+    # ---------------------------------------------------------------------------- consent policies
+
+    def update_authorization_policy(self, body: dict[str, Any]) -> None:
+        """PATCH /policies/authorizationPolicy (https://learn.microsoft.com/graph/api/authorizationpolicy-update):
+        properties not in the body keep their values; a complex property merges; a collection is replaced."""
+        for name in body:
+            if name not in AUTHORIZATION_POLICY_PROPERTIES:
+                raise _undeclared(name)
+        permissions = body.get("defaultUserRolePermissions")
+        if permissions is None:
+            return
+        if not isinstance(permissions, dict):
+            raise _not_of_type("defaultUserRolePermissions", "microsoft.graph.defaultUserRolePermissions")
+        for name in permissions:
+            if name not in DEFAULT_USER_ROLE_PERMISSIONS:
+                raise _undeclared(name)
+        policy = self.authorization_policy
+        if "permissionGrantPoliciesAssigned" in permissions:
+            assigned = permissions["permissionGrantPoliciesAssigned"]
+            if not isinstance(assigned, list) or not all(isinstance(entry, str) for entry in assigned):
+                raise _not_of_type("permissionGrantPoliciesAssigned", "Collection(Edm.String)")
+            policy.permission_grant_policies_assigned = list(assigned)
+        for wire, attribute in (
+            ("allowedToCreateApps", "allowed_to_create_apps"),
+            ("allowedToCreateSecurityGroups", "allowed_to_create_security_groups"),
+            ("allowedToReadOtherUsers", "allowed_to_read_other_users"),
+        ):
+            if wire in permissions:
+                if not isinstance(permissions[wire], bool):
+                    raise _not_of_type(wire, "Edm.Boolean")
+                setattr(policy, attribute, permissions[wire])
+
+    def replace_admin_consent_request_policy(self, body: dict[str, Any]) -> None:
+        """PUT /policies/adminConsentRequestPolicy (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update):
+        every required property present and of its type; the version moves on with each update."""
+        for name in body:
+            if name not in ADMIN_CONSENT_REQUEST_POLICY_PROPERTIES:
+                raise _undeclared(name)
+        for name in ADMIN_CONSENT_REQUEST_POLICY_REQUIRED:
+            if name not in body:
+                raise GraphError(
+                    400, "BadRequest", f"The property '{name}' is required to update the adminConsentRequestPolicy."
+                )
+        for name in ("isEnabled", "notifyReviewers", "remindersEnabled"):
+            if not isinstance(body[name], bool):
+                raise _not_of_type(name, "Edm.Boolean")
+        days = body["requestDurationInDays"]
+        if not isinstance(days, int) or isinstance(days, bool):
+            raise _not_of_type("requestDurationInDays", "Edm.Int32")
+        reviewers = body["reviewers"]
+        if not isinstance(reviewers, list):
+            raise _not_of_type("reviewers", "Collection(microsoft.graph.accessReviewReviewerScope)")
+        stored = []
+        for reviewer in reviewers:
+            if not isinstance(reviewer, dict):
+                raise _not_of_type("reviewers", "Collection(microsoft.graph.accessReviewReviewerScope)")
+            for name in reviewer:
+                if name not in REVIEWER_SCOPE_PROPERTIES:
+                    raise _undeclared(name)
+            if not isinstance(reviewer.get("query"), str):
+                raise _not_of_type("query", "Edm.String")
+            stored.append(
+                {
+                    "query": reviewer["query"],
+                    "queryType": reviewer.get("queryType"),
+                    "queryRoot": reviewer.get("queryRoot"),
+                }
+            )
+        policy = self.admin_consent_request_policy
+        policy.is_enabled = body["isEnabled"]
+        policy.notify_reviewers = body["notifyReviewers"]
+        policy.reminders_enabled = body["remindersEnabled"]
+        policy.request_duration_in_days = days
+        policy.reviewers = stored
+        policy.version += 1
 
     def add_automation_identity(self, app_id: str, display_name: str, roles: list[str]) -> ServicePrincipal:
         """The MSP's automation identity: its service principal here, granted ``roles`` on Microsoft Graph by

@@ -43,4 +43,18 @@ def lab() -> FakeTenant:
     return tenant
 
 
-EXAMPLE_TENANTS: dict[str, Callable[[], FakeTenant]] = {"contoso": contoso, "fabrikam": fabrikam, "lab": lab}
+def northwind() -> FakeTenant:
+    tenant = FakeTenant("9d3c2b1a-8e7f-4a6b-9c5d-1e2f3a4b5c6d")
+    tenant.add_user("dana.lee@northwind.co.uk", "Dana Lee")
+    tenant.add_user("front.desk@northwind.co.uk", "Front desk mailbox")
+    tenant.add_user("it.admin@northwind.co.uk", "IT administrator")
+    tenant.add_user("new.starter@northwind.co.uk", "Not listed in the file")
+    return tenant
+
+
+EXAMPLE_TENANTS: dict[str, Callable[[], FakeTenant]] = {
+    "contoso": contoso,
+    "fabrikam": fabrikam,
+    "lab": lab,
+    "northwind": northwind,
+}

@@ -21,8 +21,10 @@ application permissions that doc lists; the rules that apply to every route:
 Beside the reads it serves the writes (and the ``/beta`` reads) that the test azuread provider
 (``tests/fakes/azuread_provider``) sends as terraform-provider-azuread sends them: service principals,
 oauth2PermissionGrants, app role assignments, applications and their owners, each validated by
-``FakeTenant`` with Graph's rules and error bodies. Every request is recorded, so a test can prove that
-a client never wrote (``writes()``).
+``FakeTenant`` with Graph's rules and error bodies; and, in one block of its own, the two policy writes the
+tool's consent settings provider makes (``PATCH /policies/authorizationPolicy``, ``PUT
+/policies/adminConsentRequestPolicy``). Every request is recorded, so a test can prove that a client never
+wrote (``writes()``).
 """
 
 from __future__ import annotations
@@ -354,31 +356,13 @@ class GraphEmulator:
 
     # https://learn.microsoft.com/graph/api/authorizationpolicy-get
     def policies_get_authorization_policy(self, r: Request) -> dict[str, Any]:
-        policy = {
-            "id": "authorizationPolicy",
-            "displayName": "Authorization Policy",
-            "defaultUserRolePermissions": {
-                "allowedToCreateApps": True,
-                "allowedToCreateSecurityGroups": True,
-                "allowedToReadOtherUsers": True,
-                "permissionGrantPoliciesAssigned": list(
-                    self.tenant.authorization_policy.permission_grant_policies_assigned
-                ),
-            },
-        }
-        return self._entity("policies/authorizationPolicy/$entity", policy, r)
+        return self._entity("policies/authorizationPolicy/$entity", authorization_policy_wire(self.tenant), r)
 
     # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
     def policies_get_admin_consent_request_policy(self, r: Request) -> dict[str, Any]:
-        policy = {
-            "isEnabled": self.tenant.admin_consent_workflow_enabled,
-            "notifyReviewers": False,
-            "remindersEnabled": False,
-            "requestDurationInDays": 30,
-            "version": 0,
-            "reviewers": [],
-        }
-        return self._entity("policies/adminConsentRequestPolicy/$entity", policy, r)
+        return self._entity(
+            "policies/adminConsentRequestPolicy/$entity", admin_consent_request_policy_wire(self.tenant), r
+        )
 
     # ------------------------------------------------- reads the test azuread provider makes, then writes
 
@@ -579,6 +563,21 @@ class GraphEmulator:
         self._group(r.params["id"])
         return self._collection("directoryObjects", [], r, set())
 
+    # ------------------------------------------- the consent settings provider's writes (issue 14)
+    # The two policies the tool's own provider (infra/settings_provider.py) reads and writes. The shapes and
+    # the validation are FakeTenant's (update_authorization_policy, replace_admin_consent_request_policy), each
+    # rule with its Graph doc; the routes and the permissions each doc's table lists are here.
+
+    # https://learn.microsoft.com/graph/api/authorizationpolicy-update: 204, no body; application permission
+    # Policy.ReadWrite.Authorization only (its table lists no higher one).
+    def policies_update_authorization_policy(self, r: Request) -> None:
+        self.tenant.update_authorization_policy(r.body)
+
+    # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update: PUT, 204 (the docs' example
+    # response has no body); Policy.ReadWrite.ConsentRequest, or Directory.ReadWrite.All.
+    def policies_update_admin_consent_request_policy(self, r: Request) -> None:
+        self.tenant.replace_admin_consent_request_policy(r.body)
+
     # ----------------------------------------------------------------------------------- helpers
 
     def _created(self, entity_set: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -755,6 +754,8 @@ AUTHORIZATION_POLICY_READERS = frozenset({"Policy.Read.All", "Policy.ReadWrite.A
 CONSENT_REQUEST_POLICY_READERS = frozenset(
     {"Policy.Read.All", "Policy.ReadWrite.ConsentRequest", "Directory.Read.All", "Directory.ReadWrite.All"}
 )
+AUTHORIZATION_POLICY_WRITERS = frozenset({"Policy.ReadWrite.Authorization"})
+CONSENT_REQUEST_POLICY_WRITERS = frozenset({"Policy.ReadWrite.ConsentRequest", "Directory.ReadWrite.All"})
 
 # The writers, from the same tables (application permissions; any one suffices).
 APPLICATION_WRITERS = frozenset(
@@ -806,6 +807,21 @@ ROUTES: tuple[Route, ...] = (
         ("policies", "adminConsentRequestPolicy"),
         GraphEmulator.policies_get_admin_consent_request_policy,
         CONSENT_REQUEST_POLICY_READERS,
+    ),
+    # ----- what the consent settings provider writes (issue 14)
+    Route(
+        "PATCH",
+        ("policies", "authorizationPolicy"),
+        GraphEmulator.policies_update_authorization_policy,
+        AUTHORIZATION_POLICY_WRITERS,
+        status=204,
+    ),
+    Route(
+        "PUT",
+        ("policies", "adminConsentRequestPolicy"),
+        GraphEmulator.policies_update_admin_consent_request_policy,
+        CONSENT_REQUEST_POLICY_WRITERS,
+        status=204,
     ),
     # ----- what the test azuread provider sends (terraform-provider-azuread's requests)
     Route("GET", ("users",), GraphEmulator.users_list, USER_READERS),
@@ -1093,6 +1109,32 @@ def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
             {"id": scope_id, "value": value, "type": "User", "isEnabled": True}
             for value, scope_id in sp.oauth2_permission_scopes.items()
         ],
+    }
+
+
+def authorization_policy_wire(tenant: FakeTenant) -> dict[str, Any]:
+    policy = tenant.authorization_policy
+    return {
+        "id": "authorizationPolicy",
+        "displayName": "Authorization Policy",
+        "defaultUserRolePermissions": {
+            "allowedToCreateApps": policy.allowed_to_create_apps,
+            "allowedToCreateSecurityGroups": policy.allowed_to_create_security_groups,
+            "allowedToReadOtherUsers": policy.allowed_to_read_other_users,
+            "permissionGrantPoliciesAssigned": list(policy.permission_grant_policies_assigned),
+        },
+    }
+
+
+def admin_consent_request_policy_wire(tenant: FakeTenant) -> dict[str, Any]:
+    policy = tenant.admin_consent_request_policy
+    return {
+        "isEnabled": policy.is_enabled,
+        "notifyReviewers": policy.notify_reviewers,
+        "remindersEnabled": policy.reminders_enabled,
+        "requestDurationInDays": policy.request_duration_in_days,
+        "version": policy.version,
+        "reviewers": [dict(reviewer) for reviewer in policy.reviewers],
     }
 
 

@@ -3,7 +3,8 @@
 This mirrors how the Pulumi program (infra/) maps a plan onto pulumi-azuread resources (issue 3):
 one ServicePrincipal for TaxCalc-Hub, one ServicePrincipalDelegatedPermissionGrant per consent
 (AllPrincipals, or one per user with userObjectId), one AppRoleAssignment per application permission
-(appRoleId: Graph's role id) and per access assignment (the default role id). Property names are the
+(appRoleId: Graph's role id) and per access assignment (the default role id); and the tool's own
+consent settings resources (issue 14) when the file manages the tenant's consent settings. Property names are the
 provider's wire names; inputs the engine cannot know during a preview (the object id of a service
 principal that does not exist yet) are the engine's unknown sentinel, so a policy reading them sees
 what it would see for real.
@@ -19,7 +20,20 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from taxcalc_consent.infra.catalog import graph_catalog
-from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.consent_settings import (
+    DIRECTORY_ROLES,
+    REVIEWER_QUERY_TYPE,
+    describe_reviewer,
+    reviewer_query,
+)
+from taxcalc_consent.infra.kinds import (
+    access_assignment,
+    admin_consent_workflow,
+    app_role_assignment,
+    delegated_grant,
+    service_principal,
+    user_consent_setting,
+)
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.spec import is_guid
 
@@ -110,6 +124,46 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
                     "appRoleId": access_assignment.DEFAULT_ROLE_ID,
                     "principalObjectId": principal,
                     "resourceObjectId": sp_id,
+                },
+            )
+        )
+    settings = plan.consent_settings
+    if settings.user_consent is not None:
+        out.append(
+            PreviewResource(
+                user_consent_setting.TYPE,
+                user_consent_setting.NAME,
+                {"tenantId": plan.tenant_id, "setting": settings.user_consent},
+            )
+        )
+    workflow = settings.admin_consent_workflow
+    if workflow is not None:
+        ids = [
+            DIRECTORY_ROLES.get(r.reference, r.reference) if r.reviewer_type == "role" else object_id(r.reference)
+            for r in workflow.reviewers
+        ]
+        out.append(
+            PreviewResource(
+                admin_consent_workflow.TYPE,
+                admin_consent_workflow.NAME,
+                {
+                    "tenantId": plan.tenant_id,
+                    "isEnabled": workflow.enabled,
+                    "reviewers": [
+                        {
+                            "query": reviewer_query(r.reviewer_type, i),
+                            "queryType": REVIEWER_QUERY_TYPE,
+                            "queryRoot": None,
+                        }
+                        for r, i in zip(workflow.reviewers, ids, strict=True)
+                    ],
+                    "reviewerNames": [
+                        describe_reviewer(r.reviewer_type, i, r.reference)
+                        for r, i in zip(workflow.reviewers, ids, strict=True)
+                    ],
+                    "notifyReviewers": workflow.notify_reviewers,
+                    "remindersEnabled": workflow.reminders,
+                    "requestDurationInDays": workflow.request_duration_in_days,
                 },
             )
         )

@@ -11,12 +11,17 @@ again. Beyond Graph, it enforces what the provider itself does:
   updates what differs, as Pulumi does since pulumi/pulumi#19339;
 - every read and write must come through an explicit azuread provider bound to this tenant's id:
   anything else fails, the way credentials for another tenant would.
+The tool's own consent settings resources (infra/settings_provider.py) are created as the engine creates
+them: the dynamic provider is unpickled from the resource's ``__provider`` input, checked, then asked to
+create, and it writes over HTTP to the Graph emulator that serves this same tenant (the program's reads go
+there too), with Graph's shapes and rules.
 It records every resource and invoke for assertions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import itertools
 import math
@@ -26,14 +31,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import dill
 import pulumi
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV, TOKEN_ENV
-from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.kinds import (
+    admin_consent_workflow,
+    app_registration,
+    app_role_assignment,
+    delegated_grant,
+    service_principal,
+    user_consent_setting,
+)
 from tests.fakes.entra import FakeTenant, GraphError, ServicePrincipal
 from tests.fakes.graph_emulator import GraphEmulator, serve
 
@@ -44,6 +58,8 @@ SERVICE_PRINCIPAL = service_principal.TYPE
 APPLICATION = app_registration.TYPE
 GRANT = delegated_grant.TYPE
 APP_ROLE_ASSIGNMENT = app_role_assignment.TYPE
+USER_CONSENT_SETTING = user_consent_setting.TYPE
+ADMIN_CONSENT_WORKFLOW = admin_consent_workflow.TYPE
 GET_USER = "azuread:index/getUser:getUser"
 GET_USERS = "azuread:index/getUsers:getUsers"
 GET_GROUP = "azuread:index/getGroup:getGroup"
@@ -254,6 +270,8 @@ class EntraMocks(pulumi.runtime.Mocks):
             APPLICATION: self._application,
             GRANT: self._grant,
             APP_ROLE_ASSIGNMENT: self._app_role_assignment,
+            USER_CONSENT_SETTING: self._dynamic,
+            ADMIN_CONSENT_WORKFLOW: self._dynamic,
         }
         writer = writers.get(args.typ)
         if writer is None:
@@ -424,6 +442,25 @@ class EntraMocks(pulumi.runtime.Mocks):
             "principalType": assignment.principal_type,
             "resourceDisplayName": sp.display_name,
         }
+
+    def _dynamic(self, inputs: dict[str, Any], import_id: str) -> tuple[str, dict[str, Any]]:
+        """A ``pulumi.dynamic.Resource``, created as the engine's ``pulumi-resource-pulumi-python`` plugin does
+        (pulumi/dynamic/__main__.py): unpickle the provider from ``__provider``, ``check``, then ``create``."""
+        if import_id:
+            raise GraphError(400, "ImportNotSupported", "the consent settings resources are never imported")
+        if str(inputs.get("tenantId", "")).lower() != self.tenant.tenant_id.lower():
+            # The provider signs in to the tenant its inputs name: another tenant's token, refused here.
+            raise GraphError(
+                401,
+                "InvalidAuthenticationToken",
+                f"the provider's token is for tenant {inputs.get('tenantId')!r}, not {self.tenant.tenant_id}",
+            )
+        provider = dill.loads(base64.b64decode(inputs[PROVIDER_KEY]))
+        checked = provider.check({}, inputs)
+        if checked.failures:
+            raise ValueError("; ".join(f"{f.property}: {f.reason}" for f in checked.failures))
+        created = provider.create(checked.inputs)
+        return str(created.id), {**checked.inputs, **(created.outs or {})}
 
 
 def _imported(prefix: str, import_id: str) -> str:

@@ -1,0 +1,113 @@
+"""The tool's only Microsoft Graph writes: a tenant's authorization policy and admin consent request policy.
+
+Used by the consent settings provider (``infra.settings_provider``) and nothing else: ``audit`` and ``adopt``
+read through ``infra.graph.GraphClient``, which refuses every write, and an import-linter contract keeps
+this module out of their reach. Reads go through that same read-only client; the two writes are here:
+- ``PATCH /policies/authorizationPolicy`` with ``defaultUserRolePermissions.permissionGrantPoliciesAssigned``
+  (https://learn.microsoft.com/graph/api/authorizationpolicy-update; least privilege
+  ``Policy.ReadWrite.Authorization``, the only application permission its table lists);
+- ``PUT /policies/adminConsentRequestPolicy`` with every property the update requires
+  (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update; least privilege
+  ``Policy.ReadWrite.ConsentRequest``).
+Both answer 204 with no body. A 403 names the permission the call needs, as the read client's errors do.
+
+Which Graph, and who signs in: exactly as the program's own directory reads (``infra.directory``,
+``program_graph_client``): ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` when set, else the public cloud; the tenant file's
+``auth`` block, or the azuread provider's ``ARM_*`` variables when the file names no method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import httpx
+
+from taxcalc_consent.infra import graph
+from taxcalc_consent.infra.directory import provider_auth
+from taxcalc_consent.infra.graph import GraphClient, GraphError, TokenSource
+from taxcalc_consent.infra.spec import AuthSection
+
+AUTHORIZATION_POLICY_WRITE = "Policy.ReadWrite.Authorization"
+CONSENT_REQUEST_POLICY_WRITE = "Policy.ReadWrite.ConsentRequest"
+
+
+@dataclass
+class PolicyWriter:
+    """One tenant's two consent policies: read through the read-only client, written here."""
+
+    reader: GraphClient
+    sleep: Callable[[float], None] | None = None
+    """Waits between retries; default the reader's."""
+    _http: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    # https://learn.microsoft.com/graph/api/authorizationpolicy-get
+    def permission_grant_policies_assigned(self) -> list[str]:
+        request = replace(graph.policies_get_authorization_policy(), permission=AUTHORIZATION_POLICY_WRITE)
+        policy = self.reader.entity(request) or {}
+        assigned = (policy.get("defaultUserRolePermissions") or {}).get("permissionGrantPoliciesAssigned") or []
+        return [str(entry) for entry in assigned]
+
+    # https://learn.microsoft.com/graph/api/authorizationpolicy-update: a collection in a PATCH replaces the
+    # whole collection, so the list sent carries every entry the tenant keeps.
+    def set_permission_grant_policies_assigned(self, assigned: list[str]) -> None:
+        body = {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": list(assigned)}}
+        self._write("PATCH", "/policies/authorizationPolicy", body, AUTHORIZATION_POLICY_WRITE)
+
+    # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-get
+    def admin_consent_request_policy(self) -> dict[str, Any]:
+        request = replace(graph.policies_get_admin_consent_request_policy(), permission=CONSENT_REQUEST_POLICY_WRITE)
+        policy = self.reader.entity(request) or {}
+        return {key: policy.get(key) for key in graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS}
+
+    # https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update: PUT, with every required property.
+    def set_admin_consent_request_policy(self, policy: Mapping[str, Any]) -> None:
+        body = {key: policy[key] for key in graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS}
+        self._write("PUT", "/policies/adminConsentRequestPolicy", body, CONSENT_REQUEST_POLICY_WRITE)
+
+    def close(self) -> None:
+        self.reader.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> PolicyWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _write(self, method: Literal["PATCH", "PUT"], path: str, body: dict[str, Any], permission: str) -> None:
+        described = f"{method} {path}"
+        reader = self.reader
+        if self._http is None:
+            self._http = httpx.Client(timeout=reader.timeout, transport=reader.transport, follow_redirects=False)
+        sleep = self.sleep or reader.sleep
+        for attempt in range(1, graph.MAX_ATTEMPTS + 1):
+            token = reader.token()
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            try:
+                response = self._http.request(method, f"{reader.root}{path}", headers=headers, json=body)
+            except httpx.HTTPError as exc:
+                raise GraphError(f"{type(exc).__name__}: cannot reach {reader.base_url}", request=described) from None
+            if response.status_code in graph.RETRY_STATUSES and attempt < graph.MAX_ATTEMPTS:
+                sleep(graph._retry_delay(response.headers.get("Retry-After"), attempt))
+                continue
+            if response.status_code >= 400:
+                answer = graph._json_body(response)
+                raise graph._error_from_body(
+                    response.status_code, answer, dict(response.headers), described, permission
+                )
+            return
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def policy_writer(
+    tenant_id: str, auth: AuthSection, environ: Mapping[str, str], transport: httpx.BaseTransport | None = None
+) -> PolicyWriter:
+    """A writer for one tenant: the Graph and the credentials the program's own reads use."""
+    endpoint = environ.get(graph.GRAPH_ENDPOINT_ENV) or None
+    base = graph.graph_base_url("public", endpoint)
+    tokens: TokenSource = graph.token_source(tenant_id, provider_auth(auth, environ), "public", base, environ)
+    return PolicyWriter(GraphClient(base, tokens, transport=transport))

@@ -1,0 +1,341 @@
+"""The consent settings provider over real HTTP against the Graph emulator, called as the engine calls it.
+
+``pulumi-resource-pulumi-python`` unpickles the provider from the resource's state and calls check, create,
+read (refresh), diff, update and delete; these tests do the same, with the provider's Graph reached through
+``TAXCALC_CONSENT_GRAPH_ENDPOINT`` as in the engine. What the tenant holds afterwards is read from the
+emulator's tenant; what went over the wire from its request log.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dill
+import httpx
+import pulumi
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from taxcalc_consent.cli.events import without_traceback
+from taxcalc_consent.infra import graph
+from taxcalc_consent.infra.consent_settings import DIRECTORY_ROLES, RESTORE_ENV, reviewer_query
+from taxcalc_consent.infra.graph import GraphError
+from taxcalc_consent.infra.kinds import admin_consent_workflow, user_consent_setting
+from taxcalc_consent.infra.settings_provider import (
+    AdminConsentWorkflowProvider,
+    UserConsentSettingProvider,
+)
+from tests.conftest import EXAMPLES
+from tests.fakes.entra import FakeTenant
+from tests.fakes.example_tenants import contoso, northwind
+from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.test_infra_program import deploy_file, write_tenant
+
+TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+LEGACY = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
+DEVELOPER = "ManagePermissionGrantsForOwnedResource.DeveloperConsent"
+GLOBAL_ADMINISTRATOR = DIRECTORY_ROLES["Global Administrator"]
+
+
+@pytest.fixture
+def tenant() -> FakeTenant:
+    tenant = FakeTenant(TENANT_ID)
+    tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
+    return tenant
+
+
+@pytest.fixture
+def emulator(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphEmulator]:
+    with serve(tenant) as running:
+        monkeypatch.setenv(graph.GRAPH_ENDPOINT_ENV, running.base_url)
+        monkeypatch.setenv(graph.TOKEN_ENV, "provider-token")
+        monkeypatch.delenv(RESTORE_ENV, raising=False)
+        yield running
+
+
+def writes(emulator: GraphEmulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in emulator.writes()]
+
+
+def user_consent(setting: str) -> dict[str, Any]:
+    return {"tenantId": TENANT_ID, "setting": setting, "auth": {}}
+
+
+def workflow(enabled: bool = True, reviewers: tuple[str, ...] = (), days: float = 14.0) -> dict[str, Any]:
+    return {
+        "tenantId": TENANT_ID,
+        "isEnabled": enabled,
+        "reviewers": [{"query": q, "queryType": "MicrosoftGraph"} for q in reviewers],
+        "reviewerNames": [f"reviewer {n}" for n in range(len(reviewers))],
+        "notifyReviewers": True,
+        "remindersEnabled": False,
+        "requestDurationInDays": days,  # the engine hands every number over as a double
+        "auth": {},
+    }
+
+
+# ---------------------------------------------------------------------------------- user consent setting
+
+
+def test_create_changes_only_the_self_consent_entry_and_records_what_was_there(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    created = UserConsentSettingProvider().create(user_consent("disabled"))
+    assert created.id == "authorizationPolicy"
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
+    assert writes(emulator) == [("PATCH", "/policies/authorizationPolicy")]
+    outs = created.outs or {}
+    assert outs["setting"] == "disabled"
+    assert outs["before"] == {"setting": "all", "permissionGrantPoliciesAssigned": [LEGACY, DEVELOPER]}
+
+
+def test_a_setting_already_in_place_in_grahps_own_spelling_is_not_written(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY.replace("Manage", "manage"), DEVELOPER]
+    created = UserConsentSettingProvider().create(user_consent("all"))
+    assert writes(emulator) == []
+    assert (created.outs or {})["setting"] == "all"
+
+
+def test_a_change_by_hand_is_read_back_as_drift_and_update_puts_the_files_setting_back(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    provider = UserConsentSettingProvider()
+    state = provider.create(user_consent("verified-publishers-low-impact")).outs or {}
+    # An administrator picks "Allow user consent for apps" in the admin centre, and adds a policy of their own.
+    tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER, "Custom.Policy"]
+    refreshed = provider.read("authorizationPolicy", state)
+    outs = refreshed.outs or {}
+    assert outs["setting"] == "all" and outs["before"] == state["before"]
+    assert provider.diff("authorizationPolicy", outs, user_consent("verified-publishers-low-impact")).changes
+    updated = provider.update("authorizationPolicy", outs, user_consent("verified-publishers-low-impact")).outs or {}
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [
+        "ManagePermissionGrantsForSelf.microsoft-user-default-low",
+        DEVELOPER,
+        "Custom.Policy",
+    ]
+    assert updated["before"] == state["before"]  # still what the tenant had before the first apply
+    assert not provider.diff("authorizationPolicy", updated, user_consent("verified-publishers-low-impact")).changes
+
+
+def test_delete_leaves_the_setting_unless_asked_to_restore_the_recorded_one(
+    emulator: GraphEmulator, tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = UserConsentSettingProvider()
+    state = provider.create(user_consent("disabled")).outs or {}
+    tenant.authorization_policy.permission_grant_policies_assigned = [
+        DEVELOPER,
+        "ManagePermissionGrantsForOwnedResource.Y",
+    ]
+    before = len(emulator.writes())
+    provider.delete("authorizationPolicy", state)
+    assert len(emulator.writes()) == before
+    monkeypatch.setenv(RESTORE_ENV, "1")
+    provider.delete("authorizationPolicy", state)
+    # The recorded self-consent entry comes back; today's other entries stay as they are now.
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [
+        LEGACY,
+        DEVELOPER,
+        "ManagePermissionGrantsForOwnedResource.Y",
+    ]
+
+
+def test_without_the_write_permission_the_error_names_it(emulator: GraphEmulator, tenant: FakeTenant) -> None:
+    emulator.grant_only("Policy.Read.All")
+    with pytest.raises(GraphError) as caught:
+        UserConsentSettingProvider().create(user_consent("disabled"))
+    assert caught.value.status == 403
+    assert "PATCH /policies/authorizationPolicy" in str(caught.value)
+    assert "Microsoft Graph application permission Policy.ReadWrite.Authorization" in str(caught.value)
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]
+
+
+def test_check_refuses_what_the_program_would_never_send(emulator: GraphEmulator) -> None:
+    checked = UserConsentSettingProvider().check({}, {"tenantId": "contoso", "setting": "allow"})
+    assert {f.property for f in checked.failures} == {"tenantId", "setting"}
+
+
+# ----------------------------------------------------------------------------- admin consent workflow
+
+
+def test_the_workflow_is_put_whole_and_what_was_there_is_recorded(emulator: GraphEmulator, tenant: FakeTenant) -> None:
+    user = tenant.add_user("it.admin@contoso.com")
+    queries = (reviewer_query("user", user.id), reviewer_query("role", GLOBAL_ADMINISTRATOR))
+    created = AdminConsentWorkflowProvider().create(workflow(reviewers=queries))
+    policy = tenant.admin_consent_request_policy
+    assert (policy.is_enabled, policy.notify_reviewers, policy.reminders_enabled, policy.request_duration_in_days) == (
+        True,
+        True,
+        False,
+        14,
+    )
+    assert [r["query"] for r in policy.reviewers] == list(queries)
+    assert policy.version == 1  # Graph moves the version on with each update
+    assert writes(emulator) == [("PUT", "/policies/adminConsentRequestPolicy")]
+    outs = created.outs or {}
+    assert outs["before"]["isEnabled"] is False and outs["before"]["reviewers"] == []
+    assert outs["reviewerNames"] == ["reviewer 0", "reviewer 1"]
+
+
+def test_workflow_drift_update_and_restore(
+    emulator: GraphEmulator, tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = AdminConsentWorkflowProvider()
+    role = reviewer_query("role", GLOBAL_ADMINISTRATOR)
+    wanted = workflow(reviewers=(role,))
+    state = provider.create(wanted).outs or {}
+    # Turned off by hand, reviewers cleared.
+    tenant.admin_consent_request_policy.is_enabled = False
+    tenant.admin_consent_request_policy.reviewers = []
+    outs = provider.read("adminConsentRequestPolicy", state).outs or {}
+    assert outs["isEnabled"] is False
+    assert provider.diff("adminConsentRequestPolicy", outs, wanted).changes
+    provider.update("adminConsentRequestPolicy", outs, wanted)
+    assert tenant.admin_consent_request_policy.is_enabled is True
+    # Reviewers compare as a set of queries, whatever their order and case.
+    reordered = provider.read("adminConsentRequestPolicy", state).outs or {}
+    assert not provider.diff("adminConsentRequestPolicy", reordered, workflow(reviewers=(role.upper(),))).changes
+    monkeypatch.setenv(RESTORE_ENV, "1")
+    provider.delete("adminConsentRequestPolicy", state)
+    assert tenant.admin_consent_request_policy.is_enabled is False
+    assert tenant.admin_consent_request_policy.reviewers == []
+
+
+def test_workflow_without_its_write_permission_names_it(emulator: GraphEmulator) -> None:
+    emulator.grant_only("Policy.Read.All")
+    with pytest.raises(GraphError) as caught:
+        AdminConsentWorkflowProvider().create(workflow(reviewers=(reviewer_query("role", GLOBAL_ADMINISTRATOR),)))
+    assert "Microsoft Graph application permission Policy.ReadWrite.ConsentRequest" in str(caught.value)
+
+
+def test_workflow_check_refuses_reviewers_in_no_form_the_admin_centre_writes(emulator: GraphEmulator) -> None:
+    checked = AdminConsentWorkflowProvider().check({}, workflow(reviewers=("./manager",), days=31.0))
+    assert {f.property for f in checked.failures} == {"reviewers[0]", "requestDurationInDays"}
+
+
+# ---------------------------------------------------------------------------- the emulator's Graph rules
+
+
+def test_graph_refuses_what_these_policies_do_not_declare(emulator: GraphEmulator, tenant: FakeTenant) -> None:
+    headers = {"Authorization": "Bearer t"}
+    with httpx.Client(base_url=f"{emulator.base_url}/v1.0", headers=headers) as http:
+        patch = http.patch("/policies/authorizationPolicy", json={"defaultUserRolePermissions": {"consent": []}})
+        assert patch.status_code == 400 and "'consent' does not exist as a declared property" in patch.text
+        not_strings = {
+            "defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": "ManagePermissionGrantsForSelf.x"}
+        }
+        assert http.patch("/policies/authorizationPolicy", json=not_strings).status_code == 400
+        # A PATCH that names one property leaves the others as they are.
+        ok = http.patch(
+            "/policies/authorizationPolicy", json={"defaultUserRolePermissions": {"allowedToCreateApps": False}}
+        )
+        assert ok.status_code == 204 and not ok.content
+        assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]
+        missing = http.put("/policies/adminConsentRequestPolicy", json={"isEnabled": True})
+        assert missing.status_code == 400 and "'notifyReviewers' is required" in missing.text
+        body = {
+            "isEnabled": "yes",
+            "notifyReviewers": True,
+            "remindersEnabled": True,
+            "requestDurationInDays": 30,
+            "reviewers": [],
+        }
+        assert http.put("/policies/adminConsentRequestPolicy", json=body).status_code == 400
+        # Enabled with no reviewer is a state real tenants hold (mondoohq/mql#5722): Graph takes it; the
+        # tool's admin-consent-reviewers rule is what refuses it.
+        assert http.put("/policies/adminConsentRequestPolicy", json={**body, "isEnabled": True}).status_code == 204
+        emulator.grant_only("Policy.Read.All")
+        denied = http.put("/policies/adminConsentRequestPolicy", json={**body, "isEnabled": False})
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "Authorization_RequestDenied"
+        assert http.get("/policies/adminConsentRequestPolicy").json()["isEnabled"] is True
+
+
+# ------------------------------------------------------------------------------------ what state holds
+
+
+def test_state_holds_a_reference_to_the_provider_not_its_code_nor_any_secret() -> None:
+    pickled = serialize_provider(UserConsentSettingProvider())
+    raw = base64.b64decode(pickled)
+    assert b"taxcalc_consent.infra.settings_provider" in raw and b"UserConsentSettingProvider" in raw
+    assert len(raw) < 400  # a reference by name: the code comes from the installed package
+    assert type(dill.loads(raw)) is UserConsentSettingProvider
+    assert UserConsentSettingProvider.serialize_as_secret_always is False
+
+
+# ------------------------------------------------------------- the program under Pulumi's mock runtime
+
+
+def test_the_program_sets_both_settings_in_the_tenant_the_file_names() -> None:
+
+    tenant = northwind()
+    tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
+    mocks, outputs = deploy_file(tenant, EXAMPLES / "northwind.yaml")
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
+    policy = tenant.admin_consent_request_policy
+    admin = tenant.user("it.admin@northwind.co.uk")
+    assert policy.is_enabled and policy.request_duration_in_days == 14
+    assert {r["query"] for r in policy.reviewers} == {
+        reviewer_query("user", admin.id),
+        reviewer_query("role", GLOBAL_ADMINISTRATOR),
+    }
+    setting = mocks.named(user_consent_setting.NAME)
+    workflow_resource = mocks.named(admin_consent_workflow.NAME)
+    assert setting.type == user_consent_setting.TYPE and workflow_resource.type == admin_consent_workflow.TYPE
+    # Children of the component, and not on the azuread provider: they sign in as the file's auth says.
+    assert mocks.options[user_consent_setting.NAME].parent.endswith("::tenant-consent")
+    assert setting.provider == "" and workflow_resource.provider == ""
+    assert workflow_resource.inputs["reviewerNames"] == ["user it.admin@northwind.co.uk", "role Global Administrator"]
+    assert outputs["summary"]["user_consent"] == "disabled"
+
+
+def test_a_file_without_the_section_declares_neither_and_leaves_the_tenant_alone() -> None:
+
+    tenant = contoso()
+    mocks, _ = deploy_file(tenant, EXAMPLES / "contoso.yaml")
+    assert not mocks.of_type(user_consent_setting.TYPE) and not mocks.of_type(admin_consent_workflow.TYPE)
+    assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]
+    assert tenant.admin_consent_request_policy.version == 0
+
+
+def test_a_reviewer_missing_from_the_directory_stops_the_run_naming_the_file(tenants_dir: Path) -> None:
+    (tenants_dir / "_defaults.yaml").write_text(
+        "app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n"
+        "policy:\n  consent_settings_in_tenant_files: [admin_consent_workflow]\n",
+        encoding="utf-8",
+    )
+    path = write_tenant(
+        tenants_dir,
+        "acme",
+        "consent:\n  mode: organization\nconsent_settings:\n  admin_consent_workflow:\n    enabled: true\n"
+        "    reviewers: {users: [nobody@contoso.com]}\n",
+    )
+    tenant = FakeTenant(TENANT_ID)
+    with pytest.raises(pulumi.RunError) as failure:
+        deploy_file(tenant, path)
+    assert "consent_settings.admin_consent_workflow.reviewers.users" in str(failure.value)
+    assert "nobody@contoso.com" in str(failure.value)
+    assert tenant.admin_consent_request_policy.version == 0
+
+
+def test_a_provider_failure_reaches_the_report_as_its_message_not_its_traceback() -> None:
+    # What pulumi.dynamic's _abort_with_traceback hands the engine: traceback.format_exc() of the failure.
+    try:
+        raise GraphError(
+            "Insufficient privileges to complete the operation.",
+            status=403,
+            request="PATCH /policies/authorizationPolicy",
+            missing_permission="Policy.ReadWrite.Authorization",
+        )
+    except GraphError:
+        import traceback
+
+        text = "Exception calling application: " + traceback.format_exc()
+    shown = without_traceback(text)
+    assert "Traceback" not in shown and "File " not in shown
+    assert shown.startswith("Exception calling application: Microsoft Graph PATCH /policies/authorizationPolicy: 403")
+    assert "Policy.ReadWrite.Authorization" in shown
+    assert without_traceback("a plain engine error") == "a plain engine error"
