@@ -13,6 +13,8 @@ import os
 import random
 import re
 import string
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1008,3 +1010,22 @@ def test_help_shows_metavars_not_type_names() -> None:
         "init": "Usage: taxcalc-consent init [OPTIONS] NAME",
         "validate": "Usage: taxcalc-consent validate [OPTIONS] PATH...",
     }
+
+
+def test_a_fifo_among_tenant_files_cannot_hang_a_real_run(project: Path) -> None:
+    """A real process, so a regression (opening the FIFO blocking) fails on the timeout instead of hanging."""
+    (project / "tenants/a.yaml").write_text(HEAD + ORG, encoding="utf-8")
+    os.mkfifo(project / "tenants/b.yaml")
+    run = subprocess.run(
+        [sys.executable, "-m", "taxcalc_consent.cli", "validate", "tenants"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines()[0] == (
+        "tenants/b.yaml:1:1: a named pipe (FIFO), not a file: a *.yaml entry here must be a tenant file"
+    )
+    assert "Traceback" not in run.stderr
