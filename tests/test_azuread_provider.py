@@ -163,6 +163,25 @@ def test_a_new_service_principal_is_created_owned_then_released_by_the_caller(
     assert sp.owners == [] and sp.description is None
 
 
+def test_use_existing_with_feature_tags_keeps_the_enterprise_application_tag(
+    cloud: EmulatedCloud, tenant: FakeTenant
+) -> None:
+    existing = tenant.add_service_principal(CLIENT_ID, "TaxCalc-Hub")
+    existing.tags = ["WindowsAzureActiveDirectoryIntegratedApp", "HideApp"]
+
+    async def scenario() -> tuple[str, dict[str, Any]]:
+        provider = await configured(cloud)
+        inputs = {"clientId": CLIENT_ID, "useExisting": True, "featureTags": [{"enterprise": True}]}
+        return await create(provider, SERVICE_PRINCIPAL.token, "hub", inputs)
+
+    _, outputs = run(scenario())
+    # ExpandFeatures: only what feature_tags asks for is sent; HideApp, set by hand, goes.
+    assert existing.tags == ["WindowsAzureActiveDirectoryIntegratedApp"]
+    assert outputs["featureTags"] == [
+        {"customSingleSignOn": False, "enterprise": True, "gallery": False, "hide": False}
+    ]
+
+
 def test_use_existing_adopts_the_service_principal_with_a_patch_that_drops_its_tags(
     cloud: EmulatedCloud, tenant: FakeTenant
 ) -> None:

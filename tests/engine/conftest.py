@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from taxcalc_consent.cli import engine_setup
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
+from taxcalc_consent.infra.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
-from tests.engine.locate import REPOSITORY, Engine, find_engine
+from tests.engine.locate import Engine, find_engine
 from tests.fakes.azuread_provider.plugin import install
 from tests.fakes.azuread_provider.provider import TIMEOUT_ENV
 from tests.fakes.entra import FakeTenant
@@ -103,9 +104,8 @@ class World:
     """A workspace of tenant files over one emulated cloud, with the engine on PATH."""
 
     root: Path
+    """The workspace root (``TAXCALC_CONSENT_ROOT``, and the current folder): tenants/, stacks/, state."""
     cloud: EmulatedCloud
-    project_dir: Path | None
-    """The Pulumi project, when the tool takes it from ``engine_setup.PROJECT_ROOT``."""
     outputs: list[str] = field(default_factory=list)
     """Everything every command printed, for the no-secret check."""
     secrets: set[str] = field(default_factory=set)
@@ -125,7 +125,8 @@ class World:
         return path
 
     def cli(self, *args: str, token_for: str | None = None) -> Run:
-        """``taxcalc-consent <args>`` in the workspace; ``token_for`` signs Graph reads in to that tenant."""
+        """``taxcalc-consent <args>`` in the workspace; ``token_for`` signs the tool's own Graph reads (audit,
+        adopt, and the program's group lookups) in to that tenant."""
         env = {"TAXCALC_CONSENT_GRAPH_TOKEN": self.cloud.token_for(token_for)} if token_for else {}
         result: Result = CliRunner().invoke(app, list(args), env=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -135,10 +136,14 @@ class World:
         document = json.loads(result.stdout) if "--json" in args and result.stdout.strip() else None
         return Run(result.exit_code, document, result.stdout, result.stderr)
 
-    def pulumi(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    @property
+    def project_dir(self) -> Path:
+        """The Pulumi project the tool generates in the workspace (infra/workspace.py), stack settings beside it."""
+        return self.root / "stacks"
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The ``pulumi`` CLI itself, in the Pulumi project, as a person would run it."""
-        project = self.project_dir or self.root / "stacks"
-        done = subprocess.run(["pulumi", *args], cwd=cwd or project, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(["pulumi", *args], cwd=self.project_dir, capture_output=True, text=True, timeout=600)
         self.outputs.append(done.stdout + done.stderr)
         self.assert_no_secret_in(done.stdout + done.stderr, f"the output of `pulumi {' '.join(args)}`")
         return done
@@ -149,17 +154,13 @@ class World:
 
     def assert_no_secret_at_rest(self) -> None:
         """Neither the state backend nor the stack settings hold a secret in plain text."""
-        folders = [self.state_dir, self.project_dir or self.root / "stacks"]
+        folders = [self.state_dir, self.project_dir]
         for folder in folders:
             for path in (p for p in folder.rglob("*") if p.is_file()):
                 self.assert_no_secret_in(path.read_text(encoding="utf-8", errors="replace"), str(path))
 
-    def adopt_args(self) -> list[str]:
-        return ["--project-dir", str(self.project_dir)] if self.project_dir is not None else []
-
     def stack_settings(self, tenant: str) -> Path:
-        folder = self.project_dir / "stacks" if self.project_dir is not None else self.root / "stacks"
-        return folder / f"Pulumi.{tenant}.yaml"
+        return self.project_dir / f"Pulumi.{tenant}.yaml"
 
 
 WorldFactory = Callable[..., World]
@@ -198,35 +199,21 @@ def world(engine: Engine, pulumi_home: Path, tmp_path: Path, monkeypatch: pytest
                 "ARM_METADATA_HOSTNAME": cloud.metadata_host,
                 "ARM_CLIENT_ID": cloud.automation.client_id,
                 "ARM_CLIENT_SECRET": cloud.automation.client_secret,
+                # The program reads groups with the tool's own Graph client (infra/directory.py), from here. It
+                # signs in through azure-identity, which cannot reach this cloud's sign-in endpoint, so a command
+                # whose tenants name groups passes ``token_for`` (TAXCALC_CONSENT_GRAPH_TOKEN): one such tenant
+                # per command, as a token holds one tenant.
+                GRAPH_ENDPOINT_ENV: cloud.base_url,
                 TIMEOUT_ENV: "30",
+                ROOT_ENV: str(root),
             }
             for name, value in environment.items():
                 monkeypatch.setenv(name, value)
             monkeypatch.chdir(root)
-            made.append(
-                World(root, cloud, _project(root, monkeypatch), secrets={PASSPHRASE, cloud.automation.client_secret})
-            )
+            made.append(World(root, cloud, secrets={PASSPHRASE, cloud.automation.client_secret}))
             return made[-1]
 
         yield make
     # Every engine test also proves: no secret in any state file, stack setting or output it produced.
     for done in made:
         done.assert_no_secret_at_rest()
-
-
-def _project(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path | None:
-    """Until the tool takes its Pulumi project from the workspace (``TAXCALC_CONSENT_ROOT``), give it one here
-    rather than let the tests write stack settings into the repository's stacks/ folder."""
-    if not hasattr(engine_setup, "PROJECT_ROOT"):
-        monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(root))
-        return None
-    project = root / "project"
-    (project / "stacks").mkdir(parents=True)
-    (project / "Pulumi.yaml").write_text(
-        "name: taxcalc-consent\nruntime:\n  name: python\n  options:\n    toolchain: pip\nstackConfigDir: stacks\n",
-        encoding="utf-8",
-    )
-    (project / "__main__.py").write_text("from taxcalc_consent.infra.program import main\n\nmain()\n", encoding="utf-8")
-    (project / "policies").symlink_to(REPOSITORY / "policies", target_is_directory=True)
-    monkeypatch.setattr(engine_setup, "PROJECT_ROOT", project)
-    return project

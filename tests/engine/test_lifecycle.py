@@ -29,7 +29,8 @@ def test_the_examples_apply_from_nothing_then_audit_clean_and_nothing_is_left_to
     tenants = {"contoso": contoso(), "fabrikam": fabrikam(), "lab": lab()}
     w = world(list(tenants.values()), {name: example(name) for name in tenants})
 
-    first = w.cli("apply", "tenants", "--yes", "--parallel", "3", "--json")
+    fabrikam_id = tenants["fabrikam"].tenant_id  # the one tenant naming a group (see conftest: token_for)
+    first = w.cli("apply", "tenants", "--yes", "--parallel", "3", "--json", token_for=fabrikam_id)
 
     assert first.code == 0, first.output
     # Counted from the engine's events: Entra objects only (no Stack, provider or component step).
@@ -76,12 +77,12 @@ def test_the_examples_apply_from_nothing_then_audit_clean_and_nothing_is_left_to
         assert not audit.document["tenants"][0]["differences"]
     assert len(w.cloud.writes()) == writes_before_reads, "audit wrote to Graph"
 
-    second = w.cli("apply", "tenants", "--yes", "--json")
+    second = w.cli("apply", "tenants", "--yes", "--json", token_for=fabrikam_id)
     assert second.code == 0, second.output
     assert {t["result"] for t in second.document["tenants"]} == {"no-changes"}
     assert len(w.cloud.writes()) == writes_before_reads
 
-    plan = w.cli("plan", "tenants", "--detailed-exitcode", "--json")
+    plan = w.cli("plan", "tenants", "--detailed-exitcode", "--json", token_for=fabrikam_id)
     assert plan.code == 0, plan.output
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fakes.azuread_provider.graph import GraphClient, GraphRequestError, ODataError, ProviderError
+from tests.fakes.azuread_provider.schema import SERVICE_PRINCIPAL, normalise
 
 Outputs = dict[str, Any]
 Result = tuple[str, Outputs]
@@ -82,7 +83,38 @@ def _sp_retry(status: int, error: ODataError | None) -> bool:
     return False
 
 
-def _sp_properties(inputs: dict[str, Any]) -> dict[str, Any]:
+# internal/helpers/applications/applications.go ExpandFeatures / FlattenFeatures
+FEATURE_TAGS = {
+    "customSingleSignOn": "WindowsAzureActiveDirectoryCustomSingleSignOnApplication",
+    "enterprise": "WindowsAzureActiveDirectoryIntegratedApp",
+    "gallery": "WindowsAzureActiveDirectoryGalleryApplicationNonPrimaryV1",
+    "hide": "HideApp",
+}
+
+
+def expand_features(blocks: Any) -> list[str]:
+    block = blocks[0] if isinstance(blocks, list) and blocks and isinstance(blocks[0], dict) else {}
+    return [tag for name, tag in FEATURE_TAGS.items() if block.get(name)]
+
+
+def flatten_features(tags: list[str]) -> list[dict[str, bool]]:
+    lowered = {t.lower() for t in tags}
+    return [{name: tag.lower() in lowered for name, tag in FEATURE_TAGS.items()}]
+
+
+def _sp_tags(inputs: dict[str, Any], olds: dict[str, Any]) -> list[str]:
+    """The tags servicePrincipalResourceUpdate sends: feature_tags expanded when set and changed, else the
+    ``tags`` set (from the program, or from the state: it is Optional+Computed). So an adopted service
+    principal loses every tag the program does not ask for, unless the program asks for some."""
+    features = inputs.get("featureTags")
+    prop = SERVICE_PRINCIPAL.prop("featureTags")
+    assert prop is not None
+    if features and normalise(prop, features) != normalise(prop, olds.get("featureTags")):
+        return expand_features(features)
+    return list(inputs.get("tags") if inputs.get("tags") is not None else olds.get("tags") or [])
+
+
+def _sp_properties(inputs: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
     """The body servicePrincipalResourceUpdate PATCHes: every managed property, tags included (an empty set
     is sent as ``[]``, so tags set outside Terraform are removed), empty strings as null (nullable.NoZero)."""
     return {
@@ -94,7 +126,7 @@ def _sp_properties(inputs: dict[str, Any]) -> dict[str, Any]:
         "notes": inputs.get("notes") or None,
         "notificationEmailAddresses": [],
         "preferredSingleSignOnMode": None,
-        "tags": list(inputs.get("tags") or []),
+        "tags": _sp_tags(inputs, olds),
     }
 
 
@@ -129,8 +161,9 @@ async def service_principal_create(graph: GraphClient, inputs: dict[str, Any], d
     owners = [str(o) for o in inputs.get("owners") or []]
     caller = graph.caller_object_id
     bind = [graph.directory_object_url(caller)] + [graph.directory_object_url(o) for o in owners if o.lower() != caller]
+    # Create: feature_tags when set (GetOk), else tags (service_principal_resource.go create).
     body = {
-        **_sp_properties(inputs),
+        **_sp_properties(inputs, {}),
         "appId": client_id,
         # A temporary description: patching it afterwards shows whether the new object is readable yet.
         "description": f"TERRAFORM_UPDATE_{uuid.uuid4()}",
@@ -171,7 +204,9 @@ async def service_principal_update(
 ) -> Result:
     object_id = parse_id(resource_id, SP_ID, "/servicePrincipals/{servicePrincipalId}")["id"]
     try:
-        await graph.request("PATCH", f"/servicePrincipals/{object_id}", deadline=deadline, body=_sp_properties(inputs))
+        await graph.request(
+            "PATCH", f"/servicePrincipals/{object_id}", deadline=deadline, body=_sp_properties(inputs, olds)
+        )
     except GraphRequestError as exc:
         raise _fail(f"Updating {resource_id}", exc) from None
     if "owners" in inputs and sorted(inputs.get("owners") or []) != sorted(olds.get("owners") or []):
@@ -266,6 +301,7 @@ def service_principal_outputs(sp: dict[str, Any]) -> Outputs:
         "objectId": sp.get("id") or "",
         "signInAudience": sp.get("signInAudience") or "",
         "tags": list(sp.get("tags") or []),
+        "featureTags": flatten_features(list(sp.get("tags") or [])),
         "type": sp.get("servicePrincipalType") or "",
     }
 

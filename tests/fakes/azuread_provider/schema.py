@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["string", "bool", "set", "list", "object"]
+Kind = Literal["string", "bool", "set", "list", "object", "features"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,21 @@ class ResourceSchema:
         return next((p for p in self.props if p.name == name), None)
 
 
+FEATURES = ("customSingleSignOn", "enterprise", "gallery", "hide")
+"""feature_tags' attributes (a one-element block list): each an Optional bool, unset meaning false."""
+
+
 def _zero(prop: Prop) -> Any:
     if prop.default is not None:
         return prop.default
-    return {"string": "", "bool": False, "set": [], "list": [], "object": None}[prop.kind]
+    return {"string": "", "bool": False, "set": [], "list": [], "object": None, "features": []}[prop.kind]
 
 
 def normalise(prop: Prop, value: Any) -> Any:
     if value is None:
         return _zero(prop)
+    if prop.kind == "features":
+        return [{name: bool(block.get(name)) for name in FEATURES} for block in value or [] if isinstance(block, dict)]
     if prop.kind == "set":
         return sorted(value, key=lambda v: repr(v))
     if prop.kind == "list":
@@ -83,6 +89,7 @@ SERVICE_PRINCIPAL = ResourceSchema(
         Prop("description"),
         Prop("notes"),
         Prop("owners", "set"),
+        Prop("featureTags", "features", computed=True),
         Prop("tags", "set", computed=True),
         Prop("useExisting", "bool"),
     ),

@@ -1,10 +1,12 @@
-"""Against the real Pulumi CLI, where it is installed: stacks on a file backend, config as the driver writes it.
+"""Against the real Pulumi CLI: stacks on a file backend, config as the driver writes it, in both workspace
+layouts (a folder with its own Pulumi.yaml, like this repository, and a folder of tenant files only).
 
-These stop short of a preview, which would need credentials for a real Entra tenant.
+These stop short of a preview; tests/engine/test_lifecycle.py and the others run the program.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,17 +17,16 @@ from taxcalc_consent.cli import automation, engine_setup
 from taxcalc_consent.cli.pipeline import load_plans
 from taxcalc_consent.infra.workspace import open_workspace
 from tests.conftest import EXAMPLES, ROOT
+from tests.engine.locate import Engine
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the Pulumi CLI (`pulumi`) on PATH"),
-]
+pytestmark = pytest.mark.engine
 
 
 @pytest.mark.parametrize("layout", ["pulumi-project", "tenant-files-only"])
 def test_a_tenant_stack_gets_its_config_and_no_secret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
 ) -> None:
+    monkeypatch.setenv("PATH", f"{engine.bin_dir}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "root"
     shutil.copytree(EXAMPLES, root / "tenants")
     if layout == "pulumi-project":
