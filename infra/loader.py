@@ -199,6 +199,7 @@ def _folder_entries(folder: str) -> tuple[list[str], list[Problem]]:
 
 
 STACK_NAME_MAX = 100
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", re.ASCII)
 _TENANT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -213,6 +214,8 @@ def tenant_name_problem(name: str, *, fix: str = "rename the file, e.g. to {}.ya
     file system. ``validate``, ``init`` and the fleet's preflight all ask this one function; ``fix`` says
     what to do, with ``{}`` for a suggested name.
     """
+    if _TENANT_NAME.fullmatch(name):  # the common case, without building a suggestion
+        return None
     # "Café Crème & Co" -> "Cafe-Creme-Co": accents dropped, anything else outside the rule becomes "-".
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_name).strip("-_.")[:STACK_NAME_MAX]
