@@ -15,7 +15,12 @@ from rich.text import Text
 from taxcalc_consent.cli.console import err, literal_row
 from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 
-_EXPERIENCE_STYLE = {"no prompt": "green", "consent prompt": "yellow", "admin approval required": "red"}
+_EXPERIENCE_STYLE = {
+    "no prompt": "green",
+    "consent prompt": "yellow",
+    "admin approval required": "red",
+    "unknown": "yellow",
+}
 
 
 def _sp_text(sp: dict[str, Any]) -> str:
@@ -60,12 +65,18 @@ def render_table(document: Mapping[str, Any]) -> None:
                 table, "access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", ""
             )
         literal_row(table, "user consent", "tenant", _consent_text(tenant))
-        ux = tenant["user_experience"]
+        ux, after = tenant["user_experience"], tenant["after_apply"]
         literal_row(
             table,
             "a user signing in",
             "anyone without a grant",
             Text(ux["experience"], _EXPERIENCE_STYLE[ux["experience"]]),
+        )
+        literal_row(
+            table,
+            "once apply has run",
+            "anyone without a grant",
+            Text(after["experience"], _EXPERIENCE_STYLE[after["experience"]]),
         )
         for user in ux["users"]:
             label = ux_label(user)
@@ -108,11 +119,13 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         if "error" in tenant:
             lines += [f"Audit failed: {_md(tenant['error'])}", ""]
             continue
-        ux = tenant["user_experience"]
+        ux, after = tenant["user_experience"], tenant["after_apply"]
         lines += [
             f"- Service principal: {_md(_sp_text(tenant['service_principal']))}",
             f"- User consent: {_md(_consent_text(tenant))}",
             f"- A user without a grant of their own: **{_md(ux['experience'])}** ({_md(ux['reason'])})",
+            f"- Once apply has run, a user without a grant of their own: **{_md(after['experience'])}** "
+            f"({_md(after['reason'])})",
             "",
             "| grant | scopes |",
             "|---|---|",
@@ -173,13 +186,15 @@ def render_html(document: Mapping[str, Any]) -> str:
         if "error" in tenant:
             out.append(f'<p class="failed">Audit failed: {_h(tenant["error"])}</p>')
             continue
-        ux = tenant["user_experience"]
+        ux, after = tenant["user_experience"], tenant["after_apply"]
         out += [
             "<ul>",
             f"<li>Service principal: {_h(_sp_text(tenant['service_principal']))}</li>",
             f"<li>User consent: {_h(_consent_text(tenant))}</li>",
             f'<li>A user without a grant of their own: <strong class="{_cls(ux["experience"])}">'
             f"{_h(ux['experience'])}</strong> ({_h(ux['reason'])})</li>",
+            f'<li>Once apply has run, a user without a grant of their own: <strong class="{_cls(after["experience"])}">'
+            f"{_h(after['experience'])}</strong> ({_h(after['reason'])})</li>",
             "</ul>",
             "<table><tr><th>grant</th><th>scopes</th></tr>",
         ]

@@ -15,10 +15,15 @@ from typing import Any, Literal, cast
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
 from taxcalc_consent.infra.consent_settings import (
+    DIRECTORY_ROLES,
+    REVIEWER_QUERY_TYPE,
     USER_CONSENT_LABELS,
+    ReviewerType,
     UserConsent,
     classify_user_consent,
+    describe_reviewer,
     predict_experience,
+    reviewer_query,
 )
 from taxcalc_consent.infra.documents import (
     AUDIT_FORMAT,
@@ -29,9 +34,11 @@ from taxcalc_consent.infra.documents import (
     AuditUserExperience,
     FailedTenant,
 )
+from taxcalc_consent.infra.kinds import admin_consent_workflow as workflow_kind
+from taxcalc_consent.infra.kinds import user_consent_setting
 from taxcalc_consent.infra.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
 from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
-from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.plan import ConsentPlan, Reviewer
 from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.spec import is_guid
 
@@ -104,6 +111,8 @@ class TenantSnapshot:
     """Users and groups assigned to TaxCalc-Hub."""
     permission_grant_policies_assigned: tuple[str, ...] = ()
     admin_consent_workflow: bool = False
+    admin_consent_request_policy: dict[str, Any] = field(default_factory=dict)
+    """The whole adminConsentRequestPolicy as Graph holds it (reviewers, notifications, expiry)."""
     users: dict[str, UserInfo | None] = field(default_factory=dict)
     """Every user reference (lower-case UPN or object id) from the file, and every grant principal."""
     groups: dict[str, GroupLookup] = field(default_factory=dict)
@@ -133,15 +142,22 @@ def _assignment(item: dict[str, Any]) -> AssignmentState:
     )
 
 
-def plan_user_refs(plan: ConsentPlan) -> list[str]:
+def plan_user_refs(plan: ConsentPlan, reviewers: bool = False) -> list[str]:
     refs = [g.principal for g in plan.grants if g.principal]
     refs += [a.principal for a in plan.assignments if a.principal_type == "User"]
+    refs += [r.reference for r in _reviewers(plan, "user")] if reviewers else []
     return list(dict.fromkeys(r.lower() for r in refs))
 
 
-def plan_group_refs(plan: ConsentPlan) -> list[str]:
+def plan_group_refs(plan: ConsentPlan, reviewers: bool = False) -> list[str]:
     refs = [g.group for g in plan.group_grants] + [a.principal for a in plan.assignments if a.principal_type == "Group"]
+    refs += [r.reference for r in _reviewers(plan, "group")] if reviewers else []
     return list(dict.fromkeys(refs))
+
+
+def _reviewers(plan: ConsentPlan, reviewer_type: ReviewerType) -> list[Reviewer]:
+    workflow = plan.consent_settings.admin_consent_workflow
+    return [r for r in workflow.reviewers if r.reviewer_type == reviewer_type] if workflow else []
 
 
 def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = True) -> TenantSnapshot:
@@ -150,8 +166,9 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
     ``policies``: also read the user consent settings (authorizationPolicy, adminConsentRequestPolicy),
     which need Policy.Read.All; adopt does not use them, so it does not ask for that permission.
     """
-    user_refs = plan_user_refs(plan)
-    group_refs = plan_group_refs(plan)
+    # The workflow's reviewers are only compared by audit, which reads the policies.
+    user_refs = plan_user_refs(plan, reviewers=policies)
+    group_refs = plan_group_refs(plan, reviewers=policies)
     client_app_id = plan.app.client_id
     first: list[graph.GraphRequest] = [graph.service_principals_list_by_app_id(GRAPH_APP_ID)]
     if policies:
@@ -267,6 +284,7 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
         assignments=assignments,
         permission_grant_policies_assigned=tuple(str(p) for p in assigned),
         admin_consent_workflow=bool(admin_consent.get("isEnabled", False)),
+        admin_consent_request_policy=dict(admin_consent),
         users=users,
         groups=groups,
     )
@@ -427,6 +445,7 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
         "user_consent": {"setting": consent, "label": USER_CONSENT_LABELS[consent], "policies": consent_policies},
         "admin_consent_workflow": snapshot.admin_consent_workflow,
         "user_experience": _user_experience(plan, snapshot, consent),
+        "after_apply": after_apply(plan, snapshot, consent),
         "differences": differences(plan, snapshot),
     }
     return document
@@ -547,7 +566,128 @@ def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDiffer
     for role in sorted(have_roles - wanted_roles):
         out.append(_difference("app-role-extra", role, "application permission granted that the file does not list"))
     out += _assignment_differences(plan, snapshot)
+    out += consent_settings_differences(plan, snapshot)
     return out
+
+
+TENANT_WIDE = "tenant-wide"
+
+
+def consent_settings_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDifference]:
+    """The tenant-wide consent settings the file manages, where the tenant holds something else."""
+    out: list[AuditDifference] = []
+    wanted = plan.consent_settings.user_consent
+    live, _ = classify_user_consent(snapshot.permission_grant_policies_assigned)
+    if wanted is not None and live != wanted:
+        out.append(
+            _difference(
+                "user-consent-setting",
+                f"{TENANT_WIDE}: {user_consent_setting.SETTING_WORDS}",
+                f"is {user_consent_setting.label(live)}; the file says {user_consent_setting.label(wanted)}; "
+                "apply sets it",
+            )
+        )
+    expected, unresolved = expected_workflow(plan, snapshot)
+    for ref in unresolved:
+        out.append(_difference("reviewer-not-found", ref, "a reviewer the file names; not found in the directory"))
+    if expected is None:
+        return out
+    policy = snapshot.admin_consent_request_policy
+    for name in workflow_kind.changed_fields(policy, expected):
+        out.append(
+            _difference(
+                "admin-consent-workflow",
+                f"{TENANT_WIDE}: {workflow_kind.FIELDS[name]}",
+                f"is {workflow_kind.value_words(name, policy)}; the file says "
+                f"{workflow_kind.value_words(name, expected)}; apply sets it",
+            )
+        )
+    return out
+
+
+def expected_workflow(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict[str, Any] | None, list[str]]:
+    """The adminConsentRequestPolicy the file asks for, reviewers resolved in the directory as the program
+    resolves them; plus the reviewers that did not resolve. None when the file leaves the workflow as it is."""
+    workflow = plan.consent_settings.admin_consent_workflow
+    if workflow is None:
+        return None, []
+    queries: dict[str, str] = {}
+    unresolved: list[str] = []
+    for reviewer in workflow.reviewers:
+        if reviewer.reviewer_type == "user":
+            user = snapshot.users.get(reviewer.reference.lower())
+            object_id, shown = (user.id, reviewer.reference) if user else (None, reviewer.reference)
+        elif reviewer.reviewer_type == "group":
+            lookup = snapshot.groups.get(reviewer.reference)
+            group = lookup.group if lookup else None
+            object_id, shown = (group.id, group.display_name) if group else (None, reviewer.reference)
+        else:
+            object_id, shown = DIRECTORY_ROLES.get(reviewer.reference, reviewer.reference).lower(), reviewer.reference
+        if object_id is None:
+            unresolved.append(reviewer.reference)
+            continue
+        query = reviewer_query(reviewer.reviewer_type, object_id)
+        queries.setdefault(query, describe_reviewer(reviewer.reviewer_type, object_id, shown))
+    return {
+        "isEnabled": workflow.enabled,
+        "notifyReviewers": workflow.notify_reviewers,
+        "remindersEnabled": workflow.reminders,
+        "requestDurationInDays": workflow.request_duration_in_days,
+        "reviewers": [{"query": q, "queryType": REVIEWER_QUERY_TYPE} for q in queries],
+        "reviewerNames": list(queries.values()),
+    }, unresolved
+
+
+def after_apply(plan: ConsentPlan, snapshot: TenantSnapshot, live_consent: UserConsent) -> AuditExperience:
+    """What users will see once ``apply`` has made the tenant match the file: the file's grants, assignment
+    and the consent settings it manages; the tenant's own settings where the file leaves them as they are."""
+    requested = PROFILES[plan.app.profile].scopes
+    consent: UserConsent = plan.consent_settings.user_consent or live_consent
+    workflow = plan.consent_settings.admin_consent_workflow
+    workflow_on = workflow.enabled if workflow is not None else snapshot.admin_consent_workflow
+    required = plan.service_principal.assignment_required
+    tenant_wide = plan.scopes if plan.mode == "organization" else ()
+    experience, reason = predict_experience(requested, tenant_wide, consent, workflow_on, required)
+    wanted, _ = wanted_assignments(plan, snapshot)
+    groups_by_id = {lookup.group.id: lookup.group for lookup in snapshot.groups.values() if lookup.group}
+    assigned = {oid for (kind, oid) in wanted if kind == "User"}
+    for kind, oid in wanted:
+        group = groups_by_id.get(oid) if kind == "Group" else None
+        # Assignment to a group reaches its direct members only (as in _assigned_user_ids).
+        assigned |= {m.id for m in group.members} if group else set()
+    expected, _ = expected_grants(plan, snapshot)
+    people: dict[str, tuple[UserInfo, tuple[str, ...]]] = {}
+    for want in expected:
+        if want.user is not None:
+            people[want.user.id] = (want.user, want.scopes)
+    for kind, oid in wanted:
+        user = snapshot.users.get(oid) if kind == "User" else None
+        if user is not None and user.id not in people:
+            people[user.id] = (user, ())
+    per_user: list[AuditUserExperience] = []
+    for user, own in sorted(people.values(), key=lambda p: p[0].user_principal_name or p[0].id):
+        seen, why = predict_experience(requested, (*tenant_wide, *own), consent, workflow_on, required)
+        refused = required and user.id not in assigned
+        if refused:
+            why = "assignment is required and this user is not assigned: Entra refuses sign-in (AADSTS50105); " + why
+        per_user.append(
+            {
+                "principal": user.user_principal_name or user.id,
+                "principal_id": user.id,
+                "experience": seen,
+                "refused": refused,
+                "reason": why,
+            }
+        )
+    if required:
+        reason = "assignment is required: unassigned users are refused sign-in (AADSTS50105); " + reason
+    return {
+        "requested_scopes": list(requested),
+        "experience": experience,
+        "reason": reason,
+        "assignment_required": required,
+        "users": per_user,
+    }
 
 
 def wanted_assignments(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict[tuple[str, str], str], list[str]]:

@@ -284,6 +284,10 @@ class AuditTenant(TypedDict):
     user_consent: AuditUserConsent
     admin_consent_workflow: bool
     user_experience: AuditExperience
+    """What users see today, with the grants and settings the tenant holds now."""
+    after_apply: AuditExperience
+    """What they will see once apply has made the tenant match the file: its grants and assignments, the
+    consent settings it manages, and the tenant's own settings where it leaves them as they are."""
     differences: list[AuditDifference]
 
 

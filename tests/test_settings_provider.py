@@ -18,8 +18,10 @@ import httpx
 import pulumi
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
+from typer.testing import CliRunner
 
 from taxcalc_consent.cli.events import without_traceback
+from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.consent_settings import DIRECTORY_ROLES, RESTORE_ENV, reviewer_query
 from taxcalc_consent.infra.graph import GraphError
@@ -29,6 +31,7 @@ from taxcalc_consent.infra.settings_provider import (
     UserConsentSettingProvider,
 )
 from tests.conftest import EXAMPLES
+from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import contoso, northwind
 from tests.fakes.graph_emulator import GraphEmulator, serve
@@ -339,3 +342,63 @@ def test_a_provider_failure_reaches_the_report_as_its_message_not_its_traceback(
     assert shown.startswith("Exception calling application: Microsoft Graph PATCH /policies/authorizationPolicy: 403")
     assert "Policy.ReadWrite.Authorization" in shown
     assert without_traceback("a plain engine error") == "a plain engine error"
+
+
+# ------------------------------------------------------------------------------ audit: read, compare, predict
+
+
+def audit_northwind(tenant: FakeTenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, Any, Any]:
+    """``audit --json`` of examples/tenants/northwind.yaml against ``tenant``; (exit code, its report, result)."""
+    monkeypatch.setenv(graph.TOKEN_ENV, "audit-token")
+    with serve(tenant) as running:
+        result = CliRunner().invoke(
+            app, ["audit", str(EXAMPLES / "northwind.yaml"), "--json", "--graph-endpoint", running.base_url]
+        )
+        assert running.writes() == []  # audit never writes, settings or not
+    (report,) = parse_document(result.stdout)["tenants"]
+    return result.exit_code, report, result
+
+
+def test_audit_names_each_setting_that_differs_in_the_admin_centres_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = northwind()
+    code, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    assert code == 3
+    settings = {d["subject"]: d["message"] for d in report["differences"] if d["subject"].startswith("tenant-wide")}
+    assert settings["tenant-wide: User consent for applications"] == (
+        "is 'Allow user consent for apps'; the file says 'Do not allow user consent'; apply sets it"
+    )
+    workflow = "tenant-wide: Users can request admin consent to apps they are unable to consent to"
+    assert settings[workflow] == "is No; the file says Yes; apply sets it"
+    assert (
+        "user it.admin@northwind.co.uk, role Global Administrator"
+        in (settings["tenant-wide: Who can review admin consent requests"])
+    )
+    assert settings["tenant-wide: Consent request expires after (days)"] == "is 30; the file says 14; apply sets it"
+    # Today anyone without a grant may consent; once applied, they meet the wall and can ask for approval.
+    assert report["user_experience"]["experience"] == "consent prompt"
+    after = report["after_apply"]
+    assert after["experience"] == "admin approval required" and "can request approval" in after["reason"]
+    assert {u["principal"]: u["experience"] for u in after["users"]} == {
+        "dana.lee@northwind.co.uk": "no prompt",
+        "front.desk@northwind.co.uk": "no prompt",
+    }
+
+
+def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = northwind()
+    deploy_file(tenant, EXAMPLES / "northwind.yaml")
+    _, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    assert not [d for d in report["differences"] if d["subject"].startswith("tenant-wide")]
+    assert report["user_consent"]["setting"] == "disabled" and report["admin_consent_workflow"] is True
+    assert report["user_experience"]["experience"] == report["after_apply"]["experience"]
+
+
+def test_audit_reports_a_reviewer_the_directory_does_not_have(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = northwind()
+    tenant.users = {k: u for k, u in tenant.users.items() if u.user_principal_name != "it.admin@northwind.co.uk"}
+    _, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    assert {"kind": "reviewer-not-found", "subject": "it.admin@northwind.co.uk"}.items() <= next(
+        d for d in report["differences"] if d["kind"] == "reviewer-not-found"
+    ).items()
