@@ -1,4 +1,5 @@
-"""``TenantConsent``: one tenant's ConsentPlan made real as pulumi-azuread resources.
+"""``TenantConsent``: one tenant's ConsentPlan made real as pulumi-azuread resources, and the tool's own
+resources for the tenant-wide consent settings the file manages (``infra.settings_provider``).
 
 The component maps the plan 1:1 and decides nothing of its own: the plan says which scopes, which
 users and groups, which app roles; the directory says which object ids those are. Logical names and
