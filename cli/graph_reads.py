@@ -19,7 +19,7 @@ from taxcalc_consent.infra.graph import (
     GraphClient,
     GraphError,
     client_for_tenant,
-    graph_base_url,
+    endpoint_problem,
 )
 from taxcalc_consent.infra.plan import ConsentPlan
 
@@ -40,10 +40,9 @@ def per_tenant(
 
     ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need."""
     selected: Cloud = cloud.value
-    try:
-        graph_base_url(selected, endpoint)
-    except GraphError as exc:
-        raise UsageError(str(exc)) from None  # a bad --graph-endpoint: nothing was read
+    problem = None if endpoint is None else endpoint_problem(endpoint)
+    if problem:
+        raise UsageError(f"--graph-endpoint {problem}")  # nothing was read
 
     # Every tenant's credential first: a missing one is the user's setup (CredentialError, exit 2), and
     # it is reported before any tenant is read.

@@ -16,8 +16,10 @@ Tokens are never logged, printed or put in an error message.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -674,14 +676,46 @@ def _origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
 
 
+_HOST_LABELS = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?", re.ASCII)
+
+
+def endpoint_problem(override: str) -> str | None:
+    """Why ``override`` cannot be a Graph root (said after "--graph-endpoint "), or None when it can.
+
+    A value httpx cannot parse (``https://host:abc``, ``https://[::1``), a port outside 1-65535 or a host
+    name with a space in it is the user's typing, refused before any token is requested."""
+    absolute = "must be an absolute http(s) URL such as https://graph.microsoft.com"
+    try:
+        url = httpx.URL(override)
+        port = url.port
+        host = url.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError, UnicodeDecodeError) as exc:
+        return f"{absolute} ({_first_line(exc)})"
+    if url.scheme not in ("https", "http") or not host:
+        return absolute
+    if port is not None and not 1 <= port <= 65535:
+        return f"{absolute}: port {port} is outside 1-65535"
+    if not (_HOST_LABELS.fullmatch(host) or _is_ip_address(host)):
+        return f"{absolute}: a host name holds only letters, digits, '-' and '.'"
+    if url.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        return "may use http:// only for localhost; tokens never travel in clear text"
+    return None
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def graph_base_url(cloud: Cloud, override: str | None) -> str:
     """The Graph root for a cloud, or the --graph-endpoint override (sovereign or test)."""
-    if override:
-        url = httpx.URL(override)
-        if url.scheme not in ("https", "http") or not url.host:
-            raise GraphError("--graph-endpoint must be an absolute http(s) URL such as https://graph.microsoft.com")
-        if url.scheme == "http" and url.host not in ("127.0.0.1", "localhost", "::1"):
-            raise GraphError("--graph-endpoint may use http:// only for localhost; tokens never travel in clear text")
+    if override is not None:
+        problem = endpoint_problem(override)
+        if problem:
+            raise GraphError(f"--graph-endpoint {problem}")
         return override.rstrip("/")
     return CLOUDS[cloud].graph
 

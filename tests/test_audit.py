@@ -243,6 +243,22 @@ def test_bad_options_exit_2(contoso: GraphEmulator) -> None:
     assert contoso.requests == []
 
 
+@pytest.mark.parametrize("command", ["audit", "adopt"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://graph.example.com:abc", "https://[::1", "https://graph.example.com:99999", "https://ho st", ""],
+)
+def test_a_malformed_graph_endpoint_is_a_usage_error(contoso: GraphEmulator, command: str, endpoint: str) -> None:
+    """A mistyped --graph-endpoint is the user's to fix: one line naming the option, exit 2, no traceback,
+    nothing read (an empty one is not silently the public cloud's Graph)."""
+    result = CliRunner().invoke(app, [command, "tenants", "--graph-endpoint", endpoint])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.startswith("error: --graph-endpoint"), result.stderr
+    assert "Traceback" not in result.output
+    assert contoso.requests == []
+
+
 # --------------------------------------------------------------------------------------- pure rules
 
 
