@@ -29,10 +29,11 @@ from taxcalc_consent.infra.errors import redact
 def _redacted_usage_error(exc: Exception) -> None:
     """Typer's usage errors quote what was typed ("Invalid value for '--shard': 'Xy7...'", "No such command
     'Xy7...'"): they go through the same redaction as every other message, so a secret pasted on the
-    command line is not printed back."""
+    command line is not printed back. Typer checks choices through pydantic, whose "Value error, " prefix
+    ("Invalid value for '--cloud': Value error, 'mars' is not one of ...") is dropped: library words."""
     message = getattr(exc, "message", None)
     if isinstance(message, str):
-        exc.message = redact(message)  # type: ignore[attr-defined]
+        exc.message = redact(message.removeprefix("Value error, "))  # type: ignore[attr-defined]
 
 
 class RedactingGroup(TyperGroup):

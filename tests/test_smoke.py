@@ -15,3 +15,18 @@ def test_examples_validate_and_plan() -> None:
     assert result.exit_code == 0
     document = parse_document(result.stdout)
     assert [t["tenant"] for t in document["tenants"]] == ["contoso", "fabrikam", "lab", "northwind"]
+
+
+def test_a_mistyped_choice_is_said_in_plain_words() -> None:
+    """Typer checks choices through pydantic, whose messages begin "Value error, ": that is library
+    vocabulary, not something the user typed or can act on, so the usage line leaves it out."""
+    cases = [
+        (["schema", "bogus"], "Error: Invalid value for '[NAME]': 'bogus' is not one of"),
+        (["audit", "--cloud", "mars", str(EXAMPLES)], "Error: Invalid value for '--cloud': 'mars' is not one of"),
+        (["audit", "--format", "pdf", str(EXAMPLES)], "Error: Invalid value for '--format': 'pdf' is not one of"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert expected in result.stderr, result.stderr
+        assert "Value error" not in result.output
