@@ -16,7 +16,10 @@ PathsArg = Annotated[
     list[Path],
     typer.Argument(
         metavar="PATH...",
-        help="Tenant files or folders of tenant files (a folder means its *.yaml files; _*.yaml are not tenants).",
+        help=(
+            "Tenant files or folders of tenant files (a folder means its *.yaml and *.yml files; "
+            "_* files are not tenants)."
+        ),
         show_default=False,
     ),
 ]

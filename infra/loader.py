@@ -998,8 +998,24 @@ def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems:
         defaults_path = path.parent / DEFAULTS_FILE
         defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
         if not os.path.lexists(defaults_path):
-            cache[folder] = _NO_DEFAULTS
-            return _NO_DEFAULTS
+            misnamed = _misnamed_defaults(folder)
+            if misnamed is None:
+                cache[folder] = _NO_DEFAULTS
+                return _NO_DEFAULTS
+            # Tenant files may end in .yml, so _defaults.yml looks right; its policy must not silently
+            # not apply. Nothing of it is read, and what it may have supplied is not reported missing.
+            problems.append(
+                Problem(
+                    str(Path(shown).parent / misnamed),
+                    1,
+                    1,
+                    "",
+                    f"not read: a folder's defaults are read only from {DEFAULTS_FILE}; rename this file "
+                    f"to {DEFAULTS_FILE}",
+                )
+            )
+            cache[folder] = _Defaults({}, Positions(""), None, complete=False)
+            return cache[folder]
         # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
         value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
         found = _capped(defaults_shown, read_problems, omitted)
@@ -1014,6 +1030,19 @@ def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems:
         else:
             cache[folder] = _Defaults(value, positions, defaults_shown)
     return cache[folder]
+
+
+_DEFAULTS_NEAR_MISSES = frozenset({"_defaults.yaml", "_defaults.yml", "_default.yaml", "_default.yml"})
+
+
+def _misnamed_defaults(folder: str) -> str | None:
+    """A file in ``folder`` meant as its _defaults.yaml but named otherwise (``_defaults.yml``, another
+    case, the singular), or None. Asked only when _defaults.yaml is absent: one listing per folder."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None  # the folder's own listing reports this
+    return next((n for n in sorted(names) if n.casefold() in _DEFAULTS_NEAR_MISSES and n != DEFAULTS_FILE), None)
 
 
 def _cross_file_problems(tenants: Sequence[LoadedTenant]) -> Iterator[Problem]:

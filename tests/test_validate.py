@@ -256,6 +256,21 @@ def test_problem_from_defaults_points_at_defaults_file_once(tenants_dir: Path) -
     assert result.stderr.count(located) == 1, result.stderr
 
 
+@pytest.mark.parametrize("misnamed", ["_defaults.yml", "_Defaults.yaml", "_default.yaml", "_DEFAULTS.YML"])
+def test_a_misnamed_defaults_file_is_refused_not_silently_ignored(tmp_path: Path, misnamed: str) -> None:
+    """Tenant files may end in .yml, so a folder's policy written to _defaults.yml looks right and would
+    never apply: here it forbids Mail.Send, and the tenant file asks for it."""
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    _write(folder, misnamed, "policy:\n  allowed_scopes: [openid, profile, email, offline_access, User.Read]\n")
+    _write(folder, "a.yaml", GOOD_HEAD + f"app:\n  client_id: {CLIENT_ID}\n" + ORG)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"{folder}/{misnamed}:1:1: not read: a folder's defaults are read only from _defaults.yaml; rename this file"
+    ), result.stderr
+
+
 def test_tenant_values_win_and_lists_replace(tenants_dir: Path) -> None:
     _write(
         tenants_dir,
