@@ -19,7 +19,7 @@ from taxcalc_consent.infra.program import load_plan
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.graph_emulator import serve
-from tests.test_infra_program import deploy_file
+from tests.fakes.pulumi_mocks import deploy_file
 
 ADOPT_KEY = "taxcalc-consent:adopt"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
-from taxcalc_consent.infra.component import TenantConsent
 from taxcalc_consent.infra.kinds import (
     access_assignment,
     app_registration,
@@ -34,33 +33,13 @@ from tests.fakes.pulumi_mocks import (
     PROVIDER_TYPE,
     SERVICE_PRINCIPAL,
     EntraMocks,
+    deploy_file,
     mocked_stack,
     run,
     settle_event_loop,
 )
 
 PROFILE_SCOPES = sorted(PROFILES["taxcalc-hub"].scopes)
-
-
-def deploy_file(
-    tenant: FakeTenant, tenant_file: Path, adopt: Mapping[str, str] | None = None
-) -> tuple[EntraMocks, dict[str, Any]]:
-    """Run the program for ``tenant_file`` against ``tenant``; return the mocks and the component's outputs."""
-    plan = load_plan(str(tenant_file))
-    mocks = EntraMocks(tenant, PUBLISHED_APPS)
-    outputs: dict[str, Any] = {}
-    with mocked_stack(mocks, stack=plan.tenant):
-
-        def program() -> pulumi.Output[Any]:
-            consent: TenantConsent = deploy(plan, adopt)
-            outputs["component"] = consent
-            outputs["summary"] = consent.summary
-            return pulumi.Output.all(consent.service_principal_object_id, consent.grant_ids).apply(
-                lambda values: outputs.update(service_principal_object_id=values[0], grant_ids=values[1])
-            )
-
-        run(program)
-    return mocks, outputs
 
 
 def write_tenant(folder: Path, name: str, body: str) -> Path:

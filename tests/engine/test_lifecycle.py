@@ -1,4 +1,5 @@
-"""A tenant's life through the real engine: apply from nothing, audit, apply again, drift, repair, offboard.
+"""A tenant's life through the real engine: apply from nothing (register mode too), audit, apply again, drift
+and repair (offboarding: test_adoption.py).
 
 The example tenant files run against emulated tenants holding the people and groups they name; what
 ``apply`` prints and counts comes from the engine's own events.
@@ -40,6 +41,8 @@ def test_the_examples_apply_from_nothing_then_audit_clean_and_nothing_is_left_to
     assert first.tenant("fabrikam")["changes"]["create"] == 9
     assert first.tenant("lab")["changes"]["create"] == 3  # app registration, service principal, Tester's grant
     assert all(t["result"] == "applied" for t in first.document["tenants"])
+    # The policy pack ran inside the engine during the run: its advisory verdict on tenant-wide consent.
+    assert any("policy tenant-wide-consent (advisory)" in w for w in first.tenant("contoso")["warnings"])
     kinds = {r["kind"] for t in first.document["tenants"] for r in t["resources"]}
     assert kinds <= {"service principal", "delegated permission grant", "access assignment", "app registration"}
 
@@ -59,9 +62,20 @@ def test_the_examples_apply_from_nothing_then_audit_clean_and_nothing_is_left_to
     assert len(assigned) == 4 and all(
         a.app_role_id == DEFAULT_ROLE_ID for a in f.app_role_assignments.values() if a.resource_id == fabrikam_hub.id
     )
-    (registration,) = tenants["lab"].applications.values()
-    assert registration.sign_in_audience == "AzureADMultipleOrgs"
-    assert tenants["lab"].service_principal_by_app_id(registration.app_id) is not None
+    # Register mode (lab): the multi-tenant registration asking for the file's scopes, its service principal
+    # (of the new application id, which Entra assigned), and the tester's grant.
+    lab_tenant = tenants["lab"]
+    (registration,) = lab_tenant.applications.values()
+    assert registration.display_name == "TaxCalc-Hub" and registration.sign_in_audience == "AzureADMultipleOrgs"
+    assert registration.redirect_uris == ["https://login.microsoftonline.com/common/oauth2/nativeclient"]
+    (graph_access,) = registration.required_resource_access
+    wanted = {lab_tenant.graph.oauth2_permission_scopes[s] for s in PROFILE_SCOPES}
+    assert {a["id"] for a in graph_access["resourceAccess"]} == wanted
+    assert registration.owners == [], "the automation identity released its initial ownership"
+    lab_hub = lab_tenant.service_principal_by_app_id(registration.app_id)
+    assert lab_hub is not None
+    tester = lab_tenant.user("tester@msplab.onmicrosoft.com")
+    assert [g.principal_id for g in lab_tenant.grants.values() if g.client_id == lab_hub.id] == [tester.id]
 
     writes_before_reads = len(w.cloud.writes())
     for name in ("contoso", "fabrikam"):
@@ -108,31 +122,3 @@ def test_a_scope_removed_by_hand_is_drift_in_entra_words_and_apply_restores_it(w
     assert repaired.code == 0, repaired.output
     assert repaired.tenant("contoso")["changes"] == {"create": 0, "update": 1, "delete": 0, "replace": 0, "import": 0}
     assert set(tenant.grants[grant.id].scopes) == PROFILE_SCOPES, "the same grant, its scope restored"
-    assert w.cli("drift", "tenants").code == 0
-
-
-def test_register_mode_stands_up_the_app_registration_its_service_principal_and_grants(world: WorldFactory) -> None:
-    tenant = lab()
-    w = world([tenant], {"lab": example("lab")})
-
-    applied = w.cli("apply", "tenants", "--yes", "--json")
-
-    assert applied.code == 0, applied.output
-    kinds = [(r["op"], r["kind"]) for r in applied.tenant("lab")["resources"]]
-    assert sorted(kinds) == [
-        ("create", "app registration"),
-        ("create", "delegated permission grant"),
-        ("create", "service principal"),
-    ]
-    (registration,) = tenant.applications.values()
-    assert registration.display_name == "TaxCalc-Hub" and registration.sign_in_audience == "AzureADMultipleOrgs"
-    assert registration.redirect_uris == ["https://login.microsoftonline.com/common/oauth2/nativeclient"]
-    (graph_access,) = registration.required_resource_access
-    wanted = {tenant.graph.oauth2_permission_scopes[s] for s in PROFILE_SCOPES}
-    assert {a["id"] for a in graph_access["resourceAccess"]} == wanted
-    assert registration.owners == [], "the automation identity released its initial ownership"
-    hub = tenant.service_principal_by_app_id(registration.app_id)
-    assert hub is not None, "the service principal is the new registration's"
-    tester = tenant.user("tester@msplab.onmicrosoft.com")
-    assert [g.principal_id for g in tenant.grants.values() if g.client_id == hub.id] == [tester.id]
-    assert w.cli("plan", "tenants", "--detailed-exitcode").code == 0

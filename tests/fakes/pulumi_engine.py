@@ -3,8 +3,9 @@
 It stands where ``pulumi.automation.create_or_select_stack`` would, for the driver's stack factory, and
 behaves like the real thing where the driver can tell:
 - stack config is per stack and persists between runs; keys set by others (``taxcalc-consent:adopt``) stay;
-- the "program" reads the tenant file named in ``taxcalc-consent:tenantFile`` and resolves users and
-  groups in a :class:`tests.fakes.entra.FakeTenant`, failing as the real program would when one is missing;
+- the program is the real one (infra/), run under Pulumi's mock runtime on the tenant file named in
+  ``taxcalc-consent:tenantFile``, reading users and groups from the :class:`tests.fakes.entra.FakeTenant`
+  and failing as it fails; only the engine around it (diff, state, events) is this module's;
 - ``preview`` diffs the program's resources against the stack's state; ``preview(refresh=True)`` first
   reads every resource back from the tenant; ``up``/``destroy`` write to the tenant, which enforces
   Graph's rules, and to state; the service principal is retained on delete, as the program declares;
@@ -17,10 +18,12 @@ Every call is recorded with its keyword arguments (minus ``on_event``) for the t
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,14 +36,25 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
-from taxcalc_consent.infra.workspace import TENANT_FILE_KEY
+from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.workspace import ADOPT_KEY, TENANT_FILE_KEY
 from tests.fakes.entra import FakeTenant, GraphError
+from tests.fakes.pulumi_mocks import deploy_file
 
 PROJECT = "taxcalc-consent"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """The engine's placeholder for a value not known until apply."""
+
+
+_APPLIED = (service_principal.TYPE, delegated_grant.TYPE, app_role_assignment.TYPE)
+"""The resource types this fake writes to the tenant; a program declaring any other needs an engine test."""
+_PROGRAM_RUNNER = ThreadPoolExecutor(
+    max_workers=1,
+    thread_name_prefix="fake-engine-program",
+    initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop()),
+)
+"""Pulumi's mock runtime is one per process: programs run one at a time, on one long-lived thread whose event
+loop (and its executor's) lives as long as the process, as the main thread's does."""
 
 LOCKED_STDERR = (
     "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or "
@@ -206,68 +220,28 @@ class FakeStack:
         )
 
     def _program(self, emit: Callable[[dict[str, Any]], None]) -> dict[str, Resource]:
-        """What infra/ would declare for the tenant file in stack config, resolved against the tenant."""
+        """What the real program (infra/) declares for the tenant file in stack config.
+
+        It runs under Pulumi's mock runtime (``tests.fakes.pulumi_mocks``) against a scratch copy of the
+        tenant: the directory (users, groups, service principals) as it is, none of its grants or
+        assignments, so the program's registrations never collide there and the tenant itself is untouched.
+        What it registers, with the inputs it gave, is the desired state; an object id the scratch tenant
+        made up (a service principal not yet created) is unknown, as in a real preview.
+        """
         config = self.backend.configs[self.name]
         if TENANT_FILE_KEY not in config:
             self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
         tenant_file = Path(config[TENANT_FILE_KEY].value)
         if not tenant_file.is_absolute():
             tenant_file = self.backend.root / tenant_file
-        (plan,) = load_plans([tenant_file])
+        adopt = json.loads(config[ADOPT_KEY].value) if ADOPT_KEY in config else None
         tenant = self._tenant()
-        state = self.backend.states[self.name]
-        sp_state = state.get(self._urn(service_principal.TYPE, service_principal.NAME))
-        sp_id = sp_state.id if sp_state else UNKNOWN
-        graph = tenant.graph.id
-        resources = [
-            Resource(
-                service_principal.TYPE,
-                service_principal.NAME,
-                {
-                    "clientId": plan.app.client_id,
-                    "useExisting": True,
-                    "appRoleAssignmentRequired": plan.service_principal.assignment_required,
-                },
-                retain_on_delete=True,
-            )
-        ]
-        base = {"servicePrincipalObjectId": sp_id, "resourceServicePrincipalObjectId": graph}
+        scratch = copy.deepcopy(tenant)
+        scratch.grants.clear()
+        scratch.app_role_assignments.clear()
         try:
-            users: dict[str, tuple[str, ...]] = {}
-            for grant in plan.grants:
-                if grant.principal is None:
-                    inputs = {**base, "claimValues": list(grant.scopes)}
-                    resources.append(Resource(delegated_grant.TYPE, delegated_grant.ORGANIZATION_NAME, inputs))
-                else:
-                    users[tenant.user(grant.principal).id] = grant.scopes
-            for group_grant in plan.group_grants:
-                for member in tenant.group(group_grant.group).members:
-                    if tenant.object_type(member) == "User":
-                        users.setdefault(member, group_grant.scopes)
-            for user_id, scopes in users.items():
-                inputs = {**base, "claimValues": list(scopes), "userObjectId": user_id}
-                resources.append(Resource(delegated_grant.TYPE, delegated_grant.user_name(user_id), inputs))
-            for role in plan.app_role_assignments:
-                inputs = {
-                    "appRoleId": tenant.graph.app_roles[role],
-                    "principalObjectId": sp_id,
-                    "resourceObjectId": graph,
-                }
-                resources.append(Resource(app_role_assignment.TYPE, app_role_assignment.name(role), inputs))
-            for assignment in plan.assignments:
-                principal = (
-                    tenant.user(assignment.principal)
-                    if assignment.principal_type == "User"
-                    else tenant.group(assignment.principal)
-                )
-                inputs = {
-                    "appRoleId": access_assignment.DEFAULT_ROLE_ID,
-                    "principalObjectId": principal.id,
-                    "resourceObjectId": sp_id,
-                }
-                name = access_assignment.name(assignment.principal_type, principal.id)
-                resources.append(Resource(app_role_assignment.TYPE, name, inputs))
-        except GraphError as exc:
+            mocks, _ = _PROGRAM_RUNNER.submit(deploy_file, scratch, tenant_file, adopt).result()
+        except Exception as exc:
             emit(
                 {
                     "diagnosticEvent": {
@@ -284,7 +258,19 @@ class FakeStack:
                     code=255,
                 )
             ) from None
-        return {self._urn(r.type, r.name): r for r in resources}
+        made_up = set(scratch.service_principals) - set(tenant.service_principals)
+        declared: dict[str, Resource] = {}
+        for registered in mocks.resources:
+            if registered.type not in _APPLIED:
+                if registered.type.startswith("azuread:") or registered.type.startswith("pulumi-python:dynamic"):
+                    raise NotImplementedError(f"the fake engine does not apply {registered.type}: use an engine test")
+                continue
+            inputs = {k: UNKNOWN if isinstance(v, str) and v in made_up else v for k, v in registered.inputs.items()}
+            options = mocks.options.get(registered.name)
+            declared[self._urn(registered.type, registered.name)] = Resource(
+                registered.type, registered.name, inputs, retain_on_delete=bool(options and options.retain_on_delete)
+            )
+        return declared
 
     def _refresh(self, state: dict[str, Resource]) -> None:
         """Read every resource in state back from the tenant: gone ones leave state, changed ones update."""

@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -610,3 +611,31 @@ def run(program: Callable[[], Any]) -> None:
         return program()
 
     body()
+
+
+def deploy_file(
+    tenant: FakeTenant,
+    tenant_file: Path,
+    adopt: Mapping[str, str] | None = None,
+    published_apps: Mapping[str, str] | None = None,
+) -> tuple[EntraMocks, dict[str, Any]]:
+    """Run the real program for ``tenant_file`` against ``tenant``; return the mocks and the component's outputs."""
+    from taxcalc_consent.infra.component import TenantConsent
+    from taxcalc_consent.infra.program import deploy, load_plan
+    from tests.fakes.example_tenants import PUBLISHED_APPS
+
+    plan = load_plan(str(tenant_file))
+    mocks = EntraMocks(tenant, PUBLISHED_APPS if published_apps is None else published_apps)
+    outputs: dict[str, Any] = {}
+    with mocked_stack(mocks, stack=plan.tenant):
+
+        def program() -> pulumi.Output[Any]:
+            consent: TenantConsent = deploy(plan, adopt)
+            outputs["component"] = consent
+            outputs["summary"] = consent.summary
+            return pulumi.Output.all(consent.service_principal_object_id, consent.grant_ids).apply(
+                lambda values: outputs.update(service_principal_object_id=values[0], grant_ids=values[1])
+            )
+
+        run(program)
+    return mocks, outputs
