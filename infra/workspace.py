@@ -104,7 +104,16 @@ def workspace_root(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def current_workspace(environ: Mapping[str, str] | None = None) -> Workspace:
-    return open_workspace(workspace_root(environ))
+    """The workspace a command works in. A ``$TAXCALC_CONSENT_ROOT`` that is not a folder is refused: a
+    mistyped root would otherwise quietly become a new workspace, its own stacks/ and empty state."""
+    root = workspace_root(environ)
+    if not root.is_dir():
+        named = (os.environ if environ is None else environ).get(ROOT_ENV)
+        raise TaxcalcConsentError(
+            f"${ROOT_ENV} is {named}: not a folder; point it at the folder that holds tenants/ (and stacks/), "
+            "or unset it to use the current folder"
+        )
+    return open_workspace(root)
 
 
 def open_workspace(root: Path) -> Workspace:

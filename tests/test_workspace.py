@@ -98,3 +98,32 @@ def test_the_generated_project_runs_the_installed_program_on_a_relative_tenant_f
         run(program)
     [grant] = tenant.grants.values()
     assert mocks.named(delegated_grant.ORGANIZATION_NAME).id == f"/oauth2PermissionGrants/{grant.id}"
+
+
+@pytest.mark.parametrize("command", ["adopt", "plan"])
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_root_that_is_not_a_folder_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, kind: str
+) -> None:
+    """A mistyped $TAXCALC_CONSENT_ROOT must not quietly become a new workspace: adopt would record what to
+    import where apply never looks, and apply would start from empty state in a new .pulumi-state."""
+    from typer.testing import CliRunner
+
+    from taxcalc_consent.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    root = tmp_path / "typo-root"
+    if kind == "a file":
+        root.write_text("not a folder\n", encoding="utf-8")
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    monkeypatch.setenv("TAXCALC_CONSENT_GRAPH_TOKEN", "never-sent")
+    graph = ["--graph-endpoint", "http://127.0.0.1:9"] if command == "adopt" else []
+    args = [command, "tenants/contoso.yaml", *graph]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"error: ${ROOT_ENV} is {root}: not a folder" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert root.exists() == (kind == "a file") and not (tmp_path / "typo-root" / "stacks").exists()
+    assert not (tmp_path / "stacks").exists()
