@@ -473,9 +473,14 @@ def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserC
             if member.id not in people:
                 people[member.id] = member
                 nested_in[member.id] = group_grant.group
+    # Each user's own grants by one index, not a scan of every grant per user.
+    own_scopes: dict[str, list[str]] = {}
+    for g in snapshot.grants:
+        if g.principal_id:
+            own_scopes.setdefault(g.principal_id, []).extend(g.scopes)
     per_user: list[AuditUserExperience] = []
     for user in sorted(people.values(), key=lambda u: u.user_principal_name or u.id):
-        own = [s for g in snapshot.grants if g.principal_id == user.id for s in g.scopes]
+        own = own_scopes.get(user.id, ())
         user_experience, user_reason = predict_experience(
             requested, (*tenant_wide, *own), consent, snapshot.admin_consent_workflow, assignment_required
         )

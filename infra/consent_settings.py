@@ -202,7 +202,8 @@ def predict_experience(
     ``consent`` or ``admin_consent_workflow`` None: the setting is not known here (a tenant file that leaves
     it as it is, planned offline); the prediction then says what it depends on.
     """
-    missing = [s for s in requested if s not in set(granted)]
+    held = set(granted)
+    missing = [s for s in requested if s not in held]
     if not missing:
         return "no prompt", "the grants cover every scope TaxCalc-Hub requests at sign-in"
     catalog = graph_catalog()

@@ -20,10 +20,14 @@ import ipaddress
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,6 +42,10 @@ Graph, or a local emulator): the program has no ``--graph-endpoint`` option of i
 API_VERSION = "v1.0"
 BATCH_LIMIT = 20
 """Graph accepts at most 20 requests in one JSON batch (learn.microsoft.com/graph/json-batching)."""
+TENANT_READS_AT_ONCE = 4
+"""Reads of one tenant in flight at once when the caller gives an executor: a ``$batch`` of more than 20
+requests, and the later pages of different collections. Graph throttles per app and tenant
+(learn.microsoft.com/graph/throttling); a handful at once stays well inside it, and a 429 is retried."""
 RETRY_STATUSES = frozenset({429, 503, 504})
 MAX_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 60.0
@@ -330,22 +338,25 @@ def token_source(
     credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host, env)
 
     cached: list[Any] = []
+    # One tenant's reads may run at once (GraphClient.reads): one of them asks for a token, the others wait for it.
+    lock = threading.Lock()
 
     def fetch() -> str:
         from azure.core.exceptions import AzureError
 
-        # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
-        if cached and cached[0].expires_on - 300 > time.time():
-            return str(cached[0].token)
-        try:
-            cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
-            return str(cached[0].token)
-        except (GraphError, CredentialError):
-            raise  # the GitHub token request failed: already said in one line
-        except (AzureError, OSError, ValueError) as exc:
-            # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
-            # they carry no secret. One line: the rest is a troubleshooting link.
-            raise GraphError(f"could not get a token for tenant {tenant_id}: {_first_line(exc)}") from None
+        with lock:
+            # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
+            if cached and cached[0].expires_on - 300 > time.time():
+                return str(cached[0].token)
+            try:
+                cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
+                return str(cached[0].token)
+            except (GraphError, CredentialError):
+                raise  # the GitHub token request failed: already said in one line
+            except (AzureError, OSError, ValueError) as exc:
+                # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
+                # they carry no secret. One line: the rest is a troubleshooting link.
+                raise GraphError(f"could not get a token for tenant {tenant_id}: {_first_line(exc)}") from None
 
     return fetch
 
@@ -445,10 +456,29 @@ def _first_line(exc: BaseException) -> str:
 # ------------------------------------------------------------------------------------------ client
 
 GraphResult = list[dict[str, Any]] | dict[str, Any] | None
+_Answer = tuple[int, dict[str, Any], dict[str, str]]
+"""One request's answer inside a ``$batch``: status, body, headers (lower-case names)."""
+T = TypeVar("T")
+U = TypeVar("U")
+
+DEFAULT_TIMEOUT = 30.0
 
 
 def _default_sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def shared_http_client(connections: int, timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
+    """One connection pool for a whole run, shared by every tenant's GraphClient (httpx clients can be
+    shared between threads). Each request still carries only its own tenant's token, and the pool keeps
+    no cookies, so nothing one tenant's answers set travels with another tenant's requests."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.Client(
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    )
 
 
 @dataclass
@@ -459,9 +489,17 @@ class GraphClient:
     """Graph's root, e.g. https://graph.microsoft.com (the API version is appended)."""
     token: TokenSource
     sleep: Callable[[float], None] = _default_sleep
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
     transport: httpx.BaseTransport | None = None
+    http: httpx.Client | None = None
+    """A connection pool shared with other tenants' clients (``shared_http_client``); its owner closes
+    it, never this client. None: the client opens its own on first use and closes it in ``close``."""
+    reads: Executor | None = None
+    """Where this tenant's independent reads run at once (a ``$batch`` of more than 20 requests, the later
+    pages of different collections), at most ``TENANT_READS_AT_ONCE`` per call. None: one after another.
+    Tasks put there never wait on other tasks, so it may be shared by every tenant of a run."""
     _http: httpx.Client | None = field(default=None, init=False, repr=False)
+    _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def root(self) -> str:
@@ -502,23 +540,63 @@ class GraphClient:
         """Run many reads in as few round trips as Graph allows ($batch, 20 at a time), in order.
 
         Throttled parts of a batch are sent again after their Retry-After; later pages of collections
-        are fetched with plain GETs.
+        are fetched with plain GETs. With ``reads``, the batches go at once, and so do the later pages of
+        different collections; the answers, and the first failure (in request order), are the same, and
+        nothing is still being read when this returns or raises.
         """
-        results: list[GraphResult] = []
-        for start in range(0, len(requests), BATCH_LIMIT):
-            results.extend(self._batch_chunk(requests[start : start + BATCH_LIMIT]))
-        return results
+        chunks = [requests[start : start + BATCH_LIMIT] for start in range(0, len(requests), BATCH_LIMIT)]
+        with _ReadsAtOnce(self.reads) as at_once:
+
+            def send(chunk: Sequence[GraphRequest]) -> list[_Answer]:
+                return self._batch_chunk(chunk, at_once.stop)
+
+            def follow(first: tuple[dict[str, Any], GraphRequest]) -> list[dict[str, Any]]:
+                return self._all_pages(*first, stop=at_once.stop)
+
+            sent = at_once.submit(send, chunks)
+            answered = _in_order([f.result for f in sent] if sent else [partial(send, chunk) for chunk in chunks])
+            answers = [answer for chunk in answered for answer in chunk]
+            # Later pages: one task per collection that has them, each following its own nextLinks in order.
+            paged = [
+                index
+                for index, (request, (status, body, _)) in enumerate(zip(requests, answers, strict=True))
+                if status < 400 and request.kind == "collection" and body.get("@odata.nextLink")
+            ]
+            followed = at_once.submit(follow, [(answers[i][1], requests[i]) for i in paged])
+            pages = dict(zip(paged, followed, strict=False))
+            return _in_order(
+                [
+                    partial(self._result, request, answer, pages.get(index))
+                    for index, (request, answer) in enumerate(zip(requests, answers, strict=True))
+                ]
+            )
 
     # ---------------------------------------------------------------------------------- internals
 
     def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=False)
-        return self._http
+        if self.http is not None:
+            return self.http
+        with self._opening:  # reads at once: one of them opens the client, the others use it
+            if self._http is None:
+                self._http = httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=False)
+            return self._http
 
-    def _batch_chunk(self, requests: Sequence[GraphRequest]) -> list[GraphResult]:
+    def _result(
+        self, request: GraphRequest, answer: _Answer, pages: Future[list[dict[str, Any]]] | None
+    ) -> GraphResult:
+        status, body, headers = answer
+        if status >= 400:
+            if status == 404 and request.missing_ok:
+                return None
+            raise _error_from_body(status, body, headers, f"GET {request.path} (in $batch)", request.permission)
+        if request.kind == "entity":
+            return body
+        return pages.result() if pages is not None else self._all_pages(body, request)
+
+    def _batch_chunk(self, requests: Sequence[GraphRequest], stop: threading.Event | None = None) -> list[_Answer]:
+        """One ``$batch`` POST (sent again for its throttled parts): each request's raw answer, in order."""
         pending = {str(i): r for i, r in enumerate(requests, start=1)}
-        bodies: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
+        bodies: dict[str, _Answer] = {}
         for attempt in range(1, MAX_ATTEMPTS + 1):
             payload = {"requests": [_batch_item(key, r) for key, r in pending.items()]}
             answer = self._send("POST", f"{self.root}/$batch", "/$batch", json_body=payload)
@@ -540,22 +618,14 @@ class GraphClient:
             if not retry_after:
                 missing = ", ".join(r.path for r in pending.values())
                 raise GraphError(f"$batch answered without responses for {missing}", request="POST /$batch")
+            if stop is not None and stop.is_set():
+                raise _Abandoned
             self.sleep(max(retry_after))
-        results: list[GraphResult] = []
-        for key, request in ((str(i), r) for i, r in enumerate(requests, start=1)):
-            status, body, headers = bodies[key]
-            if status >= 400:
-                if status == 404 and request.missing_ok:
-                    results.append(None)
-                    continue
-                raise _error_from_body(status, body, headers, f"GET {request.path} (in $batch)", request.permission)
-            if request.kind == "collection":
-                results.append(self._all_pages(body, request))
-            else:
-                results.append(body)
-        return results
+        return [bodies[str(i)] for i in range(1, len(requests) + 1)]
 
-    def _all_pages(self, page: dict[str, Any], request: GraphRequest) -> list[dict[str, Any]]:
+    def _all_pages(
+        self, page: dict[str, Any], request: GraphRequest, stop: threading.Event | None = None
+    ) -> list[dict[str, Any]]:
         path = request.path
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -575,6 +645,8 @@ class GraphClient:
                     f"@odata.nextLink leaves {_origin(self.base_url)}; not followed", request=f"GET {path}"
                 )
             seen.add(next_link)
+            if stop is not None and stop.is_set():
+                raise _Abandoned
             page = self._send("GET", str(next_link), path, request=request)
 
     def _send(
@@ -607,6 +679,68 @@ class GraphClient:
                 raise _error_from_body(response.status_code, body, dict(response.headers), described, permission)
             return body
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+class _Abandoned(Exception):
+    """A read stopped because another read of its batch has already failed."""
+
+
+def _in_order(results: Sequence[Callable[[], T]]) -> list[T]:
+    """Each result in order; the first failure in order is raised, as reading one after another would
+    meet it first. A read abandoned because another failed is passed over: that other failure is raised
+    (submission stops at a failure, so it is among these)."""
+    values: list[T] = []
+    for result in results:
+        try:
+            values.append(result())
+        except _Abandoned:
+            continue
+    if len(values) < len(results):
+        raise RuntimeError("reads were abandoned with no failure to report")  # pragma: no cover
+    return values
+
+
+class _ReadsAtOnce:
+    """The reads of one ``batch`` call that run at once on an executor: at most TENANT_READS_AT_ONCE in
+    flight, no new one once one has failed, and every one finished (told to stop at its next request)
+    when the block ends. Without an executor it submits nothing, and the caller reads in order itself."""
+
+    def __init__(self, executor: Executor | None) -> None:
+        self._executor = executor
+        self._futures: list[Future[Any]] = []
+        self.stop = threading.Event()
+
+    def __enter__(self) -> _ReadsAtOnce:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for future in self._futures:
+            future.cancel()
+        wait(self._futures)
+
+    def submit(self, work: Callable[[T], U], items: Sequence[T]) -> list[Future[U]]:
+        """``work`` for each item, in order; none with fewer than two items or without an executor."""
+        if self._executor is None or len(items) < 2:
+            return []
+        slots = threading.Semaphore(TENANT_READS_AT_ONCE)
+
+        def done(future: Future[U]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                self.stop.set()
+            slots.release()
+
+        futures: list[Future[U]] = []
+        for item in items:
+            slots.acquire()
+            if self.stop.is_set():
+                slots.release()
+                break
+            future = self._executor.submit(work, item)
+            future.add_done_callback(done)
+            futures.append(future)
+        self._futures += futures
+        return futures
 
 
 def _batch_item(key: str, request: GraphRequest) -> dict[str, Any]:
@@ -726,7 +860,11 @@ def client_for_tenant(
     cloud: Cloud = "public",
     endpoint: str | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    http: httpx.Client | None = None,
+    reads: Executor | None = None,
 ) -> GraphClient:
-    """A read-only client for one tenant: the cloud's Graph (or the override) and that tenant's credentials."""
+    """A read-only client for one tenant: the cloud's Graph (or the override) and that tenant's credentials;
+    ``http`` and ``reads``: a connection pool and an executor shared by a run's tenants (see GraphClient)."""
     base = graph_base_url(cloud, endpoint)
-    return GraphClient(base, token_source(tenant_id, auth, cloud, base, environ))
+    return GraphClient(base, token_source(tenant_id, auth, cloud, base, environ), http=http, reads=reads)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra import graph
 from taxcalc_consent.infra.consent_settings import UserConsent, classify_user_consent, predict_experience
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
@@ -194,6 +198,30 @@ def test_parallel_reads_give_the_document_of_sequential_reads(contoso: GraphEmul
     assert sequential.exit_code == parallel.exit_code == 3
     assert len(parse_document(parallel.stdout)["tenants"]) == 6
     assert parallel.stdout == sequential.stdout
+
+
+def test_one_connection_pool_per_run_each_tenant_with_its_own_token(
+    contoso: GraphEmulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(3):
+        tenant_file = scenarios.CONTOSO_FILE.replace("6e2b", f"{index}e2b")
+        scenarios.write_tenant_file(workdir / "tenants", f"copy-{index}", tenant_file)
+    opened: list[httpx.Client] = []
+    real_init = httpx.Client.__init__
+
+    def counting_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", counting_init)
+    monkeypatch.setattr(graph, "token_source", lambda tenant_id, *_: lambda: f"token-for-{tenant_id}")
+    result = run_audit(contoso, "tenants", "--json", "--parallel", "2")
+    assert result.exit_code == 3, result.output
+    assert len(opened) == 1 and opened[0].is_closed
+    tokens = Counter(r.headers["authorization"] for r in contoso.requests if not r.in_batch)
+    # Four tenants, each read with its own token only, as many requests each.
+    assert len(tokens) == 4 and len(set(tokens.values())) == 1
+    assert set(tokens) == {f"Bearer token-for-{i}e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b" for i in ("0", "1", "2", "6")}
 
 
 def test_markdown_report_on_stdout(contoso: GraphEmulator) -> None:

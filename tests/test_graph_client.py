@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -239,3 +241,103 @@ def test_batches_hold_at_most_twenty_requests(client: GraphClient, emulator: Gra
     assert [bool(f) for f in found] == [bool(n % 2) for n in range(25)]
     assert [f["userPrincipalName"] for f in found if isinstance(f, dict)] == [r for r in refs if "user" in r]
     assert len([r for r in emulator.requests if r.path == "/$batch"]) == 2
+
+
+# ------------------------------------------------------------------------------ reads at once, one pool
+
+
+class CountingTransport(httpx.BaseTransport):
+    """The real HTTP transport, counting how many requests are in flight at once."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            response = self._inner.handle_request(request)
+            response.read()
+            return response
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def many_reads(tenant: FakeTenant) -> list[graph.GraphRequest]:
+    """Three batches' worth of reads, four of them collections with later pages (page size 2)."""
+    sp = tenant.service_principal_by_app_id(CLIENT_ID)
+    assert sp is not None
+    refs = [f"user{n % 5}@contoso.com" if n % 3 else f"ghost{n}@contoso.com" for n in range(45)]
+    paged = [graph.oauth2_permission_grants_list_by_client(sp.id)] * 4
+    return [*paged[:2], *(graph.users_get(ref) for ref in refs), *paged[2:]]
+
+
+def test_reads_at_once_answer_as_one_after_another(emulator: GraphEmulator, tenant: FakeTenant) -> None:
+    requests = many_reads(tenant)
+    with GraphClient(emulator.base_url, lambda: "t") as alone:
+        expected = alone.batch(requests)
+    counting = CountingTransport()
+    with (
+        ThreadPoolExecutor(max_workers=16) as reads,
+        httpx.Client(transport=counting) as pool,
+        GraphClient(emulator.base_url, lambda: "t", http=pool, reads=reads) as client,
+    ):
+        assert client.batch(requests) == expected
+    # Three batches, then four collections' later pages: at once, but never more than a few per tenant.
+    assert 1 < counting.most <= graph.TENANT_READS_AT_ONCE
+
+
+def test_reads_at_once_raise_the_first_failure_in_request_order(emulator: GraphEmulator, tenant: FakeTenant) -> None:
+    # No missing_ok: a 404 is an error. The first batch fails on its 21st read, the second on its last.
+    first, later = (graph.GraphRequest(f"/users/{who}@contoso.com", "entity") for who in ("nobody", "noone"))
+    requests = [*many_reads(tenant)[:20], first, *many_reads(tenant)[:18], later]
+    with (
+        ThreadPoolExecutor(max_workers=8) as reads,
+        GraphClient(emulator.base_url, lambda: "t", reads=reads) as client,
+        pytest.raises(GraphError) as raised,
+    ):
+        client.batch(requests)
+    assert raised.value.status == 404 and "nobody@contoso.com" in str(raised.value)
+
+
+def test_a_shared_pool_is_left_open_and_keeps_no_cookies() -> None:
+    """Tenants share one pool, never a cookie: an answer for one tenant sets nothing the next one sends."""
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Cookie"))
+        return httpx.Response(200, json={"id": "x"}, headers={"Set-Cookie": "affinity=tenant-a; Path=/"})
+
+    with graph.shared_http_client(connections=4) as pool:
+        pool._transport = httpx.MockTransport(answer)  # the pool's own settings, a fake network
+        for token in ("token-a", "token-b"):
+            with GraphClient("https://graph.microsoft.com", lambda t=token: t, http=pool) as client:
+                client.entity(graph.GraphRequest("/organization/x", "entity"))
+        assert not pool.is_closed
+    assert sent == [None, None]
+
+
+def test_a_tenants_reads_at_once_ask_the_credential_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
+    credential = FakeCredential()
+    slow = credential.get_token
+
+    def get_token(scope: str, tenant_id: str | None = None) -> AccessToken:
+        time.sleep(0.05)  # a token request takes a while: the others arrive meanwhile
+        return slow(scope, tenant_id)
+
+    monkeypatch.setattr(credential, "get_token", get_token)
+    monkeypatch.setattr(graph, "_credential", lambda *_: credential)
+    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        tokens = list(pool.map(lambda _: source(), range(4)))
+    assert tokens == ["token-1"] * 4
+    assert len(credential.calls) == 1
