@@ -333,6 +333,7 @@ def token_source(
     ready = env.get(TOKEN_ENV)
     if ready:
         token = ready.strip()
+        _check_ready_token(token, tenant_id, graph_base)
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
     credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host, env)
@@ -359,6 +360,44 @@ def token_source(
                 raise GraphError(f"could not get a token for tenant {tenant_id}: {_first_line(exc)}") from None
 
     return fetch
+
+
+def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
+    """A ready token acts on one tenant only: the one whose id it carries (its ``tid`` claim).
+
+    Every run names its tenants in files, and a token from the environment applies to all of them; without
+    this check, one client's token would read (and adopt record) that client's objects under another
+    client's name. Entra access tokens are JWTs whose payload names the tenant
+    (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference#payload-claims).
+    The signature is Graph's to check, not ours: this only refuses a token aimed at another tenant. A
+    token that is no JWT is never one Entra issued, so it is accepted only by a Graph on this machine (a
+    local emulator, as the tests use).
+    """
+    import base64
+    import binascii
+    import json
+
+    pieces = token.split(".")
+    claims: Any = None
+    if len(pieces) == 3:
+        payload = pieces[1] + "=" * (-len(pieces[1]) % 4)
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(payload))
+        except (binascii.Error, ValueError):
+            claims = None
+    issued_for = claims.get("tid") if isinstance(claims, dict) else None
+    if not isinstance(issued_for, str):
+        if _is_loopback(graph_base):
+            return
+        raise CredentialError(
+            f"{TOKEN_ENV} is not an Entra access token naming its tenant (no tid claim): "
+            "unset it, or set it to a token issued for this tenant"
+        )
+    if issued_for.lower() != tenant_id.lower():
+        raise CredentialError(
+            f"{TOKEN_ENV} was issued for tenant {issued_for}, not {tenant_id} (the file's tenant.id): "
+            f"a ready token serves one tenant; run one tenant file at a time with it, or unset it"
+        )
 
 
 def _credential(tenant_id: str, auth: AuthSection, authority: str, env: Mapping[str, str]) -> Any:
@@ -868,3 +907,13 @@ def client_for_tenant(
     ``http`` and ``reads``: a connection pool and an executor shared by a run's tenants (see GraphClient)."""
     base = graph_base_url(cloud, endpoint)
     return GraphClient(base, token_source(tenant_id, auth, cloud, base, environ), http=http, reads=reads)
+
+
+def _is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
