@@ -8,7 +8,7 @@ Markdown and HTML from the document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -456,9 +456,6 @@ def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserC
     tenant_wide = next((g.scopes for g in snapshot.grants if g.consent_type == "AllPrincipals"), ())
     sp = snapshot.service_principal
     assignment_required = bool(sp and sp.assignment_required)
-    experience, reason = predict_experience(
-        requested, tenant_wide, consent, snapshot.admin_consent_workflow, assignment_required
-    )
     assigned = _assigned_user_ids(snapshot)
     expected, _ = expected_grants(plan, snapshot)
     people: dict[str, UserInfo] = {e.user.id: e.user for e in expected if e.user}
@@ -478,39 +475,58 @@ def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserC
     for g in snapshot.grants:
         if g.principal_id:
             own_scopes.setdefault(g.principal_id, []).extend(g.scopes)
+    notes = {
+        uid: f"in group {group} only through a nested group, so the file gives them no grant "
+        "(direct members only, as with assignment)"
+        for uid, group in nested_in.items()
+    }
+    return _experience_document(
+        requested,
+        tenant_wide,
+        consent,
+        snapshot.admin_consent_workflow,
+        assignment_required,
+        [(user, own_scopes.get(user.id, ()), notes.get(user.id)) for user in people.values()],
+        assigned,
+    )
+
+
+def _experience_document(
+    requested: Sequence[str],
+    tenant_wide: Sequence[str],
+    consent: UserConsent,
+    workflow_on: bool,
+    required: bool,
+    people: Iterable[tuple[UserInfo, Sequence[str], str | None]],
+    assigned: set[str],
+) -> AuditExperience:
+    """What everyone, and each listed person, sees at sign-in: ``people`` are (user, the scopes of their
+    own grants, a note to put first). Said one way for the tenant as it is and as it will be after apply."""
+    experience, reason = predict_experience(requested, tenant_wide, consent, workflow_on, required)
     per_user: list[AuditUserExperience] = []
-    for user in sorted(people.values(), key=lambda u: u.user_principal_name or u.id):
-        own = own_scopes.get(user.id, ())
-        user_experience, user_reason = predict_experience(
-            requested, (*tenant_wide, *own), consent, snapshot.admin_consent_workflow, assignment_required
-        )
-        if user.id in nested_in:
-            user_reason = (
-                f"in group {nested_in[user.id]} only through a nested group, so the file gives them no grant "
-                f"(direct members only, as with assignment); {user_reason}"
-            )
-        refused = assignment_required and user.id not in assigned
+    for user, own, note in sorted(people, key=lambda p: p[0].user_principal_name or p[0].id):
+        seen, why = predict_experience(requested, (*tenant_wide, *own), consent, workflow_on, required)
+        if note:
+            why = f"{note}; {why}"
+        refused = required and user.id not in assigned
         if refused:
-            user_reason = (
-                "assignment is required and this user is not assigned: Entra refuses sign-in (AADSTS50105); "
-                + user_reason
-            )
+            why = "assignment is required and this user is not assigned: Entra refuses sign-in (AADSTS50105); " + why
         per_user.append(
             {
                 "principal": user.user_principal_name or user.id,
                 "principal_id": user.id,
-                "experience": user_experience,
+                "experience": seen,
                 "refused": refused,
-                "reason": user_reason,
+                "reason": why,
             }
         )
-    if assignment_required:
+    if required:
         reason = "assignment is required: unassigned users are refused sign-in (AADSTS50105); " + reason
     return {
         "requested_scopes": list(requested),
         "experience": experience,
         "reason": reason,
-        "assignment_required": assignment_required,
+        "assignment_required": required,
         "users": per_user,
     }
 
@@ -652,7 +668,6 @@ def after_apply(plan: ConsentPlan, snapshot: TenantSnapshot, live_consent: UserC
     workflow_on = workflow.enabled if workflow is not None else snapshot.admin_consent_workflow
     required = plan.service_principal.assignment_required
     tenant_wide = plan.scopes if plan.mode == "organization" else ()
-    experience, reason = predict_experience(requested, tenant_wide, consent, workflow_on, required)
     wanted, _ = wanted_assignments(plan, snapshot)
     groups_by_id = {lookup.group.id: lookup.group for lookup in snapshot.groups.values() if lookup.group}
     assigned = {oid for (kind, oid) in wanted if kind == "User"}
@@ -669,30 +684,15 @@ def after_apply(plan: ConsentPlan, snapshot: TenantSnapshot, live_consent: UserC
         user = snapshot.users.get(oid) if kind == "User" else None
         if user is not None and user.id not in people:
             people[user.id] = (user, ())
-    per_user: list[AuditUserExperience] = []
-    for user, own in sorted(people.values(), key=lambda p: p[0].user_principal_name or p[0].id):
-        seen, why = predict_experience(requested, (*tenant_wide, *own), consent, workflow_on, required)
-        refused = required and user.id not in assigned
-        if refused:
-            why = "assignment is required and this user is not assigned: Entra refuses sign-in (AADSTS50105); " + why
-        per_user.append(
-            {
-                "principal": user.user_principal_name or user.id,
-                "principal_id": user.id,
-                "experience": seen,
-                "refused": refused,
-                "reason": why,
-            }
-        )
-    if required:
-        reason = "assignment is required: unassigned users are refused sign-in (AADSTS50105); " + reason
-    return {
-        "requested_scopes": list(requested),
-        "experience": experience,
-        "reason": reason,
-        "assignment_required": required,
-        "users": per_user,
-    }
+    return _experience_document(
+        requested,
+        tenant_wide,
+        consent,
+        workflow_on,
+        required,
+        [(user, own, None) for user, own in people.values()],
+        assigned,
+    )
 
 
 def wanted_assignments(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict[tuple[str, str], str], list[str]]:

@@ -19,6 +19,7 @@ from tests.conftest import CLIENT_ID
 from tests.fakes.consent_tenants import PROFILE_SCOPE, add_taxcalc_hub
 from tests.fakes.entra import FakeTenant
 from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.test_ready_token import entra_token
 
 TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
@@ -154,9 +155,11 @@ def test_the_client_never_writes(client: GraphClient, emulator: GraphEmulator) -
 
 
 def test_ready_token_from_environment_is_used_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(graph.TOKEN_ENV, "  ready-token \n")
+    # Outside a local emulator the token must name this tenant (tests/test_ready_token.py covers refusals).
+    token = entra_token(TENANT_ID)
+    monkeypatch.setenv(graph.TOKEN_ENV, f"  {token} \n")
     source = graph.token_source(TENANT_ID, AuthSection(), "public", graph.CLOUDS["public"].graph)
-    assert source() == "ready-token"
+    assert source() == token
 
 
 def test_client_secret_from_a_missing_variable_names_the_variable_only(monkeypatch: pytest.MonkeyPatch) -> None:
