@@ -5,8 +5,11 @@ the functions that need it, so importing this module (as the fleet commands do) 
 where the Pulumi SDK is absent.
 
 The seam tests replace is the *stack factory*: a callable that returns an object with the Automation
-API ``Stack`` methods used here (``get_all_config``, ``set_all_config``, ``remove_all_config``,
-``preview``, ``up``, ``preview_destroy``, ``destroy``). The real one opens a ``LocalWorkspace`` on the
+API ``Stack`` methods used here (``preview``, ``up``, ``preview_destroy``, ``destroy``). The stack's
+settings the tool owns (tenant file, provider settings) are written to its ``Pulumi.<tenant>.yaml``
+directly (``infra.workspace.update_stack_settings``), where the engine reads them, rather than through
+``pulumi config`` processes: on a stack that exists a tenant costs two engine launches (``stack select``
+and the operation), not three or four. The real one opens a ``LocalWorkspace`` on the
 workspace's Pulumi project (``infra.workspace``), so every tenant runs the program in its own engine
 process, with the tool's own interpreter.
 """
@@ -34,10 +37,10 @@ from taxcalc_consent.cli.engine_setup import (
 from taxcalc_consent.cli.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.plan import ConsentPlan
-from taxcalc_consent.infra.workspace import ensure_project
+from taxcalc_consent.infra.workspace import ensure_project, update_stack_settings
 
 if TYPE_CHECKING:
-    from pulumi.automation import ConfigValue, EngineEvent, PulumiCommand
+    from pulumi.automation import EngineEvent, PulumiCommand
 
 # Graph's answers when an object created moments ago is not yet readable on the replica serving the
 # next request (directory writes are eventually consistent). Seen only right after a service principal
@@ -55,12 +58,6 @@ REPLICATION_RETRY_DELAY = 20.0
 
 class StackLike(Protocol):
     """The part of ``pulumi.automation.Stack`` the engine runner uses; a test fake implements the same."""
-
-    def get_all_config(self) -> Mapping[str, ConfigValue]: ...
-
-    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None: ...
-
-    def remove_all_config(self, keys: list[str], *, path: bool = False) -> None: ...
 
     def preview(
         self,
@@ -222,22 +219,17 @@ class Engine:
             cached = self._stacks.get(plan.tenant)
         if cached is not None:
             return cached
-        from pulumi import automation as auto
-
         env_vars: dict[str, str] = {}
         if plan.auth.client_secret_env:
             # The azuread provider reads ARM_CLIENT_SECRET from its environment: the secret reaches only
             # this tenant's engine process, and is never written to stack config or passed on a command line.
             env_vars["ARM_CLIENT_SECRET"] = self._environ.get(plan.auth.client_secret_env, "")
         stack = self._open(plan.tenant, env_vars)
-        wanted = stack_config(plan, self.settings.workspace)
-        existing = stack.get_all_config()
-        stale = [k for k in MANAGED_PROVIDER_KEYS if k in existing and k not in wanted]
-        if stale:
-            stack.remove_all_config(stale)
-        changed = {k: v for k, v in wanted.items() if k not in existing or existing[k].value != v.value}
-        if changed:
-            stack.set_all_config({k: auto.ConfigValue(value=v.value, secret=v.secret) for k, v in changed.items()})
+        # After the stack is selected or created: `stack init` writes the settings file (with the passphrase
+        # provider's encryptionsalt), and update_stack_settings keeps everything in it but the tool's keys.
+        workspace = self.settings.workspace
+        wanted = stack_config(plan, workspace)
+        update_stack_settings(workspace.stack_settings_file(plan.tenant), wanted, MANAGED_PROVIDER_KEYS)
         with self._lock:
             self._stacks[plan.tenant] = stack
         return stack

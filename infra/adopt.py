@@ -18,15 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, match_grants, role_name, wanted_assignments
 from taxcalc_consent.infra.documents import AdoptTenant
-from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.files import write_atomically
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.workspace import read_stack_settings, write_stack_settings
 
 
 @dataclass(frozen=True)
@@ -142,29 +139,15 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
 
 
 def read_adoption(path: Path, key: str) -> dict[str, str]:
-    document = _read_stack_config(path)
+    document = read_stack_settings(path)
     config = document.get("config") or {}
     value = config.get(key) if isinstance(config, dict) else None
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _read_stack_config(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TaxcalcConsentError(f"{path}: cannot read the stack config ({type(exc).__name__})") from None
-    if document is None:
-        return {}
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
-        raise TaxcalcConsentError(f"{path}: expected a Pulumi stack config file (a mapping with config:)")
-    return document
-
-
 def write_adoption(path: Path, key: str, mapping: dict[str, str]) -> bool:
     """Set ``config[key]`` to ``mapping``, keeping every other key. Atomic; False when nothing changed."""
-    document = _read_stack_config(path)
+    document = read_stack_settings(path)
     config: dict[str, Any] = dict(document.get("config") or {})
     current = config.get(key)
     if (current or {}) == mapping:
@@ -174,8 +157,7 @@ def write_adoption(path: Path, key: str, mapping: dict[str, str]) -> bool:
     else:
         config.pop(key, None)
     document["config"] = config
-    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    write_atomically(path, text)
+    write_stack_settings(path, document)
     return True
 
 

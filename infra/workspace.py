@@ -10,7 +10,9 @@ commands and ``adopt``) asks :func:`current_workspace`, so they always agree.
   ``__main__.py`` that imports the installed package by name. Both are written only when missing or
   different, hold no absolute path, and can be committed.
 - Stack settings, ``Pulumi.<tenant>.yaml`` (where ``adopt`` records what to import), live in the
-  project's ``stackConfigDir``: ``R/stacks/`` in both layouts.
+  project's ``stackConfigDir``: ``R/stacks/`` in both layouts. The tool reads and writes its own keys
+  there directly (:func:`update_stack_settings`), as the Pulumi CLI's ``config`` commands would, without
+  starting an engine process for it; every other key (``encryptionsalt``, other config) stays as it is.
 - Tenant file paths in stack settings are relative to R when the file is inside it.
 - The default state backend is ``file://R/.pulumi-state`` (created on the first engine run).
 
@@ -22,14 +24,15 @@ current folder: the tool passes ``$TAXCALC_CONSENT_ROOT`` to every engine proces
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.files import write_if_changed
+from taxcalc_consent.infra.files import write_atomically, write_if_changed
 
 ROOT_ENV = "TAXCALC_CONSENT_ROOT"
 CONFIG_NAMESPACE = "taxcalc-consent"
@@ -175,3 +178,45 @@ def _read_project(project_file: Path) -> dict[str, object]:
     if not isinstance(document, dict):
         raise TaxcalcConsentError(f"{project_file}: expected a Pulumi project file (a mapping with name: and runtime:)")
     return document
+
+
+def read_stack_settings(path: Path) -> dict[str, Any]:
+    """A stack settings file (``Pulumi.<stack>.yaml``) as a mapping; empty when there is none yet."""
+    if not path.exists():
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TaxcalcConsentError(f"{path}: cannot read the stack config ({type(exc).__name__})") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise TaxcalcConsentError(f"{path}: expected a Pulumi stack config file (a mapping with config:)")
+    return document
+
+
+def write_stack_settings(path: Path, document: Mapping[str, Any]) -> None:
+    """Write a stack settings file whole (atomically), keys in the order given."""
+    write_atomically(
+        path, yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    )
+
+
+def update_stack_settings(path: Path, wanted: Mapping[str, str], managed: Iterable[str] = ()) -> bool:
+    """Set each ``wanted`` config key to its (plain, not secret) value and drop the ``managed`` keys not
+    wanted, keeping every other key of the file as it is: other config (``taxcalc-consent:adopt``), and
+    the secrets provider's ``encryptionsalt``/``encryptedkey``. Written only when something changes;
+    returns whether it did.
+
+    Values are strings, as ``pulumi config set`` writes them (``"true"``, never a YAML boolean).
+    """
+    document = read_stack_settings(path)
+    config: dict[str, Any] = dict(document.get("config") or {})
+    owned = set(managed)
+    updated = {k: v for k, v in config.items() if k in wanted or k not in owned}
+    updated.update(wanted)
+    if updated == config and "config" in document:
+        return False
+    document["config"] = updated
+    write_stack_settings(path, document)
+    return True

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pulumi.automation import ConfigValue
+import yaml
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
@@ -124,9 +124,9 @@ def test_plan_previews_every_tenant_in_entra_terms(tenants: Path, backend: FakeB
     assert sorted(stack for stack, _ in previews) == ["contoso", "fabrikam"]
     assert all(kwargs["policy_packs"] == [str(engine_setup.policy_pack_dir())] for _, kwargs in previews)
     assert "up" not in backend.methods("contoso")
-    config = backend.configs["contoso"]
-    assert config["taxcalc-consent:tenantFile"].value == str((tenants / "contoso.yaml").resolve())
-    assert config["azuread:tenantId"].value == TENANT_IDS["contoso"]
+    config = backend.config("contoso")
+    assert config["taxcalc-consent:tenantFile"] == str((tenants / "contoso.yaml").resolve())
+    assert config["azuread:tenantId"] == TENANT_IDS["contoso"]
     assert backend.tenants["contoso"].grants == {}  # a preview writes nothing
 
 
@@ -522,9 +522,8 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
         assert SECRET not in text and PASSPHRASE not in text
     assert "Invalid client secret [secret]" in result.stderr
     assert backend.env["contoso"] == {"ARM_CLIENT_SECRET": SECRET}
-    config = backend.configs["contoso"]
-    assert all(SECRET not in v.value for v in config.values())
-    assert config["azuread:clientId"].value == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
+    assert SECRET not in backend.settings_file("contoso").read_text(encoding="utf-8")
+    assert backend.config("contoso")["azuread:clientId"] == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
 
 
 def test_a_missing_secret_variable_stops_before_anything_runs(tenants: Path, backend: FakeBackend) -> None:
@@ -539,16 +538,35 @@ def test_a_missing_secret_variable_stops_before_anything_runs(tenants: Path, bac
 
 
 def test_stack_config_keeps_keys_it_does_not_own(tenants: Path, backend: FakeBackend) -> None:
-    backend.configs["contoso"] = {
-        "taxcalc-consent:adopt": ConfigValue(value='{"graph-grant-user-former-mailbox": "abc"}'),
-        "azuread:useCli": ConfigValue(value="true"),
-    }
+    settings = backend.settings_file("contoso")
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(
+        "secretsprovider: passphrase\nencryptionsalt: v1:c2FsdA==:v1:abc:def\nconfig:\n"
+        "  taxcalc-consent:adopt:\n    graph-grant-user-former-mailbox: abc\n"
+        '  azuread:useCli: "true"\n  other:setting: kept as is\n',
+        encoding="utf-8",
+    )
     (tenants / "contoso.yaml").write_text(organization("contoso", "auth:\n  method: oidc\n"), encoding="utf-8")
     assert invoke("plan", str(tenants / "contoso.yaml")).exit_code == 0
-    config = backend.configs["contoso"]
-    assert config["taxcalc-consent:adopt"].value == '{"graph-grant-user-former-mailbox": "abc"}'
+    document = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    assert document["secretsprovider"] == "passphrase"
+    assert document["encryptionsalt"] == "v1:c2FsdA==:v1:abc:def"  # the passphrase still opens the stack
+    config = document["config"]
+    assert config["taxcalc-consent:adopt"] == {"graph-grant-user-former-mailbox": "abc"}
+    assert config["other:setting"] == "kept as is"
     assert "azuread:useCli" not in config  # the file now says oidc
-    assert config["azuread:useOidc"].value == "true"
+    assert config["azuread:useOidc"] == "true"  # a string, as `pulumi config set` writes it
+    # A second run finds every key as it wants it and leaves the file alone.
+    written = settings.stat().st_mtime_ns
+    assert invoke("plan", str(tenants / "contoso.yaml")).exit_code == 0
+    assert settings.stat().st_mtime_ns == written
+
+
+def test_a_new_stack_keeps_the_salt_stack_init_wrote(tenants: Path, backend: FakeBackend) -> None:
+    assert invoke("plan", str(tenants / "contoso.yaml")).exit_code == 0
+    document = yaml.safe_load(backend.settings_file("contoso").read_text(encoding="utf-8"))
+    assert document["encryptionsalt"].startswith("v1:")
+    assert document["config"]["azuread:tenantId"] == TENANT_IDS["contoso"]
 
 
 # ------------------------------------------------------------------------------------------ imports

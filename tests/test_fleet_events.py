@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.automation import CommandResult, ConfigValue, EngineEvent
+from pulumi.automation import CommandResult, EngineEvent
 from pulumi.automation.errors import create_command_error
 
 from taxcalc_consent.cli.automation import Engine
@@ -194,17 +194,6 @@ class ReplayStack:
     def __init__(self, events: list[dict[str, Any]], failure: CommandResult | None) -> None:
         self.events = events
         self.failure = failure
-        self.config: dict[str, ConfigValue] = {}
-
-    def get_all_config(self) -> dict[str, ConfigValue]:
-        return dict(self.config)
-
-    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
-        self.config.update(config)
-
-    def remove_all_config(self, keys: list[str], *, path: bool = False) -> None:
-        for key in keys:
-            self.config.pop(key)
 
     def _replay(self, on_event: Callable[[EngineEvent], Any] | None = None, **_: Any) -> object:
         for number, payload in enumerate(self.events, 1):

@@ -2,7 +2,9 @@
 
 It stands where ``pulumi.automation.create_or_select_stack`` would, for the driver's stack factory, and
 behaves like the real thing where the driver can tell:
-- stack config is per stack and persists between runs; keys set by others (``taxcalc-consent:adopt``) stay;
+- stack config lives where the engine reads it, in the workspace's ``Pulumi.<stack>.yaml``; creating a
+  stack writes that file with the passphrase provider's ``encryptionsalt``, as ``pulumi stack init``
+  does (pulumi/pulumi pkg/secrets/passphrase: the salt is kept in the stack's settings file);
 - the program is the real one (infra/), run under Pulumi's mock runtime on the tenant file named in
   ``taxcalc-consent:tenantFile``, reading users and groups from the :class:`tests.fakes.entra.FakeTenant`
   and failing as it fails; only the engine around it (diff, state, events) is this module's;
@@ -30,14 +32,19 @@ from typing import Any, NoReturn
 
 from pulumi.automation import (
     CommandResult,
-    ConfigValue,
     EngineEvent,
     PreviewResult,
 )
 from pulumi.automation.errors import create_command_error
 
 from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
-from taxcalc_consent.infra.workspace import ADOPT_KEY, TENANT_FILE_KEY
+from taxcalc_consent.infra.workspace import (
+    ADOPT_KEY,
+    TENANT_FILE_KEY,
+    open_workspace,
+    read_stack_settings,
+    write_stack_settings,
+)
 from tests.fakes.entra import FakeTenant, GraphError
 from tests.fakes.pulumi_mocks import deploy_file
 
@@ -78,7 +85,6 @@ class FakeBackend:
     root: Path
     """The workspace root R, which relative tenant file paths in stack config are relative to."""
     tenants: dict[str, FakeTenant]
-    configs: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
     states: dict[str, dict[str, Resource]] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
     lagging: set[str] = field(default_factory=set)
@@ -92,9 +98,21 @@ class FakeBackend:
     def factory(self, stack_name: str, env_vars: Mapping[str, str]) -> FakeStack:
         with self._lock:
             self.env[stack_name] = dict(env_vars)
-            self.configs.setdefault(stack_name, {})
-            self.states.setdefault(stack_name, {})
+            if stack_name not in self.states:
+                self.states[stack_name] = {}
+                # `pulumi stack init` with the passphrase provider: the salt goes into the settings file,
+                # beside whatever config it already holds.
+                document = read_stack_settings(self.settings_file(stack_name))
+                document.setdefault("encryptionsalt", f"v1:{stack_name}-salt:v1:fake-encrypted-check")
+                write_stack_settings(self.settings_file(stack_name), document)
         return FakeStack(self, stack_name)
+
+    def settings_file(self, stack_name: str) -> Path:
+        return open_workspace(self.root).stack_settings_file(stack_name)
+
+    def config(self, stack_name: str) -> dict[str, Any]:
+        """The stack's config as the engine reads it: from its settings file."""
+        return dict(read_stack_settings(self.settings_file(stack_name)).get("config") or {})
 
     def record(self, stack: str, method: str, kwargs: dict[str, Any]) -> None:
         recorded = {k: v for k, v in kwargs.items() if k != "on_event"}
@@ -114,21 +132,6 @@ class FakeStack:
         self.backend = backend
         self.name = name
         self._seq = 0
-
-    # ------------------------------------------------------------------------------------ config
-
-    def get_all_config(self) -> dict[str, ConfigValue]:
-        self.backend.record(self.name, "get_all_config", {})
-        return dict(self.backend.configs[self.name])
-
-    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
-        self.backend.record(self.name, "set_all_config", {"config": dict(config)})
-        self.backend.configs[self.name].update(config)
-
-    def remove_all_config(self, keys: list[str], *, path: bool = False) -> None:
-        self.backend.record(self.name, "remove_all_config", {"keys": list(keys)})
-        for key in keys:
-            self.backend.configs[self.name].pop(key, None)
 
     # -------------------------------------------------------------------------------- operations
 
@@ -228,13 +231,15 @@ class FakeStack:
         What it registers, with the inputs it gave, is the desired state; an object id the scratch tenant
         made up (a service principal not yet created) is unknown, as in a real preview.
         """
-        config = self.backend.configs[self.name]
+        config = self.backend.config(self.name)
         if TENANT_FILE_KEY not in config:
             self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
-        tenant_file = Path(config[TENANT_FILE_KEY].value)
+        tenant_file = Path(str(config[TENANT_FILE_KEY]))
         if not tenant_file.is_absolute():
             tenant_file = self.backend.root / tenant_file
-        adopt = json.loads(config[ADOPT_KEY].value) if ADOPT_KEY in config else None
+        # An object value, as adopt writes it; a JSON string set by hand reads the same (config.get_object).
+        adopt = config.get(ADOPT_KEY)
+        adopt = json.loads(adopt) if isinstance(adopt, str) else adopt
         tenant = self._tenant()
         scratch = copy.deepcopy(tenant)
         scratch.grants.clear()
