@@ -211,6 +211,9 @@ def _aadsts(status: int, error: str, code: int, text: str) -> tuple[int, dict[st
 def _handler(cloud: EmulatedCloud) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle's algorithm on, every answer would wait
+        # ~40 ms for the client's delayed ACK, a latency Graph does not add and every test would pay.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -279,7 +282,7 @@ def serve_cloud(
         tenant.published_apps.update({k.lower(): v for k, v in (published_apps or {}).items()})
         emulators[tenant.tenant_id.lower()] = GraphEmulator(tenant, page_size)
     cloud = EmulatedCloud(emulators, automation)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(cloud))
+    server = _Server(("127.0.0.1", 0), _handler(cloud))
     server.daemon_threads = True
     cloud.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     for emulator in emulators.values():
@@ -292,3 +295,9 @@ def serve_cloud(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses connections when a run opens many at once (--parallel 8
+    # tenants, four reads each); Graph accepts them.
+    request_queue_size = 128

@@ -1164,6 +1164,9 @@ def _group(group: Group) -> dict[str, Any]:
 def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle's algorithm on, every answer would wait
+        # ~40 ms for the client's delayed ACK, a latency Graph does not add and every test would pay.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest captures nothing useful
             return
@@ -1197,7 +1200,7 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
 def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE, caller: Caller | None = None) -> Iterator[GraphEmulator]:
     """Run the emulator on an ephemeral 127.0.0.1 port for the duration of the block."""
     emulator = GraphEmulator(tenant, page_size, caller=caller or Caller())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(emulator))
+    server = _Server(("127.0.0.1", 0), _handler(emulator))
     server.daemon_threads = True
     emulator.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="graph-emulator", daemon=True)
@@ -1208,3 +1211,9 @@ def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE, caller: Caller | None 
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses connections when a run opens many at once (--parallel 8
+    # tenants, four reads each); Graph accepts them.
+    request_queue_size = 128
