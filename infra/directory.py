@@ -184,7 +184,7 @@ def program_graph_client(plan: ConsentPlan, environ: Mapping[str, str] | None = 
     """A read-only Graph client for the program's tenant, signed in as the stack's provider is."""
     env = os.environ if environ is None else environ
     endpoint = env.get(msgraph.GRAPH_ENDPOINT_ENV) or None
-    return msgraph.client_for_tenant(plan.tenant_id, provider_auth(plan.auth, env), "public", endpoint, env)
+    return msgraph.client_for_tenant(plan.tenant_id, program_auth(plan.auth, env), "public", endpoint, env)
 
 
 def provider_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
@@ -206,6 +206,20 @@ def provider_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
     elif _true(environ.get("ARM_USE_CLI")):
         method = "cli"
     return AuthSection(method=method, client_id=client_id, client_secret_env=secret_env)
+
+
+def program_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
+    """``provider_auth``, for the program's own Graph calls: when it selects no method, the provider has no
+    credential (infra.provider never enables the Azure CLI implicitly), so neither may the program's reads
+    and writes; azure-identity's default chain would otherwise sign in as whoever is logged in to the
+    Azure CLI, another identity than the stack's. A ready token (TAXCALC_CONSENT_GRAPH_TOKEN) still serves."""
+    effective = provider_auth(auth, environ)
+    if effective.method is None and not environ.get(msgraph.TOKEN_ENV):
+        raise msgraph.CredentialError(
+            "the tenant file names no auth.method and no ARM_* variable selects one (ARM_USE_OIDC, ARM_USE_MSI, "
+            "ARM_CLIENT_SECRET, ARM_USE_CLI): set auth.method in the tenant file"
+        )
+    return effective
 
 
 def _true(value: str | None) -> bool:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.directory import provider_auth
+from taxcalc_consent.infra.directory import program_auth
 from taxcalc_consent.infra.graph import GraphClient, GraphError, TokenSource
 from taxcalc_consent.infra.spec import AuthSection
 
@@ -109,5 +109,5 @@ def policy_writer(
     """A writer for one tenant: the Graph and the credentials the program's own reads use."""
     endpoint = environ.get(graph.GRAPH_ENDPOINT_ENV) or None
     base = graph.graph_base_url("public", endpoint)
-    tokens: TokenSource = graph.token_source(tenant_id, provider_auth(auth, environ), "public", base, environ)
+    tokens: TokenSource = graph.token_source(tenant_id, program_auth(auth, environ), "public", base, environ)
     return PolicyWriter(GraphClient(base, tokens, transport=transport))

@@ -583,3 +583,20 @@ def test_the_programs_graph_reads_sign_in_as_the_provider_does(
     assert (auth.method, auth.client_id, auth.client_secret_env) == (method, client_id, secret_env)
     explicit = AuthSection(method="msi")
     assert provider_auth(explicit, environ) is explicit
+
+
+def test_the_programs_graph_calls_never_fall_back_to_another_identity() -> None:
+    """No method in the file and none from ARM_*: the provider has no credential (infra.provider never
+    enables the Azure CLI implicitly), so the program's group reads and consent-settings writes refuse
+    too, rather than azure-identity's default chain signing in as whoever is logged in to the Azure CLI."""
+    from taxcalc_consent.infra import graph
+    from taxcalc_consent.infra.directory import program_auth
+    from taxcalc_consent.infra.policy_writer import policy_writer
+    from taxcalc_consent.infra.spec import AuthSection
+
+    with pytest.raises(graph.CredentialError, match=r"no auth\.method and no ARM_"):
+        program_auth(AuthSection(), {})
+    with pytest.raises(graph.CredentialError, match=r"no auth\.method and no ARM_"):
+        policy_writer(TENANT_ID, AuthSection(), {})
+    assert program_auth(AuthSection(), {"ARM_USE_MSI": "true"}).method == "msi"
+    assert program_auth(AuthSection(), {graph.TOKEN_ENV: "ready"}).method is None  # a ready token still serves
