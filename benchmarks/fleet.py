@@ -155,24 +155,10 @@ def fleet_runs(tenants: int) -> list[Any]:
 
 def table_of_every_tenant(runs: Sequence[Any]) -> Any:
     """The display before: a row for every tenant, redrawn whole."""
-    from rich.table import Table
+    from taxcalc_consent.cli import fleet
 
-    from taxcalc_consent.cli.console import literal_row
-
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("tenant", "state", "+", "~", "-", "time"):
-        table.add_column(column, justify="right" if column in "+~-time" else "left")
-    for run in runs:
-        counts = run.counts()
-        literal_row(
-            table,
-            run.tenant,
-            run.state,
-            str(counts["create"] + counts["import"]),
-            str(counts["update"] + counts["replace"]),
-            str(counts["delete"]),
-            f"{run.elapsed():.1f}s",
-        )
+    table = fleet.tenants_table(runs, "state", lambda run: run.state, lambda run: run.elapsed())
+    table.show_edge = table.pad_edge = False
     return table
 
 

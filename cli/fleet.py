@@ -169,20 +169,8 @@ class Progress:
             results = ", ".join(f"{n} {state}" for state, n in sorted(self._results.items()))
         queued = self._total - finished - len(running)
         summary = f"{finished}/{self._total} done, {len(running)} running, {queued} queued"
-        table = Table(show_edge=False, pad_edge=False)
-        for column in ("tenant", "state", "+", "~", "-", "time"):
-            table.add_column(column, justify="right" if column in "+~-time" else "left")
-        for run in running:
-            counts = run.counts()
-            literal_row(
-                table,
-                run.tenant,
-                run.state,
-                str(counts["create"] + counts["import"]),
-                str(counts["update"] + counts["replace"]),
-                str(counts["delete"]),
-                f"{run.elapsed():.1f}s",
-            )
+        table = tenants_table(running, "state", lambda run: run.state, TenantRun.elapsed)
+        table.show_edge = table.pad_edge = False
         return Group(Text(f"{summary}{': ' + results if results else ''}"), table)
 
 
@@ -409,22 +397,39 @@ def render_summary(runs: Sequence[TenantRun], operation: Operation) -> None:
     if not runs:
         err.print("no tenants to run", markup=False)
         return
-    table = Table(title=f"{operation}: {len(runs)} tenant(s)", title_justify="left")
-    for column in ("tenant", "result", "+", "~", "-", "time"):
+
+    def result(run: TenantRun) -> Text:
+        text, style = _RESULT_TEXT[run.result or "failed"]
+        return Text(text, style=style)
+
+    table = tenants_table(runs, "result", result, lambda run: run.duration)
+    table.title, table.title_justify = f"{operation}: {len(runs)} tenant(s)", "left"
+    err.print(table)
+
+
+def tenants_table(
+    runs: Sequence[TenantRun],
+    status_header: str,
+    status: Callable[[TenantRun], str | Text],
+    seconds: Callable[[TenantRun], float],
+) -> Table:
+    """A row a tenant: its name, its status, creates (and imports), updates (and replacements), deletes,
+    and its time. The live display and the closing summary say a run's counts this one way."""
+    table = Table()
+    for column in ("tenant", status_header, "+", "~", "-", "time"):
         table.add_column(column, justify="right" if column in "+~-time" else "left")
     for run in runs:
         counts = run.counts()
-        text, style = _RESULT_TEXT[run.result or "failed"]
         literal_row(
             table,
             run.tenant,
-            Text(text, style=style),
+            status(run),
             str(counts["create"] + counts["import"]),
             str(counts["update"] + counts["replace"]),
             str(counts["delete"]),
-            f"{run.duration:.1f}s",
+            f"{seconds(run):.1f}s",
         )
-    err.print(table)
+    return table
 
 
 def report_document(
