@@ -7,6 +7,8 @@ the Pulumi SDK is broken or absent. Commands that drive Pulumi import it inside 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -26,6 +28,15 @@ from taxcalc_consent.cli.options import DebugOpt
 from taxcalc_consent.infra.errors import redact
 
 
+@contextmanager
+def _usage_errors_redacted() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        _redacted_usage_error(exc)
+        raise
+
+
 def _redacted_usage_error(exc: Exception) -> None:
     """Typer's usage errors quote what was typed ("Invalid value for '--shard': 'Xy7...'", "No such command
     'Xy7...'"): they go through the same redaction as every other message, so a secret pasted on the
@@ -40,18 +51,12 @@ class RedactingGroup(TyperGroup):
     """The app's command group: its usage errors ("No such command ...") are redacted."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
+        with _usage_errors_redacted():
             return super().parse_args(ctx, args)
-        except Exception as exc:
-            _redacted_usage_error(exc)
-            raise
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        try:
+        with _usage_errors_redacted():
             return super().resolve_command(ctx, args)
-        except Exception as exc:
-            _redacted_usage_error(exc)
-            raise
 
 
 class PlainHelpCommand(TyperCommand):
@@ -70,11 +75,8 @@ class PlainHelpCommand(TyperCommand):
         return pieces
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
+        with _usage_errors_redacted():
             return super().parse_args(ctx, args)
-        except Exception as exc:
-            _redacted_usage_error(exc)
-            raise
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments: list[tuple[str, str]] = []
