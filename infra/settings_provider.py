@@ -21,6 +21,7 @@ it against Graph (``infra.policy_writer``), the tests' mock runtime against the 
 from __future__ import annotations
 
 import os
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -244,7 +245,7 @@ def _restore_requested() -> bool:
     return os.environ.get(RESTORE_ENV, "") == "1"
 
 
-class _SettingsProvider(pulumi.dynamic.ResourceProvider):
+class _SettingsProvider(pulumi.dynamic.ResourceProvider, metaclass=ABCMeta):
     """What both settings providers share: Graph from the inputs, no secret captured, no import step.
 
     An instance is pickled (by reference to this importable class: dill serialises a class defined in a
@@ -260,11 +261,13 @@ class _SettingsProvider(pulumi.dynamic.ResourceProvider):
     def policies(self, props: Mapping[str, Any]) -> AbstractContextManager[ConsentPolicies]:
         return graph_policies(props)
 
+    @abstractmethod
     def changes(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        raise NotImplementedError
+        """The inputs whose change is a change in the tenant."""
 
+    @abstractmethod
     def failures(self, news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
-        raise NotImplementedError
+        """What ``check`` refuses in the inputs, as Pulumi reports it."""
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
         return pulumi.dynamic.CheckResult(news, self.failures(news))
