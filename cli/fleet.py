@@ -109,9 +109,10 @@ class Progress:
 
     On a terminal: a live display of one summary line (how many tenants are done, running and queued, and
     the results so far) above a row per *running* tenant, at most ``--parallel`` rows however many
-    tenants there are; each tenant's changes are printed once the phase ends. Otherwise (a CI log, a
-    file): one plain line on stderr per tenant state change. The summary is kept up to date as tenants
-    start and finish, never recounted, so one redraw costs the same at 10 tenants and at 5,000.
+    tenants there are. Otherwise (a CI log, a file): one plain line on stderr per tenant state change.
+    Either way each tenant's changes, warnings and error are printed once, when the phase ends
+    (render_changes, render_notes). The summary is kept up to date as tenants start and finish, never
+    recounted, so one redraw costs the same at 10 tenants and at 5,000.
     """
 
     REFRESH_PER_SECOND = 4
@@ -230,8 +231,8 @@ def _settle(run: TenantRun, step: Step, outcome: StepOutcome) -> None:
 
 
 def _state_line(run: TenantRun) -> str:
-    if run.error:
-        return f"{run.state}: {run.error} ({run.duration:.1f}s)"
+    # A failure's error is said once, by render_notes after the phase (where the live display leaves it
+    # too), not here as well: a CI log read top to bottom then finds it beside the tenant's warnings.
     counts = run.counts()
     if not run.changes:
         return f"{run.state} ({run.duration:.1f}s)"
@@ -383,7 +384,7 @@ def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
 
 
 def render_notes(runs: Sequence[TenantRun]) -> None:
-    """Warnings not shown yet, then each tenant's error."""
+    """Warnings not shown yet, then each tenant's error: the one place a failure is said on stderr."""
     for run in runs:
         for warning in run.warnings[run.warnings_shown :]:
             err.print(Text.assemble((f"{run.tenant}: ", "bold"), ("warning: ", "yellow"), warning))

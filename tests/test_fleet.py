@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -282,6 +283,60 @@ def test_other_failures_are_not_retried(tenants: Path, backend: FakeBackend) -> 
     (contoso,) = report_of(result)["tenants"]  # type: ignore[misc]
     assert contoso["result"] == "failed" and "Request_MultipleObjectsWithSameKeyValue" in contoso["error"]
     assert backend.methods("contoso").count("up") == 1
+
+
+GHOST = "no user with user principal name 'ghost@northwind.com'"
+
+
+def without_escapes(screen: io.StringIO) -> str:
+    """What a terminal shows, without its colours and cursor moves."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["plain-lines", "live-display"])
+@pytest.mark.parametrize("operation", ["plan", "apply", "drift"])
+def test_a_failed_tenant_says_its_error_once_after_the_phase(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch, operation: str, terminal: bool
+) -> None:
+    # northwind names a user its tenant lacks (the program fails there); tailspin's stack is locked.
+    (tenants / "northwind.yaml").write_text(
+        f"tenant:\n  id: {TENANT_IDS['northwind']}\nconsent:\n  mode: users\n  users:\n    - ghost@northwind.com\n",
+        encoding="utf-8",
+    )
+    (tenants / "tailspin.yaml").write_text(organization("tailspin"), encoding="utf-8")
+    backend.locked.add("tailspin")
+    screen = io.StringIO()
+    if terminal:
+        monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=400))
+    result = invoke(operation, *(["--yes"] if operation == "apply" else []), "--json", str(tenants))
+    assert result.exit_code == 1, result.output
+    shown = without_escapes(screen) if terminal else result.stderr
+    assert shown.count(GHOST) == 1, shown
+    assert shown.count("stack tailspin is locked by another run") == 1, shown
+    # Said with the tenant's name, below the changes and above the summary table.
+    notes = shown.index(f"northwind: failed: Program failed with an unhandled exception: {tenants}")
+    assert notes < shown.index(f"{operation}: 4 tenant(s)")
+    if not terminal:
+        assert re.search(r"^northwind: failed \(\d+\.\ds\)$", shown, re.MULTILINE), shown
+    # The run@1 document keeps every error in full.
+    report = by_tenant(report_of(result))
+    assert GHOST in str(report["northwind"]["error"])
+    assert "locked by another run" in str(report["tailspin"]["error"])
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["plain-lines", "live-display"])
+def test_a_tenant_failing_on_apply_after_its_preview_says_its_error_once(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    hand_consented(backend.tenants["contoso"])
+    screen = io.StringIO()
+    if terminal:
+        monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=400))
+    result = invoke("apply", "--yes", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 1, result.output
+    shown = without_escapes(screen) if terminal else result.stderr
+    assert shown.count("Request_MultipleObjectsWithSameKeyValue") == 1, shown
+    assert shown.index("contoso: failed: ") < shown.index("apply: 1 tenant(s)")
 
 
 # ------------------------------------------------------------------------------------------ drift
