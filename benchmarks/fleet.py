@@ -17,11 +17,11 @@ holding the tenants), whole ``taxcalc-consent`` processes as a user runs them:
   CPU (its process, every thread) beside the engine's (every process it started: the Pulumi CLI, the
   language host running the program, the policy pack, the provider plugin), from getrusage in a small
   runner around the CLI. Target: the tool under 5% of the engine.
-- engine launches per tenant, counted by a ``pulumi`` shim first on PATH (the ones naming the stack); a
-  second ``plan``, on stacks that exist: target 2 (stack select, the preview). ``apply`` shows 6: stack
-  select, preview, up, and the three the Automation API's ``Stack.up`` runs after every update (``stack
-  output`` twice, ``stack history``) for results the tool does not use. The first ``plan`` on a new stack
-  also runs ``stack init``, which names the stack without ``--stack`` and is not counted.
+- engine launches per tenant, counted by a ``pulumi`` shim first on PATH (the ones naming the stack), on
+  stacks that exist: ``apply`` (after the first ``plan`` made the stacks) and a second ``plan``. Target 2
+  (the issue's): ``apply`` runs the preview and the update, the second ``plan`` the preview alone. The
+  first ``plan`` on a new stack shows 2 too, the preview that finds no stack and the one after ``stack
+  init``, which names the stack without ``--stack`` and is not counted.
 Prints each figure and ratio, and exits 1 if a target is missed.
 """
 
@@ -308,18 +308,18 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
                         launches = [line for line in log.read_text(encoding="utf-8").splitlines() if "--stack" in line]
                         per_tenant = Counter(line.split("--stack ")[1].split()[0] for line in launches)
                         share = usage["tool"] / usage["engine"]
-                        repeat = label == "plan (2)"  # the stacks exist now
+                        stacks_exist = label != "plan"  # the first plan made them
                         most = max(per_tenant.values()) if per_tenant else 0
                         print(
                             f"  {label:<8}{count:>8}{parallel:>9}{wall / count:>12.2f}s{usage['tool']:>9.2f}s"
                             f"{usage['engine']:>10.2f}s{share:>12.1%}{most:>17}"
                         )
                         missed += share > TOOL_SHARE_TARGET
-                        if repeat:
+                        if stacks_exist:
                             missed += most > LAUNCH_TARGET
     print(
         f"  targets: tool/engine <= {TOOL_SHARE_TARGET:.0%}; launches per tenant on a stack that exists "
-        f"(plan (2)) <= {LAUNCH_TARGET}"
+        f"(apply, plan (2)) <= {LAUNCH_TARGET}"
     )
     return missed
 

@@ -1,17 +1,43 @@
 """The Automation API boundary: the one module that imports ``pulumi.automation``.
 
-One stack per tenant, each run in its own engine process. ``pulumi.automation`` is imported only inside
+One stack per tenant, each operation one engine process. ``pulumi.automation`` is imported only inside
 the functions that need it, so importing this module (as the fleet commands do) stays fast and works
 where the Pulumi SDK is absent.
 
-The seam tests replace is the *stack factory*: a callable that returns an object with the Automation
-API ``Stack`` methods used here (``preview``, ``up``, ``preview_destroy``, ``destroy``). The stack's
-settings the tool owns (tenant file, provider settings) are written to its ``Pulumi.<tenant>.yaml``
-directly (``infra.workspace.update_stack_settings``), where the engine reads them, rather than through
-``pulumi config`` processes: on a stack that exists a tenant costs two engine launches (``stack select``
-and the operation), not three or four. The real one opens a ``LocalWorkspace`` on the
-workspace's Pulumi project (``infra.workspace``), so every tenant runs the program in its own engine
-process, with the tool's own interpreter.
+The seam tests replace is the *stack factory*: a callable that returns an object with the operations used
+here (:class:`StackLike`: ``preview``, ``up``, ``preview_destroy``, ``destroy``, and ``create`` for a stack
+that does not exist yet). The stack's settings the tool owns (tenant file, provider settings) are written to
+its ``Pulumi.<tenant>.yaml`` directly (``infra.workspace.update_stack_settings``), where the engine reads
+them, rather than through ``pulumi config`` processes.
+
+Engine launches. On a stack that exists a tenant costs one launch per operation: ``plan``/``drift`` the
+preview, ``apply`` the preview and the update, plus one ``pulumi version`` for the whole run. The SDK's
+``Stack`` would cost more, so the real stack is our own :class:`CliStack`, built on the SDK's public pieces:
+- ``auto.create_or_select_stack`` launches ``pulumi stack select`` for every tenant, though every command
+  names its stack with ``--stack`` anyway. Instead each operation simply runs; on a stack that does not
+  exist the CLI fails at its stack lookup, before any engine work, with ``no stack named 'X' found``
+  (pulumi/pulumi pkg/cmd/pulumi/stack/io.go ``RequireStack``, the same for every backend: the lookup is
+  the backend's ``GetStack`` returning nothing, whether a file/blob backend or Pulumi Cloud), which the SDK
+  raises as ``StackNotFoundError``. Then the Engine runs ``pulumi stack init`` once and the operation again:
+  a new stack costs one failed lookup more, as the select did before. Only the file backend is tested here;
+  Pulumi Cloud and the blob backends say the same words from the same code, unverified on a live service.
+- ``Stack.up`` (and ``Stack.destroy``) run ``stack output --json``, ``stack output --json --show-secrets``
+  and ``stack history --json --page-size 1`` after every update, for a result this tool never reads. A
+  subclass of ``auto.Stack`` cannot skip them without overriding the public ``outputs``/``info`` to lie, or
+  copying ``up`` with the SDK's private helpers (``_parse_extra_args``, ``_setup_event_log``, ``_cleanup``),
+  and its constructor always selects or creates. So :class:`CliStack` builds the few flags this tool uses
+  itself and launches through ``PulumiCommand.run`` (which adds ``--non-interactive`` and turns a failure
+  into the SDK's ``CommandError`` subclasses, ``ConcurrentUpdateError`` included), with the environment a
+  ``LocalWorkspace`` holds (``PULUMI_HOME``, the tenant's ``ARM_CLIENT_SECRET``) and its ``create_stack``.
+- Engine events come from the CLI's ``--event-log <file>`` (with ``PULUMI_DEBUG_COMMANDS=true``, which the
+  SDK sets too), one JSON event a line, parsed by the public ``EngineEvent.from_json`` and handed to
+  ``on_event`` as they are written: the way the SDK itself reads them from CLIs up to 3.205 (with newer
+  ones it runs a gRPC server of its private ``_EventsServicer``; the CLI writes the same events to either,
+  pkg/backend/display/display.go ``startEventLogger``). The file lives in a private temporary folder for
+  the length of the operation; the engine writes events with secrets masked (``logJSONEvent`` converts
+  them with ``showSecrets`` false).
+The real stack opens a ``LocalWorkspace`` on the workspace's Pulumi project (``infra.workspace``), so every
+tenant runs the program in its own engine process, with the tool's own interpreter.
 """
 
 from __future__ import annotations
@@ -23,7 +49,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +66,7 @@ from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.workspace import ensure_project, update_stack_settings
 
 if TYPE_CHECKING:
-    from pulumi.automation import EngineEvent, PulumiCommand
+    from pulumi.automation import CommandResult, EngineEvent, LocalWorkspace, PulumiCommand
 
 # Graph's answers when an object created moments ago is not yet readable on the replica serving the
 # next request (directory writes are eventually consistent). Seen only right after a service principal
@@ -57,7 +83,13 @@ REPLICATION_RETRY_DELAY = 20.0
 
 
 class StackLike(Protocol):
-    """The part of ``pulumi.automation.Stack`` the engine runner uses; a test fake implements the same."""
+    """One tenant's stack as the engine runner uses it (:class:`CliStack`); a test fake implements the same.
+
+    Every operation on a stack that does not exist raises ``auto.StackNotFoundError``, as the CLI fails;
+    ``create`` (``pulumi stack init``) raises ``auto.StackAlreadyExistsError`` on one that does.
+    """
+
+    def create(self) -> None: ...
 
     def preview(
         self,
@@ -134,15 +166,176 @@ def _local_stack_factory(settings: EngineSettings, command: PulumiCommand) -> St
     from pulumi import automation as auto
 
     def open_stack(stack_name: str, env_vars: Mapping[str, str]) -> StackLike:
-        opts = auto.LocalWorkspaceOptions(
+        # No launch here: the workspace only holds the folder, the environment and the shared command.
+        workspace = auto.LocalWorkspace(
             work_dir=str(settings.project_dir),
             env_vars={**settings.env_vars, **env_vars},
             pulumi_command=command,
         )
-        stack: StackLike = auto.create_or_select_stack(stack_name, work_dir=str(settings.project_dir), opts=opts)
-        return stack
+        return CliStack(stack_name, workspace)
 
     return open_stack
+
+
+EVENT_LOG_POLL = 0.1
+"""Seconds between looks at the event log while the engine runs (the SDK's own file tailing waits as long)."""
+
+
+class CliStack:
+    """One tenant's stack, each operation one ``pulumi`` process (why not ``auto.Stack``: the module docstring).
+
+    The command lines are those ``auto.Stack`` builds for the same arguments: the operation, its flags,
+    ``--exec-kind auto.local``, ``--event-log`` and ``--stack``; ``PulumiCommand.run`` puts
+    ``--non-interactive`` first and raises the SDK's ``CommandError`` for a failure.
+    """
+
+    def __init__(self, name: str, workspace: LocalWorkspace) -> None:
+        self.name = name
+        self.workspace = workspace
+
+    def create(self) -> None:
+        """``pulumi stack init <name>``, as ``LocalWorkspace`` runs it (the secrets provider is the backend's)."""
+        self.workspace.create_stack(self.name)
+
+    def preview(
+        self,
+        *,
+        policy_packs: list[str] | None = None,
+        policy_pack_configs: list[str] | None = None,
+        refresh: bool | None = None,
+        color: str | None = None,
+        on_event: Callable[[EngineEvent], Any] | None = None,
+        suppress_progress: bool | None = None,
+    ) -> CommandResult:
+        flags = _flags(policy_packs, policy_pack_configs, refresh, color, suppress_progress)
+        return self._run(["preview", *flags], on_event, summary_required=True)
+
+    def up(
+        self,
+        *,
+        policy_packs: list[str] | None = None,
+        policy_pack_configs: list[str] | None = None,
+        refresh: bool | None = None,
+        color: str | None = None,
+        on_event: Callable[[EngineEvent], Any] | None = None,
+        suppress_progress: bool | None = None,
+    ) -> CommandResult:
+        flags = _flags(policy_packs, policy_pack_configs, refresh, color, suppress_progress)
+        return self._run(["up", "--yes", "--skip-preview", *flags], on_event)
+
+    def preview_destroy(
+        self,
+        *,
+        refresh: bool | None = None,
+        color: str | None = None,
+        on_event: Callable[[EngineEvent], Any] | None = None,
+        suppress_progress: bool | None = None,
+    ) -> CommandResult:
+        flags = _flags(None, None, refresh, color, suppress_progress)
+        return self._run(["destroy", "--preview-only", *flags], on_event, summary_required=True)
+
+    def destroy(
+        self,
+        *,
+        refresh: bool | None = None,
+        color: str | None = None,
+        on_event: Callable[[EngineEvent], Any] | None = None,
+        suppress_progress: bool | None = None,
+    ) -> CommandResult:
+        flags = _flags(None, None, refresh, color, suppress_progress)
+        return self._run(["destroy", "--skip-preview", "--yes", *flags], on_event)
+
+    def _run(
+        self, args: list[str], on_event: Callable[[EngineEvent], Any] | None, *, summary_required: bool = False
+    ) -> CommandResult:
+        workspace = self.workspace
+        # PULUMI_DEBUG_COMMANDS makes the CLI accept its hidden --event-log and --exec-kind, as Stack sets it.
+        env = {"PULUMI_DEBUG_COMMANDS": "true"}
+        if workspace.pulumi_home is not None:
+            env["PULUMI_HOME"] = workspace.pulumi_home
+        env.update(workspace.env_vars)
+        with EventLog(on_event) as log:
+            command = [*args, "--exec-kind", "auto.local", "--event-log", str(log.path), "--stack", self.name]
+            result = workspace.pulumi_command.run(command, workspace.work_dir, env)
+        if summary_required and not log.summary_seen:
+            # What Stack.preview raises when the engine exited 0 without reporting a summary.
+            raise RuntimeError("summary event never found")
+        return result
+
+
+def _flags(
+    policy_packs: list[str] | None,
+    policy_pack_configs: list[str] | None,
+    refresh: bool | None,
+    color: str | None,
+    suppress_progress: bool | None,
+) -> list[str]:
+    """The CLI flags ``auto.Stack`` passes for these arguments, in its order."""
+    flags: list[str] = []
+    for pack in policy_packs or ():
+        flags += ["--policy-pack", pack]
+    for config in policy_pack_configs or ():
+        flags += ["--policy-pack-config", config]
+    if color:
+        flags += ["--color", color]
+    if suppress_progress:
+        flags.append("--suppress-progress")
+    if refresh:
+        flags.append("--refresh")
+    return flags
+
+
+class EventLog:
+    """The engine's ``--event-log`` file, read while the engine runs: each event goes to ``on_event`` as
+    soon as its line is written, in order, on one reader thread. Leaving the ``with`` block (once the engine
+    has exited) reads the rest, so every event is delivered before a failure is handled; an exception
+    raised by ``on_event`` is raised there too, unless the block is already raising."""
+
+    def __init__(self, on_event: Callable[[EngineEvent], Any] | None) -> None:
+        self._on_event = on_event
+        self._folder = Path(tempfile.mkdtemp(prefix="taxcalc-consent-events-"))
+        self.path = self._folder / "events.jsonl"
+        self.summary_seen = False
+        self._finished = threading.Event()
+        self._failure: Exception | None = None
+        self._reader = threading.Thread(target=self._read, name="taxcalc-consent-event-log", daemon=True)
+
+    def __enter__(self) -> EventLog:
+        self.path.touch()  # the engine opens it with O_CREATE|O_TRUNC|O_APPEND; the reader opens it first
+        self._reader.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._finished.set()
+        self._reader.join()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        if self._failure is not None and exc_info[0] is None:
+            raise self._failure
+
+    def _read(self) -> None:
+        from pulumi.automation import EngineEvent
+
+        try:
+            with self.path.open(encoding="utf-8") as stream:
+                pending = ""
+                while True:
+                    # Whatever was written before the engine exited is read by the read after this check.
+                    finished = self._finished.is_set()
+                    chunk = stream.read()
+                    pending += chunk
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        if line.strip():
+                            event = EngineEvent.from_json(json.loads(line))
+                            self.summary_seen = self.summary_seen or event.summary_event is not None
+                            if self._on_event is not None:
+                                self._on_event(event)
+                    if finished:
+                        return
+                    if not chunk:
+                        self._finished.wait(EVENT_LOG_POLL)
+        except Exception as exc:  # handed to the thread that waits for this one
+            self._failure = exc
 
 
 # ------------------------------------------------------------------------------------------- running
@@ -185,7 +378,13 @@ class Engine:
             recorder = EventRecorder(step, redact, outcome, on_change, restore=restore)
             try:
                 stack = self.open_stack(plan)
-                self._invoke(stack, step, recorder.on_event, plan)
+                try:
+                    self._invoke(stack, step, recorder.on_event, plan)
+                except auto.StackNotFoundError:
+                    # The tenant's first run (or its stack was removed): the CLI failed at its stack lookup,
+                    # before any engine work or event. Create the stack, then run the step on it.
+                    self._create(stack, plan)
+                    self._invoke(stack, step, recorder.on_event, plan)
                 if step == "drift" and outcome.changes and not recorder.state_seen:
                     # Nothing in state: the file was never applied, which is not something done by hand.
                     outcome.changes = recorder.never_applied()
@@ -214,7 +413,7 @@ class Engine:
         raise AssertionError("unreachable: the last attempt always returns")
 
     def open_stack(self, plan: ConsentPlan) -> StackLike:
-        """Open (once per run) and configure the tenant's stack."""
+        """Open (once per run, without an engine launch) and configure the tenant's stack."""
         with self._lock:
             cached = self._stacks.get(plan.tenant)
         if cached is not None:
@@ -225,14 +424,26 @@ class Engine:
             # this tenant's engine process, and is never written to stack config or passed on a command line.
             env_vars["ARM_CLIENT_SECRET"] = self._environ.get(plan.auth.client_secret_env, "")
         stack = self._open(plan.tenant, env_vars)
-        # After the stack is selected or created: `stack init` writes the settings file (with the passphrase
-        # provider's encryptionsalt), and update_stack_settings keeps everything in it but the tool's keys.
-        workspace = self.settings.workspace
-        wanted = stack_config(plan, workspace)
-        update_stack_settings(workspace.stack_settings_file(plan.tenant), wanted, MANAGED_PROVIDER_KEYS)
+        self._write_settings(plan)
         with self._lock:
             self._stacks[plan.tenant] = stack
         return stack
+
+    def _create(self, stack: StackLike, plan: ConsentPlan) -> None:
+        from pulumi import automation as auto
+
+        with suppress(auto.StackAlreadyExistsError):  # created meanwhile by another run: use it
+            stack.create()
+        # `stack init` rewrites the settings file (adding the passphrase provider's encryptionsalt, keeping
+        # the config): put the tool's keys back exactly as the tool writes them.
+        self._write_settings(plan)
+
+    def _write_settings(self, plan: ConsentPlan) -> None:
+        """The tool's keys in ``Pulumi.<tenant>.yaml``; every other key (the secrets provider's
+        ``encryptionsalt``, other config) is kept as it is."""
+        workspace = self.settings.workspace
+        wanted = stack_config(plan, workspace)
+        update_stack_settings(workspace.stack_settings_file(plan.tenant), wanted, MANAGED_PROVIDER_KEYS)
 
     def _invoke(self, stack: StackLike, step: Step, on_event: Callable[[EngineEvent], None], plan: ConsentPlan) -> None:
         # Every step refreshes first, so it compares the file with what the tenant holds now, not with what the

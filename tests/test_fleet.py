@@ -624,6 +624,32 @@ def test_a_new_stack_keeps_the_salt_stack_init_wrote(tenants: Path, backend: Fak
     assert document["config"]["azuread:tenantId"] == TENANT_IDS["contoso"]
 
 
+def test_a_stack_is_created_on_its_first_run_and_then_only_used(tenants: Path, backend: FakeBackend) -> None:
+    # No `stack select`: the operation runs, and only the CLI's "no stack named" brings a `stack init` and a
+    # second try of the same step.
+    assert invoke("apply", "--yes", str(tenants / "contoso.yaml")).exit_code == 0
+    assert backend.methods("contoso") == ["create", "preview", "up"]
+    assert len(backend.tenants["contoso"].grants) == 1
+    assert invoke("plan", str(tenants / "contoso.yaml")).exit_code == 0
+    assert backend.methods("contoso") == ["create", "preview", "up", "preview"]
+
+
+def test_a_stack_another_run_created_meanwhile_is_used(
+    tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = backend.create
+
+    def created_by_another_run_first(stack_name: str) -> None:
+        create(stack_name)  # the other run's `stack init` wins the race
+        create(stack_name)  # this run's fails: StackAlreadyExistsError
+
+    monkeypatch.setattr(backend, "create", created_by_another_run_first)
+    result = invoke("plan", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 0, result.output
+    assert backend.methods("contoso") == ["create", "preview"]
+    assert backend.config("contoso")["azuread:tenantId"] == TENANT_IDS["contoso"]
+
+
 # ------------------------------------------------------------------------------------------ imports
 
 

@@ -1,7 +1,10 @@
 """A fake Pulumi engine and state backend behind the Automation API ``Stack`` interface.
 
-It stands where ``pulumi.automation.create_or_select_stack`` would, for the driver's stack factory, and
+It stands where the driver's ``cli.automation.CliStack`` would, for the driver's stack factory, and
 behaves like the real thing where the driver can tell:
+- opening a stack creates nothing; an operation on a stack that does not exist fails with the CLI's
+  ``no stack named 'X' found`` (StackNotFoundError), and ``create`` (``pulumi stack init``) on one that
+  exists with ``stack '...' already exists`` (StackAlreadyExistsError);
 - stack config lives where the engine reads it, in the workspace's ``Pulumi.<stack>.yaml``; creating a
   stack writes that file with the passphrase provider's ``encryptionsalt``, as ``pulumi stack init``
   does (pulumi/pulumi pkg/secrets/passphrase: the salt is kept in the stack's settings file);
@@ -15,7 +18,8 @@ behaves like the real thing where the driver can tell:
 - failures are the Automation API's own: a locked stack raises what ``create_command_error`` makes of the
   CLI's "currently locked" message (ConcurrentUpdateError), a failed step emits an error diagnostic and a
   ``resOpFailedEvent`` and raises CommandError.
-Every call is recorded with its keyword arguments (minus ``on_event``) for the tests to check.
+Every operation that ran (and every ``create``) is recorded with its keyword arguments (minus ``on_event``)
+for the tests to check.
 """
 
 from __future__ import annotations
@@ -96,16 +100,26 @@ class FakeBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def factory(self, stack_name: str, env_vars: Mapping[str, str]) -> FakeStack:
+        """What the driver's stack factory returns: a handle, as a LocalWorkspace is; nothing is created."""
         with self._lock:
             self.env[stack_name] = dict(env_vars)
-            if stack_name not in self.states:
-                self.states[stack_name] = {}
-                # `pulumi stack init` with the passphrase provider: the salt goes into the settings file,
-                # beside whatever config it already holds.
-                document = read_stack_settings(self.settings_file(stack_name))
-                document.setdefault("encryptionsalt", f"v1:{stack_name}-salt:v1:fake-encrypted-check")
-                write_stack_settings(self.settings_file(stack_name), document)
         return FakeStack(self, stack_name)
+
+    def create(self, stack_name: str) -> None:
+        """``pulumi stack init``: fails on a stack that exists; with the passphrase provider the salt goes
+        into the settings file, beside whatever config it already holds (the real CLI keeps it: checked with
+        v3.274.1, an existing ``config:`` survives ``stack init``)."""
+        with self._lock:
+            if stack_name in self.states:
+                # pulumi/pulumi pkg/backend/backenderr/backenderr.go StackAlreadyExistsError: "stack '%v' already
+                # exists" (the full name), which the SDK's create_command_error turns into StackAlreadyExistsError.
+                stderr = f"error: stack 'organization/{PROJECT}/{stack_name}' already exists\n"
+                raise create_command_error(CommandResult(stdout="", stderr=stderr, code=255))
+            self.states[stack_name] = {}
+            document = read_stack_settings(self.settings_file(stack_name))
+            document.setdefault("encryptionsalt", f"v1:{stack_name}-salt:v1:fake-encrypted-check")
+            write_stack_settings(self.settings_file(stack_name), document)
+            self.calls.append((stack_name, "create", {}))
 
     def settings_file(self, stack_name: str) -> Path:
         return open_workspace(self.root).stack_settings_file(stack_name)
@@ -135,7 +149,11 @@ class FakeStack:
 
     # -------------------------------------------------------------------------------- operations
 
+    def create(self) -> None:
+        self.backend.create(self.name)
+
     def preview(self, **kwargs: Any) -> PreviewResult:
+        self._check_exists()
         self.backend.record(self.name, "preview", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
@@ -149,6 +167,7 @@ class FakeStack:
         return PreviewResult(stdout="", stderr="", change_summary=counts)  # type: ignore[arg-type]
 
     def up(self, **kwargs: Any) -> object:
+        self._check_exists()
         self.backend.record(self.name, "up", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
@@ -159,6 +178,7 @@ class FakeStack:
         return counts
 
     def preview_destroy(self, **kwargs: Any) -> PreviewResult:
+        self._check_exists()
         self.backend.record(self.name, "preview_destroy", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
@@ -167,6 +187,7 @@ class FakeStack:
         return PreviewResult(stdout="", stderr="", change_summary=counts)  # type: ignore[arg-type]
 
     def destroy(self, **kwargs: Any) -> object:
+        self._check_exists()
         self.backend.record(self.name, "destroy", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
@@ -184,6 +205,16 @@ class FakeStack:
                 on_event(event)
 
         return emit
+
+    def _check_exists(self) -> None:
+        """Every operation first looks its stack up and fails, before any engine work or event, on one that
+        does not exist (pulumi/pulumi pkg/cmd/pulumi/stack/io.go RequireStack; the message is
+        backenderr.StackNotFoundError's, exit code 6). Not recorded in ``calls``: no operation ran."""
+        with self.backend._lock:
+            exists = self.name in self.backend.states
+        if not exists:
+            stderr = f"error: no stack named '{self.name}' found\n"
+            raise create_command_error(CommandResult(stdout="", stderr=stderr, code=6))
 
     def _check_lock(self) -> None:
         if self.name in self.backend.locked:
