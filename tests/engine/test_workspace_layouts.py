@@ -36,12 +36,16 @@ def test_a_tenant_stack_gets_its_config_and_no_secret(
     settings = engine_setup.resolve_settings(None, environ, open_workspace(root))
     engine = automation.connect(settings)
     (plan,) = load_plans([root / "tenants" / "contoso.yaml"])
-    engine.open_stack(plan)
+    stack = engine.open_stack(plan)  # writes the settings; no engine launch, so no stack yet
+    assert not (root / ".pulumi-state" / ".pulumi" / "stacks").exists()
+    stack.create()  # `pulumi stack init`, as a tenant's first run does once the CLI says "no stack named"
+    assert (root / ".pulumi-state" / ".pulumi" / "stacks").is_dir()
     settings_file = root / "stacks" / "Pulumi.contoso.yaml"
     written = yaml.safe_load(settings_file.read_text(encoding="utf-8"))
+    # `stack init` kept the config already in the file and added the passphrase provider's salt.
     assert written["config"]["azuread:tenantId"] == plan.tenant_id
     assert written["config"]["taxcalc-consent:tenantFile"] == "tenants/contoso.yaml"  # relative to R: portable
-    assert (root / ".pulumi-state" / ".pulumi" / "stacks").is_dir()
+    assert written["encryptionsalt"].startswith("v1:")
     assert "engine-test-passphrase" not in settings_file.read_text(encoding="utf-8")
     generated = sorted(p.name for p in (root / "stacks").iterdir() if p.name != settings_file.name)
     assert generated == ([] if layout == "pulumi-project" else ["Pulumi.yaml", "__main__.py"])
