@@ -4,7 +4,9 @@ with GET requests inside.
 Each Graph call is a function named ``<resource>_<verb>`` that describes the request (path, ``$filter``,
 minimal ``$select``), with a link to Graph's documentation above it; ``GraphClient`` executes requests
 one at a time (``collection``/``entity``) or many in one round trip (``batch``), following ``@odata.nextLink``
-pages and retrying 429/503/504 with backoff, honouring ``Retry-After``. Every failure becomes a
+pages and retrying 429/503/504 with backoff, honouring ``Retry-After``, and a dropped or timed-out
+connection a few times with backoff (every request is a read, so sending it again is safe). Every failure
+becomes a
 ``GraphError`` carrying Graph's error code and request id.
 
 Credentials: ``TAXCALC_CONSENT_GRAPH_TOKEN`` (a ready bearer token), else the tenant file's ``auth``
@@ -47,8 +49,21 @@ TENANT_READS_AT_ONCE = 4
 requests, and the later pages of different collections. Graph throttles per app and tenant
 (learn.microsoft.com/graph/throttling); a handful at once stays well inside it, and a 429 is retried."""
 RETRY_STATUSES = frozenset({429, 503, 504})
+"""429: throttled, wait Retry-After (learn.microsoft.com/graph/throttling); 503, 504: "repeat the request
+after a delay, the length of which may be specified in a Retry-After header" (learn.microsoft.com/graph/errors).
+Every other 4xx and 5xx is Graph's answer and is final."""
 MAX_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 60.0
+TRANSIENT_TRANSPORT_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+"""A connection refused, reset or closed before the answer, or a timeout: the network, not Graph's answer.
+Not retried: UnsupportedProtocol, LocalProtocolError and ProxyError, which the same request meets again."""
+TRANSPORT_RETRIES = 3
+"""How many times one request is sent again after a transient transport error (azure-core's RetryPolicy
+also retries a connect or read error 3 times); within MAX_ATTEMPTS with the status retries."""
 
 Cloud = Literal["public", "usgov", "china"]
 
@@ -698,6 +713,7 @@ class GraphClient:
     ) -> dict[str, Any]:
         _assert_read_only(method, shown, json_body)
         described = f"{method} {shown}"
+        transport_failures = 0
         for attempt in range(1, MAX_ATTEMPTS + 1):
             token = self.token()
             if not token:
@@ -708,6 +724,12 @@ class GraphClient:
             try:
                 response = self._client().request(method, url, headers=headers, json=json_body)
             except httpx.HTTPError as exc:
+                # Reads only (a $batch holds GETs only: _assert_read_only), so sending one again is safe.
+                transient = isinstance(exc, TRANSIENT_TRANSPORT_ERRORS)
+                if transient and transport_failures < TRANSPORT_RETRIES and attempt < MAX_ATTEMPTS:
+                    transport_failures += 1
+                    self.sleep(_retry_delay(None, transport_failures))
+                    continue
                 raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=described) from None
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
                 self.sleep(_retry_delay(response.headers.get("Retry-After"), attempt))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -109,6 +111,82 @@ def test_throttling_that_never_ends_fails_with_graphs_error(
     assert caught.value.status == 429
     assert caught.value.code == "TooManyRequests"
     assert len(sleeps) == graph.MAX_ATTEMPTS - 1
+
+
+def test_unavailable_is_retried_after_retry_after(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
+) -> None:
+    emulator.unavailable("/servicePrincipals", times=1, retry_after=5)
+    emulator.unavailable("/policies/authorizationPolicy", times=1)  # no Retry-After: backoff
+    assert len(client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))) == 1
+    assert client.entity(graph.policies_get_authorization_policy()) is not None
+    assert sleeps[0] == 5.0 and 1.0 <= sleeps[1] <= 2.0 and len(sleeps) == 2
+
+
+def test_a_reset_connection_is_read_again(client: GraphClient, emulator: GraphEmulator, sleeps: list[float]) -> None:
+    emulator.drop_connection("/servicePrincipals", times=2)
+    assert len(client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))) == 1
+    assert [r.dropped for r in emulator.requests] == [True, True, False]
+    assert len(sleeps) == 2 and 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 3.0  # exponential backoff
+
+
+def test_a_dropped_batch_is_sent_again(client: GraphClient, emulator: GraphEmulator, sleeps: list[float]) -> None:
+    emulator.drop_connection("/$batch", times=1)
+    policy, workflow = client.batch(
+        [graph.policies_get_authorization_policy(), graph.policies_get_admin_consent_request_policy()]
+    )
+    assert policy is not None and workflow is not None
+    assert [(r.path, r.dropped) for r in emulator.requests if not r.in_batch] == [("/$batch", True), ("/$batch", False)]
+    assert len(sleeps) == 1
+
+
+def test_a_read_that_times_out_is_read_again(emulator: GraphEmulator, sleeps: list[float]) -> None:
+    emulator.drop_connection("/policies/authorizationPolicy", times=1, stall_seconds=2.0)
+    with GraphClient(emulator.base_url, lambda: "t", sleep=sleeps.append, timeout=0.2) as client:
+        assert client.entity(graph.policies_get_authorization_policy()) is not None
+    assert len(sleeps) == 1
+
+
+def test_a_connection_that_keeps_dropping_fails_as_before(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
+) -> None:
+    emulator.drop_connection("/servicePrincipals", times=100)
+    with pytest.raises(GraphError) as caught:
+        client.collection(graph.service_principals_list_by_app_id(CLIENT_ID))
+    assert re.fullmatch(
+        rf"Microsoft Graph GET /servicePrincipals: (ReadError|RemoteProtocolError): cannot reach {emulator.base_url}",
+        str(caught.value),
+    ), str(caught.value)
+    assert len(sleeps) == graph.TRANSPORT_RETRIES
+    assert len(emulator.requests) == graph.TRANSPORT_RETRIES + 1
+
+
+def test_a_refused_connection_is_retried_a_bounded_number_of_times(sleeps: list[float]) -> None:
+    with socket.socket() as bound:  # a port that is bound but not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        with GraphClient(base, lambda: "t", sleep=sleeps.append) as client, pytest.raises(GraphError) as caught:
+            client.entity(graph.policies_get_authorization_policy())
+    assert str(caught.value) == f"Microsoft Graph GET /policies/authorizationPolicy: ConnectError: cannot reach {base}"
+    assert len(sleeps) == graph.TRANSPORT_RETRIES
+
+
+@pytest.mark.parametrize(
+    ("status", "read"),
+    [
+        (400, graph.GraphRequest("/groups", "collection", (("$filter", "mail eq 'x@contoso.com'"),))),
+        (403, graph.policies_get_authorization_policy()),
+        (404, graph.GraphRequest("/users/nobody@contoso.com", "entity")),
+    ],
+)
+def test_a_client_error_other_than_429_is_never_retried(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float], status: int, read: graph.GraphRequest
+) -> None:
+    emulator.grant_only(graph.USER_READ, graph.GROUP_MEMBER_READ)  # not Policy.Read.All: 403 there
+    with pytest.raises(GraphError) as caught:
+        client.collection(read) if read.kind == "collection" else client.entity(read)
+    assert caught.value.status == status
+    assert sleeps == [] and len(emulator.requests) == 1
 
 
 def test_errors_carry_graph_code_and_request_id(client: GraphClient) -> None:

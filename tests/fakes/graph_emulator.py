@@ -17,7 +17,8 @@ application permissions that doc lists; the rules that apply to every route:
 - 403 ``Authorization_RequestDenied`` "Insufficient privileges to complete the operation." when the
   caller holds none of the permissions the route's doc lists (``Caller``; by default a caller holds
   every permission, so tests that do not care about permissions are not affected);
-- a 429 with ``Retry-After`` when a test asks for one (``throttle``).
+- a 429 with ``Retry-After`` when a test asks for one (``throttle``), or a 503 (``unavailable``);
+- a connection dropped without an answer, at once or after a stall (``drop_connection``).
 Beside the reads it serves the writes (and the ``/beta`` reads) that the test azuread provider
 (``tests/fakes/azuread_provider``) sends as terraform-provider-azuread sends them: service principals,
 oauth2PermissionGrants, app role assignments, applications and their owners, each validated by
@@ -31,7 +32,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -77,7 +81,26 @@ class ODataError(Exception):
 class Throttle:
     path_prefix: str
     remaining: int
-    retry_after: int
+    retry_after: int | None
+    status: int = 429
+
+
+# Graph's words for the statuses a test can ask for (https://learn.microsoft.com/graph/errors, "HTTP status
+# codes" and "Code property"; the 429 text is what https://learn.microsoft.com/graph/throttling shows).
+_TRANSIENT_ERRORS = {
+    429: ("TooManyRequests", "Too many requests. Please retry after the time in Retry-After."),
+    503: (
+        "serviceNotAvailable",
+        "The service is not available. Try the request again after a delay. There might be a Retry-After header.",
+    ),
+}
+
+
+@dataclass
+class TransportFault:
+    path_prefix: str
+    remaining: int
+    stall_seconds: float
 
 
 @dataclass
@@ -88,6 +111,8 @@ class RecordedRequest:
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     version: str = "v1.0"
+    dropped: bool = False
+    """The connection was dropped with no answer (``drop_connection``)."""
 
 
 @dataclass
@@ -160,6 +185,7 @@ class GraphEmulator:
     page_size: int = PAGE_SIZE
     requests: list[RecordedRequest] = field(default_factory=list)
     throttles: list[Throttle] = field(default_factory=list)
+    faults: list[TransportFault] = field(default_factory=list)
     caller: Caller = field(default_factory=Caller)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -171,6 +197,33 @@ class GraphEmulator:
     def throttle(self, path_prefix: str = "/", times: int = 1, retry_after: int = 2) -> None:
         """Answer the next ``times`` reads under ``path_prefix`` with 429 and Retry-After."""
         self.throttles.append(Throttle(path_prefix, times, retry_after))
+
+    def unavailable(self, path_prefix: str = "/", times: int = 1, retry_after: int | None = None) -> None:
+        """Answer the next ``times`` reads under ``path_prefix`` with 503, with Retry-After if given: Graph's
+        errors doc says "You may repeat the request after a delay, the length of which may be specified in
+        a Retry-After header" (https://learn.microsoft.com/graph/errors)."""
+        self.throttles.append(Throttle(path_prefix, times, retry_after, status=503))
+
+    def drop_connection(self, path_prefix: str = "/", times: int = 1, stall_seconds: float = 0.0) -> None:
+        """Drop the connection of the next ``times`` requests under ``path_prefix`` (``/$batch`` too) with no
+        answer: a TCP reset, after holding the request ``stall_seconds`` (longer than a client's timeout:
+        a read that never answers). What a network path to Graph does when a gateway or load balancer
+        recycles or loses a connection; httpx raises ReadError/RemoteProtocolError or ReadTimeout, all
+        httpx.TransportError (https://www.python-httpx.org/exceptions/)."""
+        self.faults.append(TransportFault(path_prefix, times, stall_seconds))
+
+    def take_fault(self, method: str, raw_url: str) -> TransportFault | None:
+        """The fault for this request, if a test asked for one; the request is recorded either way."""
+        path = unquote(urlsplit(raw_url).path)
+        version = next((v for v in ("v1.0", "beta") if path.startswith(f"/{v}/")), "")
+        path = path[len(version) + 1 :] if version else path
+        with self._lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and path.startswith(fault.path_prefix):
+                    fault.remaining -= 1
+                    self.requests.append(RecordedRequest(method, path, version=version, dropped=True))
+                    return fault
+        return None
 
     def grant_only(self, *permissions: str) -> None:
         """From now on the caller holds exactly these application permissions."""
@@ -212,10 +265,9 @@ class GraphEmulator:
             self.requests.append(RecordedRequest(method, path, in_batch, query, lowered, version))
         throttle = self._take_throttle(path) if path != "/$batch" else None
         if throttle is not None:
-            status, answer_headers, payload = _error(
-                429, "TooManyRequests", "Too many requests. Please retry after the time in Retry-After."
-            )
-            answer_headers["Retry-After"] = str(throttle.retry_after)
+            status, answer_headers, payload = _error(throttle.status, *_TRANSIENT_ERRORS[throttle.status])
+            if throttle.retry_after is not None:
+                answer_headers["Retry-After"] = str(throttle.retry_after)
             return status, answer_headers, payload
         try:
             if method == "POST" and path == "/$batch" and not in_batch:
@@ -1174,6 +1226,14 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            fault = emulator.take_fault(self.command, self.path)
+            if fault is not None:
+                time.sleep(fault.stall_seconds)
+                # SO_LINGER 0: close() sends a TCP reset (ECONNRESET on the client), not an orderly FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer ") or not auth[len("Bearer ") :].strip():
                 status, headers, payload = _error(401, "InvalidAuthenticationToken", "Access token is empty.")
