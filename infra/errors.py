@@ -7,6 +7,7 @@ wrong place.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,13 @@ def redact(text: str) -> str:
     """``text`` with every secret-shaped run replaced by ``[redacted]``: for any message quoting user text."""
     if len(text) < 24:
         return text
+    return _redact_long(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _redact_long(text: str) -> str:
+    """Cached: the same message recurs across a fleet (one policy warning for every tenant-wide file), and
+    searching it costs far more than looking it up. A pure function of its text."""
     text = _HEX.sub(REDACTED, ENTRA_SECRET.sub(REDACTED, text))
     return _CANDIDATE.sub(lambda m: REDACTED if looks_like_secret(m.group()) else m.group(), text)
 
