@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from taxcalc_consent.cli.options import Shard
-from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.catalog import graph_catalog
 from taxcalc_consent.infra.errors import Problem, SpecError
-from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, load_tenants
+from taxcalc_consent.infra.loader import KeyPath, LoadedTenant, iter_tenants
 from taxcalc_consent.infra.plan import ConsentPlan, Violation, build_plan
 from taxcalc_consent.policies.rules import config_problems, findings, locate_finding, utc_today
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,14 @@ def load_plans(paths: Sequence[str | Path], today: date | None = None) -> list[C
     Raises SpecError listing every problem, policy configuration mistakes included. Violations are
     not errors here: they ride on each plan, and the command decides the exit code.
     """
-    return [plan for plan, _, _ in _checked(paths, today)]
+    return _checked(iter_tenants(paths), today, lambda plan, _tenant, _found: plan)
 
 
 def load_checked_plans(
     paths: Sequence[str | Path], today: date | None = None
 ) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
     """Like ``load_plans``, also saying where each violation is written, for human output."""
-    return [
-        (plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found])
-        for plan, tenant, found in _checked(paths, today)
-    ]
+    return _checked(iter_tenants(paths), today, _with_locations)
 
 
 def check_tenants(
@@ -48,34 +48,42 @@ def check_tenants(
 ) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
     """Plan loaded tenants and run the policy rules, as ``load_checked_plans`` does for files (``init``
     checks the file it is about to write this way)."""
-    return [
-        (plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found])
-        for plan, tenant, found in _checked_tenants(tenants, graph_catalog(), today)
-    ]
+    return _checked(iter(tenants), today, _with_locations)
+
+
+def _with_locations(
+    plan: ConsentPlan, tenant: LoadedTenant, found: list[tuple[Violation, KeyPath]]
+) -> tuple[ConsentPlan, list[LocatedViolation]]:
+    return plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found]
 
 
 def _checked(
-    paths: Sequence[str | Path], today: date | None
-) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
+    tenants: Iterator[LoadedTenant],
+    today: date | None,
+    keep: Callable[[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]], T],
+) -> list[T]:
+    """Plan each tenant as it is loaded and run the policy rules over it, keeping only what ``keep`` makes
+    of it: the tenant file's model and positions are let go as soon as its plan is made.
+
+    Problems in the files (SpecError from the loader, after the last tenant) come first; then mistakes in
+    the policy configuration, every one of them. Once any is known, the tenants that follow are checked
+    for more but not planned: nothing planned would be used."""
     catalog = graph_catalog()
-    return _checked_tenants(load_tenants(paths, catalog), catalog, today)
-
-
-def _checked_tenants(
-    tenants: Sequence[LoadedTenant], catalog: PermissionCatalog, today: date | None
-) -> list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]]:
-    problems = [p for tenant in tenants for p in config_problems(tenant, catalog)]
-    if problems:
-        raise SpecError(problems)
     today = today or utc_today()
-    out: list[tuple[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]]] = []
+    problems: list[Problem] = []
+    kept: list[T] = []
     for tenant in tenants:
+        problems += config_problems(tenant, catalog)
+        if problems:
+            continue
         plan = build_plan(tenant)
         found = findings(plan, catalog, today)
         if found:  # replace() costs more than the rules themselves; most plans have nothing to add
             plan = dataclasses.replace(plan, violations=tuple(v for v, _ in found))
-        out.append((plan, tenant, found))
-    return out
+        kept.append(keep(plan, tenant, found))
+    if problems:
+        raise SpecError(problems)
+    return kept
 
 
 def _locate(tenant: LoadedTenant, violation: Violation, where: KeyPath) -> Problem:

@@ -210,7 +210,7 @@ def tenant_name_problem(name: str, *, fix: str = "rename the file, e.g. to {}.ya
     (pulumi/pulumi sdk/go/common/tokens/stack.go, ParseStackName: letters, digits, -, _ and ., 1 to 100
     characters) and starts with a letter or digit (a leading _ or . marks a file that is not a tenant, and
     a leading - would read as an option). Names are also unique without regard to case across every file
-    a command reads (see _cross_file_problems): Contoso and contoso are one stack on a case-insensitive
+    a command reads (see _AcrossFiles): Contoso and contoso are one stack on a case-insensitive
     file system. ``validate``, ``init`` and the fleet's preflight all ask this one function; ``fix`` says
     what to do, with ``{}`` for a suggested name.
     """
@@ -445,16 +445,25 @@ def _read_regular_file(path: Path) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         raise _Unreadable(os_error_message(exc, path)) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable(f"{file_kind(info.st_mode)}, not a file: expected a YAML text file here")
+        # Read straight from the descriptor (no buffered file object per file), asking for no more than the
+        # file holds plus one byte, so a file that grew past the limit since fstat is still caught.
+        wanted = min(info.st_size, MAX_FILE_BYTES) + 1
+        chunks = []
+        while wanted > 0:
+            chunk = os.read(fd, wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+    except OSError as exc:
+        raise _Unreadable(os_error_message(exc, path)) from None
+    finally:
         os.close(fd)
-        raise _Unreadable(f"{file_kind(info.st_mode)}, not a file: expected a YAML text file here")
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            # read(n) would allocate n bytes up front: ask for no more than the file holds.
-            raw = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
-        except OSError as exc:
-            raise _Unreadable(os_error_message(exc, path)) from None
+    raw = b"".join(chunks)
     if len(raw) > MAX_FILE_BYTES:
         raise _Unreadable(f"file is {max(info.st_size, len(raw)):,} bytes; tenant files are limited to 1 MiB")
     return raw
@@ -807,23 +816,30 @@ def _capped(shown: str, problems: list[Problem], omitted: int) -> list[Problem]:
 
 def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None = None) -> list[LoadedTenant]:
     """Load, merge and validate every tenant file under ``paths``; raise SpecError listing all problems."""
-    return _load_tenants(paths, catalog or graph_catalog())
+    return list(iter_tenants(paths, catalog))
 
 
-def _load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog) -> list[LoadedTenant]:
+def iter_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None = None) -> Iterator[LoadedTenant]:
+    """Like ``load_tenants``, yielding each valid tenant as soon as its file is read, so a caller can plan
+    it and let it go: a fleet of thousands of tenant files is never held in memory at once (and the
+    garbage collector, which walks every live object now and then, never has thousands to walk).
+
+    SpecError, listing every problem of every file, is raised after the last tenant: a caller must use
+    nothing it was given before the generator is exhausted without an error."""
+    catalog = catalog or graph_catalog()
     files, problems = collect_tenant_files(paths)
-    tenants: list[LoadedTenant] = []
     defaults_cache: dict[str, _Defaults] = {}
+    across = _AcrossFiles()
     for shown, path in files:
         defaults = _defaults_for(path, shown, defaults_cache, problems)
         tenant, found = _check_tenant_file(path.stem, shown, read_yaml_file(path, shown), defaults, catalog)
         problems.extend(found)
         if tenant is not None:
-            tenants.append(tenant)
-    problems.extend(_cross_file_problems(tenants))
+            across.check(tenant)
+            yield tenant
+    problems.extend(across.problems)
     if problems:
         raise SpecError(problems)
-    return tenants
 
 
 def check_new_tenant(text: str, path: Path, catalog: PermissionCatalog | None = None) -> LoadedTenant:
@@ -992,44 +1008,52 @@ _NO_DEFAULTS = _Defaults({}, Positions(""), None)
 
 
 def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
-    # abspath, not resolve(): realpath's per-component lstat calls cost more than validating the file.
-    folder = os.path.abspath(path.parent)
-    if folder not in cache:
-        defaults_path = path.parent / DEFAULTS_FILE
-        defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
-        if not os.path.lexists(defaults_path):
-            misnamed = _misnamed_defaults(folder)
-            if misnamed is None:
-                cache[folder] = _NO_DEFAULTS
-                return _NO_DEFAULTS
-            # Tenant files may end in .yml, so _defaults.yml looks right; its policy must not silently
-            # not apply. Nothing of it is read, and what it may have supplied is not reported missing.
-            problems.append(
-                Problem(
-                    str(Path(shown).parent / misnamed),
-                    1,
-                    1,
-                    "",
-                    f"not read: a folder's defaults are read only from {DEFAULTS_FILE}; rename this file "
-                    f"to {DEFAULTS_FILE}",
-                )
+    """The defaults merged under ``path``, read once per folder (``cache`` is keyed by the folder as given,
+    which costs no system call per file, and by its absolute path, so two spellings share one reading)."""
+    given = os.path.dirname(path)
+    found = cache.get(given)
+    if found is None:
+        # abspath, not resolve(): realpath's per-component lstat calls cost more than validating the file.
+        folder = os.path.abspath(given)
+        found = cache.get(folder)
+        if found is None:
+            found = _read_defaults(folder, path, shown, problems)
+        cache[given] = cache[folder] = found
+    return found
+
+
+def _read_defaults(folder: str, path: Path, shown: str, problems: list[Problem]) -> _Defaults:
+    defaults_path = path.parent / DEFAULTS_FILE
+    defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
+    if not os.path.lexists(defaults_path):
+        misnamed = _misnamed_defaults(folder)
+        if misnamed is None:
+            return _NO_DEFAULTS
+        # Tenant files may end in .yml, so _defaults.yml looks right; its policy must not silently
+        # not apply. Nothing of it is read, and what it may have supplied is not reported missing.
+        problems.append(
+            Problem(
+                str(Path(shown).parent / misnamed),
+                1,
+                1,
+                "",
+                f"not read: a folder's defaults are read only from {DEFAULTS_FILE}; rename this file "
+                f"to {DEFAULTS_FILE}",
             )
-            cache[folder] = _Defaults({}, Positions(""), None, complete=False)
-            return cache[folder]
-        # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
-        value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
-        found = _capped(defaults_shown, read_problems, omitted)
-        if value is not None:
-            value, refused = _without_identity_keys(value, positions)
-            found = [*found, *refused]
-        problems.extend(found)
-        if value is None or found:
-            # Keep what could be read of it, so tenant files are still checked against the rest; the run
-            # fails on the problems above either way.
-            cache[folder] = _Defaults(value or {}, positions, defaults_shown, complete=False)
-        else:
-            cache[folder] = _Defaults(value, positions, defaults_shown)
-    return cache[folder]
+        )
+        return _Defaults({}, Positions(""), None, complete=False)
+    # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
+    value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
+    found = _capped(defaults_shown, read_problems, omitted)
+    if value is not None:
+        value, refused = _without_identity_keys(value, positions)
+        found = [*found, *refused]
+    problems.extend(found)
+    if value is None or found:
+        # Keep what could be read of it, so tenant files are still checked against the rest; the run
+        # fails on the problems above either way.
+        return _Defaults(value or {}, positions, defaults_shown, complete=False)
+    return _Defaults(value, positions, defaults_shown)
 
 
 _DEFAULTS_NEAR_MISSES = frozenset({"_defaults.yaml", "_defaults.yml", "_default.yaml", "_default.yml"})
@@ -1045,24 +1069,37 @@ def _misnamed_defaults(folder: str) -> str | None:
     return next((n for n in sorted(names) if n.casefold() in _DEFAULTS_NEAR_MISSES and n != DEFAULTS_FILE), None)
 
 
-def _cross_file_problems(tenants: Sequence[LoadedTenant]) -> Iterator[Problem]:
-    by_id: dict[str, LoadedTenant] = {}
-    by_name: dict[str, LoadedTenant] = {}
-    for tenant in tenants:
-        first = by_id.setdefault(tenant.spec.tenant.id, tenant)
-        if first is not tenant:
-            where = first.positions.locate(("tenant", "id"))
-            yield tenant.positions.problem(
-                ("tenant", "id"), f"tenant id is also used by {where.file}:{where.line}; one file per tenant"
+class _AcrossFiles:
+    """The checks across tenant files: one tenant id and one short name (in any case) per file. Keeps only
+    where each was first seen, not the tenants themselves."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._ids: dict[str, Position] = {}
+        self._names: dict[str, tuple[str, str]] = {}
+
+    def check(self, tenant: LoadedTenant) -> None:
+        tenant_id = tenant.spec.tenant.id
+        first_id = self._ids.get(tenant_id)
+        if first_id is None:
+            self._ids[tenant_id] = tenant.positions.locate(("tenant", "id"))
+        else:
+            self.problems.append(
+                tenant.positions.problem(
+                    ("tenant", "id"),
+                    f"tenant id is also used by {first_id.file}:{first_id.line}; one file per tenant",
+                )
             )
-        first = by_name.setdefault(tenant.name.casefold(), tenant)
-        if first is tenant:
-            continue
-        if first.name == tenant.name:
-            why = f"short name {tenant.name!r} is also used by {first.file}"
+        first_name, first_file = self._names.setdefault(tenant.name.casefold(), (tenant.name, tenant.file))
+        if first_file == tenant.file:  # this tenant itself: files are listed once each
+            return
+        if first_name == tenant.name:
+            why = f"short name {tenant.name!r} is also used by {first_file}"
         else:
             why = (
-                f"short name {tenant.name!r} differs from {first.name!r} ({first.file}) only in case, and "
+                f"short name {tenant.name!r} differs from {first_name!r} ({first_file}) only in case, and "
                 "case-insensitive file systems and state backends would take them for one"
             )
-        yield Problem(tenant.file, 1, 1, "", f"{why}; stacks are named after the file stem, so rename one file")
+        self.problems.append(
+            Problem(tenant.file, 1, 1, "", f"{why}; stacks are named after the file stem, so rename one file")
+        )
