@@ -13,7 +13,7 @@ import re
 import stat
 import typing
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -262,7 +262,6 @@ class _Reader:
         self.omitted = 0
         """Problems found beyond MAX_PROBLEMS_PER_FILE: counted, not built (they are never shown)."""
         self.nodes = 0
-        self._constructor = yaml.constructor.SafeConstructor()
 
     def refuse(self, path: KeyPath, message: str) -> None:
         """Record a problem at ``path`` (found in document order, so the first ones are the ones shown)."""
@@ -310,7 +309,7 @@ class _Reader:
                 out.append(self.read(item, item_path))
             return out
         try:
-            return self._constructor.construct_object(node, deep=True)
+            return _construct(node)
         except yaml.constructor.ConstructorError as exc:
             self.refuse(path, _yaml_message(exc))
             return None
@@ -340,7 +339,7 @@ class _Reader:
             if key_node.tag == _STR_TAG:
                 key: Any = key_node.value
             elif isinstance(key_node, yaml.ScalarNode):
-                key = self._constructor.construct_object(key_node)
+                key = _construct(key_node)
             else:
                 key = None
             if not isinstance(key, str):
@@ -366,6 +365,21 @@ class _Reader:
                 continue
             out[key] = self.read(value_node, (*path, key))
         return out
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
+"""Shared by every reader: PyYAML's constructors of scalars (bool, int, float, null, timestamp, binary)
+keep no state, unlike ``construct_object``, which remembers every node it built."""
+
+
+def _construct(node: yaml.Node) -> Any:
+    """A value PyYAML's safe loader would build for ``node`` (not text, a mapping or a list: those are read
+    above); ConstructorError for a tag it does not know, as ``yaml.safe_load`` raises."""
+    if isinstance(node, yaml.ScalarNode):
+        constructors: dict[str | None, Callable[[Any, yaml.Node], Any]] = _SCALARS.yaml_constructors
+        construct = constructors.get(node.tag) or constructors[None]
+        return construct(_SCALARS, node)
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)  # !!set, !!omap and the like
 
 
 def _braced_guid(node: yaml.MappingNode) -> str | None:
