@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.infra.catalog import graph_catalog
@@ -36,25 +36,31 @@ def load_plans(paths: Sequence[str | Path], today: date | None = None) -> list[C
     return _checked(iter_tenants(paths), today, lambda plan, _tenant, _found: plan)
 
 
-def load_checked_plans(
-    paths: Sequence[str | Path], today: date | None = None
-) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
-    """Like ``load_plans``, also saying where each violation is written, for human output."""
+class CheckedTenant(NamedTuple):
+    """What ``validate`` and ``init`` show of a tenant: its name, file and violations, each located. Not
+    the plan: thousands of plans held until the last file is read would cost the garbage collector more
+    than the planning itself."""
+
+    tenant: str
+    file: str
+    violations: tuple[Violation, ...]
+    located: list[LocatedViolation]
+
+
+def load_checked(paths: Sequence[str | Path], today: date | None = None) -> list[CheckedTenant]:
+    """Like ``load_plans``, keeping for each tenant its violations and where each is written."""
     return _checked(iter_tenants(paths), today, _with_locations)
 
 
-def check_tenants(
-    tenants: Sequence[LoadedTenant], today: date | None = None
-) -> list[tuple[ConsentPlan, list[LocatedViolation]]]:
-    """Plan loaded tenants and run the policy rules, as ``load_checked_plans`` does for files (``init``
-    checks the file it is about to write this way)."""
+def check_tenants(tenants: Sequence[LoadedTenant], today: date | None = None) -> list[CheckedTenant]:
+    """Plan loaded tenants and run the policy rules, as ``load_checked`` does for files (``init`` checks the
+    file it is about to write this way)."""
     return _checked(iter(tenants), today, _with_locations)
 
 
-def _with_locations(
-    plan: ConsentPlan, tenant: LoadedTenant, found: list[tuple[Violation, KeyPath]]
-) -> tuple[ConsentPlan, list[LocatedViolation]]:
-    return plan, [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found]
+def _with_locations(plan: ConsentPlan, tenant: LoadedTenant, found: list[tuple[Violation, KeyPath]]) -> CheckedTenant:
+    located = [LocatedViolation(v, _locate(tenant, v, where)) for v, where in found]
+    return CheckedTenant(plan.tenant, plan.file, plan.violations, located)
 
 
 def _checked(

@@ -45,7 +45,7 @@ def _watched(gone: list[weakref.ref[LoadedTenant]], paths: list[Path]) -> Iterat
         yield tenant
 
 
-@pytest.mark.parametrize("load", [pipeline.load_plans, pipeline.load_checked_plans])
+@pytest.mark.parametrize("load", [pipeline.load_plans, pipeline.load_checked])
 def test_planning_lets_each_tenant_go_before_reading_the_next(
     tenants_dir: Path, monkeypatch: pytest.MonkeyPatch, load: object
 ) -> None:

@@ -32,7 +32,8 @@ def init(
     from taxcalc_consent.infra.scaffold import prepare_tenant_file, write_new_tenant_file
 
     new = prepare_tenant_file(folder, name, tenant_id, mode, users or [], client_id)
-    ((_, located),) = check_tenants([new.tenant])
+    (checked,) = check_tenants([new.tenant])
+    located = checked.located
     mandatory = [lv for lv in located if lv.violation.severity == "mandatory"]
     if mandatory:
         for lv in mandatory:

@@ -13,34 +13,33 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
 
     Exit 2 on any problem or mandatory policy violation; advisory violations are warnings.
     """
-    from taxcalc_consent.cli.pipeline import load_checked_plans
+    from taxcalc_consent.cli.pipeline import load_checked
 
     check_out(out)
-    checked = load_checked_plans(paths)
-    plans = [plan for plan, _ in checked]
-    mandatory = [v for p in plans for v in p.violations if v.severity == "mandatory"]
+    checked = load_checked(paths)
+    mandatory = [v for c in checked for v in c.violations if v.severity == "mandatory"]
     document: ValidateDocument = {
         "format": VALIDATE_FORMAT,
         "valid": not mandatory,
         "problems": [],
-        "tenants": [p.tenant for p in plans],
+        "tenants": [c.tenant for c in checked],
         "violations": [
-            {"tenant": p.tenant, "rule": v.rule, "severity": v.severity, "message": v.message}
-            for p in plans
-            for v in p.violations
+            {"tenant": c.tenant, "rule": v.rule, "severity": v.severity, "message": v.message}
+            for c in checked
+            for v in c.violations
         ],
     }
     emit(document, json_output=json_output, out=out)
-    for plan, located in checked:
-        failed = any(lv.violation.severity == "mandatory" for lv in located)
-        say(f"{'FAIL' if failed else 'ok'}  {plan.tenant}  ({plan.file})")
-        for lv in located:
+    for tenant in checked:
+        failed = any(lv.violation.severity == "mandatory" for lv in tenant.located)
+        say(f"{'FAIL' if failed else 'ok'}  {tenant.tenant}  ({tenant.file})")
+        for lv in tenant.located:
             style = "red" if lv.violation.severity == "mandatory" else "yellow"
             say_styled(f"  {lv.where}", style)
     if mandatory:
         say(f"{len(mandatory)} mandatory policy violation(s); fix them or change policy in _defaults.yaml")
         return ExitCode.INVALID
-    advisory = sum(len(p.violations) for p in plans)
+    advisory = sum(len(c.violations) for c in checked)
     warnings = f", {advisory} advisory warning(s)" if advisory else ""
-    say(f"{len(plans)} tenant file(s) valid{warnings}")
+    say(f"{len(checked)} tenant file(s) valid{warnings}")
     return ExitCode.OK
