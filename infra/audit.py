@@ -718,10 +718,12 @@ def wanted_assignments(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dic
 def _assignment_differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDifference]:
     out: list[AuditDifference] = []
     wanted, unresolved = wanted_assignments(plan, snapshot)
-    # A reference the grants also use is already reported (user-not-found, group-not-found).
-    grant_refs = {g.principal.lower() for g in plan.grants if g.principal} | {g.group for g in plan.group_grants}
+    # A reference the grants also use is already reported (user-not-found, group-not-found). Compared ignoring
+    # case: UPNs are, and so are group display names in Graph's $filter eq (terraform-provider-azuread#1345).
+    grant_refs = {g.principal.casefold() for g in plan.grants if g.principal}
+    grant_refs |= {g.group.casefold() for g in plan.group_grants}
     for ref in unresolved:
-        if ref.lower() not in grant_refs and ref not in grant_refs:
+        if ref.casefold() not in grant_refs:
             out.append(_difference("principal-not-found", ref, "assigned in the file; not found in the directory"))
     have = {(a.principal_type, a.principal_id): a for a in snapshot.assignments}
     for key, ref in wanted.items():

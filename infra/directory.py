@@ -115,8 +115,8 @@ class Directory:
         return self._users[key]
 
     def group(self, ref: str, key_path: str) -> DirectoryGroup:
-        """The group ``ref`` names (display name, matched as Graph's ``eq`` does, or object id) with its direct
-        user members."""
+        """The group ``ref`` names (display name, matched as Graph's ``eq`` does: ignoring case; or object id)
+        with its direct user members."""
         if ref not in self._groups:
             kind = "object id" if is_guid(ref) else "display name"
             members: list[dict[str, Any]] = []
@@ -145,9 +145,13 @@ class Directory:
                     "check the spelling, or use the group's object id"
                 )
             if len(matches) > 1:
+                # Graph's displayName eq ignores case (terraform-provider-azuread#369, #1345): groups whose names
+                # differ only in case all match, and neither spelling picks one. Name them, so the user sees why.
+                found_names = ", ".join(repr(str(m.get("displayName") or "")) for m in matches)
                 raise pulumi.RunError(
                     f"{self._where(key_path)}: {len(matches)} groups have the display name {ref!r} in tenant "
-                    f"{self._plan.tenant_id}: use the group's object id"
+                    f"{self._plan.tenant_id} ({found_names}; Graph matches display names ignoring case): "
+                    "use the group's object id"
                 )
             self._groups[ref] = DirectoryGroup(
                 str(matches[0]["id"]).lower(),

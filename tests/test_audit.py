@@ -430,3 +430,28 @@ def test_a_group_name_that_matches_two_groups_is_reported_not_guessed(workdir: P
     } in differences
     # Erin's grant came only through that group: with the group unresolved it is consent outside the file.
     assert any(d["kind"] == "unlisted-consent" and d["subject"] == "erin@fabrikam.com" for d in differences)
+
+
+def test_group_names_match_ignoring_case_as_graph_does(fabrikam: GraphEmulator, workdir: Path) -> None:
+    # Graph's displayName eq ignores case (terraform-provider-azuread#1345); the file's two spellings are
+    # one group, resolved once each and compared by object id.
+    text = scenarios.FABRIKAM_FILE.replace(
+        "  groups:\n    - TaxCalc Mailboxes\naccess", "  groups:\n    - taxcalc mailboxes\naccess"
+    ).replace("  groups:\n    - TaxCalc Mailboxes\n", "  groups:\n    - TAXCALC MAILBOXES\n")
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", text)
+    _, document = audit_json(fabrikam)
+    differences = document["tenants"][0]["differences"]  # type: ignore[index]
+    assert not [d for d in differences if "group" in d["kind"] or "mailboxes" in d["subject"].lower()]
+    assert not any(d["subject"] == "erin@fabrikam.com" for d in differences)  # her grant comes from the group
+
+
+def test_a_missing_group_spelt_two_ways_is_reported_once(fabrikam: GraphEmulator, workdir: Path) -> None:
+    text = scenarios.FABRIKAM_FILE.replace(
+        "  groups:\n    - TaxCalc Mailboxes\naccess", "  groups:\n    - Ghosts\naccess"
+    ).replace("  groups:\n    - TaxCalc Mailboxes\n", "  groups:\n    - ghosts\n")
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", text)
+    _, document = audit_json(fabrikam)
+    differences = document["tenants"][0]["differences"]  # type: ignore[index]
+    assert [d for d in differences if d["subject"].lower() == "ghosts"] == [
+        {"kind": "group-not-found", "subject": "Ghosts", "message": "no group has this name or id"}
+    ]

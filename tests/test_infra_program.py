@@ -212,6 +212,38 @@ def test_two_groups_with_the_same_display_name_fail_and_suggest_the_object_id(te
         deploy_file(tenant, path)
 
 
+def test_a_group_name_in_another_case_is_the_same_group_everywhere(tenants_dir: Path) -> None:
+    """Graph's ``displayName eq`` ignores case (terraform-provider-azuread#1345: a filter for 'Microsoft GrapH'
+    found Microsoft Graph), so the names a file gives in any case name the one group Entra shows."""
+    tenant = fabrikam(TENANT_ID)
+    alice, carol = tenant.user("alice.smith@fabrikam.com"), tenant.user("carol.white@fabrikam.com")
+    group = tenant.group("TaxCalc Mailboxes")
+    path = write_tenant(
+        tenants_dir,
+        "f",
+        "consent:\n  mode: users\n  groups: [taxcalc mailboxes]\n"
+        "access:\n  assignment_required: true\n  groups: [TAXCALC MAILBOXES]\n",
+    )
+    mocks, outputs = deploy_file(tenant, path)
+    assert set(outputs["grant_ids"]) == {alice.id, carol.id}
+    assert [r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)] == [access_assignment.name("Group", group.id)]
+
+
+def test_two_groups_whose_names_differ_only_in_case_are_ambiguous(tenants_dir: Path) -> None:
+    # Graph's eq answers both (terraform-provider-azuread#369: applications 'bot-dev' and 'BOT-dev' both match
+    # "displayName eq 'bot-dev'"), so neither spelling picks one: the object id does.
+    tenant = fabrikam(TENANT_ID)
+    tenant.add_group("TAXCALC MAILBOXES", [])
+    path = write_tenant(tenants_dir, "f", "consent:\n  mode: users\n  groups:\n    - TaxCalc Mailboxes\n")
+    with pytest.raises(pulumi.RunError) as failure:
+        deploy_file(tenant, path)
+    message = str(failure.value)
+    assert message.startswith(f"{path}: consent.groups: 2 groups have the display name 'TaxCalc Mailboxes'")
+    assert "'TaxCalc Mailboxes', 'TAXCALC MAILBOXES'" in message and "ignoring case" in message
+    assert message.endswith("use the group's object id")
+    assert tenant.grants == {}
+
+
 def test_a_microsoft_365_group_resolves_under_app_only_credentials(tenants_dir: Path) -> None:
     """The provider's group data source fails with 403 for every Microsoft 365 group when it signs in as an
     application (terraform-provider-azuread#1866, #1929): groups are read through the tool's Graph client."""

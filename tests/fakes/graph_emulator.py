@@ -966,6 +966,9 @@ ROUTES: tuple[Route, ...] = (
 
 
 def _matches(actual: Any, wanted: str) -> bool:
+    # eq on a string ignores case: "displayName eq 'Microsoft GrapH'" finds Microsoft Graph
+    # (terraform-provider-azuread#1345), and 'bot-dev' and 'BOT-dev' both match "displayName eq 'bot-dev'"
+    # (terraform-provider-azuread#369).
     if isinstance(actual, str):
         return actual.lower() == wanted.lower()
     return actual is not None and str(actual) == wanted
