@@ -77,7 +77,10 @@ def render_tenant_file(
 ) -> str:
     """The tenant file's text: each section emitted by PyYAML under a few lines of fixed comments."""
     lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
-    lines += ["# One client tenant for taxcalc-consent. Reference: docs/tenant-file.md", ""]
+    # Only what an installed user has (docs/ is not in the wheel): the schema init writes beside the file, whose
+    # descriptions say what each key means, and the command that prints it.
+    described = f"{schema_ref} (`taxcalc-consent schema`)" if schema_ref else "`taxcalc-consent schema`"
+    lines += [f"# One client tenant for taxcalc-consent. Each key is described in {described}.", ""]
     lines += ["# The Entra tenant (directory) id: Entra admin centre > Identity > Overview."]
     lines += _emit({"tenant": {"id": tenant_id}})
     app: dict[str, Any] = {"profile": DEFAULT_PROFILE}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -145,3 +146,19 @@ def test_init_writes_a_schema_reference_that_resolves_beside_the_file(tmp_path: 
     )
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in folder.iterdir()) == ["acme.yaml", "beta.yaml", "tenant.schema.json"]
+
+
+def test_init_comments_point_only_at_what_an_installed_user_has(tmp_path: Path) -> None:
+    # docs/ is not in the wheel: a comment naming docs/tenant-file.md sent an installed user nowhere.
+    folder = tmp_path / "client-repo" / "tenants"
+    args = ["init", "acme", "--tenant-id", "6e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59", "--client-id", CLIENT_ID]
+    result = runner.invoke(app, [*args, "--dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    comments = [line for line in (folder / "acme.yaml").read_text("utf-8").splitlines() if line.startswith("#")]
+    text = "\n".join(comments)
+    named_files = re.findall(r"[\w./-]+\.(?:md|json|yaml)\b", text)
+    assert named_files, text
+    assert all((folder / name).is_file() for name in named_files), named_files
+    assert "docs/" not in text
+    # The key reference it names: the schema beside the file, and the command that prints it.
+    assert "tenant.schema.json" in named_files and "`taxcalc-consent schema`" in text

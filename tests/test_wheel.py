@@ -22,6 +22,7 @@ The commands run with ``PATH`` holding only the new environment's ``bin``: no ``
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,11 @@ def test_the_offline_commands_work_from_a_folder_of_tenant_files(installed: Path
     first_line = (workdir / "tenants" / "newco.yaml").read_text(encoding="utf-8").splitlines()[0]
     reference = first_line.rsplit("$schema=", 1)[1]
     assert (workdir / "tenants" / reference).is_file()
+    # Every file its comments name is there for an installed user (docs/ is not in the wheel).
+    lines = (workdir / "tenants" / "newco.yaml").read_text("utf-8").splitlines()
+    comments = [line for line in lines if line.startswith("#")]
+    named_files = re.findall(r"[\w./-]+\.(?:md|json|yaml)\b", "\n".join(comments))
+    assert named_files and all((workdir / "tenants" / name).is_file() for name in named_files), named_files
 
     schema = tool(installed, workdir, "schema")
     assert schema.returncode == 0, schema.stderr
