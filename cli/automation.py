@@ -78,6 +78,10 @@ REPLICATION_LAG_MARKERS = (
     "Resource_NotFound",
     "could not be found in the directory",
 )
+NO_STACK_TO_REMOVE = (
+    "no stack for this tenant in this backend: nothing was applied to it from here, so there is nothing to remove "
+    "(if it was applied from another backend, pass that one with --backend)"
+)
 REPLICATION_RETRY_DELAY = 20.0
 """Seconds to wait before the one retry; Entra replicas usually agree within this."""
 
@@ -382,9 +386,15 @@ class Engine:
                     self._invoke(stack, step, recorder.on_event, plan)
                 except auto.StackNotFoundError:
                     # The tenant's first run (or its stack was removed): the CLI failed at its stack lookup,
-                    # before any engine work or event. Create the stack, then run the step on it.
-                    self._create(stack, plan)
-                    self._invoke(stack, step, recorder.on_event, plan)
+                    # before any engine work or event.
+                    if step in ("preview-destroy", "destroy"):
+                        # offboard: nothing was applied from this backend, so there is nothing to remove, and
+                        # no reason to create a stack only to destroy nothing in it.
+                        outcome.warnings.append(NO_STACK_TO_REMOVE)
+                    else:
+                        # Create the stack, then run the step on it.
+                        self._create(stack, plan)
+                        self._invoke(stack, step, recorder.on_event, plan)
                 if step == "drift" and outcome.changes and not recorder.state_seen:
                     # Nothing in state: the file was never applied, which is not something done by hand.
                     outcome.changes = recorder.never_applied()

@@ -650,6 +650,14 @@ def test_a_stack_another_run_created_meanwhile_is_used(
     assert backend.config("contoso")["azuread:tenantId"] == TENANT_IDS["contoso"]
 
 
+def test_offboard_of_a_tenant_never_applied_creates_no_stack(tenants: Path, backend: FakeBackend) -> None:
+    result = invoke("offboard", "--yes", str(tenants / "contoso.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "contoso" not in backend.states and backend.methods("contoso") == []  # no `stack init`
+    assert "contoso: warning: no stack for this tenant in this backend: nothing was applied to it" in result.stderr
+    assert "nothing to remove" in result.stderr
+
+
 # ------------------------------------------------------------------------------------------ imports
 
 

@@ -98,3 +98,20 @@ def test_apply_with_changes_on_a_stack_that_exists_costs_the_preview_and_the_upd
     assert _commands_by_stack(log, stacks) == {s: ["preview", "up"] for s in stacks}
     launches = log.read_text(encoding="utf-8").splitlines()
     assert len(launches) == 2 * 2 + 1 and sum(_command(line) == "version" for line in launches) == 1, launches
+
+
+def test_offboard_of_a_tenant_never_applied_creates_no_stack(
+    world: WorldFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = FakeTenant(str(uuid.UUID(int=0x1A2_0000_0000_4000_8000_0000_0000_0000)))
+    w = world([tenant], {"firm-0": f"tenant:\n  id: {tenant.tenant_id}\nconsent:\n  mode: organization\n"})
+    log = tmp_path / "launches.log"
+    monkeypatch.setenv("PATH", f"{counting_shim(tmp_path / 'shim', log)}{os.pathsep}{os.environ['PATH']}")
+
+    run = w.cli("offboard", "--yes", "tenants")
+
+    assert run.code == 0, run.output
+    assert "firm-0: warning: no stack for this tenant in this backend" in run.stderr
+    # The removal preview fails at the stack lookup; no `stack init`, so the backend holds no stack for it.
+    assert _commands_by_stack(log, ["firm-0"]) == {"firm-0": ["destroy"]}, log.read_text(encoding="utf-8")
+    assert "firm-0" not in w.pulumi("stack", "ls", "--json").stdout
