@@ -268,7 +268,8 @@ def predict_users(plan: ConsentPlan) -> list[PlannedExperience]:
         if grant.principal is not None:
             out.append(entry(grant.principal, grant.scopes, grant.principal.casefold() in assigned_users))
     for group_grant in plan.group_grants:
-        group_assigned = group_grant.group in assigned_groups
+        # Graph matches group display names ignoring case, so "Finance" and "finance" are one group.
+        group_assigned = group_grant.group.casefold() in {g.casefold() for g in assigned_groups}
         principal = f"each direct user member of group {group_grant.group}"
         out.append(entry(principal, group_grant.scopes, group_assigned))
     for user in sorted(assigned_users - granted_users):

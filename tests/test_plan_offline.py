@@ -97,6 +97,21 @@ def test_users_mode_plan(tenants_dir: Path) -> None:
     assert tenant["service_principal"] == {"assignment_required": True}
 
 
+def test_a_group_granted_and_assigned_in_two_spellings_is_one_group(tenants_dir: Path) -> None:
+    """Graph matches group names ignoring case: its members are assigned, so no caveat about access.groups."""
+    (tenants_dir / "acme.yaml").write_text(
+        f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: users\n  groups: [TaxCalc Mailboxes]\n"
+        "access:\n  assignment_required: true\n  groups: [taxcalc mailboxes]\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["plan", "--offline", "--json", str(tenants_dir)])
+    assert result.exit_code == 0, result.stderr
+    (tenant,) = parse_document(result.stdout)["tenants"]
+    members = next(u for u in tenant["user_experience"] if u["principal"].endswith("group TaxCalc Mailboxes"))
+    assert members["refused"] is False
+    assert "only through a group" not in members["reason"], members["reason"]
+
+
 def test_tenants_in_path_order_folders_in_name_order() -> None:
     result = runner.invoke(app, ["plan", "--offline", "--json", str(EXAMPLES / "lab.yaml"), str(EXAMPLES)])
     assert [t["tenant"] for t in parse_document(result.stdout)["tenants"]] == [
