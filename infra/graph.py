@@ -119,7 +119,8 @@ class GraphError(TaxcalcConsentError):
             parts.append(
                 f"- the identity lacks the Microsoft Graph application permission {missing_permission} "
                 "(or one that includes it): add it to the automation app and have an administrator of this "
-                "tenant grant admin consent (see docs/ci.md, least privilege per command)"
+                "tenant grant admin consent (docs/ci.md in the taxcalc-consent repository lists the least privilege "
+                "per command)"
             )
         super().__init__(" ".join(parts))
 

@@ -543,7 +543,11 @@ def parse_yaml(raw: bytes, shown: str) -> ReadYaml:
     except RecursionError:  # the pure-Python parser recurses per level; libyaml stops at its own limit
         return refused(1, 1, f"nested more than {MAX_DEPTH} levels deep; refusing to read it")
     if root is None:
-        return refused(1, 1, "file is empty: see docs/tenant-file.md or run `taxcalc-consent init`")
+        return refused(
+            1,
+            1,
+            "file is empty: `taxcalc-consent init` writes a tenant file (`taxcalc-consent schema` lists every key)",
+        )
     reader = _Reader(shown)
     reader.positions.by_path[()] = (shown, root.start_mark.line + 1, root.start_mark.column + 1)
     try:

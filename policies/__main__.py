@@ -13,5 +13,5 @@ PolicyPack(
     # Each policy carries its own level (the rule's default); this only covers none being set.
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=build_policies(),
-    description="taxcalc-consent: TaxCalc-Hub's Microsoft Graph consent policy (docs/policy.md).",
+    description="taxcalc-consent: TaxCalc-Hub's Microsoft Graph consent policy (docs/policy.md in its repository).",
 )

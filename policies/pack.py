@@ -373,7 +373,9 @@ def build_policies(rules: Sequence[Rule] = RULES, today: date | None = None) -> 
     policies: list[Policy] = []
     for rule in rules:
         level = _LEVELS[rule.severity]
-        description = f"{rule.summary} (taxcalc-consent rule {rule.id}; see docs/policy.md)"
+        description = (
+            f"{rule.summary} (taxcalc-consent rule {rule.id}; docs/policy.md in the taxcalc-consent repository)"
+        )
         if rule.scope == "stack":
             policies.append(
                 StackValidationPolicy(
