@@ -54,6 +54,10 @@ after a delay, the length of which may be specified in a Retry-After header" (le
 Every other 4xx and 5xx is Graph's answer and is final."""
 MAX_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 60.0
+"""The longest wait between attempts. A Retry-After longer than this is not waited out, nor cut short: a
+request sent before the time Graph asked for is throttled again and counts against the app's quota
+(learn.microsoft.com/graph/throttling: "wait the number of seconds specified in the Retry-After header"),
+so the read fails at once, saying when to run again."""
 TRANSIENT_TRANSPORT_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
@@ -101,6 +105,7 @@ class GraphError(TaxcalcConsentError):
         request_id: str | None = None,
         request: str | None = None,
         missing_permission: str | None = None,
+        wait_seconds: float | None = None,
     ) -> None:
         self.status = status
         self.code = code
@@ -115,6 +120,10 @@ class GraphError(TaxcalcConsentError):
         parts.append(message)
         if request_id:
             parts.append(f"(request-id {request_id})")
+        if wait_seconds is not None:
+            parts.append(
+                f"- Microsoft Graph asked to wait {wait_seconds:g} seconds before trying again: run again then"
+            )
         if missing_permission:
             parts.append(
                 f"- the identity lacks the Microsoft Graph application permission {missing_permission} "
@@ -663,8 +672,9 @@ class GraphClient:
                 status = int(response.get("status", 0))
                 headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
                 body = response.get("body") if isinstance(response.get("body"), dict) else {}
-                if status in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
-                    retry_after.append(_retry_delay(headers.get("retry-after"), attempt))
+                delay = _retry_delay(headers.get("retry-after"), attempt)
+                if status in RETRY_STATUSES and attempt < MAX_ATTEMPTS and delay is not None:
+                    retry_after.append(delay)
                     continue
                 bodies[key] = (status, body or {}, headers)
                 del pending[key]
@@ -729,11 +739,12 @@ class GraphClient:
                 transient = isinstance(exc, TRANSIENT_TRANSPORT_ERRORS)
                 if transient and transport_failures < TRANSPORT_RETRIES and attempt < MAX_ATTEMPTS:
                     transport_failures += 1
-                    self.sleep(_retry_delay(None, transport_failures))
+                    self.sleep(_backoff(transport_failures))
                     continue
                 raise GraphError(f"{type(exc).__name__}: cannot reach {_origin(url)}", request=described) from None
-            if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
-                self.sleep(_retry_delay(response.headers.get("Retry-After"), attempt))
+            delay = _retry_delay(response.headers.get("Retry-After"), attempt)
+            if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS and delay is not None:
+                self.sleep(delay)
                 continue
             body = _json_body(response)
             if response.status_code >= 400:
@@ -823,13 +834,21 @@ def _assert_read_only(method: str, shown: str, json_body: dict[str, Any] | None)
     raise RuntimeError(f"the Graph client is read-only; refusing {method} {shown}")
 
 
-def _retry_delay(retry_after: str | None, attempt: int) -> float:
-    """Retry-After (seconds) when Graph sends it, else exponential backoff with jitter."""
+def _retry_delay(retry_after: str | None, attempt: int) -> float | None:
+    """Retry-After (seconds) when Graph sends it, else exponential backoff with jitter; None when Graph asks
+    for a longer wait than MAX_BACKOFF_SECONDS (then the answer is final)."""
     if retry_after:
         try:
-            return min(max(float(retry_after), 0.0), MAX_BACKOFF_SECONDS)
+            seconds = max(float(retry_after), 0.0)
         except ValueError:
             pass  # an HTTP-date: Graph sends seconds, so fall back to backoff
+        else:
+            return seconds if seconds <= MAX_BACKOFF_SECONDS else None
+    return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4, ... seconds, at most MAX_BACKOFF_SECONDS."""
     return float(min(2 ** (attempt - 1) + random.uniform(0, 1), MAX_BACKOFF_SECONDS))
 
 
@@ -857,6 +876,7 @@ def _error_from_body(
     request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or lowered.get("request-id")
     code = str(error.get("code") or "") or None
     message = str(error.get("message") or "") or f"HTTP {status} with no Graph error body"
+    wait = _retry_delay(lowered.get("retry-after"), 1) if status in RETRY_STATUSES else 0.0
     return GraphError(
         message,
         status=status,
@@ -864,6 +884,7 @@ def _error_from_body(
         request_id=request_id,
         request=request,
         missing_permission=permission if status == 403 else None,
+        wait_seconds=float(lowered["retry-after"]) if wait is None else None,
     )
 
 

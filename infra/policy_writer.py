@@ -91,8 +91,9 @@ class PolicyWriter:
                 response = self._http.request(method, f"{reader.root}{path}", headers=headers, json=body)
             except httpx.HTTPError as exc:
                 raise GraphError(f"{type(exc).__name__}: cannot reach {reader.base_url}", request=described) from None
-            if response.status_code in graph.RETRY_STATUSES and attempt < graph.MAX_ATTEMPTS:
-                sleep(graph._retry_delay(response.headers.get("Retry-After"), attempt))
+            delay = graph._retry_delay(response.headers.get("Retry-After"), attempt)
+            if response.status_code in graph.RETRY_STATUSES and attempt < graph.MAX_ATTEMPTS and delay is not None:
+                sleep(delay)
                 continue
             if response.status_code >= 400:
                 answer = graph._json_body(response)

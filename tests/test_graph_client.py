@@ -113,6 +113,24 @@ def test_throttling_that_never_ends_fails_with_graphs_error(
     assert len(sleeps) == graph.MAX_ATTEMPTS - 1
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_retry_after_longer_than_the_client_waits_is_not_cut_short(
+    client: GraphClient, emulator: GraphEmulator, sleeps: list[float], batched: bool
+) -> None:
+    """Sent again before the time Graph asked for, a request is throttled again and counts against the
+    quota (learn.microsoft.com/graph/throttling): the read fails at once, saying when to run again."""
+    wait = int(graph.MAX_BACKOFF_SECONDS) + 60
+    emulator.throttle("/policies/authorizationPolicy", times=1, retry_after=wait)
+    with pytest.raises(GraphError) as caught:
+        if batched:
+            client.batch([graph.policies_get_authorization_policy(), graph.policies_get_admin_consent_request_policy()])
+        else:
+            client.entity(graph.policies_get_authorization_policy())
+    assert caught.value.status == 429 and sleeps == []
+    assert f"Microsoft Graph asked to wait {wait} seconds before trying again: run again then" in str(caught.value)
+    assert sum(r.path == "/policies/authorizationPolicy" for r in emulator.requests) == 1
+
+
 def test_unavailable_is_retried_after_retry_after(
     client: GraphClient, emulator: GraphEmulator, sleeps: list[float]
 ) -> None:
