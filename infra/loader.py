@@ -135,13 +135,14 @@ def format_key_path(path: Iterable[str | int]) -> str:
 # --------------------------------------------------------------------------------------------- files
 
 
-def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[tuple[str, Path]], list[Problem]]:
+def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
     """Expand files and folders into tenant files, in argument order, folders in name order.
 
-    Returns ``(path as given, Path)`` pairs, and a located problem for each ``*.yaml`` entry of a folder
-    that is not a readable regular file (a folder, a pipe, a device, a broken or looping link): those
-    are said, never silently skipped. ``_``-prefixed files are skipped even when named directly, so
-    ``tenants/*.yaml`` from a shell works. A path given that cannot be used at all is a UsageError.
+    Returns each file's path as given (a folder's files joined to the folder as given), and a located
+    problem for each ``*.yaml`` entry of a folder that is not a readable regular file (a folder, a pipe, a
+    device, a broken or looping link): those are said, never silently skipped. ``_``-prefixed files are
+    skipped even when named directly, so ``tenants/*.yaml`` from a shell works. A path given that cannot
+    be used at all is a UsageError.
     """
     if not paths:
         raise UsageError("no tenant files given: pass tenant files or folders, e.g. examples/tenants")
@@ -161,9 +162,11 @@ def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[tuple[str, P
             problems.extend(refused)
             if not names and not refused:
                 raise UsageError(f"{given}: no tenant files (*.yaml) in this folder")
+            # A name from the listing is one plain component, so its absolute path is the folder's plus it.
+            absolute = os.path.abspath(folder)
             for name in names:
                 shown = name if folder == "." else os.path.join(folder, name)
-                found.setdefault(os.path.abspath(shown), shown)
+                found.setdefault(os.path.join(absolute, name), shown)
         elif stat.S_ISREG(mode):
             if _is_tenant_name(os.path.basename(given)):
                 found.setdefault(os.path.abspath(given), str(given))
@@ -171,7 +174,7 @@ def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[tuple[str, P
             raise UsageError(f"{given}: {file_kind(mode)}, not a file: pass tenant files (*.yaml) or folders of them")
     if not found and not problems:
         raise UsageError("no tenant files among the paths given (files starting with _ are not tenants)")
-    return [(shown, Path(shown)) for shown in found.values()], problems
+    return list(found.values()), problems
 
 
 def _folder_entries(folder: str) -> tuple[list[str], list[Problem]]:
@@ -448,7 +451,7 @@ def os_error_message(exc: OSError, path: str | Path) -> str:
     return f"cannot read it: {exc.strerror or type(exc).__name__}"
 
 
-def _read_regular_file(path: Path) -> bytes:
+def _read_regular_file(path: str | Path) -> bytes:
     """At most MAX_FILE_BYTES + 1 bytes of a regular file; raises _Unreadable for anything else.
 
     Opened non-blocking and checked with fstat on the open descriptor, so a FIFO named like a tenant
@@ -508,7 +511,7 @@ class ReadYaml(NamedTuple):
     """Problems beyond MAX_PROBLEMS_PER_FILE, counted only."""
 
 
-def read_yaml_file(path: Path, shown: str) -> ReadYaml:
+def read_yaml_file(path: str | Path, shown: str) -> ReadYaml:
     """Read one YAML file into plain values and positions. Never raises for the file's content."""
     try:
         raw = _read_regular_file(path)
@@ -848,9 +851,10 @@ def iter_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
     files, problems = collect_tenant_files(paths)
     defaults_cache: dict[str, _Defaults] = {}
     across = _AcrossFiles()
-    for shown, path in files:
-        defaults = _defaults_for(path, shown, defaults_cache, problems)
-        tenant, found = _check_tenant_file(path.stem, shown, read_yaml_file(path, shown), defaults, catalog)
+    for shown in files:
+        defaults = _defaults_for(shown, shown, defaults_cache, problems)
+        stem = os.path.splitext(os.path.basename(shown))[0]
+        tenant, found = _check_tenant_file(stem, shown, read_yaml_file(shown, shown), defaults, catalog)
         problems.extend(found)
         if tenant is not None:
             across.check(tenant)
@@ -1025,7 +1029,7 @@ def _without(document: dict[str, Any], path: KeyPath) -> dict[str, Any]:
 _NO_DEFAULTS = _Defaults({}, Positions(""), None)
 
 
-def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
+def _defaults_for(path: str | Path, shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
     """The defaults merged under ``path``, read once per folder (``cache`` is keyed by the folder as given,
     which costs no system call per file, and by its absolute path, so two spellings share one reading)."""
     given = os.path.dirname(path)
@@ -1040,8 +1044,8 @@ def _defaults_for(path: Path, shown: str, cache: dict[str, _Defaults], problems:
     return found
 
 
-def _read_defaults(folder: str, path: Path, shown: str, problems: list[Problem]) -> _Defaults:
-    defaults_path = path.parent / DEFAULTS_FILE
+def _read_defaults(folder: str, path: str | Path, shown: str, problems: list[Problem]) -> _Defaults:
+    defaults_path = Path(path).parent / DEFAULTS_FILE
     defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
     if not os.path.lexists(defaults_path):
         misnamed = _misnamed_defaults(folder)

@@ -87,3 +87,15 @@ def test_one_folder_named_two_ways_reads_its_defaults_once(tenants_dir: Path, mo
     assert result.exit_code == 2
     assert result.stderr.count("app.client_id: expected a GUID") == 1, result.stderr
     assert CLIENT_ID not in result.stderr
+
+
+def test_a_file_named_through_its_folder_and_directly_is_read_once(
+    tenants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fleet(tenants_dir, 2)
+    monkeypatch.chdir(tenants_dir.parent)
+    result = runner.invoke(app, ["validate", "./tenants/", "tenants/firm-1.yaml", str(tenants_dir / "firm-0.yaml")])
+    assert result.exit_code == 0, result.output
+    read = [line for line in result.stderr.splitlines() if line.startswith("ok  ")]
+    assert read == ["ok  firm-0  (tenants/firm-0.yaml)", "ok  firm-1  (tenants/firm-1.yaml)"]
+    assert "2 tenant file(s) valid" in result.stderr
