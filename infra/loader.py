@@ -280,7 +280,7 @@ class _Reader:
         tag = node.tag
         if tag == _STR_TAG:  # the common case first: most values are text
             value: str = node.value
-            if ENTRA_SECRET.search(value):
+            if "Q~" in value and ENTRA_SECRET.search(value):  # every Entra secret holds "Q~"
                 self.refuse(path, _SECRET_VALUE_MESSAGE)
                 return None
             # Only double-quoted escapes ("\u200b", "\0") and non-ASCII text can hold an invisible character:
@@ -358,16 +358,36 @@ class _Reader:
                 self._refuse_key(mark, (*path, key), f"duplicate key (first written at line {first_line}); keep one")
                 continue
             first_seen[key] = mark
-            self.positions.by_path[(*path, key)] = mark
-            if len(key) >= 22 and looks_like_secret(key):  # the shortest secret shape has 22 characters
-                self._refuse_key(mark, path, _SECRET_AS_KEY_MESSAGE)
-                continue
-            if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
-                # Refused here, before the value is even constructed, so it can never be echoed.
-                self.refuse((*path, key), _SECRET_KEY_MESSAGE)
-                continue
-            out[key] = self.read(value_node, (*path, key))
+            key_path = (*path, key)
+            self.positions.by_path[key_path] = mark
+            if key not in _ORDINARY_KEYS:
+                refused = _key_refusal(key)
+                if refused == _SECRET_AS_KEY_MESSAGE:
+                    self._refuse_key(mark, path, refused)
+                    continue
+                if refused is not None:
+                    # Refused here, before the value is even constructed, so it can never be echoed.
+                    self.refuse(key_path, refused)
+                    continue
+                if len(_ORDINARY_KEYS) < 1024:  # the keys of tenant files are few; a hostile file's are not
+                    _ORDINARY_KEYS.add(key)
+            out[key] = self.read(value_node, key_path)
         return out
+
+
+_ORDINARY_KEYS: set[str] = set()
+"""Keys already found to be neither a secret nor a secret's name: every tenant file repeats the same few
+(a refused key is never remembered, so no secret is kept here)."""
+
+
+def _key_refusal(key: str) -> str | None:
+    """Why a mapping key is refused for what it says (a secret written as a key, or a key that names a
+    secret); None when it is not."""
+    if len(key) >= 22 and looks_like_secret(key):  # the shortest secret shape has 22 characters
+        return _SECRET_AS_KEY_MESSAGE
+    if _SECRET_KEY.search(key) and key not in _SECRET_KEY_ALLOWED:
+        return _SECRET_KEY_MESSAGE
+    return None
 
 
 _SCALARS = yaml.constructor.SafeConstructor()
