@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -98,6 +98,19 @@ def say_styled(text: str, style: str) -> None:
         stderr_console().print(text, style=style)
     else:
         say(text)
+
+
+def say_lines(lines: Iterable[tuple[str, str | None]]) -> None:
+    """Many lines for people, each with its style (or None): in colour at a terminal, else written at once
+    (a line at a time would cost a write to stderr each, thousands for a fleet)."""
+    if sys.stderr.isatty():
+        for text, style in lines:
+            if style:
+                say_styled(text, style)
+            else:
+                say(text)
+    else:
+        sys.stderr.write("".join(f"{text}\n" for text, _ in lines))
 
 
 def print_json(document: Any) -> None:

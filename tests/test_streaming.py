@@ -3,6 +3,8 @@ next file is read, so memory and the garbage collector's walks stay flat as the 
 
 from __future__ import annotations
 
+import io
+import sys
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -99,3 +101,36 @@ def test_a_file_named_through_its_folder_and_directly_is_read_once(
     read = [line for line in result.stderr.splitlines() if line.startswith("ok  ")]
     assert read == ["ok  firm-0  (tenants/firm-0.yaml)", "ok  firm-1  (tenants/firm-1.yaml)"]
     assert "2 tenant file(s) valid" in result.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_validate_at_a_terminal_colours_each_warning_and_off_one_writes_plain_lines(
+    tenants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from taxcalc_consent.cli import console
+    from taxcalc_consent.cli.commands.validate import validate
+
+    _fleet(tenants_dir, 2)
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setattr(console, "_console", Console(file=screen, force_terminal=True, color_system="standard"))
+    assert validate(None, [tenants_dir]) == 0  # type: ignore[arg-type]
+    shown = screen.getvalue()
+    assert "\x1b[33m" in shown and "tenant-wide-consent" in shown  # the advisory warning, in yellow
+    assert "ok  firm-0" in shown and "2 tenant file(s) valid, 2 advisory warning(s)" in shown
+
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    assert validate(None, [tenants_dir]) == 0  # type: ignore[arg-type]
+    assert "\x1b[" not in plain.getvalue()
+    assert [line.split(":")[0] for line in plain.getvalue().splitlines()[:3]] == [
+        f"ok  firm-0  ({tenants_dir}/firm-0.yaml)",
+        f"  {tenants_dir}/firm-0.yaml",
+        f"ok  firm-1  ({tenants_dir}/firm-1.yaml)",
+    ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import typer
 
-from taxcalc_consent.cli.console import check_out, emit, say, say_styled
+from taxcalc_consent.cli.console import check_out, emit, say, say_lines
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import JsonOpt, OutOpt, PathsArg
 from taxcalc_consent.infra.documents import VALIDATE_FORMAT, ValidateDocument
@@ -30,12 +30,13 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
         ],
     }
     emit(document, json_output=json_output, out=out)
+    lines: list[tuple[str, str | None]] = []
     for tenant in checked:
         failed = any(lv.violation.severity == "mandatory" for lv in tenant.located)
-        say(f"{'FAIL' if failed else 'ok'}  {tenant.tenant}  ({tenant.file})")
+        lines.append((f"{'FAIL' if failed else 'ok'}  {tenant.tenant}  ({tenant.file})", None))
         for lv in tenant.located:
-            style = "red" if lv.violation.severity == "mandatory" else "yellow"
-            say_styled(f"  {lv.where}", style)
+            lines.append((f"  {lv.where}", "red" if lv.violation.severity == "mandatory" else "yellow"))
+    say_lines(lines)
     if mandatory:
         say(f"{len(mandatory)} mandatory policy violation(s); fix them or change policy in _defaults.yaml")
         return ExitCode.INVALID
