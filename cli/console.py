@@ -163,6 +163,23 @@ def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | N
         sys.stdout.flush()
 
 
+def emit_encoded_plans(bodies: Sequence[str], *, json_output: bool, out: Path | None) -> None:
+    """``emit_plans`` for tenants' entries already encoded (``documents.encode_item``): the same bytes."""
+    from taxcalc_consent.infra.documents import PLAN_FORMAT, write_encoded
+
+    head = {"format": PLAN_FORMAT}
+    if out is not None:
+        try:
+            with atomic_writer(out) as stream:
+                write_encoded(stream, head, bodies)
+        except OSError as exc:
+            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        say(f"wrote {out}")
+    if json_output:
+        write_encoded(sys.stdout, head, bodies)
+        sys.stdout.flush()
+
+
 def problems_document(problems: list[Problem]) -> ValidateDocument:
     from taxcalc_consent.infra.documents import VALIDATE_FORMAT
 

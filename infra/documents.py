@@ -386,6 +386,18 @@ def write_streamed(stream: IO[str], head: dict[str, Any], items: Iterable[Any], 
     A fleet of thousands of tenants never holds the whole document, or its text, in memory: each item
     is encoded, indented one level deeper and written before the next is built.
     """
+    write_encoded(stream, head, (encode_item(item) for item in items), key)
+
+
+def encode_item(item: Any) -> str:
+    """One item of a streamed document's list, encoded as ``write_encoded`` writes it."""
+    from pydantic_core import to_json as encode
+
+    return encode(item, indent=2).decode("utf-8").replace("\n", "\n    ")
+
+
+def write_encoded(stream: IO[str], head: dict[str, Any], bodies: Iterable[str], key: str = "tenants") -> None:
+    """``write_streamed`` for items already encoded by ``encode_item``."""
     from pydantic_core import to_json as encode
 
     text = encode({**head, key: []}, indent=2).decode("utf-8")
@@ -395,8 +407,7 @@ def write_streamed(stream: IO[str], head: dict[str, Any], items: Iterable[Any], 
         raise ValueError(f"document head has no top-level {key!r}")
     stream.write(before + f'\n  "{key}": [')
     first = True
-    for item in items:
-        body = encode(item, indent=2).decode("utf-8").replace("\n", "\n    ")
+    for body in bodies:
         stream.write(("\n    " if first else ",\n    ") + body)
         first = False
     stream.write(("\n  ]" if not first else "]") + after + "\n")

@@ -213,7 +213,7 @@ def tenant_name_problem(name: str, *, fix: str = "rename the file, e.g. to {}.ya
     (pulumi/pulumi sdk/go/common/tokens/stack.go, ParseStackName: letters, digits, -, _ and ., 1 to 100
     characters) and starts with a letter or digit (a leading _ or . marks a file that is not a tenant, and
     a leading - would read as an option). Names are also unique without regard to case across every file
-    a command reads (see _AcrossFiles): Contoso and contoso are one stack on a case-insensitive
+    a command reads (see across_files): Contoso and contoso are one stack on a case-insensitive
     file system. ``validate``, ``init`` and the fleet's preflight all ask this one function; ``fix`` says
     what to do, with ``{}`` for a suggested name.
     """
@@ -867,21 +867,39 @@ def iter_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
 
     SpecError, listing every problem of every file, is raised after the last tenant: a caller must use
     nothing it was given before the generator is exhausted without an error."""
-    catalog = catalog or graph_catalog()
     files, problems = collect_tenant_files(paths)
+    identities: list[Identity] = []
+    yield from check_files(files, catalog or graph_catalog(), problems, identities)
+    problems.extend(across_files(identities))
+    if problems:
+        raise SpecError(problems)
+
+
+class Identity(NamedTuple):
+    """What the checks across tenant files need of a tenant: its id, where the id is written, its name."""
+
+    tenant_id: str
+    written: Position
+    name: str
+    file: str
+
+
+def check_files(
+    files: Sequence[str], catalog: PermissionCatalog, problems: list[Problem], identities: list[Identity]
+) -> Iterator[LoadedTenant]:
+    """Check ``files`` (from ``collect_tenant_files``) one after another, yielding each valid tenant, adding
+    each file's problems to ``problems`` and each tenant's identity to ``identities``, for ``across_files``.
+    Raises nothing for the files' content: the caller decides when the problems become a SpecError."""
     defaults_cache: dict[str, _Defaults] = {}
-    across = _AcrossFiles()
     for shown in files:
         defaults = _defaults_for(shown, shown, defaults_cache, problems)
         stem = os.path.splitext(os.path.basename(shown))[0]
         tenant, found = _check_tenant_file(stem, shown, read_yaml_file(shown, shown), defaults, catalog)
         problems.extend(found)
         if tenant is not None:
-            across.check(tenant)
+            written = tenant.positions.locate(("tenant", "id"))
+            identities.append(Identity(tenant.spec.tenant.id, written, tenant.name, tenant.file))
             yield tenant
-    problems.extend(across.problems)
-    if problems:
-        raise SpecError(problems)
 
 
 def check_new_tenant(text: str, path: Path, catalog: PermissionCatalog | None = None) -> LoadedTenant:
@@ -1111,30 +1129,23 @@ def _misnamed_defaults(folder: str) -> str | None:
     return next((n for n in sorted(names) if n.casefold() in _DEFAULTS_NEAR_MISSES and n != DEFAULTS_FILE), None)
 
 
-class _AcrossFiles:
-    """The checks across tenant files: one tenant id and one short name (in any case) per file. Keeps only
-    where each was first seen, not the tenants themselves."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self._ids: dict[str, Position] = {}
-        self._names: dict[str, tuple[str, str]] = {}
-
-    def check(self, tenant: LoadedTenant) -> None:
-        tenant_id = tenant.spec.tenant.id
-        first_id = self._ids.get(tenant_id)
+def across_files(identities: Iterable[Identity]) -> list[Problem]:
+    """The checks across tenant files, in file order: one tenant id, and one short name (in any case), per
+    file."""
+    problems: list[Problem] = []
+    ids: dict[str, Position] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for tenant in identities:
+        first_id = ids.get(tenant.tenant_id)
         if first_id is None:
-            self._ids[tenant_id] = tenant.positions.locate(("tenant", "id"))
+            ids[tenant.tenant_id] = tenant.written
         else:
-            self.problems.append(
-                tenant.positions.problem(
-                    ("tenant", "id"),
-                    f"tenant id is also used by {first_id.file}:{first_id.line}; one file per tenant",
-                )
-            )
-        first_name, first_file = self._names.setdefault(tenant.name.casefold(), (tenant.name, tenant.file))
+            where = tenant.written
+            message = f"tenant id is also used by {first_id.file}:{first_id.line}; one file per tenant"
+            problems.append(Problem(where.file, where.line, where.col, "tenant.id", message))
+        first_name, first_file = names.setdefault(tenant.name.casefold(), (tenant.name, tenant.file))
         if first_file == tenant.file:  # this tenant itself: files are listed once each
-            return
+            continue
         if first_name == tenant.name:
             why = f"short name {tenant.name!r} is also used by {first_file}"
         else:
@@ -1142,6 +1153,7 @@ class _AcrossFiles:
                 f"short name {tenant.name!r} differs from {first_name!r} ({first_file}) only in case, and "
                 "case-insensitive file systems and state backends would take them for one"
             )
-        self.problems.append(
+        problems.append(
             Problem(tenant.file, 1, 1, "", f"{why}; stacks are named after the file stem, so rename one file")
         )
+    return problems

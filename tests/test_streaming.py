@@ -38,22 +38,23 @@ def test_the_loader_keeps_no_tenant_it_has_yielded(tenants_dir: Path) -> None:
     assert len(gone) == 4
 
 
-def _watched(gone: list[weakref.ref[LoadedTenant]], paths: list[Path]) -> Iterator[LoadedTenant]:
+def _watched(gone: list[weakref.ref[LoadedTenant]], tenants: Iterator[LoadedTenant]) -> Iterator[LoadedTenant]:
     """The real loader, checking before each tenant that the earlier ones have been let go (all but the one
     just planned, which the caller's loop variable still names until the next arrives)."""
-    for tenant in iter_tenants(paths):
+    for tenant in tenants:
         assert all(ref() is None for ref in gone[:-1]), "earlier tenants' models are still held after planning"
         gone.append(weakref.ref(tenant))
         yield tenant
 
 
-@pytest.mark.parametrize("load", [pipeline.load_plans, pipeline.load_checked])
+@pytest.mark.parametrize("load", [pipeline.load_plans, pipeline.load_checked, pipeline.load_encoded_plans])
 def test_planning_lets_each_tenant_go_before_reading_the_next(
     tenants_dir: Path, monkeypatch: pytest.MonkeyPatch, load: object
 ) -> None:
     _fleet(tenants_dir, 4)
     gone: list[weakref.ref[LoadedTenant]] = []
-    monkeypatch.setattr(pipeline, "iter_tenants", lambda paths: _watched(gone, list(paths)))
+    check_files = pipeline.check_files
+    monkeypatch.setattr(pipeline, "check_files", lambda *args: _watched(gone, check_files(*args)))
     results = load([tenants_dir])  # type: ignore[operator]
     assert len(results) == 4 and len(gone) == 4
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import UsageError, check_out, emit_plans, given, say
+from taxcalc_consent.cli.console import UsageError, check_out, emit_encoded_plans, emit_plans, given, say
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import (
     BackendOpt,
@@ -47,20 +47,28 @@ def plan(
     engine_only = [f"--{n.replace('_', '-')}" for n in ("detailed_exitcode", "parallel", "backend") if given(ctx, n)]
     if engine_only:
         raise UsageError(f"{', '.join(engine_only)}: only with the engine, and --offline does not run it; drop one")
-    from taxcalc_consent.cli.pipeline import load_plans, select_shard
+    from taxcalc_consent.cli.pipeline import load_encoded_plans, load_plans, select_shard
 
     check_out(out)
-    plans = select_shard(load_plans(paths), shard)
-    if shard is not None:
-        say(f"shard {shard}: {len(plans)} tenant(s)")
-    emit_plans(plans, json_output=json_output, out=out)
-    if not json_output:
+    if json_output:
+        # The document alone: each tenant's entry is encoded as it is planned (in several processes for a
+        # large fleet), and no plan is kept.
+        encoded = select_shard(load_encoded_plans(paths), shard)
+        if shard is not None:
+            say(f"shard {shard}: {len(encoded)} tenant(s)")
+        emit_encoded_plans([e.body for e in encoded], json_output=json_output, out=out)
+        mandatory = sum(e.mandatory for e in encoded)
+    else:
         from taxcalc_consent.cli.render import render_plan
 
+        plans = select_shard(load_plans(paths), shard)
+        if shard is not None:
+            say(f"shard {shard}: {len(plans)} tenant(s)")
+        emit_plans(plans, json_output=json_output, out=out)
         for tenant_plan in plans:
             render_plan(tenant_plan)
-    mandatory = [v for p in plans for v in p.violations if v.severity == "mandatory"]
+        mandatory = sum(v.severity == "mandatory" for p in plans for v in p.violations)
     if mandatory:
-        say(f"{len(mandatory)} mandatory policy violation(s); nothing would be applied")
+        say(f"{mandatory} mandatory policy violation(s); nothing would be applied")
         return ExitCode.INVALID
     return ExitCode.OK
