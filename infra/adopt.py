@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taxcalc_consent.infra.audit import TenantSnapshot, expected_grants, match_grants, role_name, wanted_assignments
+from taxcalc_consent.infra.audit import (
+    SP_DISABLED,
+    TenantSnapshot,
+    expected_grants,
+    match_grants,
+    role_name,
+    wanted_assignments,
+)
 from taxcalc_consent.infra.documents import AdoptTenant
 from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
@@ -58,6 +65,8 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
             result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
         return result
     result.adopted.append(Adopted(service_principal.NAME, service_principal.import_id(sp.object_id), name))
+    if not sp.enabled:
+        result.apply_changes.append(f"enable the service principal of {name}: {SP_DISABLED}")
     if sp.assignment_required != plan.service_principal.assignment_required:
         flag = str(plan.service_principal.assignment_required).lower()
         result.apply_changes.append(f"set assignment required to {flag} on the service principal")

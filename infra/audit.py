@@ -304,6 +304,12 @@ class ExpectedGrant:
     """Where the file asks for it: "organization", the user reference, or "group <name>"."""
 
 
+SP_DISABLED = (
+    "the service principal is disabled (an administrator turned sign-in off): apply turns it back on "
+    "(pulumi-azuread's account_enabled defaults to true), so ask the tenant's administrator why first"
+)
+
+
 def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[ExpectedGrant], list[AuditDifference]]:
     """The grants the plan asks for, resolved against the directory; plus problems resolving them."""
     out: list[ExpectedGrant] = []
@@ -541,7 +547,7 @@ def differences(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditDiffer
         out.append(_difference("service-principal-missing", name, f"no service principal for {name}; {why}"))
     else:
         if not sp.enabled:
-            out.append(_difference("service-principal-disabled", name, "the service principal is disabled"))
+            out.append(_difference("service-principal-disabled", name, SP_DISABLED))
         wanted = plan.service_principal.assignment_required
         if sp.assignment_required != wanted:
             out.append(

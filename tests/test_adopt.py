@@ -166,6 +166,24 @@ def test_application_permissions_are_imported_by_resource_and_assignment_id(proj
     )
 
 
+def test_adopting_a_disabled_service_principal_says_apply_would_enable_it(project: Path) -> None:
+    """pulumi-azuread's account_enabled defaults to true (service_principal_resource.go), so the first apply
+    after adoption turns sign-in back on: adopt says so before anyone applies."""
+    tenant = FakeTenant(scenarios.CONTOSO_ID)
+    sp = scenarios.add_taxcalc_hub(tenant)
+    sp.account_enabled = False
+    tenant.create_grant(sp.id, "AllPrincipals", None, tenant.graph.id, scenarios.PROFILE_SCOPE)
+    scenarios.write_tenant_file(project / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(tenant) as emulator:
+        result = run_adopt(emulator, "--json")
+    assert result.exit_code == 0, result.output
+    (adopted,) = parse_document(result.stdout)["tenants"]
+    assert adopted["apply_changes"][0].startswith(
+        "enable the service principal of TaxCalc-Hub: the service principal is disabled (an administrator turned"
+    )
+    assert "enable the service principal of TaxCalc-Hub" in result.stderr
+
+
 def test_missing_service_principal_adopts_nothing_and_writes_nothing(project: Path) -> None:
     scenarios.write_tenant_file(project / "tenants", "contoso", scenarios.CONTOSO_FILE)
     with serve(FakeTenant(scenarios.CONTOSO_ID)) as emulator:

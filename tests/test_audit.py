@@ -166,6 +166,22 @@ def test_a_tenant_that_matches_its_file_exits_0(workdir: Path) -> None:
     assert "no prompt" in result.stderr
 
 
+def test_a_disabled_service_principal_is_a_difference_that_says_apply_would_enable_it(workdir: Path) -> None:
+    tenant = FakeTenant(scenarios.CONTOSO_ID)
+    sp = scenarios.add_taxcalc_hub(tenant)
+    sp.account_enabled = False  # an administrator turned sign-in off (Enterprise apps > Properties)
+    tenant.create_grant(sp.id, "AllPrincipals", None, tenant.graph.id, scenarios.PROFILE_SCOPE)
+    scenarios.write_tenant_file(workdir / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(tenant) as emulator:
+        code, document = audit_json(emulator)
+    assert code == 3
+    (tenant_document,) = document["tenants"]  # type: ignore[attr-defined]
+    assert tenant_document["service_principal"]["enabled"] is False
+    (difference,) = tenant_document["differences"]
+    assert difference["kind"] == "service-principal-disabled"
+    assert "apply turns it back on" in difference["message"]
+
+
 def test_throttled_audit_retries_and_completes(contoso: GraphEmulator) -> None:
     contoso.throttle("/oauth2PermissionGrants", times=2, retry_after=0)
     code, document = audit_json(contoso)
