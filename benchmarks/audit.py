@@ -1,6 +1,6 @@
 """Benchmark: ``audit`` over many tenants against the Graph emulator, beside the floor its round trips set.
 
-Run: python benchmarks/audit.py [--tenants 100] [--parallel 8] [--page-size 100] [--repeat 3]
+Run: python benchmarks/audit.py [--tenants 100] [--parallel 8] [--page-size 100] [--latency 40] [--repeat 3]
 
 Everything runs as whole processes on this machine, the emulator in its own process:
 - the emulator (tests/fakes/graph_emulator.py, Graph's page size set by --page-size) serves one client
@@ -107,14 +107,15 @@ def write_fleet(folder: Path, tenants: int, users: int) -> None:
 # ----------------------------------------------------------------------------- emulator process
 
 
-def serve_forever(page_size: int, users: int, no_delay: bool) -> None:
+def serve_forever(page_size: int, users: int, latency_ms: float) -> None:
     """The emulator process: prints its base URL and serves until stdin closes.
 
-    As it stands the emulator writes an answer's headers and body separately with Nagle's algorithm
-    on, so every answer waits for the client's delayed ACK (about 40 ms on Linux): a round trip costs
-    what one to a distant Graph does. ``no_delay`` turns Nagle off (TCP_NODELAY): a round trip then
-    costs only the emulator's own work, and the run shows the tool's CPU instead of its waiting.
+    The emulator answers as fast as it can (it turns Nagle's algorithm off); ``latency_ms`` holds every
+    answer that long first, as a round trip to a distant Graph does (tens of milliseconds): the
+    waiting-bound case. With 0 a round trip costs only the emulator's own work, and the run shows the
+    tool's CPU instead of its waiting (both processes share the same cores).
     """
+    import time
     from http.server import ThreadingHTTPServer
 
     from tests.fakes import graph_emulator
@@ -122,12 +123,18 @@ def serve_forever(page_size: int, users: int, no_delay: bool) -> None:
     # socketserver listens with a backlog of 5; tens of connections opened at once then overflow it and
     # one may be reset (seen once here as a ReadError). Graph's front doors accept far more.
     ThreadingHTTPServer.request_queue_size = 256
-    if no_delay:
+    if latency_ms > 0:
         make_handler = graph_emulator._handler
 
         def handler(emulator: Any) -> Any:
             handler_class = make_handler(emulator)
-            handler_class.disable_nagle_algorithm = True  # socketserver.StreamRequestHandler's switch
+            serve = handler_class._serve
+
+            def late(self: Any) -> None:
+                time.sleep(latency_ms / 1000)
+                serve(self)
+
+            handler_class.do_GET = handler_class.do_POST = late  # the audit reads with GET and $batch POSTs
             return handler_class
 
         graph_emulator._handler = handler
@@ -137,7 +144,7 @@ def serve_forever(page_size: int, users: int, no_delay: bool) -> None:
 
 
 @contextmanager
-def emulator_process(page_size: int, users: int, no_delay: bool) -> Iterator[str]:
+def emulator_process(page_size: int, users: int, latency_ms: float) -> Iterator[str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -147,7 +154,8 @@ def emulator_process(page_size: int, users: int, no_delay: bool) -> Iterator[str
             str(page_size),
             "--users",
             str(users),
-            *(["--no-delay"] if no_delay else []),
+            "--latency",
+            str(latency_ms),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -267,7 +275,7 @@ def verdict(ratio: float, target: float = TARGET) -> str:
 def fleet(args: argparse.Namespace) -> int:
     missed = 0
     env = {**os.environ, "TAXCALC_CONSENT_GRAPH_TOKEN": TOKEN}
-    with tempfile.TemporaryDirectory() as tmp, emulator_process(args.page_size, args.users, args.no_delay) as base_url:
+    with tempfile.TemporaryDirectory() as tmp, emulator_process(args.page_size, args.users, args.latency) as base_url:
         folder, single = Path(tmp) / "tenants", Path(tmp) / "one"
         folder.mkdir()
         single.mkdir()
@@ -369,19 +377,21 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--users", type=int, default=200, help="users in the emulated tenant")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-delay", action="store_true", help="the emulator without its ~40 ms per answer")
+    parser.add_argument(
+        "--latency", type=float, default=40.0, help="milliseconds the emulator holds each answer (0: CPU-bound)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--replay", nargs=4, metavar=("URL", "FILE", "TENANTS", "PARALLEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_forever(args.page_size, args.users, args.no_delay)
+        serve_forever(args.page_size, args.users, args.latency)
         return 0
     if args.replay:
         url, file, tenants, parallel = args.replay
         replay(url, Path(file), int(tenants), int(parallel))
         return 0
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    delay = "TCP_NODELAY" if args.no_delay else "as it stands (delayed ACK, ~40 ms per answer)"
+    delay = f"{args.latency:g} ms per answer" if args.latency else "no added latency (CPU-bound)"
     print(f"emulator: page size {args.page_size}, {args.users} users per tenant, {delay}")
     missed = fleet(args) + linearity()
     return 1 if missed else 0
