@@ -185,10 +185,41 @@ class Directory:
 
 
 def program_graph_client(plan: ConsentPlan, environ: Mapping[str, str] | None = None) -> msgraph.GraphClient:
-    """A read-only Graph client for the program's tenant, signed in as the stack's provider is."""
+    """A read-only Graph client for the program's tenant, signed in as the stack's provider is, in its cloud."""
     env = os.environ if environ is None else environ
     endpoint = env.get(msgraph.GRAPH_ENDPOINT_ENV) or None
-    return msgraph.client_for_tenant(plan.tenant_id, program_auth(plan.auth, env), "public", endpoint, env)
+    auth = program_auth(plan.auth, env)
+    return msgraph.client_for_tenant(plan.tenant_id, auth, provider_cloud(env), endpoint, env)
+
+
+# pulumi-azuread reads its cloud from ARM_ENVIRONMENT (default "global") and looks the name up with
+# go-azure-sdk's environments.FromName: "global"/"public", "usgovernment"/"usgovernmentl4", "china", "canary"
+# (public endpoints), "dod"/"usgovernmentl5". The program's own Graph calls follow the same setting.
+_PROVIDER_CLOUDS: dict[str, msgraph.Cloud] = {
+    "": "public",
+    "global": "public",
+    "public": "public",
+    "canary": "public",
+    "usgovernment": "usgov",
+    "usgovernmentl4": "usgov",
+    "china": "china",
+}
+
+
+def provider_cloud(environ: Mapping[str, str]) -> msgraph.Cloud:
+    """The cloud the azuread provider signs in to and calls (ARM_ENVIRONMENT), for the program's own Graph
+    calls: a group read sent to the public cloud for a US Government tenant would fail, or worse, ask
+    another cloud's directory."""
+    name = (environ.get("ARM_ENVIRONMENT") or "").strip().lower()
+    cloud = _PROVIDER_CLOUDS.get(name)
+    if cloud is None:
+        known = "global (public), usgovernment (usgovernmentl4) or china"
+        if name in ("dod", "usgovernmentl5"):
+            why = f"the tool's own Graph calls (group lookups, consent settings) support {known}, not DoD"
+        else:
+            why = f"not a cloud pulumi-azuread knows; use {known}"
+        raise msgraph.CredentialError(f"ARM_ENVIRONMENT is {name!r}: {why}")
+    return cloud
 
 
 def provider_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:

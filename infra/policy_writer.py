@@ -12,7 +12,8 @@ this module out of their reach. Reads go through that same read-only client; the
 Both answer 204 with no body. A 403 names the permission the call needs, as the read client's errors do.
 
 Which Graph, and who signs in: exactly as the program's own directory reads (``infra.directory``,
-``program_graph_client``): ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` when set, else the public cloud; the tenant file's
+``program_graph_client``): ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` when set, else the cloud the provider's
+``ARM_ENVIRONMENT`` names (``directory.provider_cloud``); the tenant file's
 ``auth`` block, or the azuread provider's ``ARM_*`` variables when the file names no method.
 """
 
@@ -25,7 +26,7 @@ from typing import Any, Literal
 import httpx
 
 from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.directory import program_auth
+from taxcalc_consent.infra.directory import program_auth, provider_cloud
 from taxcalc_consent.infra.graph import GraphClient, GraphError, TokenSource
 from taxcalc_consent.infra.spec import AuthSection
 
@@ -109,6 +110,7 @@ def policy_writer(
 ) -> PolicyWriter:
     """A writer for one tenant: the Graph and the credentials the program's own reads use."""
     endpoint = environ.get(graph.GRAPH_ENDPOINT_ENV) or None
-    base = graph.graph_base_url("public", endpoint)
-    tokens: TokenSource = graph.token_source(tenant_id, program_auth(auth, environ), "public", base, environ)
+    cloud = provider_cloud(environ)
+    base = graph.graph_base_url(cloud, endpoint)
+    tokens: TokenSource = graph.token_source(tenant_id, program_auth(auth, environ), cloud, base, environ)
     return PolicyWriter(GraphClient(base, tokens, transport=transport))

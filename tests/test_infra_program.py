@@ -632,3 +632,43 @@ def test_the_programs_graph_calls_never_fall_back_to_another_identity() -> None:
         policy_writer(TENANT_ID, AuthSection(), {})
     assert program_auth(AuthSection(), {"ARM_USE_MSI": "true"}).method == "msi"
     assert program_auth(AuthSection(), {graph.TOKEN_ENV: "ready"}).method is None  # a ready token still serves
+
+
+@pytest.mark.parametrize(
+    ("environment", "cloud"),
+    [
+        (None, "public"),
+        ("global", "public"),
+        ("public", "public"),
+        ("USGovernment", "usgov"),
+        ("usgovernmentl4", "usgov"),
+        ("china", "china"),
+    ],
+)
+def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
+    environment: str | None, cloud: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pulumi-azuread takes its cloud from ARM_ENVIRONMENT (go-azure-sdk environments.FromName); the group reads
+    and the consent-settings writes go to that cloud's Graph and sign in at its authority."""
+    from taxcalc_consent.infra import directory, graph, policy_writer
+    from taxcalc_consent.infra.spec import AuthSection
+
+    authorities: list[str] = []
+    monkeypatch.setattr(graph, "_credential", lambda tenant, auth, authority, env: authorities.append(authority))
+    environ = {"ARM_USE_MSI": "true", **({"ARM_ENVIRONMENT": environment} if environment else {})}
+    assert directory.provider_cloud(environ) == cloud
+    from taxcalc_consent.cli.pipeline import load_plans
+
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    reader = directory.program_graph_client(plan, environ)
+    writer = policy_writer.policy_writer(plan.tenant_id, AuthSection(), environ)
+    assert reader.base_url == writer.reader.base_url == graph.CLOUDS[cloud].graph
+    assert authorities == [graph.CLOUDS[cloud].authority_host] * 2
+
+
+@pytest.mark.parametrize("environment", ["usgovernmentl5", "mars"])
+def test_a_cloud_the_programs_graph_calls_do_not_know_is_refused(environment: str) -> None:
+    from taxcalc_consent.infra import directory, graph
+
+    with pytest.raises(graph.CredentialError, match=f"ARM_ENVIRONMENT is {environment!r}: "):
+        directory.provider_cloud({"ARM_ENVIRONMENT": environment})
