@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from taxcalc_consent.infra.documents import ValidateDocument
-    from taxcalc_consent.infra.plan import ConsentPlan
 
     err: Console
 
@@ -145,26 +144,9 @@ def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
         print_json(document)
 
 
-def emit_plans(plans: Sequence[ConsentPlan], *, json_output: bool, out: Path | None) -> None:
-    """The plan@1 document, streamed tenant by tenant (thousands of tenants are never one string)."""
-    from taxcalc_consent.infra.documents import PLAN_FORMAT, write_streamed
-    from taxcalc_consent.infra.plan import plan_to_dict
-
-    head = {"format": PLAN_FORMAT}
-    if out is not None:
-        try:
-            with atomic_writer(out) as stream:
-                write_streamed(stream, head, (plan_to_dict(p) for p in plans))
-        except OSError as exc:
-            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
-        say(f"wrote {out}")
-    if json_output:
-        write_streamed(sys.stdout, head, (plan_to_dict(p) for p in plans))
-        sys.stdout.flush()
-
-
-def emit_encoded_plans(bodies: Sequence[str], *, json_output: bool, out: Path | None) -> None:
-    """``emit_plans`` for tenants' entries already encoded (``documents.encode_item``): the same bytes."""
+def emit_plans(bodies: Sequence[str], *, json_output: bool, out: Path | None) -> None:
+    """The plan@1 document from each tenant's entry, encoded by ``documents.encode_item``: written entry by
+    entry (thousands of tenants are never one string), to --out and/or, with --json, on stdout."""
     from taxcalc_consent.infra.documents import PLAN_FORMAT, write_encoded
 
     head = {"format": PLAN_FORMAT}

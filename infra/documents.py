@@ -380,24 +380,17 @@ def to_json(document: Any) -> str:
     return encode(document, indent=2).decode("utf-8") + "\n"
 
 
-def write_streamed(stream: IO[str], head: dict[str, Any], items: Iterable[Any], key: str = "tenants") -> None:
-    """Write ``{**head, key: [*items]}`` as ``to_json`` would, one item at a time.
-
-    A fleet of thousands of tenants never holds the whole document, or its text, in memory: each item
-    is encoded, indented one level deeper and written before the next is built.
-    """
-    write_encoded(stream, head, (encode_item(item) for item in items), key)
-
-
 def encode_item(item: Any) -> str:
-    """One item of a streamed document's list, encoded as ``write_encoded`` writes it."""
+    """One item of a streamed document's list (a tenant's plan@1 entry), encoded as ``write_encoded`` writes
+    it: ``to_json``'s text, indented one level deeper."""
     from pydantic_core import to_json as encode
 
     return encode(item, indent=2).decode("utf-8").replace("\n", "\n    ")
 
 
 def write_encoded(stream: IO[str], head: dict[str, Any], bodies: Iterable[str], key: str = "tenants") -> None:
-    """``write_streamed`` for items already encoded by ``encode_item``."""
+    """Write ``{**head, key: [*items]}`` as ``to_json`` would, from the items encoded by ``encode_item``, one
+    at a time: a fleet of thousands of tenants never holds the whole document's text in memory at once."""
     from pydantic_core import to_json as encode
 
     text = encode({**head, key: []}, indent=2).decode("utf-8")

@@ -19,9 +19,7 @@ from taxcalc_consent.infra.consent_settings import (
     predict_experience,
 )
 from taxcalc_consent.infra.documents import (
-    PLAN_FORMAT,
     PlanConsentSettings,
-    PlanDocument,
     TenantPlan,
 )
 from taxcalc_consent.infra.kinds.access_assignment import PrincipalType
@@ -328,7 +326,3 @@ def consent_settings_to_dict(settings: ConsentSettingsPlan) -> PlanConsentSettin
             "request_expires_in_days": workflow.request_duration_in_days,
         },
     }
-
-
-def plans_document(plans: list[ConsentPlan]) -> PlanDocument:
-    return {"format": PLAN_FORMAT, "tenants": [plan_to_dict(p) for p in plans]}

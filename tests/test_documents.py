@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.commands.schema import SchemaName, schema_document
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.documents import PLAN_FORMAT, to_json, write_streamed
+from taxcalc_consent.infra.documents import PLAN_FORMAT, encode_item, to_json, write_encoded
 from tests.documents import SCHEMA_DIR, check_document
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -42,7 +42,7 @@ def test_a_key_the_type_does_not_name_fails_the_schema() -> None:
 def test_a_streamed_document_is_byte_identical_to_the_whole_one(count: int) -> None:
     tenants = [{"tenant": f"t{i}", "grants": [{"scopes": ["a", "b"]}], "empty": [], "none": None} for i in range(count)]
     stream = io.StringIO()
-    write_streamed(stream, {"format": PLAN_FORMAT}, iter(tenants))
+    write_encoded(stream, {"format": PLAN_FORMAT}, (encode_item(t) for t in tenants))
     whole = to_json({"format": PLAN_FORMAT, "tenants": tenants})
     assert stream.getvalue() == whole
     assert whole == json.dumps({"format": PLAN_FORMAT, "tenants": tenants}, indent=2, ensure_ascii=False) + "\n"

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import UsageError, check_out, emit_encoded_plans, emit_plans, given, say
+from taxcalc_consent.cli.console import UsageError, check_out, emit_plans, given, say
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import (
     BackendOpt,
@@ -56,15 +56,18 @@ def plan(
         encoded = select_shard(load_encoded_plans(paths), shard)
         if shard is not None:
             say(f"shard {shard}: {len(encoded)} tenant(s)")
-        emit_encoded_plans([e.body for e in encoded], json_output=json_output, out=out)
+        emit_plans([e.body for e in encoded], json_output=json_output, out=out)
         mandatory = sum(e.mandatory for e in encoded)
     else:
         from taxcalc_consent.cli.render import render_plan
+        from taxcalc_consent.infra.documents import encode_item
+        from taxcalc_consent.infra.plan import plan_to_dict
 
         plans = select_shard(load_plans(paths), shard)
         if shard is not None:
             say(f"shard {shard}: {len(plans)} tenant(s)")
-        emit_plans(plans, json_output=json_output, out=out)
+        if out is not None:
+            emit_plans([encode_item(plan_to_dict(p)) for p in plans], json_output=False, out=out)
         for tenant_plan in plans:
             render_plan(tenant_plan)
         mandatory = sum(v.severity == "mandatory" for p in plans for v in p.violations)
