@@ -892,7 +892,7 @@ def check_files(
     Raises nothing for the files' content: the caller decides when the problems become a SpecError."""
     defaults_cache: dict[str, _Defaults] = {}
     for shown in files:
-        defaults = _defaults_for(shown, shown, defaults_cache, problems)
+        defaults = _defaults_for(shown, defaults_cache, problems)
         stem = os.path.splitext(os.path.basename(shown))[0]
         tenant, found = _check_tenant_file(stem, shown, read_yaml_file(shown, shown), defaults, catalog)
         problems.extend(found)
@@ -910,7 +910,7 @@ def check_new_tenant(text: str, path: Path, catalog: PermissionCatalog | None = 
     """
     shown = str(path)
     problems: list[Problem] = []
-    defaults = _defaults_for(path, shown, {}, problems)
+    defaults = _defaults_for(shown, {}, problems)
     tenant, found = _check_tenant_file(
         path.stem, shown, parse_yaml(text.encode("utf-8"), shown), defaults, catalog or graph_catalog()
     )
@@ -952,7 +952,7 @@ def _sibling_problems(tenant: LoadedTenant, folder: Path) -> Iterator[Problem]:
 def folder_defaults(folder: Path) -> tuple[dict[str, Any], bool]:
     """What ``folder``'s _defaults.yaml merges under each tenant file, and whether it was read without a
     problem (its problems themselves are reported by the load that uses it)."""
-    defaults = _defaults_for(folder / "x.yaml", str(folder / "x.yaml"), {}, [])
+    defaults = _defaults_for(str(folder / "x.yaml"), {}, [])
     return defaults.value, defaults.complete
 
 
@@ -1067,25 +1067,25 @@ def _without(document: dict[str, Any], path: KeyPath) -> dict[str, Any]:
 _NO_DEFAULTS = _Defaults({}, Positions(""), None)
 
 
-def _defaults_for(path: str | Path, shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
-    """The defaults merged under ``path``, read once per folder (``cache`` is keyed by the folder as given,
-    which costs no system call per file, and by its absolute path, so two spellings share one reading)."""
-    given = os.path.dirname(path)
+def _defaults_for(shown: str, cache: dict[str, _Defaults], problems: list[Problem]) -> _Defaults:
+    """The defaults merged under the tenant file ``shown`` (its path as given), read once per folder (``cache``
+    is keyed by the folder as given, which costs no system call per file, and by its absolute path, so two
+    spellings share one reading)."""
+    given = os.path.dirname(shown)
     found = cache.get(given)
     if found is None:
         # abspath, not resolve(): realpath's per-component lstat calls cost more than validating the file.
         folder = os.path.abspath(given)
         found = cache.get(folder)
         if found is None:
-            found = _read_defaults(folder, path, shown, problems)
+            found = _read_defaults(folder, shown, problems)
         cache[given] = cache[folder] = found
     return found
 
 
-def _read_defaults(folder: str, path: str | Path, shown: str, problems: list[Problem]) -> _Defaults:
-    defaults_path = Path(path).parent / DEFAULTS_FILE
+def _read_defaults(folder: str, shown: str, problems: list[Problem]) -> _Defaults:
     defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
-    if not os.path.lexists(defaults_path):
+    if not os.path.lexists(defaults_shown):
         misnamed = _misnamed_defaults(folder)
         if misnamed is None:
             return _NO_DEFAULTS
@@ -1103,7 +1103,7 @@ def _read_defaults(folder: str, path: str | Path, shown: str, problems: list[Pro
         )
         return _Defaults({}, Positions(""), None, complete=False)
     # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
-    value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
+    value, positions, read_problems, omitted = read_yaml_file(defaults_shown, defaults_shown)
     found = _capped(defaults_shown, read_problems, omitted)
     if value is not None:
         value, refused = _without_identity_keys(value, positions)
