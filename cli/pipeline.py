@@ -187,6 +187,7 @@ def _in_processes(parts: list[list[str]], today: date, keep: Keep[T]) -> list[_P
 
     sys.stdout.flush()  # a forked process would write out again what is still buffered here
     sys.stderr.flush()
+    first: _Part[T] | None = None
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
@@ -194,7 +195,9 @@ def _in_processes(parts: list[list[str]], today: date, keep: Keep[T]) -> list[_P
             first = _check_part(parts[0], today, keep)
             return [first, *(other.result() for other in others)]
     except (OSError, BrokenProcessPool):
-        return [_check_part(part, today, keep) for part in parts]
+        if first is None:  # no process could be started: nothing was checked yet
+            first = _check_part(parts[0], today, keep)
+        return [first, *(_check_part(part, today, keep) for part in parts[1:])]
 
 
 def _locate(tenant: LoadedTenant, violation: Violation, where: KeyPath) -> Problem:
