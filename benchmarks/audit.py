@@ -116,13 +116,10 @@ def serve_forever(page_size: int, users: int, latency_ms: float) -> None:
     tool's CPU instead of its waiting (both processes share the same cores).
     """
     import time
-    from http.server import ThreadingHTTPServer
 
     from tests.fakes import graph_emulator
 
-    # socketserver listens with a backlog of 5; tens of connections opened at once then overflow it and
-    # one may be reset (seen once here as a ReadError). Graph's front doors accept far more.
-    ThreadingHTTPServer.request_queue_size = 256
+    # (The emulator listens with a backlog of 128, not socketserver's 5: tens of connections open at once.)
     if latency_ms > 0:
         make_handler = graph_emulator._handler
 

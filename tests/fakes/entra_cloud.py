@@ -27,12 +27,12 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.entra import FakeTenant
-from tests.fakes.graph_emulator import Caller, GraphEmulator, RecordedRequest, _error
+from tests.fakes.graph_emulator import Caller, GraphEmulator, RecordedRequest, _error, serve_handler
 
 AUTOMATION_APP_ID = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
 AUTOMATION_NAME = "MSP automation (taxcalc-consent)"
@@ -282,22 +282,8 @@ def serve_cloud(
         tenant.published_apps.update({k.lower(): v for k, v in (published_apps or {}).items()})
         emulators[tenant.tenant_id.lower()] = GraphEmulator(tenant, page_size)
     cloud = EmulatedCloud(emulators, automation)
-    server = _Server(("127.0.0.1", 0), _handler(cloud))
-    server.daemon_threads = True
-    cloud.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    for emulator in emulators.values():
-        emulator.base_url = cloud.base_url
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="entra-cloud", daemon=True)
-    thread.start()
-    try:
+    with serve_handler(_handler(cloud), "entra-cloud") as base_url:
+        cloud.base_url = base_url
+        for emulator in emulators.values():
+            emulator.base_url = base_url
         yield cloud
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-class _Server(ThreadingHTTPServer):
-    # socketserver's default backlog of 5 refuses connections when a run opens many at once (--parallel 8
-    # tenants, four reads each); Graph accepts them.
-    request_queue_size = 128

@@ -1263,13 +1263,21 @@ def _handler(emulator: GraphEmulator) -> type[BaseHTTPRequestHandler]:
 def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE, caller: Caller | None = None) -> Iterator[GraphEmulator]:
     """Run the emulator on an ephemeral 127.0.0.1 port for the duration of the block."""
     emulator = GraphEmulator(tenant, page_size, caller=caller or Caller())
-    server = _Server(("127.0.0.1", 0), _handler(emulator))
+    with serve_handler(_handler(emulator), "graph-emulator") as base_url:
+        emulator.base_url = base_url
+        yield emulator
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[str]:
+    """Serve ``handler`` on an ephemeral 127.0.0.1 port, on a thread named ``name``, for the duration of the
+    block; yields the base URL. (The emulated cloud of entra_cloud.py serves the same way.)"""
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    emulator.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="graph-emulator", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name=name, daemon=True)
     thread.start()
     try:
-        yield emulator
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
