@@ -47,7 +47,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -68,22 +67,10 @@ from taxcalc_consent.infra.workspace import ensure_project, update_stack_setting
 if TYPE_CHECKING:
     from pulumi.automation import CommandResult, EngineEvent, LocalWorkspace, PulumiCommand
 
-# Graph's answers when an object created moments ago is not yet readable on the replica serving the
-# next request (directory writes are eventually consistent). Seen only right after a service principal
-# was created in the same run, they are worth one retry; anywhere else they are real errors.
-# https://learn.microsoft.com/graph/resolve-auth-errors and azuread provider issue #1004.
-REPLICATION_LAG_MARKERS = (
-    "Request_ResourceNotFound",
-    "does not exist or one of its queried reference-property objects are not present",
-    "Resource_NotFound",
-    "could not be found in the directory",
-)
 NO_STACK_TO_REMOVE = (
     "no stack for this tenant in this backend: nothing was applied to it from here, so there is nothing to remove "
     "(if it was applied from another backend, pass that one with --backend)"
 )
-REPLICATION_RETRY_DELAY = 20.0
-"""Seconds to wait before the one retry; Entra replicas usually agree within this."""
 
 
 class StackLike(Protocol):
@@ -353,12 +340,10 @@ class Engine:
         settings: EngineSettings,
         stack_factory: StackFactory,
         *,
-        retry_delay: float = REPLICATION_RETRY_DELAY,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self._open = stack_factory
-        self._retry_delay = retry_delay
         self._environ = os.environ if environ is None else environ
         self._stacks: dict[str, StackLike] = {}
         self._lock = threading.Lock()
@@ -372,55 +357,42 @@ class Engine:
     ) -> StepOutcome:
         from pulumi import automation as auto
 
-        attempts = 2 if step == "up" else 1
-        carried: list[str] = []
-        for attempt in range(1, attempts + 1):
-            outcome = StepOutcome(attempts=attempt, warnings=list(carried))
-            # offboard --restore-consent-settings reaches the provider through the engine's environment; the
-            # words for each removal follow the same setting.
-            restore = self.settings.env_vars.get(RESTORE_ENV) == "1"
-            recorder = EventRecorder(step, redact, outcome, on_change, restore=restore)
+        outcome = StepOutcome(attempts=1)
+        # offboard --restore-consent-settings reaches the provider through the engine's environment; the
+        # words for each removal follow the same setting.
+        restore = self.settings.env_vars.get(RESTORE_ENV) == "1"
+        recorder = EventRecorder(step, redact, outcome, on_change, restore=restore)
+        try:
+            stack = self.open_stack(plan)
             try:
-                stack = self.open_stack(plan)
-                try:
+                self._invoke(stack, step, recorder.on_event, plan)
+            except auto.StackNotFoundError:
+                # The tenant's first run (or its stack was removed): the CLI failed at its stack lookup,
+                # before any engine work or event.
+                if step in ("preview-destroy", "destroy"):
+                    # offboard: nothing was applied from this backend, so there is nothing to remove, and
+                    # no reason to create a stack only to destroy nothing in it.
+                    outcome.warnings.append(NO_STACK_TO_REMOVE)
+                else:
+                    # Create the stack, then run the step on it.
+                    self._create(stack, plan)
                     self._invoke(stack, step, recorder.on_event, plan)
-                except auto.StackNotFoundError:
-                    # The tenant's first run (or its stack was removed): the CLI failed at its stack lookup,
-                    # before any engine work or event.
-                    if step in ("preview-destroy", "destroy"):
-                        # offboard: nothing was applied from this backend, so there is nothing to remove, and
-                        # no reason to create a stack only to destroy nothing in it.
-                        outcome.warnings.append(NO_STACK_TO_REMOVE)
-                    else:
-                        # Create the stack, then run the step on it.
-                        self._create(stack, plan)
-                        self._invoke(stack, step, recorder.on_event, plan)
-                if step == "drift" and outcome.changes and not recorder.state_seen:
-                    # Nothing in state: the file was never applied, which is not something done by hand.
-                    outcome.changes = recorder.never_applied()
-            except auto.ConcurrentUpdateError:
-                outcome.locked = True
-                outcome.error = (
-                    f"stack {plan.tenant} is locked by another run; wait for it to finish (if none is running, "
-                    f"clear the stale lock with `pulumi cancel --stack {plan.tenant}` on Pulumi Cloud, or remove "
-                    "the lock file under .pulumi/locks/ on a self-managed backend)"
-                )
-            except auto.CommandError as exc:
-                outcome.error = redact(recorder.error_text() or _command_error_summary(str(exc)))
-            except (OSError, RuntimeError, auto.InvalidVersionError) as exc:
-                # e.g. "summary event never found" when the engine died before reporting.
-                outcome.error = redact(recorder.error_text() or str(exc).strip() or type(exc).__name__)
-            if (
-                outcome.error is not None
-                and attempt < attempts
-                and recorder.created_service_principal
-                and any(marker in outcome.error for marker in REPLICATION_LAG_MARKERS)
-            ):
-                carried.append("retried once: the new service principal was not yet visible to Graph (replication lag)")
-                time.sleep(self._retry_delay)
-                continue
-            return outcome
-        raise AssertionError("unreachable: the last attempt always returns")
+            if step == "drift" and outcome.changes and not recorder.state_seen:
+                # Nothing in state: the file was never applied, which is not something done by hand.
+                outcome.changes = recorder.never_applied()
+        except auto.ConcurrentUpdateError:
+            outcome.locked = True
+            outcome.error = (
+                f"stack {plan.tenant} is locked by another run; wait for it to finish (if none is running, "
+                f"clear the stale lock with `pulumi cancel --stack {plan.tenant}` on Pulumi Cloud, or remove "
+                "the lock file under .pulumi/locks/ on a self-managed backend)"
+            )
+        except auto.CommandError as exc:
+            outcome.error = redact(recorder.error_text() or _command_error_summary(str(exc)))
+        except (OSError, RuntimeError, auto.InvalidVersionError) as exc:
+            # e.g. "summary event never found" when the engine died before reporting.
+            outcome.error = redact(recorder.error_text() or str(exc).strip() or type(exc).__name__)
+        return outcome
 
     def open_stack(self, plan: ConsentPlan) -> StackLike:
         """Open (once per run, without an engine launch) and configure the tenant's stack."""

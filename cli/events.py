@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from taxcalc_consent.infra import kinds
 from taxcalc_consent.infra.documents import ResourceChangeEntry
-from taxcalc_consent.infra.kinds import ChangeOp, logical_name, service_principal
+from taxcalc_consent.infra.kinds import ChangeOp, logical_name
 
 if TYPE_CHECKING:
     from pulumi.automation import EngineEvent, StepEventMetadata
@@ -152,7 +152,6 @@ class EventRecorder:
         self._steps: dict[str, list[StepEventMetadata]] = {}
         self._provisional: set[str] = set()
         """Resources whose change so far comes from a delete-replaced step alone."""
-        self.created_service_principal = False
         self.state_seen = False
         """Whether any step had a prior state: a drift check on an empty stack finds only 'never applied'."""
 
@@ -161,8 +160,6 @@ class EventRecorder:
             self._on_step(event.resource_pre_event.metadata)
         elif event.res_outputs_event is not None:
             meta = event.res_outputs_event.metadata
-            if meta.type == service_principal.TYPE and meta.op == "create" and self._step == "up":
-                self.created_service_principal = True
             self._mark(meta.urn, "done" if self._step in ("up", "destroy") else "planned")
         elif event.res_op_failed_event is not None:
             self._mark(event.res_op_failed_event.metadata.urn, "failed")

@@ -1,5 +1,7 @@
 """``TenantConsent``: one tenant's ConsentPlan made real as pulumi-azuread resources, and the tool's own
-resources for the tenant-wide consent settings the file manages (``infra.settings_provider``).
+resources for TaxCalc-Hub's service principal (``infra.service_principal_provider``: one property managed, so
+an enterprise application that predates the tool keeps everything else) and for the tenant-wide consent
+settings the file manages (``infra.settings_provider``).
 
 The component maps the plan 1:1 and decides nothing of its own: the plan says which scopes, which
 users and groups, which app roles; the directory says which object ids those are. Logical names and
@@ -30,6 +32,7 @@ from taxcalc_consent.infra.kinds import (
     user_consent_setting,
 )
 from taxcalc_consent.infra.plan import AccessAssignment, ConsentPlan, Reviewer
+from taxcalc_consent.infra.service_principal_provider import HubServicePrincipal, HubServicePrincipalArgs
 from taxcalc_consent.infra.settings_provider import (
     AdminConsentWorkflow,
     AdminConsentWorkflowArgs,
@@ -43,9 +46,6 @@ COMPONENT_TYPE = "taxcalc-consent:index:TenantConsent"
 SIGN_IN_AUDIENCE = "AzureADMultipleOrgs"
 """Multi-tenant: the registration in the home tenant is what client tenants consent to."""
 ALL_PRINCIPALS = "AllPrincipals"
-FOREIGN_APP_CREATE_TIMEOUT = "30s"
-"""Create timeout of the service principal of an application registered elsewhere (pulumi-terraform-bridge
-passes custom_timeouts to the provider's create deadline, pulumi/pulumi#2885, #2391 in the bridge)."""
 
 ImportId = Callable[[str], str]
 """Turns an adopted Graph object id into the id pulumi-azuread imports that resource by."""
@@ -66,7 +66,7 @@ class TenantConsent(pulumi.ComponentResource):
     """TaxCalc-Hub's service principal, its delegated grants on Microsoft Graph, app roles and assignments."""
 
     application: azuread.Application | None
-    service_principal: azuread.ServicePrincipal
+    service_principal: HubServicePrincipal
     grants: dict[str, azuread.ServicePrincipalDelegatedPermissionGrant]
     """Keyed by principal: ``AllPrincipals``, or the user's object id."""
     app_role_assignments: dict[str, azuread.AppRoleAssignment]
@@ -88,6 +88,7 @@ class TenantConsent(pulumi.ComponentResource):
         self._provider = args.provider
         self._adopt = {key: value.strip() for key, value in args.adopt.items()}
         self._declared: set[str] = set()
+        self._auth = SettingsAuth(plan.auth.method, plan.auth.client_id, plan.auth.client_secret_env)
         directory = Directory(plan, args.provider, parent=self)
         graph = directory.graph()
 
@@ -95,33 +96,23 @@ class TenantConsent(pulumi.ComponentResource):
         client_id: pulumi.Input[str] = (
             self.application.client_id if self.application is not None else str(plan.app.client_id)
         )
-        # use_existing adopts the enterprise application if it is already in the tenant (a user or admin
-        # consented by hand, as the KB journey does), instead of failing on Graph's duplicate appId.
-        # retain_on_delete: destroying the stack must never delete an enterprise application that may
-        # predate this tool; the provider documents that use_existing still tries to delete on destroy
-        # (pulumi-azuread#2045: a stack deleted a first-party one).
-        # feature_tags enterprise: the WindowsAzureActiveDirectoryIntegratedApp tag, which the portal's consent
-        # sets and which lists the app under Enterprise applications. With use_existing the provider's create
-        # runs its update, which PATCHes tags with what is set here (none would remove it; hashicorp/
-        # terraform-provider-azuread service_principal_resource.go), so adopting changes nothing else.
-        # A foreign application (not registered by this stack) gets a short create timeout: the provider
-        # retries "does not reference a valid application object" until the create timeout (10 minutes), which
-        # only replication after registering the app in this tenant needs; a mistyped app.client_id then fails
-        # in about 15 seconds (go-azure-sdk fits its backoff into the deadline), naming the client id.
-        sp_opts = self._opts(service_principal.NAME, retain_on_delete=True, adoptable=False)
-        if not plan.app.register:
-            sp_opts = pulumi.ResourceOptions.merge(
-                sp_opts,
-                pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=FOREIGN_APP_CREATE_TIMEOUT)),
-            )
-        self.service_principal = azuread.ServicePrincipal(
+        # The tool's own resource, never pulumi-azuread's ServicePrincipal: an enterprise application that is
+        # already in the tenant keeps its owners, notes, SSO settings, tags and enabled state; only
+        # appRoleAssignmentRequired is the file's (infra/service_principal_provider.py says why). It signs in as
+        # the consent settings do, and waits until a service principal it creates reads back.
+        self.service_principal = HubServicePrincipal(
             service_principal.NAME,
-            client_id=client_id,
-            use_existing=True,
-            app_role_assignment_required=plan.service_principal.assignment_required,
-            feature_tags=[azuread.ServicePrincipalFeatureTagArgs(enterprise=True)],
-            opts=sp_opts,
+            HubServicePrincipalArgs(
+                tenant_id=plan.tenant_id,
+                client_id=client_id,
+                assignment_required=plan.service_principal.assignment_required,
+                application_registered_here=plan.app.register,
+                auth=self._auth,
+            ),
+            # Under the component, not on the azuread provider: the engine runs it with the tool's own Python.
+            pulumi.ResourceOptions(parent=self),
         )
+        self._declared.add(service_principal.NAME)
         hub = self.service_principal.object_id
 
         self.grants = self._grants(directory, graph, hub)
@@ -263,7 +254,7 @@ class TenantConsent(pulumi.ComponentResource):
         has no resource for either). Not the azuread provider: they sign in as the file's ``auth`` says."""
         plan = self._plan
         settings = plan.consent_settings
-        auth = SettingsAuth(plan.auth.method, plan.auth.client_id, plan.auth.client_secret_env)
+        auth = self._auth
         opts = pulumi.ResourceOptions(parent=self)
         user_consent = None
         if settings.user_consent is not None:
@@ -306,21 +297,13 @@ class TenantConsent(pulumi.ComponentResource):
 
     # --------------------------------------------------------------------------------------- options
 
-    def _opts(
-        self,
-        logical_name: str,
-        *,
-        import_id: ImportId | None = None,
-        retain_on_delete: bool = False,
-        adoptable: bool = True,
-    ) -> pulumi.ResourceOptions:
-        """Every child: parented here, on the tenant's provider, imported when ``adopt`` names it."""
+    def _opts(self, logical_name: str, *, import_id: ImportId | None = None) -> pulumi.ResourceOptions:
+        """Every pulumi-azuread child: parented here, on the tenant's provider, imported when ``adopt`` names it."""
         self._declared.add(logical_name)
-        adopted = self._adopt.get(logical_name) if adoptable else None
+        adopted = self._adopt.get(logical_name)
         return pulumi.ResourceOptions(
             parent=self,
             provider=self._provider,
-            retain_on_delete=retain_on_delete or None,
             import_=_provider_id(adopted, import_id) if adopted else None,
         )
 

@@ -205,6 +205,17 @@ def service_principals_list_by_app_id(app_id: str) -> GraphRequest:
     )
 
 
+# https://learn.microsoft.com/graph/api/serviceprincipal-get
+def service_principals_get(object_id: str) -> GraphRequest:
+    return GraphRequest(
+        f"/servicePrincipals/{object_id}",
+        "entity",
+        (_select(*SERVICE_PRINCIPAL_FIELDS),),
+        missing_ok=True,
+        permission=APPLICATION_READ,
+    )
+
+
 # https://learn.microsoft.com/graph/api/oauth2permissiongrant-list (filter: clientId eq)
 # Least privileged for reading grants is Directory.Read.All (DelegatedPermissionGrant.ReadWrite.All also reads).
 def oauth2_permission_grants_list_by_client(client_object_id: str) -> GraphRequest:

@@ -1,15 +1,23 @@
-"""The tool's only Microsoft Graph writes: a tenant's authorization policy and admin consent request policy.
+"""The tool's only Microsoft Graph writes: a tenant's two consent policies, and TaxCalc-Hub's service principal.
 
-Used by the consent settings provider (``infra.settings_provider``) and nothing else: ``audit`` and ``adopt``
-read through ``infra.graph.GraphClient``, which refuses every write, and an import-linter contract keeps
-this module out of their reach. Reads go through that same read-only client; the two writes are here:
+Used by the tool's own providers (``infra.settings_provider``, ``infra.service_principal_provider``) and nothing
+else: ``audit`` and ``adopt`` read through ``infra.graph.GraphClient``, which refuses every write, and an
+import-linter contract keeps this module out of their reach. Reads go through that same read-only client; the
+writes are here:
 - ``PATCH /policies/authorizationPolicy`` with ``defaultUserRolePermissions.permissionGrantPoliciesAssigned``
   (https://learn.microsoft.com/graph/api/authorizationpolicy-update; least privilege
   ``Policy.ReadWrite.Authorization``, the only application permission its table lists);
 - ``PUT /policies/adminConsentRequestPolicy`` with every property the update requires
   (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update; least privilege
   ``Policy.ReadWrite.ConsentRequest``).
-Both answer 204 with no body. A 403 names the permission the call needs, as the read client's errors do.
+- ``POST /servicePrincipals`` with the application id, ``appRoleAssignmentRequired`` and the enterprise
+  application tag (https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals; least
+  privilege ``Application.ReadWrite.All`` for an application registered elsewhere);
+- ``PATCH /servicePrincipals/{id}`` with ``appRoleAssignmentRequired`` alone
+  (https://learn.microsoft.com/graph/api/serviceprincipal-update; ``Application.ReadWrite.All``): a PATCH
+  changes only the properties it names.
+The policy writes and the PATCH answer 204 with no body, the POST 201 with the new object. A 403 names the
+permission the call needs, as the read client's errors do.
 
 Which Graph, and who signs in: exactly as the program's own directory reads (``infra.directory``,
 ``program_graph_client``): ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` when set, else the cloud the provider's
@@ -32,6 +40,10 @@ from taxcalc_consent.infra.spec import AuthSection
 
 AUTHORIZATION_POLICY_WRITE = "Policy.ReadWrite.Authorization"
 CONSENT_REQUEST_POLICY_WRITE = "Policy.ReadWrite.ConsentRequest"
+SERVICE_PRINCIPAL_WRITE = "Application.ReadWrite.All"
+ENTERPRISE_APPLICATION_TAG = "WindowsAzureActiveDirectoryIntegratedApp"
+"""The tag that lists a service principal under Enterprise applications, as the portal's consent sets it
+(terraform-provider-azuread internal/helpers/applications/applications.go, ExpandFeatures ``enterprise``)."""
 
 
 @dataclass
@@ -67,6 +79,32 @@ class PolicyWriter:
         body = {key: policy[key] for key in graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS}
         self._write("PUT", "/policies/adminConsentRequestPolicy", body, CONSENT_REQUEST_POLICY_WRITE)
 
+    # https://learn.microsoft.com/graph/api/serviceprincipal-list (filter: appId eq)
+    def service_principal_by_app_id(self, app_id: str) -> dict[str, Any] | None:
+        request = replace(graph.service_principals_list_by_app_id(app_id), permission=SERVICE_PRINCIPAL_WRITE)
+        found = self.reader.collection(request)
+        return found[0] if found else None
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-get: None when Graph answers 404 (deleted, or a new
+    # object not yet replicated to the replica that answered).
+    def service_principal(self, object_id: str) -> dict[str, Any] | None:
+        request = replace(graph.service_principals_get(object_id), permission=SERVICE_PRINCIPAL_WRITE)
+        return self.reader.entity(request)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals
+    def create_service_principal(self, app_id: str, assignment_required: bool) -> dict[str, Any]:
+        body = {
+            "appId": app_id,
+            "appRoleAssignmentRequired": assignment_required,
+            "tags": [ENTERPRISE_APPLICATION_TAG],
+        }
+        return self._write("POST", "/servicePrincipals", body, SERVICE_PRINCIPAL_WRITE)
+
+    # https://learn.microsoft.com/graph/api/serviceprincipal-update: only the property named changes.
+    def set_assignment_required(self, object_id: str, required: bool) -> None:
+        body = {"appRoleAssignmentRequired": required}
+        self._write("PATCH", f"/servicePrincipals/{object_id}", body, SERVICE_PRINCIPAL_WRITE)
+
     def close(self) -> None:
         self.reader.close()
         if self._http is not None:
@@ -79,7 +117,10 @@ class PolicyWriter:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _write(self, method: Literal["PATCH", "PUT"], path: str, body: dict[str, Any], permission: str) -> None:
+    def _write(
+        self, method: Literal["PATCH", "POST", "PUT"], path: str, body: dict[str, Any], permission: str
+    ) -> dict[str, Any]:
+        """Send one write; the created object for a POST, else an empty mapping (Graph answers 204)."""
         described = f"{method} {path}"
         reader = self.reader
         if self._http is None:
@@ -101,7 +142,7 @@ class PolicyWriter:
                 raise graph._error_from_body(
                     response.status_code, answer, dict(response.headers), described, permission
                 )
-            return
+            return graph._json_body(response) if response.content else {}
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import os
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pulumi
 import pulumi.dynamic
@@ -45,6 +45,9 @@ from taxcalc_consent.infra.consent_settings import (
 )
 from taxcalc_consent.infra.kinds import admin_consent_workflow
 from taxcalc_consent.infra.spec import AuthSection, is_guid
+
+if TYPE_CHECKING:
+    from taxcalc_consent.infra.policy_writer import PolicyWriter
 
 AUTHORIZATION_POLICY_ID = "authorizationPolicy"
 ADMIN_CONSENT_REQUEST_POLICY_ID = "adminConsentRequestPolicy"
@@ -228,9 +231,11 @@ def workflow_failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailu
 
 
 @contextmanager
-def graph_policies(inputs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Iterator[ConsentPolicies]:
-    """The tenant's policies in Microsoft Graph, signed in as the tenant file's ``auth`` block says; the
-    connections close when the block ends."""
+def graph_writer(inputs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Iterator[PolicyWriter]:
+    """The tool's Graph writer for the tenant ``inputs`` name (``tenantId``), signed in as the tenant file's
+    ``auth`` block says; the connections close when the block ends. Shared by every provider of the tool's own."""
+    # Imported here: the writer pulls in the program's directory module (and pulumi-azuread), which the
+    # provider process needs only once a call reaches Graph.
     from taxcalc_consent.infra.policy_writer import policy_writer
 
     auth = inputs.get("auth") or {}
@@ -239,6 +244,10 @@ def graph_policies(inputs: Mapping[str, Any], environ: Mapping[str, str] | None 
     )
     with policy_writer(str(inputs["tenantId"]), section, os.environ if environ is None else environ) as writer:
         yield writer
+
+
+graph_policies: Callable[..., AbstractContextManager[ConsentPolicies]] = graph_writer
+"""The tenant's two consent policies in Microsoft Graph (the writer implements ``ConsentPolicies``)."""
 
 
 def _restore_requested() -> bool:

@@ -172,12 +172,27 @@ def test_application_permission_registration_and_retained_service_principal() ->
     assert role.description == "grant application permission Mail.Send (app role on Microsoft Graph)"
     app = describe_step(step("create", app_registration.TYPE, "taxcalc-hub-app", None, {"displayName": "TaxCalc-Hub"}))
     assert app is not None and app.description == "register the multi-tenant app TaxCalc-Hub"
-    released = describe_step(step("delete", service_principal.TYPE, "taxcalc-hub-sp", {"clientId": "x"}, retain=True))
+    legacy = describe_step(
+        step("delete", service_principal.LEGACY_TYPE, "taxcalc-hub-sp", {"clientId": "x"}, retain=True)
+    )
+    assert legacy is not None and legacy.kind == "service principal"
+    assert legacy.description.startswith("stop managing TaxCalc-Hub's service principal through pulumi-azuread")
+    assert "it stays in the tenant as it is" in legacy.description
+    found = {"origin": "found", "before": {"appRoleAssignmentRequired": False}}
+    released = describe_step(
+        step("delete", service_principal.TYPE, "taxcalc-hub-sp", {"clientId": "x"}, old_outputs=found)
+    )
     assert released is not None
-    assert "it stays in the tenant (retain_on_delete)" in released.description
-    adopted = describe_step(step("import", service_principal.TYPE, "taxcalc-hub-sp", None, {"clientId": "x"}))
-    assert adopted is not None and adopted.op == "import"
-    assert adopted.description == "adopt the existing service principal of TaxCalc-Hub (enterprise application)"
+    assert released.description == (
+        "release TaxCalc-Hub's service principal; it stays in the tenant, with assignment put back to not required "
+        "as it was found"
+    )
+    adopted = describe_step(step("create", service_principal.TYPE, "taxcalc-hub-sp", None, {"clientId": "x"}))
+    assert adopted is not None and adopted.op == "create"
+    assert adopted.description.startswith(
+        "adopt TaxCalc-Hub's service principal (enterprise application) if the tenant"
+    )
+    assert "owners, notes, SSO settings, tags and enabled state stay as they are" in adopted.description
 
 
 def test_an_unknown_resource_type_is_still_named() -> None:
@@ -210,7 +225,7 @@ def run_replay(events: list[dict[str, Any]], failure: CommandResult | None, tmp_
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     stack = ReplayStack(events, failure)
     settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
-    engine = Engine(settings, lambda name, env: stack, retry_delay=0)
+    engine = Engine(settings, lambda name, env: stack)
     return engine.run(plan, "preview", Redactor(["hunter2-passphrase"]))
 
 
@@ -402,5 +417,5 @@ def test_a_later_update_run_marks_the_one_change_done(tmp_path: Path) -> None:
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     stack = ReplayStack([*bookkeeping("same"), *steps], None)
     settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
-    outcome = Engine(settings, lambda name, env: stack, retry_delay=0).run(plan, "up", Redactor([]))
+    outcome = Engine(settings, lambda name, env: stack).run(plan, "up", Redactor([]))
     assert [(c.op, c.status) for c in outcome.changes] == [("replace", "done")]

@@ -24,12 +24,14 @@ from taxcalc_consent.infra.profiles import PROFILES
 from taxcalc_consent.infra.program import deploy, load_plan
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.documents import parse_document
+from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import INTEGRATED_APP_TAG, FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, PUBLISHED_APPS, SHARED_MAILBOX_ID, fabrikam
 from tests.fakes.pulumi_mocks import (
     APP_ROLE_ASSIGNMENT,
     APPLICATION,
     GRANT,
+    LEGACY_SERVICE_PRINCIPAL,
     PROVIDER_TYPE,
     SERVICE_PRINCIPAL,
     EntraMocks,
@@ -80,64 +82,87 @@ def test_organization_mode_is_one_all_principals_grant_with_the_profile_scopes()
     assert [r.name for r in mocks.of_type(SERVICE_PRINCIPAL)] == [service_principal.NAME]
 
 
-def test_hub_service_principal_adopts_an_existing_one_and_is_retained_on_delete(tenants_dir: Path) -> None:
+def test_an_enterprise_app_that_predates_the_tool_keeps_everything_but_assignment_required(tenants_dir: Path) -> None:
+    """pulumi-azuread's update of an adopted service principal would re-enable it and clear its owners, notes,
+    notification addresses and SSO settings (service_principal_resource.go); the tool's resource changes one
+    property, with one PATCH, and records what it found."""
     tenant = FakeTenant(TENANT_ID)
-    existing = tenant.add_service_principal(HUB_CLIENT_ID, "TaxCalc-Hub")
-    mocks, _ = deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
+    existing = scenarios.tended_enterprise_app(tenant)
+    kept = scenarios.enterprise_app_fields(existing)
+    path = write_tenant(tenants_dir, "t", "consent:\n  mode: organization\naccess:\n  assignment_required: true\n")
 
+    mocks, outputs = deploy_file(tenant, path)
+
+    assert tenant.service_principal_by_app_id(HUB_CLIENT_ID) is existing
+    assert scenarios.enterprise_app_fields(existing) == kept
+    assert existing.app_role_assignment_required is True
+    assert mocks.graph is not None
+    sp_writes = [(w.method, w.path, w.json) for w in mocks.graph.writes() if w.path.startswith("/servicePrincipals")]
+    assert sp_writes == [("PATCH", f"/servicePrincipals/{existing.id}", {"appRoleAssignmentRequired": True})]
     sp = mocks.named(service_principal.NAME)
-    assert sp.id == existing.id
-    assert sp.inputs["useExisting"] is True
-    assert mocks.options[service_principal.NAME].retain_on_delete is True
-    assert len(tenant.service_principals) == 2  # Graph's and the adopted one: nothing new
+    assert sp.type == SERVICE_PRINCIPAL and sp.id == existing.id
+    assert outputs["service_principal_object_id"] == existing.id
+    assert mocks.of_type(LEGACY_SERVICE_PRINCIPAL) == [], "never pulumi-azuread's ServicePrincipal"
 
 
-def test_adopting_a_hand_consented_service_principal_keeps_it_an_enterprise_application(tenants_dir: Path) -> None:
-    """use_existing makes the provider PATCH the adopted service principal's tags with what the program sets
-    (service_principal_resource.go): setting none removed WindowsAzureActiveDirectoryIntegratedApp, which
-    lists it under Enterprise applications (Azure/azure-powershell#7646). The portal's consent sets exactly
-    that tag, so the program asks for it (feature_tags enterprise) and adopting changes nothing else."""
+def test_a_found_service_principal_that_already_matches_is_not_written(tenants_dir: Path) -> None:
     tenant = FakeTenant(TENANT_ID)
-    existing = tenant.add_service_principal(HUB_CLIENT_ID, "TaxCalc-Hub")
-    before = (existing.display_name, existing.account_enabled, list(existing.tags))
-    assert before[2] == [INTEGRATED_APP_TAG]
+    scenarios.tended_enterprise_app(tenant)
     mocks, _ = deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
-    assert (existing.display_name, existing.account_enabled, list(existing.tags)) == before
-    assert mocks.named(service_principal.NAME).inputs["featureTags"] == [{"enterprise": True}]
+    assert mocks.graph is not None
+    assert [w for w in mocks.graph.writes() if w.path.startswith("/servicePrincipals")] == []
 
 
-def test_a_new_service_principal_is_listed_under_enterprise_applications(tenants_dir: Path) -> None:
+def test_a_new_service_principal_is_created_as_an_enterprise_application(tenants_dir: Path) -> None:
     tenant = FakeTenant(TENANT_ID)
-    deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
+    mocks, outputs = deploy_file(tenant, write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n"))
     hub = tenant.service_principal_by_app_id(HUB_CLIENT_ID)
-    assert hub is not None and hub.tags == [INTEGRATED_APP_TAG]
+    assert hub is not None
+    assert hub.tags == [INTEGRATED_APP_TAG], "listed under Enterprise applications, as the portal's consent lists it"
+    assert hub.owners == [] and hub.account_enabled is True
+    assert outputs["service_principal_object_id"] == hub.id
+    assert mocks.graph is not None
+    creates = [w.json for w in mocks.graph.writes() if (w.method, w.path) == ("POST", "/servicePrincipals")]
+    assert creates == [{"appId": HUB_CLIENT_ID, "appRoleAssignmentRequired": False, "tags": [INTEGRATED_APP_TAG]}]
 
 
-def test_a_mistyped_client_id_fails_within_seconds_naming_it(tenants_dir: Path) -> None:
-    """The provider retries "does not reference a valid application object" until the create timeout, 10
-    minutes by default (service_principal_resource.go). TaxCalc-Hub is an established application in another
-    tenant, so there is no replication lag to wait for: the program gives that create 30 seconds."""
+def test_a_new_service_principal_is_waited_for_until_it_reads_back(tenants_dir: Path) -> None:
+    """With replication lag, the new object is not found for a while; pulumi-azuread reads it before creating a
+    grant and does not retry a 404 there (terraform-provider-azuread#1811), so the create waits it out."""
+    tenant = FakeTenant(TENANT_ID)
+    path = write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n")
+    plan = load_plan(str(path))
+    mocks = EntraMocks(tenant, PUBLISHED_APPS)
+    with mocked_stack(mocks, stack=plan.tenant):
+        assert mocks.graph is not None
+        mocks.graph.replication_lag(requests=6)
+        run(lambda: deploy(plan))
+        hub = hub_sp(tenant)
+        assert mocks.graph.replicated(hub)
+        reads = [r for r in mocks.graph.requests if (r.method, r.path) == ("GET", f"/servicePrincipals/{hub}")]
+    assert len(reads) >= 3, "read until found, twice in a row"
+    assert len(tenant.service_principals) == 2, "created once"
+
+
+def test_a_mistyped_client_id_fails_naming_it(tenants_dir: Path) -> None:
+    """Graph answers "does not reference a valid application object" for an application it does not know; the
+    create retries that only briefly for an application registered elsewhere (nothing replicates here)."""
     mistyped = "5a1e0000-7ac0-4c1c-9000-00000000c0df"
     tenant = FakeTenant(TENANT_ID)
     path = write_tenant(tenants_dir, "t", f"app:\n  client_id: {mistyped}\nconsent:\n  mode: organization\n")
-    with pytest.raises(Exception, match=f"The appId '{mistyped}' of the service principal does not reference"):
+    with pytest.raises(Exception, match=rf"Microsoft Graph knows no application {mistyped} .*check the application id"):
         deploy_file(tenant, path)
-    assert mocks_retry_seconds(tenant, path) <= 30
+    assert len(tenant.service_principals) == 1, "only Graph's"
 
 
-def mocks_retry_seconds(tenant: FakeTenant, path: Path) -> float:
-    plan = load_plan(str(path))
-    mocks = EntraMocks(tenant, PUBLISHED_APPS)
-    with mocked_stack(mocks, stack=plan.tenant), pytest.raises(Exception):  # noqa: B017 (any failure will do)
-        run(lambda: deploy(plan))
-    return mocks.retried[service_principal.NAME]
-
-
-def test_a_registered_app_keeps_the_providers_create_timeout_for_replication(tenants_dir: Path) -> None:
-    # register: true creates the application seconds before its service principal; the provider's retry
-    # exists for that replication lag, so the 10-minute default stays.
-    mocks, _ = deploy_file(EXAMPLE_TENANTS["lab"](), EXAMPLES / "lab.yaml")
-    assert mocks.options[service_principal.NAME].create_timeout == ""
+def test_a_registered_app_gets_its_service_principal_after_the_registration(tenants_dir: Path) -> None:
+    tenant = EXAMPLE_TENANTS["lab"]()
+    mocks, outputs = deploy_file(tenant, EXAMPLES / "lab.yaml")
+    sp = mocks.named(service_principal.NAME)
+    assert sp.inputs["applicationRegisteredHere"] is True, "given the longer wait for the new application"
+    (registered,) = tenant.applications.values()
+    hub = tenant.service_principal_by_app_id(registered.app_id)
+    assert hub is not None and outputs["service_principal_object_id"] == hub.id
 
 
 def test_users_mode_resolves_upns_object_ids_and_group_members_to_one_grant_each(tenants_dir: Path) -> None:
@@ -283,7 +308,8 @@ def test_a_group_read_graph_refuses_names_the_missing_permission(tenants_dir: Pa
     mocks = EntraMocks(tenant, PUBLISHED_APPS)
     with mocked_stack(mocks, stack=plan.tenant), pytest.raises(pulumi.RunError) as failure:
         assert mocks.graph is not None
-        mocks.graph.grant_only("User.Read.All")
+        # Everything the program needs but the group read's permission (the service principal's is the tool's own).
+        mocks.graph.grant_only("User.Read.All", "Application.ReadWrite.All")
         run(lambda: deploy(plan))
     message = str(failure.value)
     assert "consent.groups" in message and "'TaxCalc Mailboxes'" in message
@@ -402,15 +428,6 @@ def test_register_mode_asks_for_the_planned_app_roles_too(tenants_dir: Path) -> 
     )
 
 
-def test_a_service_principal_for_an_app_that_exists_nowhere_is_refused(tenants_dir: Path) -> None:
-    tenant = FakeTenant(TENANT_ID)
-    path = write_tenant(
-        tenants_dir, "t", "app:\n  client_id: 11111111-2222-4333-8444-555555555555\nconsent:\n  mode: organization\n"
-    )
-    with pytest.raises(Exception, match="does not reference a valid application object"):
-        deploy_file(tenant, path)
-
-
 # ------------------------------------------------------------------------------------------- adoption
 
 
@@ -497,7 +514,8 @@ def test_reordering_lists_keeps_every_logical_name_and_input(tenants_dir: Path) 
     mocks_b, _ = deploy_file(tenant, second)
 
     def shape(mocks: EntraMocks) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(r.type, r.name): r.inputs for r in mocks.resources if r.type.startswith("azuread:")}
+        declared = [r for r in mocks.resources if r.type.startswith("azuread:") or r.type == SERVICE_PRINCIPAL]
+        return {(r.type, r.name): r.inputs for r in declared}
 
     assert shape(mocks_a) == shape(mocks_b)
     assert len(shape(mocks_a)) == 1 + 4 + 2 + 3  # service principal, grants, app roles, access assignments
@@ -514,10 +532,12 @@ def test_every_resource_and_lookup_goes_through_the_tenants_provider(example: st
     [provider] = mocks.of_type(PROVIDER_TYPE)
     assert provider.inputs["tenantId"] == tenant.tenant_id
     assert provider.inputs["useCli"] == "false"
-    provider_ref = mocks.named(service_principal.NAME).provider
-    assert provider_ref.endswith(f"::{provider.id}")
     azuread_resources = [r for r in mocks.resources if r.type.startswith("azuread:")]
     assert azuread_resources
+    provider_ref = azuread_resources[0].provider
+    assert provider_ref.endswith(f"::{provider.id}")
+    # The service principal is the tool's own resource: it signs in as the file's auth says, under the component.
+    assert mocks.options[service_principal.NAME].parent.endswith("::tenant-consent")
     assert {r.provider for r in azuread_resources} == {provider_ref}
     assert mocks.invokes
     assert {i.provider for i in mocks.invokes} == {provider_ref}

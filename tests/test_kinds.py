@@ -24,6 +24,7 @@ from taxcalc_consent.infra.kinds import (
     type_token,
     user_consent_setting,
 )
+from taxcalc_consent.infra.service_principal_provider import HubServicePrincipal
 from taxcalc_consent.infra.settings_provider import AdminConsentWorkflow, UserConsentSetting
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, fabrikam
@@ -89,6 +90,7 @@ def test_every_resource_the_program_declares_has_exactly_one_kind(example: str) 
 def test_every_kind_describes_every_change_op_in_words() -> None:
     names = {
         service_principal.KIND: service_principal.NAME,
+        service_principal.LEGACY_KIND: service_principal.NAME,
         delegated_grant.KIND: delegated_grant.user_name(USER),
         app_role_assignment.KIND: app_role_assignment.name("Mail.Send"),
         access_assignment.KIND: access_assignment.name("User", USER),
@@ -106,10 +108,11 @@ def test_every_kind_describes_every_change_op_in_words() -> None:
                     assert text and "None" not in text, (kind.label, op, drift, text)
 
 
-def test_the_settings_kinds_are_the_dynamic_resources_type_tokens() -> None:
+def test_the_tools_own_kinds_are_the_dynamic_resources_type_tokens() -> None:
     # pulumi.dynamic.Resource builds its token as pulumi-python:dynamic/<module>:<name> (dynamic.py).
     assert f"pulumi-python:{UserConsentSetting._resource_type_name}" == user_consent_setting.TYPE
     assert f"pulumi-python:{AdminConsentWorkflow._resource_type_name}" == admin_consent_workflow.TYPE
+    assert f"pulumi-python:{HubServicePrincipal._resource_type_name}" == service_principal.TYPE
 
 
 def test_adopting_the_service_principal_by_its_import_id_builds_the_assignment_import(tenants_dir: Path) -> None:

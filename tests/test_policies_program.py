@@ -120,7 +120,7 @@ def test_recorded_inputs_are_the_names_the_pack_reads() -> None:
             "userObjectId",
         },
         "azuread:index/appRoleAssignment:AppRoleAssignment": {"appRoleId", "principalObjectId"},
-        "azuread:index/servicePrincipal:ServicePrincipal": {"appRoleAssignmentRequired"},
+        "pulumi-python:dynamic/taxcalc-consent:HubServicePrincipal": {"appRoleAssignmentRequired"},
     }
     for resource_type, names in read.items():
         assert names <= inputs[resource_type], (

@@ -25,6 +25,7 @@ from taxcalc_consent.infra.kinds.base import ChangeOp, ResourceKind, Step, logic
 
 KINDS: tuple[ResourceKind, ...] = (
     service_principal.KIND,
+    service_principal.LEGACY_KIND,
     delegated_grant.KIND,
     app_role_assignment.KIND,
     access_assignment.KIND,
@@ -32,7 +33,8 @@ KINDS: tuple[ResourceKind, ...] = (
     user_consent_setting.KIND,
     admin_consent_workflow.KIND,
 )
-"""Every kind the program declares. Kinds that share a type token tell their logical names apart."""
+"""Every kind the program declares (and the pulumi-azuread service principal that stacks applied before 0.2
+hold, which the next apply releases). Kinds that share a type token tell their logical names apart."""
 
 
 def kind_of(type_token: str, name: str) -> ResourceKind | None:

@@ -33,6 +33,40 @@ def add_taxcalc_hub(tenant: FakeTenant, assignment_required: bool = False) -> Se
     return tenant.add_service_principal(CLIENT_ID, "TaxCalc-Hub", app_role_assignment_required=assignment_required)
 
 
+def tended_enterprise_app(tenant: FakeTenant, assignment_required: bool = False) -> ServicePrincipal:
+    """TaxCalc-Hub's enterprise application after a first consent and an administrator's care in the admin centre:
+    two owners, notes, a description, notification addresses, SAML settings, a login URL, an alternative name, an
+    extra tag, and turned off (Enterprise applications > Properties: "Enabled for users to sign in?" No)."""
+    sp = add_taxcalc_hub(tenant, assignment_required)
+    sp.owners = [tenant.add_user(f"it.owner{n}@{tenant.tenant_id[:8]}.example", f"IT owner {n}").id for n in (1, 2)]
+    sp.notes = "Approved by IT (change 4411); ask the service desk before changing."
+    sp.description = "TaxCalc Communications Centre"
+    sp.notification_email_addresses = ["it-alerts@example.com"]
+    sp.saml_single_sign_on_settings = {"relayState": "https://portal.example.com/start"}
+    sp.preferred_single_sign_on_mode = "saml"
+    sp.login_url = "https://portal.example.com/login"
+    sp.alternative_names = ["taxcalc-hub-legacy"]
+    sp.tags = [entra.INTEGRATED_APP_TAG, "HideApp"]
+    sp.account_enabled = False
+    return sp
+
+
+def enterprise_app_fields(sp: ServicePrincipal) -> dict[str, object]:
+    """Everything an administrator may have set on the enterprise application, but assignment-required."""
+    return {
+        "owners": sorted(sp.owners),
+        "notes": sp.notes,
+        "description": sp.description,
+        "notification_email_addresses": list(sp.notification_email_addresses),
+        "saml_single_sign_on_settings": sp.saml_single_sign_on_settings,
+        "preferred_single_sign_on_mode": sp.preferred_single_sign_on_mode,
+        "login_url": sp.login_url,
+        "alternative_names": list(sp.alternative_names),
+        "tags": list(sp.tags),
+        "account_enabled": sp.account_enabled,
+    }
+
+
 def contoso_hand_consented() -> FakeTenant:
     """Organisation-wide consent clicked through by an admin, with an extra scope ticked; one user also
     consented for herself before that."""

@@ -83,6 +83,15 @@ class ServicePrincipal:
     app_owner_organization_id: str | None = None
     """The tenant the application is registered in."""
     sign_in_audience: str | None = None
+    # What an administrator sets on an enterprise application in the admin centre (Properties, Single sign-on,
+    # SAML certificates): https://learn.microsoft.com/graph/api/resources/serviceprincipal, each writable by
+    # PATCH. pulumi-azuread's update writes every one of them (service_principal_resource.go).
+    alternative_names: list[str] = field(default_factory=list)
+    login_url: str | None = None
+    notification_email_addresses: list[str] = field(default_factory=list)
+    preferred_single_sign_on_mode: str | None = None
+    saml_single_sign_on_settings: dict[str, Any] | None = None
+    """``{"relayState": ...}``; null until single sign-on is set up."""
 
 
 @dataclass

@@ -113,6 +113,12 @@ class RecordedRequest:
     version: str = "v1.0"
     dropped: bool = False
     """The connection was dropped with no answer (``drop_connection``)."""
+    body: bytes = b""
+    """What a write sent."""
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -191,6 +197,15 @@ class GraphEmulator:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tenant_lock: threading.RLock = field(default_factory=threading.RLock)
     """One request at a time reads or writes the tenant (concurrent provider calls share it)."""
+    lag_requests: int = 0
+    """Replication lag: a service principal or application created through this Graph is not found (404 by id,
+    absent from lists, unknown as a grant's client or a service principal's application) until this many more
+    requests have reached the tenant. Graph's docs:
+    "a newly created object might not be immediately available" to a read that another replica answers
+    (https://learn.microsoft.com/graph/best-practices-concept, "Handling replication delays"; what
+    terraform-provider-azuread meets as hashicorp/terraform-provider-azuread#1811). 0: every write reads back."""
+    _unreplicated: dict[str, int] = field(default_factory=dict)
+    """Object id -> requests still to come before the object can be read."""
 
     # ------------------------------------------------------------------------------ test controls
 
@@ -224,6 +239,30 @@ class GraphEmulator:
                     self.requests.append(RecordedRequest(method, path, version=version, dropped=True))
                     return fault
         return None
+
+    def replication_lag(self, requests: int) -> None:
+        """From now on, a new service principal or application reads back only after ``requests`` more requests."""
+        self.lag_requests = requests
+
+    def replicated(self, object_id: str) -> bool:
+        with self._lock:
+            return object_id.lower() not in self._unreplicated
+
+    def _replicate(self) -> None:
+        """One more request has reached the tenant: every lagging object is a step closer to readable."""
+        for object_id in list(self._unreplicated):
+            self._unreplicated[object_id] -= 1
+            if self._unreplicated[object_id] <= 0:
+                del self._unreplicated[object_id]
+
+    def _lag(self, object_id: str) -> None:
+        if self.lag_requests:
+            with self._lock:
+                self._unreplicated[object_id] = self.lag_requests
+
+    def _lagging(self, object_id: str) -> bool:
+        with self._lock:
+            return object_id.lower() in self._unreplicated
 
     def grant_only(self, *permissions: str) -> None:
         """From now on the caller holds exactly these application permissions."""
@@ -262,7 +301,10 @@ class GraphEmulator:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, in_batch, query, lowered, version))
+            self.requests.append(
+                RecordedRequest(method, path, in_batch, query, lowered, version, body=body if method != "GET" else b"")
+            )
+            self._replicate()
         throttle = self._take_throttle(path) if path != "/$batch" else None
         if throttle is not None:
             status, answer_headers, payload = _error(throttle.status, *_TRANSIENT_ERRORS[throttle.status])
@@ -340,8 +382,10 @@ class GraphEmulator:
 
     # https://learn.microsoft.com/graph/api/serviceprincipal-list
     def service_principals_list(self, r: Request) -> dict[str, Any]:
-        items = [_service_principal(sp) for sp in self.tenant.service_principals.values()]
-        return self._collection("servicePrincipals", items, r, {"appId", "displayName", "id"})
+        found = [sp for sp in self.tenant.service_principals.values() if not self._lagging(sp.id)]
+        return self._collection(
+            "servicePrincipals", [_service_principal(sp) for sp in found], r, {"appId", "displayName", "id"}
+        )
 
     # https://learn.microsoft.com/graph/api/serviceprincipal-get
     def service_principals_get(self, r: Request) -> dict[str, Any]:
@@ -436,6 +480,13 @@ class GraphEmulator:
     def oauth2_permission_grants_create(self, r: Request) -> dict[str, Any]:
         body = r.body
         _check_properties(body, {"clientId", "consentType", "principalId", "resourceId", "scope"})
+        if self._lagging(str(body.get("clientId") or "")):
+            # Not yet replicated: answered as for a client Graph does not know (FakeTenant.create_grant).
+            raise ODataError(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'clientId' of resource 'OAuth2PermissionGrant'.",
+            )
         grant = self.tenant.create_grant(
             str(body.get("clientId") or "").lower(),
             str(body.get("consentType") or ""),
@@ -461,6 +512,15 @@ class GraphEmulator:
         app_id = body.get("appId")
         if not isinstance(app_id, str) or not app_id:
             raise ODataError(400, "Request_BadRequest", "The appId property is required to create a service principal.")
+        local = next((a for a in self.tenant.applications.values() if a.app_id == app_id.lower()), None)
+        if local is not None and self._lagging(local.id):
+            # An application registered moments ago is not known yet: Graph answers as for no application
+            # (the answer terraform-provider-azuread retries on, service_principal_resource.go RetryFunc).
+            raise ODataError(
+                400,
+                "Request_BadRequest",
+                f"The appId '{app_id}' of the service principal does not reference a valid application object.",
+            )
         sp = self.tenant.create_service_principal(
             app_id,
             account_enabled=body.get("accountEnabled", True) is not False,
@@ -469,25 +529,15 @@ class GraphEmulator:
             tags=list(body.get("tags") or []),
             owners=[_bound_id(ref) for ref in body.get("owners@odata.bind") or []],
         )
-        sp.notes = body.get("notes")
+        _set_service_principal_properties(sp, body)
+        self._lag(sp.id)
         return self._created("servicePrincipals", _service_principal(sp))
 
     # https://learn.microsoft.com/graph/api/serviceprincipal-update
     def service_principals_update(self, r: Request) -> None:
         body = r.body
         _check_properties(body, SERVICE_PRINCIPAL_WRITABLE)
-        sp = self._sp(r.params["id"])
-        if "accountEnabled" in body:
-            sp.account_enabled = bool(body["accountEnabled"])
-        if "appRoleAssignmentRequired" in body:
-            sp.app_role_assignment_required = bool(body["appRoleAssignmentRequired"])
-        if "description" in body:
-            sp.description = body["description"]
-        if "notes" in body:
-            sp.notes = body["notes"]
-        if "tags" in body:
-            # A PATCH replaces the whole collection: tags not sent are removed.
-            sp.tags = list(body["tags"] or [])
+        _set_service_principal_properties(self._sp(r.params["id"]), body)
 
     # https://learn.microsoft.com/graph/api/serviceprincipal-delete
     def service_principals_delete(self, r: Request) -> None:
@@ -536,7 +586,7 @@ class GraphEmulator:
 
     # https://learn.microsoft.com/graph/api/application-list
     def applications_list(self, r: Request) -> dict[str, Any]:
-        items = [_application(a) for a in self.tenant.applications.values()]
+        items = [_application(a) for a in self.tenant.applications.values() if not self._lagging(a.id)]
         return self._collection("applications", items, r, {"appId", "displayName", "id"})
 
     # https://learn.microsoft.com/graph/api/application-get (oauth2RequirePostResponse is beta's only)
@@ -569,6 +619,7 @@ class GraphEmulator:
             tags=list(body.get("tags") or []),
         )
         application.description = body.get("description")
+        self._lag(application.id)
         return self._created("applications", _application(application))
 
     # https://learn.microsoft.com/graph/api/application-update
@@ -680,7 +731,7 @@ class GraphEmulator:
 
     def _application(self, object_id: str) -> Application:
         application = self.tenant.applications.get(object_id.lower())
-        if application is None:
+        if application is None or self._lagging(application.id):
             raise _missing(object_id)
         return application
 
@@ -700,7 +751,7 @@ class GraphEmulator:
 
     def _sp(self, sp_id: str) -> ServicePrincipal:
         sp = self.tenant.service_principals.get(sp_id.lower())
-        if sp is None:
+        if sp is None or self._lagging(sp.id):
             raise _missing(sp_id)
         return sp
 
@@ -1025,10 +1076,7 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
         "onPremisesUserPrincipalName otherMails postalCode preferredLanguage proxyAddresses showInAddressList state "
         "streetAddress surname usageLocation userType"
     ),
-    "servicePrincipals": _names(
-        "alternativeNames appDisplayName homepage loginUrl logoutUrl notificationEmailAddresses "
-        "preferredSingleSignOnMode replyUrls samlMetadataUrl samlSingleSignOnSettings"
-    ),
+    "servicePrincipals": _names("appDisplayName homepage logoutUrl replyUrls samlMetadataUrl"),
 }
 
 # What a POST or PATCH may set, per type (the part the emulator models or accepts); any other property is
@@ -1142,6 +1190,28 @@ def _application(application: Application) -> dict[str, Any]:
     }
 
 
+def _set_service_principal_properties(sp: ServicePrincipal, body: dict[str, Any]) -> None:
+    """What a POST or PATCH sets: exactly the properties it names, null clearing one; a collection sent
+    replaces the whole collection (https://learn.microsoft.com/graph/api/serviceprincipal-update)."""
+    setters: dict[str, Callable[[Any], None]] = {
+        "accountEnabled": lambda v: setattr(sp, "account_enabled", bool(v)),
+        "appRoleAssignmentRequired": lambda v: setattr(sp, "app_role_assignment_required", bool(v)),
+        "description": lambda v: setattr(sp, "description", v),
+        "notes": lambda v: setattr(sp, "notes", v),
+        "loginUrl": lambda v: setattr(sp, "login_url", v),
+        "preferredSingleSignOnMode": lambda v: setattr(sp, "preferred_single_sign_on_mode", v),
+        "tags": lambda v: setattr(sp, "tags", list(v or [])),
+        "alternativeNames": lambda v: setattr(sp, "alternative_names", list(v or [])),
+        "notificationEmailAddresses": lambda v: setattr(sp, "notification_email_addresses", list(v or [])),
+        # A complex property is replaced whole: {} leaves no relayState.
+        "samlSingleSignOnSettings": lambda v: setattr(sp, "saml_single_sign_on_settings", dict(v) if v else None),
+    }
+    for name, value in body.items():
+        setter = setters.get(name)
+        if setter is not None:
+            setter(value)
+
+
 def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
     return {
         "id": sp.id,
@@ -1152,6 +1222,11 @@ def _service_principal(sp: ServicePrincipal) -> dict[str, Any]:
         "appOwnerOrganizationId": sp.app_owner_organization_id,
         "description": sp.description,
         "notes": sp.notes,
+        "alternativeNames": list(sp.alternative_names),
+        "loginUrl": sp.login_url,
+        "notificationEmailAddresses": list(sp.notification_email_addresses),
+        "preferredSingleSignOnMode": sp.preferred_single_sign_on_mode,
+        "samlSingleSignOnSettings": dict(sp.saml_single_sign_on_settings) if sp.saml_single_sign_on_settings else None,
         "signInAudience": sp.sign_in_audience,
         "servicePrincipalNames": [sp.app_id],
         "servicePrincipalType": "Application",

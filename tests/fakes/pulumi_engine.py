@@ -13,7 +13,7 @@ behaves like the real thing where the driver can tell:
   and failing as it fails; only the engine around it (diff, state, events) is this module's;
 - ``preview`` diffs the program's resources against the stack's state; ``preview(refresh=True)`` first
   reads every resource back from the tenant; ``up``/``destroy`` write to the tenant, which enforces
-  Graph's rules, and to state; the service principal is retained on delete, as the program declares;
+  Graph's rules, and to state; the service principal is never deleted (one found gets assignment back);
 - engine events are built from the engine's own event-log JSON with ``EngineEvent.from_json``;
 - failures are the Automation API's own: a locked stack raises what ``create_command_error`` makes of the
   CLI's "currently locked" message (ConcurrentUpdateError), a failed step emits an error diagnostic and a
@@ -80,6 +80,8 @@ class Resource:
     inputs: dict[str, Any]
     id: str = ""
     retain_on_delete: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the provider recorded beyond the inputs (the service principal's ``origin`` and ``before``)."""
 
 
 @dataclass
@@ -91,8 +93,6 @@ class FakeBackend:
     tenants: dict[str, FakeTenant]
     states: dict[str, dict[str, Resource]] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
-    lagging: set[str] = field(default_factory=set)
-    """Stacks whose next grant after a new service principal meets Entra replication lag (once)."""
     policy_denials: dict[str, str] = field(default_factory=dict)
     """Stack -> message of a mandatory violation the attached policy pack reports on preview and update."""
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -294,6 +294,8 @@ class FakeStack:
                     code=255,
                 )
             ) from None
+        # Multi-tenant applications published elsewhere are Graph's knowledge, not the scratch copy's alone.
+        tenant.published_apps.update(scratch.published_apps)
         made_up = set(scratch.service_principals) - set(tenant.service_principals)
         declared: dict[str, Resource] = {}
         for registered in mocks.resources:
@@ -382,7 +384,7 @@ class FakeStack:
             "urn": urn,
             "id": resource.id,
             "inputs": dict(resource.inputs),
-            "outputs": {**resource.inputs, "id": resource.id},
+            "outputs": {**resource.inputs, **resource.outputs, "id": resource.id},
             "retainOnDelete": resource.retain_on_delete,
         }
 
@@ -396,6 +398,12 @@ class FakeStack:
                     tenant.delete_grant(old.id)
                 elif old.type == app_role_assignment.TYPE:
                     tenant.delete_app_role_assignment(old.id)
+                elif old.type == service_principal.TYPE:
+                    # Never deleted: one that was found gets assignment-required back as found.
+                    sp = tenant.service_principals.get(old.id)
+                    before = old.outputs.get("before")
+                    if sp is not None and old.outputs.get("origin") == service_principal.ORIGIN_FOUND and before:
+                        sp.app_role_assignment_required = bool(before["appRoleAssignmentRequired"])
             del state[urn]
             return
         assert new is not None
@@ -404,23 +412,25 @@ class FakeStack:
         for key in ("servicePrincipalObjectId", "principalObjectId", "resourceObjectId"):
             if inputs.get(key) == UNKNOWN:
                 inputs[key] = sp_id
+        outputs: dict[str, Any] = {}
         if new.type == service_principal.TYPE:
+            # The tool's own provider (infra/service_principal_provider.py): found or created, and only
+            # appRoleAssignmentRequired changed; where it came from and what was found are recorded.
+            wanted = bool(inputs["appRoleAssignmentRequired"])
             existing = tenant.service_principal_by_app_id(str(inputs["clientId"]))
-            if existing is None:
-                existing = tenant.add_service_principal(str(inputs["clientId"]), "TaxCalc-Hub")
+            if op == "create" and existing is None:
+                existing = tenant.create_service_principal(str(inputs["clientId"]), app_role_assignment_required=wanted)
+                outputs = {"origin": service_principal.ORIGIN_CREATED, "before": None}
             elif op == "create":
-                self.backend.lagging.discard(self.name)  # an adopted service principal is long replicated
-            existing.app_role_assignment_required = bool(inputs["appRoleAssignmentRequired"])
+                assert existing is not None
+                was = existing.app_role_assignment_required
+                outputs = {"origin": service_principal.ORIGIN_FOUND, "before": {"appRoleAssignmentRequired": was}}
+            else:
+                assert old is not None and existing is not None
+                outputs = dict(old.outputs)
+            existing.app_role_assignment_required = wanted
             resource_id = existing.id
         elif new.type == delegated_grant.TYPE:
-            if self.name in self.backend.lagging:
-                self.backend.lagging.discard(self.name)
-                raise GraphError(
-                    404,
-                    "Request_ResourceNotFound",
-                    f"Resource '{sp_id}' does not exist or one of its queried reference-property objects are "
-                    "not present.",
-                )
             scope = " ".join(inputs["claimValues"])
             if op == "update":
                 assert old is not None
@@ -443,4 +453,4 @@ class FakeStack:
                 inputs["principalObjectId"], inputs["resourceObjectId"], inputs["appRoleId"]
             )
             resource_id = assignment.id
-        state[urn] = Resource(new.type, new.name, inputs, resource_id, new.retain_on_delete)
+        state[urn] = Resource(new.type, new.name, inputs, resource_id, new.retain_on_delete, outputs)

@@ -56,6 +56,7 @@ PROVIDER_TYPE = "pulumi:providers:azuread"
 # The program's type tokens, from the one module per kind; what each import id must look like is the
 # provider's rule, written out below from its source, so a wrong id from the program is refused here.
 SERVICE_PRINCIPAL = service_principal.TYPE
+LEGACY_SERVICE_PRINCIPAL = service_principal.LEGACY_TYPE
 APPLICATION = app_registration.TYPE
 GRANT = delegated_grant.TYPE
 APP_ROLE_ASSIGNMENT = app_role_assignment.TYPE
@@ -111,6 +112,7 @@ class EntraMocks(pulumi.runtime.Mocks):
         self.published_apps = {app_id.lower(): name for app_id, name in (published_apps or {}).items()}
         """Multi-tenant applications registered in other tenants (app id -> name): a service principal
         can be created for these, as Graph does when a tenant first consents to a third-party app."""
+        tenant.published_apps.update(self.published_apps)
         self.resources: list[RecordedResource] = []
         self.invokes: list[RecordedInvoke] = []
         self.providers: dict[str, dict[str, Any]] = {}
@@ -267,7 +269,8 @@ class EntraMocks(pulumi.runtime.Mocks):
         if args.typ.startswith("azuread:"):
             self._require_tenant_provider(args.provider or "", args.typ)
         writers: dict[str, Callable[[dict[str, Any], str], tuple[str, dict[str, Any]]]] = {
-            SERVICE_PRINCIPAL: self._service_principal,
+            SERVICE_PRINCIPAL: self._dynamic,
+            LEGACY_SERVICE_PRINCIPAL: self._service_principal,
             APPLICATION: self._application,
             GRANT: self._grant,
             APP_ROLE_ASSIGNMENT: self._app_role_assignment,
@@ -448,7 +451,7 @@ class EntraMocks(pulumi.runtime.Mocks):
         """A ``pulumi.dynamic.Resource``, created as the engine's ``pulumi-resource-pulumi-python`` plugin does
         (pulumi/dynamic/__main__.py): unpickle the provider from ``__provider``, ``check``, then ``create``."""
         if import_id:
-            raise GraphError(400, "ImportNotSupported", "the consent settings resources are never imported")
+            raise GraphError(400, "ImportNotSupported", "the tool's own resources are never imported")
         if str(inputs.get("tenantId", "")).lower() != self.tenant.tenant_id.lower():
             # The provider signs in to the tenant its inputs name: another tenant's token, refused here.
             raise GraphError(
@@ -567,7 +570,7 @@ def mocked_stack(
     pulumi.runtime.set_mocks(mocks, project="taxcalc-consent", stack=stack, preview=False, monitor=EntraMonitor(mocks))
     saved = {name: os.environ.get(name) for name in (GRAPH_ENDPOINT_ENV, TOKEN_ENV)}
     try:
-        with serve(mocks.tenant) as emulator:
+        with serve(mocks.tenant) as emulator, _short_replication_waits():
             mocks.graph = emulator
             os.environ[GRAPH_ENDPOINT_ENV] = emulator.base_url
             os.environ[TOKEN_ENV] = "program-token"
@@ -581,6 +584,23 @@ def mocked_stack(
         pulumi.runtime.set_all_config({})
         pulumi_settings.reset_options()
         settle_event_loop()
+
+
+@contextmanager
+def _short_replication_waits() -> Iterator[None]:
+    """The service principal provider's waits on Entra replication, in milliseconds: the emulator answers at once
+    (or after a set number of requests, with replication lag on), and a refused application id is refused for
+    good, so the unit tests need the same retries, not the same minutes."""
+    from taxcalc_consent.infra import service_principal_provider as provider
+
+    saved = provider.WAITS
+    provider.WAITS = provider.Waits(
+        application_registered_here=0.5, application_elsewhere=0.2, readable=2, interval=0.01
+    )
+    try:
+        yield
+    finally:
+        provider.WAITS = saved
 
 
 def settle_event_loop() -> None:
