@@ -113,7 +113,13 @@ class TenantConsent(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         self._declared.add(service_principal.NAME)
-        hub = self.service_principal.object_id
+        # When the tenant already has it, its object id is known now: what depends on it (grants, assignments)
+        # is planned against that id, so a preview says "same" for them rather than an unknown id that reads as
+        # a replacement, and a stack applied before 0.2 moves to this resource without its grants moving.
+        found = None if plan.app.register else directory.existing_service_principal_id(str(plan.app.client_id))
+        hub: pulumi.Output[str] = (
+            pulumi.Output.from_input(found) if found is not None else self.service_principal.object_id
+        )
 
         self.grants = self._grants(directory, graph, hub)
         self.app_role_assignments = {

@@ -172,6 +172,21 @@ class Directory:
             self._graph = self._graph_factory()
         return self._graph
 
+    def existing_service_principal_id(self, client_id: str) -> str | None:
+        """The object id of application ``client_id``'s service principal when the tenant has one, else None; read
+        with the tool's own Graph client, where an absent one is an empty answer rather than a data source error."""
+        try:
+            found = self._graph_client().collection(msgraph.service_principals_list_by_app_id(client_id))
+        except (msgraph.GraphError, msgraph.CredentialError) as exc:
+            raise pulumi.RunError(
+                f"{self._where('app.client_id')}: could not look up TaxCalc-Hub's service principal in tenant "
+                f"{self._plan.tenant_id}: {_one_line(str(exc))}"
+            ) from None
+        finally:
+            if self._graph is not None:
+                self._graph.close()
+        return str(found[0]["id"]).lower() if found else None
+
     def service_principal_id(self, client_id: str, key_path: str) -> str:
         """The object id of the service principal of application ``client_id`` in this tenant."""
         try:

@@ -23,6 +23,7 @@ from pulumi.provider.experimental.provider import (
 )
 
 from tests.conftest import CLIENT_ID
+from tests.fakes import consent_tenants as scenarios
 from tests.fakes.azuread_provider.graph import ProviderError
 from tests.fakes.azuread_provider.plugin import sdk_plugin_version, write_plugin_folder
 from tests.fakes.azuread_provider.provider import TIMEOUT_ENV, AzureADProvider
@@ -198,6 +199,53 @@ def test_use_existing_adopts_the_service_principal_with_a_patch_that_drops_its_t
     assert ("POST", "/v1.0/servicePrincipals") not in requests(cloud, start)
     # The quirk: the update PATCH sends the configured tags, so the enterprise-app tag set by hand goes.
     assert existing.tags == [] and outputs["tags"] == []
+
+
+def test_use_existing_rewrites_an_administrators_enterprise_app_and_the_next_update_removes_its_owners(
+    cloud: EmulatedCloud, tenant: FakeTenant
+) -> None:
+    """What the real provider does to an enterprise application it adopts (service_principal_resource.go): the
+    update its create runs PATCHes every managed property, unset ones as null or empty, and turns the app back
+    on; its read puts the owners into state, and owners (Optional, not Computed) then differs from the config's
+    empty set, so the next update removes every one. The reason the program never uses this resource."""
+    existing = scenarios.tended_enterprise_app(tenant)
+    owners = list(existing.owners)
+    inputs = {"clientId": CLIENT_ID, "useExisting": True, "featureTags": [{"enterprise": True}]}
+
+    async def scenario() -> tuple[str, dict[str, Any], dict[str, Any]]:
+        provider = await configured(cloud)
+        resource_id, outputs = await create(provider, SERVICE_PRINCIPAL.token, "hub", inputs)
+        name = urn(SERVICE_PRINCIPAL.token, "hub")
+        diff = await provider.diff(DiffRequest(name, resource_id, wrap_map(outputs), wrap_map(inputs), []))
+        assert "owners" in (diff.diffs or [])
+        updated = await provider.update(
+            UpdateRequest(name, resource_id, wrap_map(outputs), wrap_map(inputs), 0, [], False)
+        )
+        return resource_id, outputs, plain_map(updated.properties)
+
+    _, adopted, _ = run(scenario())
+    assert sorted(adopted["owners"]) == sorted(owners), "the create's read put the owners into state"
+    assert existing.account_enabled is True, "a disabled app is enabled again"
+    assert (existing.notes, existing.description, existing.login_url) == (None, None, None)
+    assert existing.preferred_single_sign_on_mode is None and existing.saml_single_sign_on_settings is None
+    assert existing.notification_email_addresses == [] and existing.alternative_names == []
+    assert existing.tags == ["WindowsAzureActiveDirectoryIntegratedApp"]
+    assert existing.owners == [], "the update after adoption removed every owner"
+    removed = [r for r in cloud.tenants[TENANT_ID].requests if r.method == "DELETE" and "/owners/" in r.path]
+    assert sorted(r.path.split("/")[-2] for r in removed) == sorted(owners)
+
+
+def test_a_new_service_principal_not_yet_replicated_fails_the_create(cloud: EmulatedCloud, tenant: FakeTenant) -> None:
+    """The PATCH right after the POST has no retry function, so a 404 from replication lag is not retried
+    (go-azure-sdk sdk/client/client.go; hashicorp/terraform-provider-azuread#1811)."""
+    cloud.tenants[TENANT_ID].replication_lag(requests=20)
+
+    async def scenario() -> None:
+        provider = await configured(cloud)
+        await create(provider, SERVICE_PRINCIPAL.token, "hub", {"clientId": CLIENT_ID, "useExisting": True})
+
+    with pytest.raises(ProviderError, match="Timed out whilst waiting for new service principal to be replicated"):
+        run(scenario())
 
 
 def test_without_use_existing_an_existing_service_principal_must_be_imported(

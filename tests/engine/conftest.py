@@ -127,6 +127,10 @@ class World:
     def cli(self, *args: str, token_for: str | None = None) -> Run:
         """``taxcalc-consent <args>`` in the workspace; ``token_for`` signs the tool's own Graph reads (audit,
         adopt, and the program's group lookups) in to that tenant."""
+        if token_for is None and len(self.cloud.tenants) == 1:
+            # The program's own Graph calls (TaxCalc-Hub's service principal, groups, consent settings) sign in
+            # by themselves; one tenant's world lends them its token.
+            (token_for,) = self.cloud.tenants
         env = {"TAXCALC_CONSENT_GRAPH_TOKEN": self.cloud.token_for(token_for)} if token_for else {}
         result: Result = CliRunner().invoke(app, list(args), env=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):

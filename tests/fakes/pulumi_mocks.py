@@ -349,10 +349,19 @@ class EntraMocks(pulumi.runtime.Mocks):
                 )
             sp = self.tenant.add_service_principal(app_id, name, tags=tags)
         else:
-            # With use_existing the provider's create calls its update, which PATCHes tags with what the
-            # program set (feature_tags, else tags, else none): a PATCH replaces the whole collection
-            # (service_principal_resource.go, servicePrincipalResourceCreate -> servicePrincipalResourceUpdate).
+            # With use_existing the provider's create calls its update, which PATCHes every property it manages,
+            # unset ones included (service_principal_resource.go, servicePrincipalResourceCreate ->
+            # servicePrincipalResourceUpdate): tags as the program set them (feature_tags, else tags, else none),
+            # accountEnabled true unless configured, strings null (nullable.NoZero), sets and SAML settings empty.
             sp.tags = tags
+            sp.account_enabled = inputs.get("accountEnabled", True) is not False
+            sp.description = inputs.get("description") or None
+            sp.notes = inputs.get("notes") or None
+            sp.login_url = None
+            sp.preferred_single_sign_on_mode = None
+            sp.alternative_names = []
+            sp.notification_email_addresses = []
+            sp.saml_single_sign_on_settings = None
         sp.app_role_assignment_required = bool(inputs.get("appRoleAssignmentRequired", False))
         return sp.id, {**inputs, **_service_principal_wire(sp)}
 

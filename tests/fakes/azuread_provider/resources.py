@@ -115,17 +115,26 @@ def _sp_tags(inputs: dict[str, Any], olds: dict[str, Any]) -> list[str]:
 
 
 def _sp_properties(inputs: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
-    """The body servicePrincipalResourceUpdate PATCHes: every managed property, tags included (an empty set
-    is sent as ``[]``, so tags set outside Terraform are removed), empty strings as null (nullable.NoZero)."""
+    """The body servicePrincipalResourceUpdate PATCHes: every property it manages, whether the program set it or
+    not (service_principal_resource.go, ``properties`` in servicePrincipalResourceUpdate):
+    - ``accountEnabled`` as configured, default true (``nullable.Value``): a disabled app is enabled again;
+    - ``description``, ``notes``, ``loginUrl``, ``preferredSingleSignOnMode`` as null when unset (``nullable.NoZero``):
+      what an administrator wrote is cleared;
+    - ``alternativeNames`` and ``notificationEmailAddresses`` as the configured sets, ``[]`` when unset;
+    - ``samlSingleSignOnSettings`` as ``{}`` when unset (serviceprincipals.go ``expandSamlSingleSignOn``);
+    - tags (``_sp_tags``)."""
+    saml = inputs.get("samlSingleSignOn") or []
+    relay = saml[0].get("relayState") if saml and isinstance(saml[0], dict) else None
     return {
         "accountEnabled": inputs.get("accountEnabled", True) is not False,
-        "alternativeNames": [],
+        "alternativeNames": list(inputs.get("alternativeNames") or []),
         "appRoleAssignmentRequired": bool(inputs.get("appRoleAssignmentRequired", False)),
         "description": inputs.get("description") or None,
-        "loginUrl": None,
+        "loginUrl": inputs.get("loginUrl") or None,
         "notes": inputs.get("notes") or None,
-        "notificationEmailAddresses": [],
-        "preferredSingleSignOnMode": None,
+        "notificationEmailAddresses": list(inputs.get("notificationEmailAddresses") or []),
+        "preferredSingleSignOnMode": inputs.get("preferredSingleSignOnMode") or None,
+        "samlSingleSignOnSettings": {"relayState": relay} if relay is not None else {},
         "tags": _sp_tags(inputs, olds),
     }
 
@@ -178,12 +187,14 @@ async def service_principal_create(graph: GraphClient, inputs: dict[str, Any], d
         raise ProviderError("Bad API response: object ID returned for service principal is nil")
     resource_id = f"/servicePrincipals/{object_id}"
     try:
+        # DefaultUpdateServicePrincipalOperationOptions: no retry function, so go-azure-sdk does not retry a 404
+        # (sdk/client/client.go retries 404 only where the operation gives one; terraform-provider-azuread#1811):
+        # a service principal not yet replicated fails the create here, whatever the comment above it says.
         await graph.request(
             "PATCH",
             f"/servicePrincipals/{object_id}",
             deadline=deadline,
             body={"description": inputs.get("description") or None},
-            retry=lambda status, _: status == 404,
         )
     except GraphRequestError as exc:
         if exc.not_found:
@@ -209,7 +220,9 @@ async def service_principal_update(
         )
     except GraphRequestError as exc:
         raise _fail(f"Updating {resource_id}", exc) from None
-    if "owners" in inputs and sorted(inputs.get("owners") or []) != sorted(olds.get("owners") or []):
+    # d.HasChange("owners"): owners is Optional and not Computed, so config without owners is the empty set, and
+    # after the read put the tenant's owners into state, every later update removes them all.
+    if {str(o).lower() for o in inputs.get("owners") or []} != {str(o).lower() for o in olds.get("owners") or []}:
         current = await graph.list(f"/servicePrincipals/{object_id}/owners", deadline=deadline)
         have = {str(o["id"]) for o in current}
         want = {str(o) for o in inputs.get("owners") or []}
