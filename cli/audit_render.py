@@ -28,7 +28,8 @@ def _sp_text(sp: dict[str, Any]) -> str:
         return "missing"
     enabled = "enabled" if sp["enabled"] else "disabled"
     required = "assignment required" if sp["assignment_required"] else "any user may sign in"
-    return f"{sp['object_id']} ({enabled}; {required})"
+    # Found in the tenant: apply takes it over changing only whether it requires assignment.
+    return f"{sp['object_id']} ({enabled}; {required}; the tool changes only whether it requires assignment)"
 
 
 def _consent_text(tenant: dict[str, Any]) -> str:

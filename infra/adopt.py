@@ -64,9 +64,11 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
             who = delegated_grant.EVERY_USER if want.user is None else want.user.user_principal_name
             result.apply_changes.append(f"create grant for {who}: {' '.join(want.scopes)}")
         return result
-    result.adopted.append(Adopted(service_principal.NAME, service_principal.import_id(sp.object_id), name))
+    # Found, so apply takes it over narrowly: only assignment-required is the file's (infra.service_principal_provider).
+    what = f"{name}'s service principal, {service_principal.ORIGIN_WORDS[service_principal.ORIGIN_FOUND]}"
+    result.adopted.append(Adopted(service_principal.NAME, service_principal.import_id(sp.object_id), what))
     if not sp.enabled:
-        result.apply_changes.append(f"enable the service principal of {name}: {SP_DISABLED}")
+        result.not_adopted.append(SP_DISABLED)
     if sp.assignment_required != plan.service_principal.assignment_required:
         flag = str(plan.service_principal.assignment_required).lower()
         result.apply_changes.append(f"set assignment required to {flag} on the service principal")

@@ -305,8 +305,9 @@ class ExpectedGrant:
 
 
 SP_DISABLED = (
-    "the service principal is disabled (an administrator turned sign-in off): apply turns it back on "
-    "(pulumi-azuread's account_enabled defaults to true), so ask the tenant's administrator why first"
+    "the service principal is disabled (an administrator turned sign-in off): no user can connect a mailbox until "
+    "an administrator enables it again; apply leaves it as it is (the tool changes only whether it requires "
+    "assignment)"
 )
 
 

@@ -96,6 +96,10 @@ class TenantConsent(pulumi.ComponentResource):
         client_id: pulumi.Input[str] = (
             self.application.client_id if self.application is not None else str(plan.app.client_id)
         )
+        # When the tenant already has it, its object id is known now: what depends on it (grants, assignments)
+        # is planned against that id, so a preview says "same" for them rather than an unknown id that reads as
+        # a replacement, and a stack applied before 0.2 moves to the tool's resource without its grants moving.
+        found = None if plan.app.register else directory.existing_service_principal_id(str(plan.app.client_id))
         # The tool's own resource, never pulumi-azuread's ServicePrincipal: an enterprise application that is
         # already in the tenant keeps its owners, notes, SSO settings, tags and enabled state; only
         # appRoleAssignmentRequired is the file's (infra/service_principal_provider.py says why). It signs in as
@@ -108,15 +112,12 @@ class TenantConsent(pulumi.ComponentResource):
                 assignment_required=plan.service_principal.assignment_required,
                 application_registered_here=plan.app.register,
                 auth=self._auth,
+                found_in_tenant=None if plan.app.register else found is not None,
             ),
             # Under the component, not on the azuread provider: the engine runs it with the tool's own Python.
             pulumi.ResourceOptions(parent=self),
         )
         self._declared.add(service_principal.NAME)
-        # When the tenant already has it, its object id is known now: what depends on it (grants, assignments)
-        # is planned against that id, so a preview says "same" for them rather than an unknown id that reads as
-        # a replacement, and a stack applied before 0.2 moves to this resource without its grants moving.
-        found = None if plan.app.register else directory.existing_service_principal_id(str(plan.app.client_id))
         hub: pulumi.Output[str] = (
             pulumi.Output.from_input(found) if found is not None else self.service_principal.object_id
         )

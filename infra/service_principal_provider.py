@@ -282,6 +282,9 @@ class HubServicePrincipalArgs:
     assignment_required: bool
     application_registered_here: bool
     auth: SettingsAuth
+    found_in_tenant: bool | None = None
+    """What the program saw when it ran: the tenant has one already (True), has none (False), or the application
+    id is not known yet (None, register mode). Said in the plan; the provider finds or creates all the same."""
 
 
 class HubServicePrincipal(pulumi.dynamic.Resource, module="taxcalc-consent", name="HubServicePrincipal"):
@@ -296,6 +299,7 @@ class HubServicePrincipal(pulumi.dynamic.Resource, module="taxcalc-consent", nam
             "clientId": args.client_id,
             "appRoleAssignmentRequired": args.assignment_required,
             "applicationRegisteredHere": args.application_registered_here,
+            "foundInTenant": args.found_in_tenant,
             "auth": args.auth.props(),
             # Outputs the program reads, declared so the engine resolves them (by their Python names: the SDK
             # keys each output's resolver by the name given here, after translate_output_property).

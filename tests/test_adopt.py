@@ -166,9 +166,9 @@ def test_application_permissions_are_imported_by_resource_and_assignment_id(proj
     )
 
 
-def test_adopting_a_disabled_service_principal_says_apply_would_enable_it(project: Path) -> None:
-    """pulumi-azuread's account_enabled defaults to true (service_principal_resource.go), so the first apply
-    after adoption turns sign-in back on: adopt says so before anyone applies."""
+def test_adopting_a_disabled_service_principal_says_apply_leaves_it_disabled(project: Path) -> None:
+    """The tool's service principal resource changes only assignment-required, so a disabled app stays disabled;
+    adopt says so, and that it is why nobody can connect a mailbox, before anyone applies."""
     tenant = FakeTenant(scenarios.CONTOSO_ID)
     sp = scenarios.add_taxcalc_hub(tenant)
     sp.account_enabled = False
@@ -178,10 +178,11 @@ def test_adopting_a_disabled_service_principal_says_apply_would_enable_it(projec
         result = run_adopt(emulator, "--json")
     assert result.exit_code == 0, result.output
     (adopted,) = parse_document(result.stdout)["tenants"]
-    assert adopted["apply_changes"][0].startswith(
-        "enable the service principal of TaxCalc-Hub: the service principal is disabled (an administrator turned"
-    )
-    assert "enable the service principal of TaxCalc-Hub" in result.stderr
+    assert not any("enable" in change for change in adopted["apply_changes"])
+    assert any(left.startswith("the service principal is disabled") for left in adopted["not_adopted"])
+    assert "apply leaves it as it is" in result.stderr
+    sp_entry = next(a for a in adopted["adopted"] if a["name"] == "taxcalc-hub-sp")
+    assert "the tool changes only whether it requires assignment" in sp_entry["what"]
 
 
 def test_missing_service_principal_adopts_nothing_and_writes_nothing(project: Path) -> None:

@@ -179,7 +179,7 @@ def test_a_disabled_service_principal_is_a_difference_that_says_apply_would_enab
     assert tenant_document["service_principal"]["enabled"] is False
     (difference,) = tenant_document["differences"]
     assert difference["kind"] == "service-principal-disabled"
-    assert "apply turns it back on" in difference["message"]
+    assert "apply leaves it as it is" in difference["message"]
 
 
 def test_throttled_audit_retries_and_completes(contoso: GraphEmulator) -> None:

@@ -80,10 +80,17 @@ def describe(step: Step) -> str:
         if drift:
             return "TaxCalc-Hub's service principal is missing from the tenant (deleted outside the file)"
         required = _required_words(new.get("appRoleAssignmentRequired"))
+        kept = "its owners, notes, SSO settings, tags and enabled state stay as they are"
+        if new.get("foundInTenant") is True:
+            return (
+                "adopt TaxCalc-Hub's existing service principal (enterprise application), changing only whether it "
+                f"requires assignment ({required}); {kept}"
+            )
+        if new.get("foundInTenant") is False:
+            return f"create TaxCalc-Hub's service principal (enterprise application; assignment {required})"
         return (
             "adopt TaxCalc-Hub's service principal (enterprise application) if the tenant has one, changing only "
-            f"whether it requires assignment ({required}); its owners, notes, SSO settings, tags and enabled state "
-            "stay as they are. If it has none, create it"
+            f"whether it requires assignment ({required}); {kept}. If it has none, create it"
         )
     if op == "delete":
         before = step.old_outputs.get("before")

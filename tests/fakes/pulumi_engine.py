@@ -344,7 +344,7 @@ class FakeStack:
             old = state.get(urn)
             if old is None:
                 steps.append(("create", urn, None, new))
-            elif old.inputs != {k: (old.inputs.get(k) if v == UNKNOWN else v) for k, v in new.inputs.items()}:
+            elif _differs(old, new):
                 steps.append(("update", urn, old, new))
             else:
                 steps.append(("same", urn, old, new))
@@ -454,3 +454,17 @@ class FakeStack:
             )
             resource_id = assignment.id
         state[urn] = Resource(new.type, new.name, inputs, resource_id, new.retain_on_delete, outputs)
+
+
+_SERVICE_PRINCIPAL_DIFFED = ("tenantId", "clientId", "appRoleAssignmentRequired")
+"""What the tool's service principal provider's diff compares (infra/service_principal_provider.py): its other
+inputs (what the program saw, the provider reference) change nothing in the tenant."""
+
+
+def _differs(old: Resource, new: Resource) -> bool:
+    """Whether the provider's diff would report a change: every input, as pulumi-azuread's diff compares them, or
+    the tool's own provider's few."""
+    known = {k: (old.inputs.get(k) if v == UNKNOWN else v) for k, v in new.inputs.items()}
+    if new.type == service_principal.TYPE:
+        return any(old.inputs.get(k) != known.get(k) for k in _SERVICE_PRINCIPAL_DIFFED)
+    return old.inputs != known
