@@ -225,6 +225,10 @@ def failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
     found = []
     for key, what in (("tenantId", "the tenant id"), ("clientId", "TaxCalc-Hub's application id")):
         value = news.get(key)
+        if isinstance(value, pulumi.Output):
+            # Not known until apply (register mode: the application registered in the same run): the plugin
+            # hands the check an unknown as an Output (pulumi/dynamic/__main__.py, Check, keep_unknowns).
+            continue
         if not isinstance(value, str) or not is_guid(value):
             found.append(pulumi.dynamic.CheckFailure(key, f"expected {what}, a GUID"))
     if not isinstance(news.get("appRoleAssignmentRequired"), bool):

@@ -11,7 +11,6 @@ import yaml
 from taxcalc_consent.cli.engine_setup import policy_pack_dir
 from tests.conftest import CLIENT_ID
 from tests.engine.conftest import WorldFactory
-from tests.fakes.azuread_provider.provider import TIMEOUT_ENV
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import PUBLISHED_APPS
 
@@ -85,21 +84,23 @@ def test_a_replacement_counts_once_and_nothing_but_entra_objects_is_counted(worl
     assert placeholder is not None and placeholder.id in tenant.service_principals, "retain_on_delete"
 
 
-def test_an_application_id_no_tenant_knows_is_retried_until_the_create_timeout(
-    world: WorldFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_application_id_no_tenant_knows_fails_in_seconds_naming_it(world: WorldFactory) -> None:
+    """Graph answers "does not reference a valid application object" for an application it does not know; for an
+    application registered elsewhere nothing replicates here, so the tool's provider retries that for 20 s only
+    (infra/service_principal_provider.py), not the 10 minutes of terraform-provider-azuread's create timeout."""
     (tenant,) = org_tenants(1)
     unknown = "5a1e0000-7ac0-4c1c-9000-0000000bad00"
     w = world([tenant], {"firm": organisation_file(tenant.tenant_id)}, defaults=f"app:\n  client_id: {unknown}\n")
-    monkeypatch.setenv(TIMEOUT_ENV, "3")
 
     run = w.cli("apply", "tenants", "--yes", "--json")
 
     assert run.code == 1, run.output
     error = run.tenant("firm")["error"]
-    assert f"The appId '{unknown}' of the service principal does not reference a valid application object" in error
+    assert f"Microsoft Graph knows no application {unknown} in tenant {tenant.tenant_id}" in error
+    assert "check the application id app.client_id" in error
     posts = [r for r in w.cloud.writes() if (r.method, r.path) == ("POST", "/servicePrincipals")]
-    assert len(posts) >= 2, "terraform-provider-azuread retries this 400 until its create timeout"
+    assert len(posts) >= 2, "retried while Graph might still be replicating it"
+    assert tenant.service_principal_by_app_id(unknown) is None
     assert "Traceback" not in run.output
 
 
