@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pulumi
 import pytest
 
 from taxcalc_consent.infra import graph
@@ -63,6 +64,9 @@ def test_check_refuses_what_is_not_a_tenant_id_or_an_application_id() -> None:
         "appRoleAssignmentRequired"
     )
     assert provider.check({}, inputs()).failures == []
+    # An application registered in the same run: its id is unknown at preview, and the plugin hands the check an
+    # Output for it (pulumi/dynamic/__main__.py, Check); it is checked again with the value before create.
+    assert provider.check({}, {**inputs(), "clientId": pulumi.Output.from_input("later")}).failures == []
 
 
 def test_a_found_enterprise_app_gets_one_patch_and_is_put_back_on_release(
