@@ -9,7 +9,7 @@ resource (URN) is one change at most: the bookkeeping steps are none, a replacem
 ``replace``, and an import with an update is one ``import`` whose words say both.
 
 The words come from the resource's kind (``infra.kinds``). The Automation API's event classes are only
-read here (duck-typed), never imported at run time: ``cli.engine`` is the one module that imports
+read here (duck-typed), never imported at run time: ``cli.automation`` is the one module that imports
 ``pulumi.automation``.
 """
 

@@ -122,7 +122,7 @@ def main(
     ctx.obj = {"debug": debug}
 
 
-# In the order of the command-line contract (DESIGN.md), which is also --help's order. Each command
+# In the order of the command-line contract (README, Commands), which is also --help's order. Each command
 # returns an ExitCode; ``exits`` turns it (and any user-facing error) into the process's exit status.
 for command in (init, validate, plan, apply, drift, offboard, audit, adopt, schema):
     app.command(cls=PlainHelpCommand)(exits(command))

@@ -84,8 +84,8 @@ from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-e
 )
 
 TENANT_FILE_CONFIG = TENANT_FILE_KEY
-"""The stack config key the Pulumi program reads its tenant file from (infra/__main__.py)."""
-"""Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config."""
+"""Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config (whose key,
+``taxcalc-consent:tenantFile``, the program reads its tenant file from: infra/program.py)."""
 
 _LEVELS = {
     "mandatory": EnforcementLevel.MANDATORY,
