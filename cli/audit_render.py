@@ -1,11 +1,10 @@
-"""Human renderings of the audit@1 document: a rich table (terminal), Markdown, and one self-contained HTML file.
+"""Human renderings of the audit@1 document: a rich table (terminal) and Markdown (the HTML report: cli.audit_html).
 
 All three read the same document the ``--json`` output prints, so they cannot disagree with it.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -151,83 +150,3 @@ def render_markdown(document: Mapping[str, Any]) -> str:
             lines.append(f"No differences from {_md(tenant['file'])}.")
         lines.append("")
     return "\n".join(lines)
-
-
-# -------------------------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1b1b;max-width:72rem}
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;
-vertical-align:top}th{background:#f3f3f3}.no-prompt{color:#107c10}.consent-prompt{color:#8a5a00}
-.admin-approval-required,.refused,.failed{color:#a4262c}code{font-size:.9em}
-"""
-
-
-def _h(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _cls(experience: str) -> str:
-    return experience.replace(" ", "-")
-
-
-def render_html(document: Mapping[str, Any]) -> str:
-    """One self-contained page (inline CSS, no scripts, no external resources); every value escaped."""
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>TaxCalc-Hub consent audit</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>TaxCalc-Hub consent audit</h1>",
-    ]
-    for tenant in document["tenants"]:
-        out.append(f"<h2>{_h(tenant['tenant'])} <small>({_h(tenant['tenant_id'])})</small></h2>")
-        if "error" in tenant:
-            out.append(f'<p class="failed">Audit failed: {_h(tenant["error"])}</p>')
-            continue
-        ux, after = tenant["user_experience"], tenant["after_apply"]
-        out += [
-            "<ul>",
-            f"<li>Service principal: {_h(_sp_text(tenant['service_principal']))}</li>",
-            f"<li>User consent: {_h(_consent_text(tenant))}</li>",
-            f'<li>A user without a grant of their own: <strong class="{_cls(ux["experience"])}">'
-            f"{_h(ux['experience'])}</strong> ({_h(ux['reason'])})</li>",
-            f'<li>Once apply has run, a user without a grant of their own: <strong class="{_cls(after["experience"])}">'
-            f"{_h(after['experience'])}</strong> ({_h(after['reason'])})</li>",
-            "</ul>",
-            "<table><tr><th>grant</th><th>scopes</th></tr>",
-        ]
-        out += [
-            f"<tr><td>{_h(_who(g))}</td><td><code>{_h(' '.join(g['scopes']))}</code></td></tr>"
-            for g in tenant["grants"]
-        ]
-        out.append("</table>")
-        if tenant["app_role_assignments"]:
-            roles = ", ".join(_h(r["role"]) for r in tenant["app_role_assignments"])
-            out.append(f"<p>Application permissions: {roles}</p>")
-        if tenant["assignments"]:
-            out.append("<table><tr><th>assigned</th><th>type</th></tr>")
-            out += [
-                f"<tr><td>{_h(a['principal'])}</td><td>{_h(a['principal_type'])}</td></tr>"
-                for a in tenant["assignments"]
-            ]
-            out.append("</table>")
-        if ux["users"]:
-            out.append("<table><tr><th>user</th><th>sees</th><th>why</th></tr>")
-            for user in ux["users"]:
-                css = "refused" if user["refused"] else _cls(user["experience"])
-                out.append(
-                    f'<tr><td>{_h(user["principal"])}</td><td class="{css}">{_h(ux_label(user))}</td>'
-                    f"<td>{_h(user['reason'])}</td></tr>"
-                )
-            out.append("</table>")
-        if tenant["differences"]:
-            out.append(f"<h3>Differences from {_h(tenant['file'])}</h3><ul>")
-            out += [f"<li>{_h(difference_line(d))}</li>" for d in tenant["differences"]]
-            out.append("</ul>")
-        else:
-            out.append(f"<p>No differences from {_h(tenant['file'])}.</p>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"

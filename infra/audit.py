@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from taxcalc_consent.infra import graph
+from taxcalc_consent.infra import findings, graph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
 from taxcalc_consent.infra.consent_settings import (
     DIRECTORY_ROLES,
@@ -419,6 +419,8 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
         "tenant": plan.tenant,
         "file": plan.file,
         "tenant_id": plan.tenant_id,
+        "name": plan.tenant_name,
+        "domain": plan.tenant_domain,
         "service_principal": {
             "exists": sp is not None,
             "object_id": sp.object_id if sp else None,
@@ -454,7 +456,11 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
         "user_experience": _user_experience(plan, snapshot, consent),
         "after_apply": after_apply(plan, snapshot, consent),
         "differences": differences(plan, snapshot),
+        "summary": {"users": 0, "no_prompt": 0, "prompted": 0, "refused": 0, "to_fix": 0, "findings": 0},
+        "findings": [],
     }
+    document["findings"] = findings.rank(document)
+    document["summary"] = findings.summarise(document)
     return document
 
 

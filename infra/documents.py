@@ -272,11 +272,37 @@ class AuditDifference(TypedDict):
     scopes: NotRequired[list[str]]
 
 
+class AuditSummary(TypedDict):
+    """The counts a client reads first (``infra.findings``)."""
+
+    users: int
+    """Users the audit could say something of: every user the file or the tenant's grants name."""
+    no_prompt: int
+    prompted: int
+    """Users who will meet a consent prompt or the admin-approval wall."""
+    refused: int
+    """Users Entra refuses outright (assignment required, not assigned)."""
+    to_fix: int
+    """Differences between the tenant and its file."""
+    findings: int
+
+
+class AuditFinding(TypedDict):
+    risk: Literal["high", "medium", "low"]
+    title: str
+    detail: str
+    next_step: str
+
+
 @final
 class AuditTenant(TypedDict):
     tenant: str
     file: str
     tenant_id: str
+    name: str | None
+    """The client's name (the file's ``tenant.name``)."""
+    domain: str | None
+    """The client's primary domain (the file's ``tenant.domain``)."""
     service_principal: AuditServicePrincipal
     grants: list[AuditGrant]
     app_role_assignments: list[AuditAppRoleAssignment]
@@ -289,6 +315,9 @@ class AuditTenant(TypedDict):
     """What they will see once apply has made the tenant match the file: its grants and assignments, the
     consent settings it manages, and the tenant's own settings where it leaves them as they are."""
     differences: list[AuditDifference]
+    summary: AuditSummary
+    findings: list[AuditFinding]
+    """Riskiest first."""
 
 
 @final
@@ -298,6 +327,8 @@ class FailedTenant(TypedDict):
     tenant: str
     file: str
     tenant_id: str
+    name: str | None
+    domain: str | None
     error: str
 
 

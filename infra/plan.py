@@ -148,6 +148,10 @@ class ConsentPlan:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     violations: tuple[Violation, ...] = ()
     consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
+    tenant_name: str | None = None
+    """The client's name, for people (``tenant.name``)."""
+    tenant_domain: str | None = None
+    """The client's primary domain, for people (``tenant.domain``)."""
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -199,6 +203,8 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
         exceptions=tuple(spec.exceptions),
         policy=spec.policy,
         consent_settings=consent_settings_plan(spec.consent_settings),
+        tenant_name=spec.tenant.name,
+        tenant_domain=spec.tenant.domain,
     )
 
 

@@ -247,7 +247,9 @@ def test_markdown_report_on_stdout(contoso: GraphEmulator) -> None:
     assert "scopes-extra: every user (AllPrincipals)" in result.stdout
 
 
-def test_html_report_is_one_self_contained_escaped_file(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_report_is_a_folder_of_self_contained_escaped_pages(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with scenarios.deterministic_ids(monkeypatch):
         tenant = scenarios.fabrikam_partly_consented()
         hostile = tenant.add_group('<script>alert("x")</script>')
@@ -256,14 +258,21 @@ def test_html_report_is_one_self_contained_escaped_file(workdir: Path, monkeypat
         tenant.create_app_role_assignment(hostile.id, sp.id, DEFAULT_ROLE_ID)
     scenarios.write_tenant_file(workdir / "tenants", "fabrikam", scenarios.FABRIKAM_FILE)
     with serve(tenant) as emulator:
-        result = run_audit(emulator, "tenants", "--format", "html", "--out", "report.html")
+        refused = run_audit(emulator, "tenants", "--format", "html", "--out", "report.html")
+        assert refused.exit_code == 2 and "writes a folder" in refused.stderr and emulator.requests == []
+        assert run_audit(emulator, "tenants", "--format", "html").exit_code == 2, "a folder must be named"
+        result = run_audit(emulator, "tenants", "--format", "html", "--out", "report")
     assert result.exit_code == 3
     assert result.stdout == ""
-    page = (workdir / "report.html").read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>")
-    assert "<script" not in page
+    assert sorted(p.name for p in (workdir / "report").iterdir()) == ["fabrikam.html", "index.html"]
+    for page_file in (workdir / "report").iterdir():
+        page = page_file.read_text(encoding="utf-8")
+        assert page.startswith("<!DOCTYPE html>")
+        assert "<script" not in page
+        assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+    page = (workdir / "report" / "fabrikam.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
-    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+    assert "@media print" in page
 
 
 def test_markdown_golden_is_the_sample_in_the_docs(fabrikam: GraphEmulator) -> None:

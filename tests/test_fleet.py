@@ -116,9 +116,7 @@ def test_plan_previews_every_tenant_in_entra_terms(tenants: Path, backend: FakeB
     scopes = "Mail.Send User.Read email offline_access openid profile"
     assert f"+ grant every user (AllPrincipals, tenant-wide admin consent): {scopes}" in err
     assert f"+ grant user {ALICE} (Principal): {scopes}" in err and f"+ grant user {BOB} (Principal)" in err
-    assert (
-        "+ adopt TaxCalc-Hub's service principal (enterprise application) if the tenant has one, changing only" in err
-    )
+    assert "+ create TaxCalc-Hub's service principal (enterprise application; assignment not required)" in err
     group = backend.tenants["fabrikam"].group("Mailboxes").id
     assert f"+ assign group {group} to TaxCalc-Hub" in err
     assert "contoso: previewing" in err  # plain progress lines when stderr is not a terminal
