@@ -30,3 +30,11 @@ def test_a_mistyped_choice_is_said_in_plain_words() -> None:
         assert result.exit_code == 2, result.output
         assert expected in result.stderr, result.stderr
         assert "Value error" not in result.output
+
+
+def test_version_prints_the_installed_version_and_exits_0() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"taxcalc-consent {version('taxcalc-consent')}\n"
