@@ -46,6 +46,8 @@ class Adoption:
     adopted: list[Adopted] = field(default_factory=list)
     apply_changes: list[str] = field(default_factory=list)
     not_adopted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Names in the file the tenant lacks: apply would fail on each."""
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -75,7 +77,7 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
 
     expected, problems = expected_grants(plan, snapshot)
     for problem in problems:
-        result.not_adopted.append(f"{problem['subject']}: {problem['message']}")
+        result.missing.append(f"{problem['subject']}: {problem['message']}")
     matches, unmatched = match_grants(expected, snapshot.grants)
     for match in matches:
         want, have, who = match.want, match.have, match.subject
@@ -115,7 +117,8 @@ def plan_adoption(plan: ConsentPlan, snapshot: TenantSnapshot) -> Adoption:
 
     wanted, unresolved = wanted_assignments(plan, snapshot)
     for ref in unresolved:
-        result.not_adopted.append(f"{ref}: not found in the directory, cannot be assigned")
+        near = snapshot.did_you_mean(ref.lower() if "@" in ref else ref)
+        result.missing.append(f"{ref}: not found in the directory, cannot be assigned{near}")
     for a in snapshot.assignments:
         key = (a.principal_type, a.principal_id)
         known = snapshot.users.get(a.principal_id)
@@ -183,4 +186,5 @@ def adoption_to_dict(adoption: Adoption, stack_config: str, changed: bool) -> Ad
         ],
         "apply_changes": adoption.apply_changes,
         "not_adopted": adoption.not_adopted,
+        "missing": adoption.missing,
     }

@@ -34,6 +34,7 @@ from taxcalc_consent.infra.documents import (
     AuditUserExperience,
     FailedTenant,
 )
+from taxcalc_consent.infra.errors import did_you_mean
 from taxcalc_consent.infra.kinds import admin_consent_workflow as workflow_kind
 from taxcalc_consent.infra.kinds import user_consent_setting
 from taxcalc_consent.infra.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
@@ -116,6 +117,13 @@ class TenantSnapshot:
     users: dict[str, UserInfo | None] = field(default_factory=dict)
     """Every user reference (lower-case UPN or object id) from the file, and every grant principal."""
     groups: dict[str, GroupLookup] = field(default_factory=dict)
+    near_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each user or group name the file has and the tenant has not: names the tenant has that begin alike."""
+
+    def did_you_mean(self, ref: str) -> str:
+        """``; did you mean 'x'?`` when the tenant has a name close to ``ref``, else nothing."""
+        return did_you_mean(ref, self.near_names.get(ref, ()))
+
     """Every group reference from the file, and every group assigned to TaxCalc-Hub (by object id)."""
 
 
@@ -250,13 +258,25 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
             a.principal_id for a in assignments if a.principal_type == "Group" and a.principal_id not in members
         )
     )
+    # The names the file has and the tenant has not: the tenant's near names, for a did-you-mean.
+    missing_users = [ref for ref, user in users.items() if user is None and not is_guid(ref)]
+    missing_groups = [ref for ref, hits in group_hits.items() if not hits and not is_guid(ref)]
     third = [graph.users_get(pid) for pid in unknown_principals]
     third += [graph.groups_list_user_members(gid) for gid in assigned_groups]
+    third += [graph.users_list_near(ref) for ref in missing_users]
+    third += [graph.groups_list_near(ref) for ref in missing_groups]
     answers = iter(client.batch(third) if third else [])
     for pid in unknown_principals:
         users[pid] = _user_info(cast(dict[str, Any] | None, next(answers)))
     for gid in assigned_groups:
         members[gid] = _members(next(answers))
+    near: dict[str, tuple[str, ...]] = {}
+    for ref, field_name in [
+        *((r, "userPrincipalName") for r in missing_users),
+        *((r, "displayName") for r in missing_groups),
+    ]:
+        page = cast(dict[str, Any] | None, next(answers)) or {}
+        near[ref] = tuple(str(item.get(field_name) or "") for item in page.get("value") or [])
 
     groups: dict[str, GroupLookup] = {}
     for ref, hits in group_hits.items():
@@ -287,6 +307,7 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
         admin_consent_request_policy=dict(admin_consent),
         users=users,
         groups=groups,
+        near_names=near,
     )
 
 
@@ -322,7 +343,8 @@ def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[E
             continue
         user = snapshot.users.get(wanted.principal.lower())
         if user is None:
-            problems.append(_difference("user-not-found", wanted.principal, "the file lists this user; Entra has none"))
+            why = "the file lists this user; Entra has none" + snapshot.did_you_mean(wanted.principal.lower())
+            problems.append(_difference("user-not-found", wanted.principal, why))
         elif user.id not in seen:
             seen.add(user.id)
             out.append(ExpectedGrant("Principal", user, wanted.scopes, wanted.principal))
@@ -331,6 +353,8 @@ def expected_grants(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[list[E
         if lookup is None or lookup.group is None:
             count = lookup.matches if lookup else 0
             why = "no group has this name or id" if count == 0 else f"{count} groups have this display name"
+            if count == 0:
+                why += snapshot.did_you_mean(group_grant.group)
             problems.append(_difference("group-not-found", group_grant.group, why))
             continue
         for member in lookup.group.members:

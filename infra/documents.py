@@ -355,6 +355,9 @@ class AdoptTenant(TypedDict):
     adopted: list[AdoptedEntry]
     apply_changes: list[str]
     not_adopted: list[str]
+    missing: list[str]
+    """Users and groups the file names that the tenant does not have (with the tenant's near name, if any):
+    apply would fail on them, so adopt exits 1."""
 
 
 @final

@@ -267,6 +267,44 @@ def groups_get(object_id: str) -> GraphRequest:
     )
 
 
+NEAR_NAMES_PAGE = 100
+"""How many names a near-name lookup reads: one page, never the whole directory."""
+
+
+def _prefix(name: str) -> str:
+    """What a near-name lookup asks for: the first three characters, so a typo later in the name still finds it."""
+    return name[:3]
+
+
+# https://learn.microsoft.com/graph/api/user-list (filter: startswith on userPrincipalName, a default query);
+# one page, as an entity: the suggestions for a name the file has and the tenant has not.
+def users_list_near(user_principal_name: str) -> GraphRequest:
+    return GraphRequest(
+        "/users",
+        "entity",
+        (
+            ("$filter", f"startswith(userPrincipalName,{_odata_string(_prefix(user_principal_name))})"),
+            _select("userPrincipalName"),
+            ("$top", str(NEAR_NAMES_PAGE)),
+        ),
+        permission=USER_READ,
+    )
+
+
+# https://learn.microsoft.com/graph/api/group-list (filter: startswith on displayName, a default query)
+def groups_list_near(display_name: str) -> GraphRequest:
+    return GraphRequest(
+        "/groups",
+        "entity",
+        (
+            ("$filter", f"startswith(displayName,{_odata_string(_prefix(display_name))})"),
+            _select("displayName"),
+            ("$top", str(NEAR_NAMES_PAGE)),
+        ),
+        permission=GROUP_MEMBER_READ,
+    )
+
+
 # https://learn.microsoft.com/graph/api/group-list (filter: displayName eq, the name as an OData string literal)
 def groups_list_by_display_name(display_name: str) -> GraphRequest:
     return GraphRequest(

@@ -240,3 +240,24 @@ def test_write_adoption_removes_the_key_when_nothing_is_left(tmp_path: Path) -> 
     assert yaml.safe_load(stack.read_text(encoding="utf-8")) == yaml.safe_load(EXISTING_STACK)
     assert write_adoption(stack, "taxcalc-consent:adopt", {}) is False
     assert list(tmp_path.iterdir()) == [stack]  # no temporary file left behind
+
+
+def test_a_user_or_group_the_tenant_lacks_fails_adopt_naming_the_tenants_near_name(project: Path) -> None:
+    """Before, adopt exited 0 and the only sign was one line among many; apply then failed on the name. Now adopt
+    exits 1, and the tenant's own spelling is offered (read with startswith, one page: never the directory)."""
+    tenant = scenarios.fabrikam_partly_consented()
+    text = scenarios.FABRIKAM_FILE.replace("bob.jones@fabrikam.com", "bob.jone@fabrikam.com").replace(
+        "TaxCalc Mailboxes", "TaxCalc Mailbox"
+    )
+    scenarios.write_tenant_file(project / "tenants", "fabrikam", text)
+    with serve(tenant) as emulator:
+        result = run_adopt(emulator, "--json")
+    assert result.exit_code == 1, result.output
+    (adopted,) = parse_document(result.stdout)["tenants"]
+    missing = adopted["missing"]
+    assert any(
+        m.startswith("bob.jone@fabrikam.com:") and "did you mean 'bob.jones@fabrikam.com'?" in m for m in missing
+    )
+    assert any(m.startswith("TaxCalc Mailbox:") and "did you mean 'TaxCalc Mailboxes'?" in m for m in missing)
+    assert "name users or groups their tenant does not have" in result.stderr
+    assert "missing   TaxCalc Mailbox:" in result.stderr

@@ -480,3 +480,16 @@ def test_a_missing_group_spelt_two_ways_is_reported_once(fabrikam: GraphEmulator
     assert [d for d in differences if d["subject"].lower() == "ghosts"] == [
         {"kind": "group-not-found", "subject": "Ghosts", "message": "no group has this name or id"}
     ]
+
+
+def test_a_group_or_user_not_found_offers_the_tenants_near_name(fabrikam: GraphEmulator, workdir: Path) -> None:
+    text = scenarios.FABRIKAM_FILE.replace("TaxCalc Mailboxes", "Taxcalc Mailbox").replace(
+        "bob.jones@fabrikam.com", "bob.jnes@fabrikam.com"
+    )
+    scenarios.write_tenant_file(workdir / "tenants", "fabrikam", text)
+    _, document = audit_json(fabrikam)
+    differences = {d["subject"]: d for d in document["tenants"][0]["differences"]}  # type: ignore[index]
+    assert differences["Taxcalc Mailbox"]["message"].endswith("; did you mean 'TaxCalc Mailboxes'?")
+    assert differences["bob.jnes@fabrikam.com"]["message"].endswith("; did you mean 'bob.jones@fabrikam.com'?")
+    near = [r for r in fabrikam.requests if "startswith" in r.query.get("$filter", "")]
+    assert near and all(r.query.get("$top") == "100" for r in near), "one page of near names, never the directory"

@@ -21,9 +21,10 @@ def adopt(
 ) -> ExitCode:
     """Adopt consent granted by hand: record existing Graph objects in each tenant's stack config.
 
-    The next apply imports them instead of failing with "Permission entry already exists". Reads Graph
-    only; writes only stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt) under the workspace root
-    ($TAXCALC_CONSENT_ROOT, else the current folder), the file apply reads. A second run changes nothing.
+    The next apply imports them instead of failing with "Permission entry already exists". Exits 1 when a
+    tenant lacks a user or group its file names (naming the tenant's near name). Reads Graph only; writes only
+    stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt) under the workspace root ($TAXCALC_CONSENT_ROOT,
+    else the current folder), the file apply reads. A second run changes nothing.
     """
     from taxcalc_consent.cli.graph_reads import per_tenant
     from taxcalc_consent.cli.pipeline import load_plans
@@ -48,7 +49,13 @@ def adopt(
     emit(document, json_output=json_output, out=out)
     for report in reports:
         _render(report)
-    return ExitCode.FAILED if any("error" in r for r in reports) else ExitCode.OK
+    missing = [r for r in reports if r.get("missing")]
+    if missing:
+        say(
+            f"{len(missing)} tenant(s) name users or groups their tenant does not have: apply would fail there; "
+            "correct the names (see 'missing' above) and run adopt again"
+        )
+    return ExitCode.FAILED if any("error" in r for r in reports) or missing else ExitCode.OK
 
 
 def _render(report: AdoptTenant | AdoptFailedTenant) -> None:
@@ -64,6 +71,8 @@ def _render(report: AdoptTenant | AdoptFailedTenant) -> None:
         say(f"  on apply  {change}")
     for note in report["not_adopted"]:
         say(f"  left      {note}")
+    for name in report["missing"]:
+        say(f"  missing   {name}")
     if not report["adopted"]:
         say("  nothing to adopt")
 

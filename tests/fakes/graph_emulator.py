@@ -58,6 +58,10 @@ from tests.fakes.entra import GraphError as FakeGraphError
 
 PAGE_SIZE = 2
 _FILTER_EQ = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTER_STARTSWITH = re.compile(r"^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
+"""``startswith(property,'text')``: a default query on users' userPrincipalName and groups' displayName, among others
+(https://learn.microsoft.com/graph/aad-advanced-queries, the tables of properties and operators); case-insensitive
+as Graph's string comparisons on these properties are."""
 _FILTER_PROPERTY = re.compile(r"^\s*(\w+)\s+eq\s+'")
 
 # Microsoft 365 groups' Exchange-backed properties: Graph serves them to delegated callers only.
@@ -814,7 +818,17 @@ class GraphEmulator:
     ) -> dict[str, Any]:
         query = r.query
         _reject_unknown_options(query, {"$select", "$filter", "$skiptoken", "$top", "$count"})
-        if "$filter" in query:
+        if "$filter" in query and (prefix := _FILTER_STARTSWITH.match(query["$filter"])):
+            prop, start_text = prefix.group(1), prefix.group(2).replace("''", "'").casefold()
+            if prop not in filterable:
+                raise ODataError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"Unsupported or invalid query filter clause specified for property '{prop}' of resource "
+                    f"'{entity_set}'.",
+                )
+            items = [i for i in items if str(i.get(prop) or "").casefold().startswith(start_text)]
+        elif "$filter" in query:
             prop, value = _parse_filter(query["$filter"], filterable, entity_set)
             items = [i for i in items if _matches(i.get(prop), value)]
         try:
