@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli.console import err, literal_row
+from taxcalc_consent.cli.render import client_words
 from taxcalc_consent.infra.kinds.delegated_grant import EVERY_USER
 
 _EXPERIENCE_STYLE = {
@@ -46,7 +47,8 @@ def _who(grant: dict[str, Any]) -> str:
 
 def render_table(document: Mapping[str, Any]) -> None:
     for tenant in document["tenants"]:
-        title = Text.assemble((tenant["tenant"], "bold"), f"  tenant {tenant['tenant_id']}")
+        title = Text.assemble((tenant["tenant"], "bold"), client_words(tenant.get("name"), tenant.get("domain")))
+        title.append(f"  tenant {tenant['tenant_id']}")
         if "error" in tenant:
             err.print(title)
             err.print(Text(f"  failed: {tenant['error']}", style="red"))

@@ -31,6 +31,7 @@ from taxcalc_consent.cli.events import ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.cli.pipeline import load_plans, select_shard
+from taxcalc_consent.cli.render import client_words
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.documents import RUN_FORMAT, ChangeCounts, RunDocument
 from taxcalc_consent.infra.errors import TaxcalcConsentError
@@ -370,13 +371,15 @@ def render_changes(runs: Sequence[TenantRun], operation: Operation) -> None:
     for run in runs:
         if run.changes:
             heading = {"drift": "differs from its file", "offboard": "would remove"}.get(operation, "would change")
-            err.print(Text.assemble((run.tenant, "bold"), f"  {run.plan.file}  {heading}:"))
+            client = client_words(run.plan.tenant_name, run.plan.tenant_domain)
+            err.print(Text.assemble((run.tenant, "bold"), f"{client}  {run.plan.file}  {heading}:"))
             for change in run.changes:
                 err.print(f"  {_SYMBOL[change.op]:>2} {change.description}", markup=False, highlight=False)
     render_notes(runs)
     if operation == "offboard" and any(r.changes for r in runs):
         err.print(
-            "TaxCalc-Hub's service principal is retained in each tenant (retain_on_delete); "
+            "TaxCalc-Hub's service principal is retained in each tenant (never deleted; one that was there before "
+            "the tool gets assignment-required back as it was found); "
             "grants and assignments are removed; tenant-wide consent settings stay as they are unless "
             "--restore-consent-settings puts back what the tenant had before the first apply.",
             markup=False,

@@ -18,10 +18,17 @@ def resource_name(app_id: str) -> str:
     return _RESOURCE_NAMES.get(app_id, app_id)
 
 
+def client_words(name: str | None, domain: str | None) -> str:
+    """The client as people know it, after the file stem: ``  Contoso Accountants LLP (contoso.com)``."""
+    shown = " ".join(part for part in (name, f"({domain})" if domain else None) if part)
+    return f"  {shown}" if shown else ""
+
+
 def render_plan(plan: ConsentPlan) -> None:
     app = plan.app
     client = "registered here, id assigned by Entra" if app.register else app.client_id
-    title = Text.assemble((plan.tenant, "bold"), f"  {plan.file}  tenant {plan.tenant_id}")
+    title = Text.assemble((plan.tenant, "bold"), client_words(plan.tenant_name, plan.tenant_domain))
+    title.append(f"  {plan.file}  tenant {plan.tenant_id}")
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
     # Fold rather than truncate: a clipped UPN or scope in a CI log would hide what is being granted.
     for header in ("resource", "who", "what"):
