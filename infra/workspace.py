@@ -98,6 +98,22 @@ class Workspace:
         path = Path(setting).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def notices(self, tenant_files: Iterable[str | Path]) -> list[str]:
+        """What a command that writes under R says first: where R is, and a warning when R looks wrong for
+        ``tenant_files`` (R is itself a tenants folder, or holds none of them), where stack settings would land
+        in a folder a run from the repository's root never reads."""
+        files = [Path(f).resolve() for f in tenant_files]
+        said = [f"workspace root: {self.root} (stack settings in {self.stack_settings_dir})"]
+        how = f"run from the folder that holds tenants/, or set ${ROOT_ENV} to it"
+        if (self.root / "_defaults.yaml").is_file() or any(f.parent == self.root for f in files):
+            said.append(
+                f"warning: the workspace root {self.root} is itself a tenants folder: stack settings would go to "
+                f"{self.stack_settings_dir}, which a run from the repository's root never reads; {how}"
+            )
+        elif files and not any(f.is_relative_to(self.root) for f in files):
+            said.append(f"warning: none of these tenant files is under the workspace root {self.root}; {how}")
+        return said
+
 
 def workspace_root(environ: Mapping[str, str] | None = None) -> Path:
     """R: ``$TAXCALC_CONSENT_ROOT`` if set, else the current folder."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +262,17 @@ def test_a_user_or_group_the_tenant_lacks_fails_adopt_naming_the_tenants_near_na
     assert any(m.startswith("TaxCalc Mailbox:") and "did you mean 'TaxCalc Mailboxes'?" in m for m in missing)
     assert "name users or groups their tenant does not have" in result.stderr
     assert "missing   TaxCalc Mailbox:" in result.stderr
+
+
+def test_adopt_says_where_it_writes_and_warns_when_run_inside_the_tenants_folder(project: Path) -> None:
+    """Run inside tenants/, adopt wrote tenants/stacks/..., which apply from the root never reads, silently."""
+    tenant = scenarios.contoso_hand_consented()
+    scenarios.write_tenant_file(project / "tenants", "contoso", scenarios.CONTOSO_FILE)
+    with serve(tenant) as emulator:
+        from_root = run_adopt(emulator)
+        os.chdir(project / "tenants")
+        inside = CliRunner().invoke(app, ["adopt", ".", "--graph-endpoint", emulator.base_url])
+    assert from_root.exit_code == 0
+    assert f"workspace root: {project.resolve()}" in from_root.stderr and "warning" not in from_root.stderr
+    assert f"workspace root: {(project / 'tenants').resolve()}" in inside.stderr
+    assert "is itself a tenants folder" in inside.stderr and "set $TAXCALC_CONSENT_ROOT" in inside.stderr

@@ -35,6 +35,8 @@ def adopt(
     check_out(out)
     plans = load_plans(paths)
     workspace = current_workspace()
+    for notice in workspace.notices(plan.file for plan in plans):
+        say(notice)
     # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
     results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
     reports: list[AdoptTenant | AdoptFailedTenant] = []
