@@ -35,10 +35,11 @@ def adopt(
     check_out(out)
     plans = load_plans(paths)
     workspace = current_workspace()
-    for notice in workspace.notices(plan.file for plan in plans):
-        say(notice)
     # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
     results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
+    # Said once the reads are done (a mistyped option or endpoint is refused before, with its one line).
+    for notice in workspace.notices(plan.file for plan in plans):
+        say(notice)
     reports: list[AdoptTenant | AdoptFailedTenant] = []
     for plan, adoption in results:
         config_file = _shown(workspace.stack_settings_file(plan.tenant))
