@@ -229,6 +229,11 @@ def _details_section(tenant: Mapping[str, Any]) -> list[str]:
         f"<li>TaxCalc-Hub (Enterprise applications): {_h(app)}</li>",
         f"<li>User consent for applications: {_h(consent['label'])}</li>",
         f"<li>Admin consent requests: {_h(workflow)}</li>",
+        # Admin consent settings the consent file leaves out: apply keeps them as they are.
+        *(
+            f"<li>{_h(kept['setting'])}: {_h(kept['value'])} (the consent file leaves it as the tenant has it)</li>"
+            for kept in tenant["admin_consent_workflow_kept"]
+        ),
         "</ul>",
         "<table><tr><th>consent held by</th><th>permissions</th></tr>",
     ]

@@ -41,6 +41,11 @@ def _consent_text(tenant: dict[str, Any]) -> str:
     return f"{text}; admin consent workflow {workflow}"
 
 
+def _kept_text(tenant: dict[str, Any]) -> str:
+    """The workflow's properties the file leaves out, as the tenant holds them (apply keeps them); "" if none."""
+    return "; ".join(f"{kept['setting']}: {kept['value']}" for kept in tenant["admin_consent_workflow_kept"])
+
+
 def _who(grant: dict[str, Any]) -> str:
     return EVERY_USER if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
 
@@ -67,6 +72,8 @@ def render_table(document: Mapping[str, Any]) -> None:
                 table, "access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", ""
             )
         literal_row(table, "user consent", "tenant", _consent_text(tenant))
+        if _kept_text(tenant):
+            literal_row(table, "admin consent workflow", "kept as the tenant has it", _kept_text(tenant))
         ux, after = tenant["user_experience"], tenant["after_apply"]
         literal_row(
             table,
@@ -125,6 +132,11 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += [
             f"- Service principal: {_md(_sp_text(tenant['service_principal']))}",
             f"- User consent: {_md(_consent_text(tenant))}",
+            *(
+                [f"- Admin consent workflow, kept as the tenant has it: {_md(_kept_text(tenant))}"]
+                if _kept_text(tenant)
+                else []
+            ),
             f"- A user without a grant of their own: **{_md(ux['experience'])}** ({_md(ux['reason'])})",
             f"- Once apply has run, a user without a grant of their own: **{_md(after['experience'])}** "
             f"({_md(after['reason'])})",

@@ -63,14 +63,24 @@ def render_plan(plan: ConsentPlan) -> None:
         )
     workflow = settings.admin_consent_workflow
     if workflow is not None:
-        reviewers = ", ".join(f"{r.reviewer_type} {r.reference}" for r in workflow.reviewers) or "no reviewers"
-        state = "on" if workflow.enabled else "off"
+        # A key the file leaves out is kept as the tenant has it (the tool reads the policy and merges).
+        kept = "kept as the tenant has it"
+        if workflow.reviewers is None:
+            reviewers = "reviewers kept as the tenant has them"
+        else:
+            reviewers = ", ".join(f"{r.reviewer_type} {r.reference}" for r in workflow.reviewers) or "no reviewers"
+
+        def yes_no(value: bool | None) -> str:
+            return kept if value is None else "yes" if value else "no"
+
+        days = workflow.request_duration_in_days
         literal_row(
             table,
             "admin consent workflow (tenant-wide)",
             reviewers,
-            f"{state}; notify reviewers: {'yes' if workflow.notify_reviewers else 'no'}; reminders: "
-            f"{'yes' if workflow.reminders else 'no'}; requests expire after {workflow.request_duration_in_days} days",
+            f"{'on' if workflow.enabled else 'off'}; notify reviewers: {yes_no(workflow.notify_reviewers)}; "
+            f"reminders: {yes_no(workflow.reminders)}; requests expire after: "
+            f"{kept if days is None else f'{days} days'}",
         )
     err.print(table)
     err.print("what users will see at sign-in once this is applied:", markup=False, highlight=False)

@@ -30,6 +30,7 @@ from taxcalc_consent.infra.documents import (
     AuditDifference,
     AuditDocument,
     AuditExperience,
+    AuditKeptSetting,
     AuditTenant,
     AuditUserExperience,
     FailedTenant,
@@ -165,7 +166,7 @@ def plan_group_refs(plan: ConsentPlan, reviewers: bool = False) -> list[str]:
 
 def _reviewers(plan: ConsentPlan, reviewer_type: ReviewerType) -> list[Reviewer]:
     workflow = plan.consent_settings.admin_consent_workflow
-    return [r for r in workflow.reviewers if r.reviewer_type == reviewer_type] if workflow else []
+    return [r for r in workflow.reviewers or () if r.reviewer_type == reviewer_type] if workflow else []
 
 
 def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = True) -> TenantSnapshot:
@@ -477,6 +478,7 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
         ],
         "user_consent": {"setting": consent, "label": USER_CONSENT_LABELS[consent], "policies": consent_policies},
         "admin_consent_workflow": snapshot.admin_consent_workflow,
+        "admin_consent_workflow_kept": kept_workflow_settings(plan, snapshot),
         "user_experience": _user_experience(plan, snapshot, consent),
         "after_apply": after_apply(plan, snapshot, consent),
         "differences": differences(plan, snapshot),
@@ -651,7 +653,8 @@ def consent_settings_differences(plan: ConsentPlan, snapshot: TenantSnapshot) ->
     if expected is None:
         return out
     policy = snapshot.admin_consent_request_policy
-    for name in workflow_kind.changed_fields(policy, expected):
+    # Only the properties the file names: the others are kept as the tenant has them (admin_consent_workflow_kept).
+    for name in workflow_kind.changed_fields(policy, {**policy, **expected}):
         out.append(
             _difference(
                 "admin-consent-workflow",
@@ -660,7 +663,33 @@ def consent_settings_differences(plan: ConsentPlan, snapshot: TenantSnapshot) ->
                 f"{workflow_kind.value_words(name, expected)}; apply sets it",
             )
         )
+    if (
+        expected["isEnabled"]
+        and "reviewers" not in expected
+        and not workflow_kind.reviewer_queries(policy.get("reviewers"))
+    ):
+        out.append(
+            _difference(
+                "admin-consent-workflow",
+                f"{TENANT_WIDE}: {workflow_kind.FIELDS['reviewers']}",
+                "none in the tenant, and the file turns the workflow on keeping the tenant's reviewers: requests "
+                "would reach nobody, so apply refuses it; name reviewers in the file",
+            )
+        )
     return out
+
+
+def kept_workflow_settings(plan: ConsentPlan, snapshot: TenantSnapshot) -> list[AuditKeptSetting]:
+    """The admin consent workflow's properties the file leaves out, with what the tenant holds: apply keeps
+    them as they are. Empty when the file leaves the whole workflow as it is (or names every property)."""
+    expected, _ = expected_workflow(plan, snapshot)
+    if expected is None:
+        return []
+    policy = snapshot.admin_consent_request_policy
+    return [
+        {"setting": workflow_kind.FIELDS[name], "value": workflow_kind.value_words(name, policy)}
+        for name in workflow_kind.kept(expected)
+    ]
 
 
 def expected_workflow(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict[str, Any] | None, list[str]]:
@@ -671,7 +700,7 @@ def expected_workflow(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict
         return None, []
     queries: dict[str, str] = {}
     unresolved: list[str] = []
-    for reviewer in workflow.reviewers:
+    for reviewer in workflow.reviewers or ():
         if reviewer.reviewer_type == "user":
             user = snapshot.users.get(reviewer.reference.lower())
             object_id, shown = (user.id, reviewer.reference) if user else (None, reviewer.reference)
@@ -686,14 +715,17 @@ def expected_workflow(plan: ConsentPlan, snapshot: TenantSnapshot) -> tuple[dict
             continue
         query = reviewer_query(reviewer.reviewer_type, object_id)
         queries.setdefault(query, describe_reviewer(reviewer.reviewer_type, object_id, shown))
-    return {
+    named: dict[str, Any] = {
         "isEnabled": workflow.enabled,
         "notifyReviewers": workflow.notify_reviewers,
         "remindersEnabled": workflow.reminders,
         "requestDurationInDays": workflow.request_duration_in_days,
-        "reviewers": [{"query": q, "queryType": REVIEWER_QUERY_TYPE} for q in queries],
-        "reviewerNames": list(queries.values()),
-    }, unresolved
+    }
+    if workflow.reviewers is not None:
+        named["reviewers"] = [{"query": q, "queryType": REVIEWER_QUERY_TYPE} for q in queries]
+        named["reviewerNames"] = list(queries.values())
+    # A property the file leaves out is absent: apply keeps it as the tenant has it.
+    return {key: value for key, value in named.items() if value is not None}, unresolved
 
 
 def after_apply(plan: ConsentPlan, snapshot: TenantSnapshot, live_consent: UserConsent) -> AuditExperience:

@@ -272,14 +272,15 @@ class TenantConsent(pulumi.ComponentResource):
         if workflow is None:
             return user_consent, None
         reviewers: dict[str, ReviewerArg] = {}
-        for reviewer in workflow.reviewers:
+        for reviewer in workflow.reviewers or ():
             resolved = self._reviewer(directory, reviewer)
             # The same person by UPN and by object id is one reviewer.
             reviewers.setdefault(resolved.query, resolved)
         args = AdminConsentWorkflowArgs(
             tenant_id=plan.tenant_id,
             enabled=workflow.enabled,
-            reviewers=list(reviewers.values()),
+            # Reviewers the file does not name are the tenant's, kept as found (None: not sent).
+            reviewers=None if workflow.reviewers is None else list(reviewers.values()),
             notify_reviewers=workflow.notify_reviewers,
             reminders=workflow.reminders,
             request_duration_in_days=workflow.request_duration_in_days,

@@ -90,11 +90,13 @@ class PlanReviewer(TypedDict):
 
 
 class PlanAdminConsentWorkflow(TypedDict):
+    """The keys the file names; null: a key it leaves out, kept as the tenant has it."""
+
     enabled: bool
-    reviewers: list[PlanReviewer]
-    notify_reviewers: bool
-    reminders: bool
-    request_expires_in_days: int
+    reviewers: list[PlanReviewer] | None
+    notify_reviewers: bool | None
+    reminders: bool | None
+    request_expires_in_days: int | None
 
 
 class PlanConsentSettings(TypedDict):
@@ -265,6 +267,15 @@ class AuditExperience(TypedDict):
     users: list[AuditUserExperience]
 
 
+class AuditKeptSetting(TypedDict):
+    """A property of the admin consent workflow the file leaves out: apply keeps it as the tenant has it."""
+
+    setting: str
+    """The admin centre's words for it (Admin consent settings)."""
+    value: str
+    """What the tenant holds now, in the same words."""
+
+
 class AuditDifference(TypedDict):
     kind: str
     subject: str
@@ -309,6 +320,9 @@ class AuditTenant(TypedDict):
     assignments: list[AuditAssignment]
     user_consent: AuditUserConsent
     admin_consent_workflow: bool
+    admin_consent_workflow_kept: list[AuditKeptSetting]
+    """The workflow's properties the file leaves out, as the tenant holds them (empty when the file leaves
+    the whole workflow as it is, or names every property)."""
     user_experience: AuditExperience
     """What users see today, with the grants and settings the tenant holds now."""
     after_apply: AuditExperience

@@ -755,7 +755,7 @@ def _consent_settings_problems(spec: TenantSpec, own: Mapping[str, Any], positio
                 "review, to let tenant files set it)",
             )
     workflow = spec.consent_settings.admin_consent_workflow
-    if workflow is not None:
+    if workflow is not None and workflow.reviewers is not None:
         path: KeyPath = ("consent_settings", "admin_consent_workflow", "reviewers")
         reviewers = workflow.reviewers
         for key, values in (("users", reviewers.users), ("groups", reviewers.groups), ("roles", reviewers.roles)):

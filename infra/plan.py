@@ -94,13 +94,25 @@ class Reviewer:
 
 @dataclass(frozen=True)
 class AdminConsentWorkflowPlan:
-    """The adminConsentRequestPolicy the tenant should hold."""
+    """The adminConsentRequestPolicy the tenant should hold: the keys the file names. None: a key the file does
+    not name, kept as the tenant has it (the tool reads the policy, merges, then writes it whole)."""
 
     enabled: bool
-    reviewers: tuple[Reviewer, ...]
-    notify_reviewers: bool
-    reminders: bool
-    request_duration_in_days: int
+    reviewers: tuple[Reviewer, ...] | None = None
+    notify_reviewers: bool | None = None
+    reminders: bool | None = None
+    request_duration_in_days: int | None = None
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The tenant file keys left out, so kept as the tenant has them (the file's own spelling)."""
+        named = {
+            "reviewers": self.reviewers,
+            "notify_reviewers": self.notify_reviewers,
+            "reminders": self.reminders,
+            "request_expires_in_days": self.request_duration_in_days,
+        }
+        return tuple(key for key, value in named.items() if value is None)
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,9 @@ def consent_settings_plan(section: ConsentSettingsSection) -> ConsentSettingsPla
         section.managed_user_consent,
         AdminConsentWorkflowPlan(
             enabled=workflow.enabled,
-            reviewers=(
+            reviewers=None
+            if reviewers is None
+            else (
                 *(Reviewer("user", u) for u in reviewers.users),
                 *(Reviewer("group", g) for g in reviewers.groups),
                 *(Reviewer("role", r) for r in reviewers.roles),
@@ -326,7 +340,9 @@ def consent_settings_to_dict(settings: ConsentSettingsPlan) -> PlanConsentSettin
         if workflow is None
         else {
             "enabled": workflow.enabled,
-            "reviewers": [{"type": r.reviewer_type, "reviewer": r.reference} for r in workflow.reviewers],
+            "reviewers": None
+            if workflow.reviewers is None
+            else [{"type": r.reviewer_type, "reviewer": r.reference} for r in workflow.reviewers],
             "notify_reviewers": workflow.notify_reviewers,
             "reminders": workflow.reminders,
             "request_expires_in_days": workflow.request_duration_in_days,

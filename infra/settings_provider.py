@@ -12,7 +12,8 @@ the policy, records it (output ``before``) and writes the file's values when the
 drift) reads it again; ``update`` writes what the file says now; ``delete`` (offboard, or the section removed
 from the file) leaves the tenant as it is, unless ``offboard --restore-consent-settings`` asked to put the
 recorded values back (``RESTORE_ENV`` in the engine's environment). Only the self-consent entry of
-``permissionGrantPoliciesAssigned`` is ever changed; every other entry is written back as found.
+``permissionGrantPoliciesAssigned`` is ever changed; every other entry is written back as found. Likewise
+only the workflow properties the file names are changed: the rest of the policy is written back as found.
 
 The logic is written once over ``ConsentPolicies`` (the two policies' reads and writes): the provider runs
 it against Graph (``infra.policy_writer``), the tests' mock runtime against the in-memory tenant.
@@ -31,6 +32,7 @@ import pulumi
 import pulumi.dynamic
 
 from taxcalc_consent.infra.consent_settings import (
+    DEFAULT_REQUEST_DAYS,
     MANAGED_USER_CONSENT,
     MAX_REQUEST_DAYS,
     RESTORE_ENV,
@@ -111,48 +113,83 @@ def user_consent_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> li
 
 
 # ---------------------------------------------------------------------------- admin consent workflow
+# Graph documents the update as a PUT of the whole policy, every property required
+# (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-update): a body built from the file alone
+# would reset whatever the file does not name (reviewers an administrator chose in the admin centre). The
+# file owns only the properties it names (the program leaves the others out of the inputs); the provider
+# reads the policy, lays the owned ones over it and writes the result, so the rest stays as found.
 
-WORKFLOW_FIELDS = ("isEnabled", "notifyReviewers", "remindersEnabled", "requestDurationInDays", "reviewers")
+
+class WorkflowRefused(Exception):
+    """The merged policy is one the tool will not write; the message says what to change in the file."""
 
 
-def _wanted_workflow(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The adminConsentRequestPolicy body: every property the update requires, reviewers as the docs' example
-    writes them (``query`` and ``queryType``)."""
-    return {
-        "isEnabled": bool(inputs["isEnabled"]),
-        "notifyReviewers": bool(inputs["notifyReviewers"]),
-        "remindersEnabled": bool(inputs["remindersEnabled"]),
-        "requestDurationInDays": int(inputs["requestDurationInDays"]),
-        "reviewers": [
-            {"query": str(r["query"]), "queryType": str(r.get("queryType") or REVIEWER_QUERY_TYPE)}
-            for r in inputs.get("reviewers") or []
+owned_fields = admin_consent_workflow.owned
+"""The policy's properties the file names (the program sends only those; ``isEnabled`` always)."""
+managed_fields = admin_consent_workflow.managed
+
+
+def _owned_values(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The file's values for the properties it owns, in the shape the update takes: reviewers as the docs'
+    example writes them (``query`` and ``queryType``)."""
+    shape = {
+        "isEnabled": bool,
+        "notifyReviewers": bool,
+        "remindersEnabled": bool,
+        "requestDurationInDays": int,
+        "reviewers": lambda value: [
+            {"query": str(r["query"]), "queryType": str(r.get("queryType") or REVIEWER_QUERY_TYPE)} for r in value or []
         ],
     }
+    return {name: shape[name](inputs[name]) for name in owned_fields(inputs)}  # type: ignore[operator]
+
+
+def merged_workflow(found: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy to PUT: the tenant's, as found, with the properties the file owns laid over it."""
+    return {**_recordable(found), **_owned_values(inputs)}
 
 
 def apply_admin_consent_workflow(
-    policies: ConsentPolicies, inputs: Mapping[str, Any], before: Any = None
+    policies: ConsentPolicies,
+    inputs: Mapping[str, Any],
+    before: Any = None,
+    managed: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Set the admin consent workflow ``inputs`` asks for; the outputs record ``before`` (read now when None)."""
+    """Set the properties ``inputs`` owns, keep the rest as found; the outputs record ``before`` (read now when
+    None) and the properties owned so far (``managed`` from the state, plus the ones owned now)."""
     found = policies.admin_consent_request_policy()
-    wanted = _wanted_workflow(inputs)
+    recorded = _recordable(found)
+    wanted = merged_workflow(found, inputs)
+    if wanted["isEnabled"] and not wanted["reviewers"] and "reviewers" not in owned_fields(inputs):
+        # The admin-consent-reviewers rule judges reviewers the file names; kept ones are only known here.
+        raise WorkflowRefused(
+            "consent_settings.admin_consent_workflow: the file turns the workflow on and keeps the tenant's "
+            "reviewers, but the tenant has none, so users' requests for approval would reach nobody: name "
+            "reviewers under consent_settings.admin_consent_workflow.reviewers, or set enabled: false"
+        )
     live = found
-    if admin_consent_workflow.changed_fields(found, wanted):
+    if admin_consent_workflow.changed_fields(recorded, wanted):
         policies.set_admin_consent_request_policy(wanted)
         live = policies.admin_consent_request_policy()
-    return _workflow_outputs(inputs, live, _recordable(found) if before is None else before)
+    owned_now = [field for field in admin_consent_workflow.FIELDS if field in {*managed, *owned_fields(inputs)}]
+    return _workflow_outputs(inputs, live, recorded if before is None else before, owned_now)
 
 
 def read_admin_consent_workflow(policies: ConsentPolicies, state: Mapping[str, Any]) -> dict[str, Any]:
-    return _workflow_outputs(state, policies.admin_consent_request_policy(), state.get("before"))
+    return _workflow_outputs(state, policies.admin_consent_request_policy(), state.get("before"), managed_fields(state))
 
 
 def restore_admin_consent_workflow(policies: ConsentPolicies, state: Mapping[str, Any]) -> None:
+    """Put back what was found before the first apply, for the properties the file has owned; any other
+    property stays as it is today (the tool never wrote it)."""
     before = state.get("before")
     if not isinstance(before, Mapping):
         return
-    if admin_consent_workflow.changed_fields(policies.admin_consent_request_policy(), before):
-        policies.set_admin_consent_request_policy(_wanted_workflow(before))
+    live = _recordable(policies.admin_consent_request_policy())
+    recorded = _recordable(before)
+    restored = {**live, **{name: recorded[name] for name in managed_fields(state)}}
+    if admin_consent_workflow.changed_fields(live, restored):
+        policies.set_admin_consent_request_policy(restored)
 
 
 def _recordable(policy: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +199,7 @@ def _recordable(policy: Mapping[str, Any]) -> dict[str, Any]:
         "notifyReviewers": bool(policy.get("notifyReviewers")),
         "remindersEnabled": bool(policy.get("remindersEnabled")),
         # A tenant that never saved the workflow may hold no duration; 30 is the admin centre's default.
-        "requestDurationInDays": int(policy.get("requestDurationInDays") or 30),
+        "requestDurationInDays": int(policy.get("requestDurationInDays") or DEFAULT_REQUEST_DAYS),
         "reviewers": [
             {"query": str(r.get("query") or ""), "queryType": str(r.get("queryType") or REVIEWER_QUERY_TYPE)}
             for r in policy.get("reviewers") or []
@@ -171,18 +208,23 @@ def _recordable(policy: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _workflow_outputs(inputs: Mapping[str, Any], live: Mapping[str, Any], before: Any) -> dict[str, Any]:
+def _workflow_outputs(
+    inputs: Mapping[str, Any], live: Mapping[str, Any], before: Any, managed: Sequence[str]
+) -> dict[str, Any]:
     return {
         "tenantId": inputs["tenantId"],
         **_recordable(live),
-        "reviewerNames": list(inputs.get("reviewerNames") or []),
+        # The file's words for its reviewers; none when it keeps the tenant's (the queries are described).
+        "reviewerNames": list(inputs.get("reviewerNames") or []) if "reviewers" in owned_fields(inputs) else [],
         "before": before,
+        admin_consent_workflow.MANAGED_FIELDS: list(managed),
         "auth": inputs.get("auth"),
     }
 
 
 def workflow_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    return admin_consent_workflow.changed_fields(olds, _wanted_workflow(news))
+    """The owned properties whose value in the tenant (the state, refreshed) differs from the file's."""
+    return admin_consent_workflow.changed_fields(olds, {**olds, **_owned_values(news)})
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -203,20 +245,21 @@ def user_consent_failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckF
 
 
 def workflow_failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
+    """``isEnabled`` always; each other property only when the file names it (absent: kept as found)."""
     failures = _tenant_failures(news)
     for key in ("isEnabled", "notifyReviewers", "remindersEnabled"):
-        if not isinstance(news.get(key), bool):
+        if (key == "isEnabled" or news.get(key) is not None) and not isinstance(news.get(key), bool):
             failures.append(pulumi.dynamic.CheckFailure(key, "expected true or false"))
     days = news.get("requestDurationInDays")
     # Pulumi carries every number as a double (protobuf Value): 14 arrives as 14.0.
     whole = isinstance(days, int | float) and not isinstance(days, bool) and float(days).is_integer()
-    if not whole or not 1 <= float(days or 0) <= MAX_REQUEST_DAYS:
+    if days is not None and (not whole or not 1 <= float(days or 0) <= MAX_REQUEST_DAYS):
         failures.append(pulumi.dynamic.CheckFailure("requestDurationInDays", f"expected 1 to {MAX_REQUEST_DAYS} days"))
     reviewers = news.get("reviewers")
-    if not isinstance(reviewers, list):
+    if reviewers is not None and not isinstance(reviewers, list):
         failures.append(pulumi.dynamic.CheckFailure("reviewers", "expected a list of reviewer queries"))
     else:
-        for index, reviewer in enumerate(reviewers):
+        for index, reviewer in enumerate(reviewers or []):
             query = reviewer.get("query") if isinstance(reviewer, Mapping) else None
             if not isinstance(query, str) or parse_reviewer_query(query) is None:
                 failures.append(
@@ -334,7 +377,8 @@ class AdminConsentWorkflowProvider(_SettingsProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
         with self.policies(news) as policies:
-            return pulumi.dynamic.UpdateResult(apply_admin_consent_workflow(policies, news, olds.get("before")))
+            outputs = apply_admin_consent_workflow(policies, news, olds.get("before"), managed_fields(olds))
+            return pulumi.dynamic.UpdateResult(outputs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if _restore_requested():
@@ -382,12 +426,14 @@ class ReviewerArg:
 
 @dataclass(frozen=True)
 class AdminConsentWorkflowArgs:
+    """The properties the file names; None: left out of the inputs, so kept as the tenant has it."""
+
     tenant_id: str
     enabled: bool
-    reviewers: Sequence[ReviewerArg]
-    notify_reviewers: bool
-    reminders: bool
-    request_duration_in_days: int
+    reviewers: Sequence[ReviewerArg] | None
+    notify_reviewers: bool | None
+    reminders: bool | None
+    request_duration_in_days: int | None
     auth: SettingsAuth
 
 
@@ -395,14 +441,18 @@ class AdminConsentWorkflow(pulumi.dynamic.Resource, module="taxcalc-consent", na
     """The admin consent workflow (tenant-wide); type token ``admin_consent_workflow.TYPE``."""
 
     def __init__(self, name: str, args: AdminConsentWorkflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
+        reviewers = args.reviewers
+        props: dict[str, Any] = {
             "tenantId": args.tenant_id,
             "isEnabled": args.enabled,
-            "reviewers": [{"query": r.query, "queryType": REVIEWER_QUERY_TYPE} for r in args.reviewers],
-            "reviewerNames": [r.name for r in args.reviewers],
             "notifyReviewers": args.notify_reviewers,
             "remindersEnabled": args.reminders,
             "requestDurationInDays": args.request_duration_in_days,
             "auth": args.auth.props(),
         }
+        if reviewers is not None:
+            props["reviewers"] = [{"query": r.query, "queryType": REVIEWER_QUERY_TYPE} for r in reviewers]
+            props["reviewerNames"] = [r.name for r in reviewers]
+        # A property the file leaves out is not sent at all (Pulumi drops None inputs), so the provider keeps it.
+        props = {key: value for key, value in props.items() if value is not None}
         super().__init__(AdminConsentWorkflowProvider(), name, props, opts)

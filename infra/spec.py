@@ -25,7 +25,6 @@ from pydantic import (
 )
 
 from taxcalc_consent.infra.consent_settings import (
-    DEFAULT_REQUEST_DAYS,
     DIRECTORY_ROLES,
     LEAVE_AS_IS,
     MAX_REQUEST_DAYS,
@@ -375,18 +374,32 @@ class ReviewersSection(_Section):
         return len(self.users) + len(self.groups) + len(self.roles)
 
 
+KEPT = "Not set: kept as the tenant has it."
+
+
 class AdminConsentWorkflowSection(_Section):
+    """The admin consent workflow: the file owns the keys it names; the others stay as the tenant has them."""
+
+    # Graph's update is a PUT of the whole policy (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-
+    # update), so the tool reads the policy, lays the named keys over it and writes it back (infra/settings_provider).
+
     enabled: StrictBool = Field(description="Users can request admin consent to apps they are unable to consent to.")
-    reviewers: ReviewersSection = Field(
-        default_factory=ReviewersSection, description="Who reviews requests: users, groups or directory roles."
+    reviewers: ReviewersSection | None = Field(
+        default=None,
+        description="Who reviews requests: users, groups or directory roles; named, they replace the tenant's "
+        f"reviewers. {KEPT}",
     )
-    notify_reviewers: StrictBool = Field(default=True, description="Reviewers get an email for each request.")
-    reminders: StrictBool = Field(default=True, description="Reviewers get reminders before a request expires.")
-    request_expires_in_days: StrictInt = Field(
-        default=DEFAULT_REQUEST_DAYS,
+    notify_reviewers: StrictBool | None = Field(
+        default=None, description=f"Reviewers get an email for each request. {KEPT}"
+    )
+    reminders: StrictBool | None = Field(
+        default=None, description=f"Reviewers get reminders before a request expires. {KEPT}"
+    )
+    request_expires_in_days: StrictInt | None = Field(
+        default=None,
         ge=1,
         le=MAX_REQUEST_DAYS,
-        description=f"Consent request expires after (days): 1 to {MAX_REQUEST_DAYS}.",
+        description=f"Consent request expires after (days): 1 to {MAX_REQUEST_DAYS}. {KEPT}",
     )
 
 

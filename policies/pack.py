@@ -267,14 +267,20 @@ def _read_admin_consent_workflow(resource: ResourceView, declared: _Declared) ->
         parsed = parse_reviewer_query(query)
         # A query in no form the tool writes still names someone: the rules count it as a reviewer.
         reviewers.append(Reviewer(*parsed) if parsed else Reviewer("user", query))
+    # A property the program does not send is one the file leaves as the tenant has it (None in the plan).
+    days = resource.get("requestDurationInDays")
     workflow = AdminConsentWorkflowPlan(
         enabled=resource.get("isEnabled") is True,
-        reviewers=tuple(reviewers),
-        notify_reviewers=resource.get("notifyReviewers") is True,
-        reminders=resource.get("remindersEnabled") is True,
-        request_duration_in_days=int(resource.get("requestDurationInDays") or 0),
+        reviewers=None if resource.get("reviewers") is None else tuple(reviewers),
+        notify_reviewers=_bool_or_kept(resource.get("notifyReviewers")),
+        reminders=_bool_or_kept(resource.get("remindersEnabled")),
+        request_duration_in_days=None if days is None else int(days),
     )
     declared.consent_settings = replace(declared.consent_settings, admin_consent_workflow=workflow)
+
+
+def _bool_or_kept(value: object) -> bool | None:
+    return None if value is None else value is True
 
 
 _READERS: dict[ResourceKind, Callable[[ResourceView, _Declared], None]] = {

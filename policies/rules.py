@@ -207,7 +207,9 @@ def sign_in_scopes_covered(ctx: RuleContext) -> Iterator[Finding]:
 def admin_consent_reviewers(ctx: RuleContext) -> Iterator[Finding]:
     """An admin consent workflow that is on needs someone to send the requests to."""
     workflow = ctx.plan.consent_settings.admin_consent_workflow
-    if workflow is not None and workflow.enabled and not workflow.reviewers:
+    # Reviewers the file does not name (None) are the tenant's own, kept as they are: unknown here. The
+    # consent settings provider refuses to turn the workflow on when the tenant turns out to have none.
+    if workflow is not None and workflow.enabled and workflow.reviewers == ():
         yield Finding(
             "the admin consent workflow is turned on with no reviewers, so users' requests for approval would "
             "reach nobody: name reviewers under consent_settings.admin_consent_workflow.reviewers (users, groups, "

@@ -76,7 +76,9 @@ def test_defaults_set_the_settings_for_every_tenant_in_the_folder(tmp_path: Path
         ("role", "Global Administrator"),  # a role name is matched case-insensitively and said as Entra says it
     ]
     assert settings.admin_consent_workflow.request_duration_in_days == 14
-    assert settings.admin_consent_workflow.notify_reviewers and settings.admin_consent_workflow.reminders
+    # Keys the file leaves out are the tenant's: not set to a default, kept as found.
+    assert settings.admin_consent_workflow.notify_reviewers is None and settings.admin_consent_workflow.reminders is None
+    assert settings.admin_consent_workflow.kept == ("notify_reviewers", "reminders")
 
 
 def test_absent_means_left_as_it_is(tmp_path: Path) -> None:
@@ -219,7 +221,9 @@ def test_the_schema_offers_every_choice_and_leave_as_is(tmp_path: Path) -> None:
 
 
 def test_a_workflow_turned_on_with_no_reviewer_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    where = folder(tmp_path, "consent_settings:\n  admin_consent_workflow:\n    enabled: true\n", acme=HEAD)
+    where = folder(
+        tmp_path, "consent_settings:\n  admin_consent_workflow:\n    enabled: true\n    reviewers: {}\n", acme=HEAD
+    )
     result = runner.invoke(app, ["plan", "--offline", "--json", str(where)])
     assert result.exit_code == 2
     (tenant,) = parse_document(result.stdout)["tenants"]
@@ -228,6 +232,17 @@ def test_a_workflow_turned_on_with_no_reviewer_is_refused_before_anything_runs(t
     checked = runner.invoke(app, ["validate", str(where)])
     assert checked.exit_code == 2
     assert "_defaults.yaml:5:5: consent_settings.admin_consent_workflow.enabled: mandatory" in checked.stderr
+
+
+def test_a_workflow_turned_on_keeping_the_tenants_reviewers_is_left_to_the_tenant(tmp_path: Path) -> None:
+    # Reviewers the file does not name are the tenant's: offline they are not known, so no rule judges them
+    # (the provider refuses at apply if the tenant turns out to have none; audit says so beforehand).
+    where = folder(tmp_path, "consent_settings:\n  admin_consent_workflow:\n    enabled: true\n", acme=HEAD)
+    (tenant,) = load_tenants([where])
+    plan = build_plan(tenant)
+    assert not [v for v in evaluate(plan) if v.rule == "admin-consent-reviewers"]
+    assert plan.consent_settings.admin_consent_workflow is not None
+    assert plan.consent_settings.admin_consent_workflow.reviewers is None
 
 
 def test_a_workflow_turned_off_needs_no_reviewer(tmp_path: Path) -> None:
@@ -286,14 +301,17 @@ def test_plan_json_carries_the_settings_in_admin_centre_words(tmp_path: Path) ->
                 {"type": "group", "reviewer": "Consent Reviewers"},
                 {"type": "role", "reviewer": "Global Administrator"},
             ],
-            "notify_reviewers": True,
-            "reminders": True,
+            # Left out of the file: null, kept as the tenant has it.
+            "notify_reviewers": None,
+            "reminders": None,
             "request_expires_in_days": 14,
         },
     }
     assert [u["principal"] for u in tenant["user_experience"]] == ["alice@contoso.com", "any other user"]
     human = runner.invoke(app, ["plan", "--offline", str(tmp_path / "tenants")])
     assert "tenant-wide" in human.stderr and "Do not allow user consent" in human.stderr
+    shown = " ".join(human.stderr.split())
+    assert "notify reviewers: kept as the tenant has it; reminders: kept as the tenant has it" in shown
     assert json.dumps(tenant)  # plain JSON
 
 

@@ -29,6 +29,7 @@ from taxcalc_consent.infra.kinds import admin_consent_workflow, user_consent_set
 from taxcalc_consent.infra.settings_provider import (
     AdminConsentWorkflowProvider,
     UserConsentSettingProvider,
+    WorkflowRefused,
 )
 from tests.conftest import EXAMPLES
 from tests.documents import parse_document
@@ -206,6 +207,117 @@ def test_workflow_drift_update_and_restore(
     provider.delete("adminConsentRequestPolicy", state)
     assert tenant.admin_consent_request_policy.is_enabled is False
     assert tenant.admin_consent_request_policy.reviewers == []
+
+
+def an_administrators_workflow(tenant: FakeTenant) -> list[dict[str, Any]]:
+    """The policy as an administrator set it in the admin centre: on, a user and a role reviewing, emails off,
+    reminders on, requests expiring after 7 days. Returns its reviewers."""
+    admin = tenant.add_user("it.admin@contoso.com")
+    reviewers = [
+        {"query": reviewer_query("user", admin.id), "queryType": "MicrosoftGraph", "queryRoot": None},
+        {"query": reviewer_query("role", GLOBAL_ADMINISTRATOR), "queryType": "MicrosoftGraph", "queryRoot": None},
+    ]
+    policy = tenant.admin_consent_request_policy
+    policy.is_enabled, policy.notify_reviewers, policy.reminders_enabled = True, False, True
+    policy.request_duration_in_days, policy.reviewers, policy.version = 7, list(reviewers), 3
+    return reviewers
+
+
+def only(**named: Any) -> dict[str, Any]:
+    """Inputs as the program sends them for a file that names only ``named`` (the rest is left out)."""
+    return {"tenantId": TENANT_ID, "auth": {}, **named}
+
+
+def test_a_file_that_names_only_enabled_keeps_everything_an_administrator_set(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    reviewers = an_administrators_workflow(tenant)
+    provider = AdminConsentWorkflowProvider()
+    inputs = only(isEnabled=False)
+    assert provider.check({}, inputs).failures == []
+    created = provider.create(inputs)
+    policy = tenant.admin_consent_request_policy
+    # Graph's PUT replaced the whole policy with what the provider merged: the file's isEnabled, the rest found.
+    assert writes(emulator) == [("PUT", "/policies/adminConsentRequestPolicy")]
+    assert policy.version == 4
+    assert policy.is_enabled is False
+    assert (policy.notify_reviewers, policy.reminders_enabled, policy.request_duration_in_days) == (False, True, 7)
+    assert [r["query"] for r in policy.reviewers] == [r["query"] for r in reviewers]
+    outs = created.outs or {}
+    assert outs[admin_consent_workflow.MANAGED_FIELDS] == ["isEnabled"]
+    assert outs["before"]["isEnabled"] is True and len(outs["before"]["reviewers"]) == 2
+    # A file whose named keys already hold writes nothing at all.
+    assert AdminConsentWorkflowProvider().create(only(isEnabled=False, requestDurationInDays=7.0)).outs
+    assert policy.version == 4
+
+
+def test_a_hand_change_to_a_kept_property_is_not_drift_and_update_keeps_it(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    an_administrators_workflow(tenant)
+    provider = AdminConsentWorkflowProvider()
+    inputs = only(isEnabled=True, requestDurationInDays=14.0)
+    state = provider.create(inputs).outs or {}
+    assert tenant.admin_consent_request_policy.request_duration_in_days == 14
+    # The administrator turns reminders off and adds a reviewer: the file says nothing of either.
+    tenant.admin_consent_request_policy.reminders_enabled = False
+    tenant.admin_consent_request_policy.reviewers.append(
+        {"query": reviewer_query("role", DIRECTORY_ROLES["Application Administrator"])}
+    )
+    refreshed = provider.read("adminConsentRequestPolicy", state).outs or {}
+    assert not provider.diff("adminConsentRequestPolicy", refreshed, inputs).changes
+    # ... and shortens the expiry, which the file names: that is drift, and the update keeps their other changes.
+    tenant.admin_consent_request_policy.request_duration_in_days = 3
+    refreshed = provider.read("adminConsentRequestPolicy", state).outs or {}
+    assert provider.diff("adminConsentRequestPolicy", refreshed, inputs).changes
+    assert admin_consent_workflow.changed_fields(refreshed, {**refreshed, "requestDurationInDays": 14}) == [
+        "requestDurationInDays"
+    ]
+    updated = provider.update("adminConsentRequestPolicy", refreshed, inputs).outs
+    policy = tenant.admin_consent_request_policy
+    assert policy.request_duration_in_days == 14 and policy.reminders_enabled is False and len(policy.reviewers) == 3
+    assert updated[admin_consent_workflow.MANAGED_FIELDS] == ["isEnabled", "requestDurationInDays"]
+
+
+def test_restore_puts_back_only_what_the_file_owned(
+    emulator: GraphEmulator, tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    an_administrators_workflow(tenant)
+    provider = AdminConsentWorkflowProvider()
+    state = provider.create(only(isEnabled=False)).outs or {}
+    # After the first apply an administrator changes a property the file never named.
+    tenant.admin_consent_request_policy.request_duration_in_days = 21
+    monkeypatch.setenv(RESTORE_ENV, "1")
+    provider.delete("adminConsentRequestPolicy", state)
+    policy = tenant.admin_consent_request_policy
+    assert policy.is_enabled is True  # what was found, put back
+    assert policy.request_duration_in_days == 21  # never the tool's: left as it is today
+    # A state from before the tool kept the rest (no managedFields): that version wrote every property.
+    provider.create(only(isEnabled=False))
+    legacy = {k: v for k, v in state.items() if k != admin_consent_workflow.MANAGED_FIELDS}
+    provider.delete("adminConsentRequestPolicy", legacy)
+    assert tenant.admin_consent_request_policy.request_duration_in_days == 7
+
+
+def test_turning_the_workflow_on_keeping_a_tenants_empty_reviewers_is_refused_unwritten(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    with pytest.raises(WorkflowRefused) as refused:
+        AdminConsentWorkflowProvider().create(only(isEnabled=True))
+    assert "would reach nobody" in str(refused.value) and "consent_settings.admin_consent_workflow.reviewers" in str(
+        refused.value
+    )
+    assert writes(emulator) == []
+    # Named as none, the file decided it (the admin-consent-reviewers rule judges that): written.
+    AdminConsentWorkflowProvider().create(only(isEnabled=True, reviewers=[]))
+    assert tenant.admin_consent_request_policy.is_enabled is True
+
+
+def test_workflow_check_judges_only_what_the_file_names(emulator: GraphEmulator) -> None:
+    provider = AdminConsentWorkflowProvider()
+    assert provider.check({}, only(isEnabled=True)).failures == []
+    refused = provider.check({}, only(notifyReviewers="yes", requestDurationInDays=0.0))
+    assert {f.property for f in refused.failures} == {"isEnabled", "notifyReviewers", "requestDurationInDays"}
 
 
 def test_workflow_without_its_write_permission_names_it(emulator: GraphEmulator) -> None:

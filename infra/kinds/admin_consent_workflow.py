@@ -5,7 +5,8 @@ tenant (``admin-consent-workflow``), applied by the tool's own consent settings 
 (``infra.settings_provider``): pulumi-azuread has no resource for it. The policy always exists, so there
 is nothing to import: the first apply reads it, records it (output ``before``) and sets the file's values.
 Reviewers travel as Graph queries (``infra.consent_settings.reviewer_query``), with ``reviewerNames`` beside
-them for the words below.
+them for the words below. The file owns only the properties it names: the others are absent from the inputs
+and kept as the tenant has them (Graph's update is a PUT of the whole policy, so the provider merges).
 """
 
 from __future__ import annotations
@@ -74,6 +75,30 @@ def value_words(field: str, policy: Mapping[str, Any]) -> str:
     return "(not known)" if value is None else str(value)
 
 
+MANAGED_FIELDS = "managedFields"
+"""Output: every property the file has owned since the first apply, so a restore puts back those only.
+A state written before the tool kept the rest lacks it: that version wrote every property."""
+
+
+def owned(inputs: Mapping[str, Any]) -> list[str]:
+    """The properties the file names (Graph's names, the admin centre's order): the ones present in the inputs."""
+    return [field for field in FIELDS if inputs.get(field) is not None]
+
+
+def kept(inputs: Mapping[str, Any]) -> list[str]:
+    """The properties the file leaves out, kept as the tenant has them."""
+    return [field for field in FIELDS if inputs.get(field) is None]
+
+
+def managed(outputs: Mapping[str, Any]) -> list[str]:
+    """The properties the tool has written, by the state (every one for a state that does not say)."""
+    recorded = outputs.get(MANAGED_FIELDS)
+    if recorded is None or isinstance(recorded, str | bytes) or not isinstance(recorded, Iterable):
+        return list(FIELDS)
+    names = {str(name) for name in recorded}
+    return [field for field in FIELDS if field in names]
+
+
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """The fields (Graph's names) whose values differ; reviewers compare as sets of queries."""
     out = []
@@ -90,6 +115,15 @@ def _settings(policy: Mapping[str, Any], fields: Sequence[str] = tuple(FIELDS)) 
     return "; ".join(f"{FIELDS[f]}: {value_words(f, policy)}" for f in fields)
 
 
+def _kept_words(inputs: Mapping[str, Any], live: Mapping[str, Any] | None = None) -> str:
+    """``; kept as the tenant has them: ...``, with today's values when they are known; empty when none is kept."""
+    fields = kept(inputs)
+    if not fields:
+        return ""
+    shown = _settings(live, fields) if live else ", ".join(FIELDS[f] for f in fields)
+    return f"; kept as the tenant has them: {shown}"
+
+
 def describe(step: Step) -> str:
     live: Mapping[str, Any] = step.old_outputs or step.old
     before = step.old_outputs.get("before")
@@ -99,24 +133,26 @@ def describe(step: Step) -> str:
         if step.restore and isinstance(before, Mapping):
             return (
                 f"{TENANT_WIDE}: restore the admin consent workflow as it was before the first apply "
-                f"({_settings(before)})"
+                f"({_settings(before, managed(step.old_outputs))})"
             )
         return (
             f"{TENANT_WIDE}: stop managing the admin consent workflow; it stays as it is "
             "(offboard --restore-consent-settings puts back what it was before the first apply)"
         )
+    named = owned(step.new)
     if step.op in ("create", "import"):
         if step.drift:
             return (
                 f"{TENANT_WIDE}: the admin consent workflow was never set by the tool; "
-                f"the file says {_settings(step.new)}"
+                f"the file says {_settings(step.new, named)}"
             )
         return (
-            f"{TENANT_WIDE}: set the admin consent workflow ({_settings(step.new)}; Enterprise applications > "
-            "Consent and permissions; the policy found is recorded first, for offboard --restore-consent-settings)"
+            f"{TENANT_WIDE}: set the admin consent workflow ({_settings(step.new, named)}{_kept_words(step.new)}; "
+            "Enterprise applications > Consent and permissions; the policy found is recorded first, for "
+            "offboard --restore-consent-settings)"
         )
-    fields = changed_fields(live, step.new) or list(step.diffs) or list(FIELDS)
-    fields = [f for f in fields if f in FIELDS] or list(FIELDS)
+    wanted = {**live, **{f: step.new[f] for f in named}}
+    fields = changed_fields(live, wanted) or [f for f in step.diffs if f in named] or named
     if step.drift:
         return (
             f"{TENANT_WIDE}: the admin consent workflow differs in the tenant (changed outside the file): "
@@ -124,8 +160,10 @@ def describe(step: Step) -> str:
                 f"{FIELDS[f]}: {value_words(f, live)}, the file says {value_words(f, step.new)}" for f in fields
             )
         )
-    return f"{TENANT_WIDE}: change the admin consent workflow: " + "; ".join(
-        f"{FIELDS[f]}: {value_words(f, live)} -> {value_words(f, step.new)}" for f in fields
+    return (
+        f"{TENANT_WIDE}: change the admin consent workflow: "
+        + "; ".join(f"{FIELDS[f]}: {value_words(f, live)} -> {value_words(f, step.new)}" for f in fields)
+        + _kept_words(step.new, live)
     )
 
 
