@@ -83,8 +83,10 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
     assert report["differences"] == []
     assert report["user_consent"]["setting"] == "disabled" and report["admin_consent_workflow"] is True
 
-    # An administrator opens user consent again in the admin centre, and turns the workflow's reminders on.
+    # An administrator opens user consent again in the admin centre, shortens the workflow's request expiry
+    # (the file names it) and turns its reminders off (the file does not: that stays theirs).
     tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
+    policy.request_duration_in_days = 3
     policy.reminders_enabled = False
     drift = w.cli("drift", "tenants", "--json", token_for=tid)
     assert drift.code == 3, drift.output
@@ -93,15 +95,14 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
         "tenant-wide: User consent for applications is 'Allow user consent for apps' in the tenant (changed outside "
         "the file); the file says 'Do not allow user consent'"
     )
-    assert (
-        "Selected users will receive request expiration reminders: No, the file says Yes"
-        in words["admin consent workflow"]
-    )
+    assert "Consent request expires after (days): 3, the file says 14" in words["admin consent workflow"]
+    assert "reminders" not in words["admin consent workflow"]
 
     again = w.cli("apply", "tenants", "--yes", "--json", token_for=tid)
     assert again.code == 0, again.output
     assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
-    assert policy.reminders_enabled is True
+    assert policy.request_duration_in_days == 14
+    assert policy.reminders_enabled is False
     assert w.cli("drift", "tenants", "--json", token_for=tid).code == 0
 
     # Offboarding leaves the settings as they are (the next test asks for them back).
@@ -148,3 +149,66 @@ def test_without_the_write_permission_apply_fails_naming_it_and_nothing_else_is_
     assert "Policy.ReadWrite.Authorization" in error and "403" in error
     assert "Traceback" not in error and 'File "' not in error
     assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]
+
+
+def test_a_file_that_names_only_enabled_keeps_the_reviewers_an_administrator_set(world: WorldFactory) -> None:
+    # Graph's update is a PUT of the whole policy (adminconsentrequestpolicy-update): the tool reads, merges, writes.
+    tenant = northwind()
+    tenant.add_automation_identity(AUTOMATION_APP_ID, AUTOMATION_NAME, [*AUTOMATION_ROLES, *SETTINGS_WRITERS])
+    admin = tenant.user("it.admin@northwind.co.uk")
+    reviewers = [
+        {"query": f"/users/{admin.id}", "queryType": "MicrosoftGraph", "queryRoot": None},
+        {
+            "query": "/beta/roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq "
+            "'62e90394-69f5-4237-9190-012177145e10'",
+            "queryType": "MicrosoftGraph",
+            "queryRoot": None,
+        },
+    ]
+    policy = tenant.admin_consent_request_policy
+    policy.is_enabled, policy.notify_reviewers, policy.reminders_enabled = True, False, True
+    policy.request_duration_in_days, policy.reviewers = 7, [dict(r) for r in reviewers]
+    text = example("northwind")
+    text = (
+        text[: text.index("consent_settings:")] + "consent_settings:\n  admin_consent_workflow:\n    enabled: false\n"
+    )
+    w = world([tenant], {"northwind": text}, defaults=example("_defaults"))
+    tid = tenant.tenant_id
+
+    plan = w.cli("plan", "tenants", "--json", token_for=tid)
+    assert plan.code == 0, plan.output
+    words = settings_changes(plan.tenant("northwind"))["admin consent workflow"]
+    assert "Users can request admin consent to apps they are unable to consent to: No" in words
+    assert "kept as the tenant has them: Who can review admin consent requests" in words
+
+    applied = w.cli("apply", "tenants", "--yes", "--json", token_for=tid)
+    assert applied.code == 0, applied.output
+    assert policy.is_enabled is False
+    assert policy.reviewers == reviewers
+    assert (policy.notify_reviewers, policy.reminders_enabled, policy.request_duration_in_days) == (False, True, 7)
+
+    audit = w.cli("audit", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tid)
+    (report,) = audit.document["tenants"]
+    assert not [d for d in report["differences"] if d["subject"].startswith("tenant-wide")]
+    kept = {k["setting"]: k["value"] for k in report["admin_consent_workflow_kept"]}
+    # Audit reads the tenant's queries, not the file's names: a user reviewer is said by object id.
+    assert kept["Who can review admin consent requests"] == f"user {admin.id}, role Global Administrator"
+    assert kept["Consent request expires after (days)"] == "7"
+
+    # The administrator adds a reviewer afterwards: not drift, and the next apply keeps it.
+    policy.reviewers.append(
+        {
+            "query": "/beta/roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq "
+            "'158c047a-c907-4556-b7ef-446551a6b5f7'",
+            "queryType": "MicrosoftGraph",
+            "queryRoot": None,
+        }
+    )
+    assert w.cli("drift", "tenants", "--json", token_for=tid).code == 0
+    assert w.cli("apply", "tenants", "--yes", "--json", token_for=tid).code == 0
+    assert len(policy.reviewers) == 3
+
+    done = w.cli("offboard", "tenants", "--yes", "--restore-consent-settings", "--json", token_for=tid)
+    assert done.code == 0, done.output
+    assert policy.is_enabled is True  # what the tool changed, put back
+    assert len(policy.reviewers) == 3 and policy.request_duration_in_days == 7  # never the tool's: as they are
