@@ -7,9 +7,13 @@ sent: the real engine tests (tests/engine/) rely on these being right.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pulumi.provider.experimental.provider import (
     CheckRequest,
@@ -24,7 +28,9 @@ from pulumi.provider.experimental.provider import (
 
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
-from tests.fakes.azuread_provider.graph import ProviderError
+from tests.fakes.azuread_provider import graph as graph_module
+from tests.fakes.azuread_provider import resources
+from tests.fakes.azuread_provider.graph import Endpoints, GraphClient, ProviderError
 from tests.fakes.azuread_provider.plugin import sdk_plugin_version, write_plugin_folder
 from tests.fakes.azuread_provider.provider import TIMEOUT_ENV, AzureADProvider
 from tests.fakes.azuread_provider.schema import (
@@ -37,6 +43,7 @@ from tests.fakes.azuread_provider.values import UNKNOWN, plain_map, wrap_map
 from tests.fakes.entra import DEFAULT_ROLE_ID, FakeTenant
 from tests.fakes.entra_cloud import AutomationApp, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import PUBLISHED_APPS
+from tests.fakes.graph_emulator import GraphEmulator, serve
 
 TENANT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 SCOPES = ["openid", "profile", "User.Read"]
@@ -534,6 +541,171 @@ def test_get_service_principal_and_client_config(cloud: EmulatedCloud, tenant: F
     assert config["tenantId"] == TENANT_ID and config["clientId"] == AutomationApp().client_id
     with pytest.raises(ProviderError, match="No service principal found"):
         invoke(cloud, "getServicePrincipal", {"clientId": CLIENT_ID})
+
+
+# ------------------------------------------------------------- what go-azure-sdk sends and retries
+
+
+def test_every_entity_body_carries_its_odata_type_as_go_azure_sdk_marshals_it(
+    cloud: EmulatedCloud, tenant: FakeTenant
+) -> None:
+    # go-azure-sdk microsoft-graph/common-types/stable model_*.go MarshalJSON: "@odata.type" unless
+    # OmitDiscriminatedValue, which these resources never set; owner references (ReferenceCreate) carry none.
+    alice = tenant.user("alice@fabrikam.com")
+    name = urn(DELEGATED_PERMISSION_GRANT.token, "grant")
+
+    async def scenario() -> None:
+        provider = await configured(cloud)
+        _, app = await create(provider, APPLICATION.token, "app", {"displayName": "Lab"})
+        _, sp = await create(provider, SERVICE_PRINCIPAL.token, "hub", {"clientId": app["clientId"]})
+        grant_id, grant = await create(
+            provider, DELEGATED_PERMISSION_GRANT.token, "grant", grant_inputs(tenant, sp["objectId"], alice.id)
+        )
+        more = grant_inputs(tenant, sp["objectId"], alice.id, [*SCOPES, "Mail.Send"])
+        await provider.update(UpdateRequest(name, grant_id, wrap_map(grant), wrap_map(more), 0, [], False))
+        await create(
+            provider,
+            APP_ROLE_ASSIGNMENT.token,
+            "access-user",
+            {"appRoleId": DEFAULT_ROLE_ID, "principalObjectId": alice.id, "resourceObjectId": sp["objectId"]},
+        )
+
+    run(scenario())
+    expected = {
+        "applications": "#microsoft.graph.application",
+        "servicePrincipals": "#microsoft.graph.servicePrincipal",
+        "oauth2PermissionGrants": "#microsoft.graph.oAuth2PermissionGrant",
+        "appRoleAssignedTo": "#microsoft.graph.appRoleAssignment",
+    }
+    sent = [r for r in cloud.tenants[TENANT_ID].requests if r.method in ("POST", "PATCH")]
+    kinds = set()
+    for request in sent:
+        segments = request.path.strip("/").split("/")
+        if "owners" in segments:
+            assert request.json is not None and "@odata.type" not in request.json, request.path
+            continue
+        kind = "appRoleAssignedTo" if "appRoleAssignedTo" in segments else segments[0]
+        assert request.json is not None and request.json.get("@odata.type") == expected[kind], request.path
+        kinds.add((request.method, kind))
+    assert kinds == {
+        ("POST", "applications"),
+        ("PATCH", "applications"),
+        ("POST", "servicePrincipals"),
+        ("PATCH", "servicePrincipals"),
+        ("POST", "oauth2PermissionGrants"),
+        ("PATCH", "oauth2PermissionGrants"),
+        ("POST", "appRoleAssignedTo"),
+    }
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token the provider reads its caller from (it never verifies one: internal/clients)."""
+
+    def part(document: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}."
+
+
+def over_emulator(emulator: GraphEmulator, scenario: Callable[[GraphClient], Awaitable[Any]]) -> Any:
+    """Run ``scenario`` with the provider's Graph client pointed straight at ``emulator`` (which can drop
+    connections), signed in as the automation identity."""
+
+    async def body() -> Any:
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            token = unsigned_token({"oid": "77777777-0000-4000-8000-000000000000", "tid": TENANT_ID})
+            return await scenario(GraphClient(Endpoints(emulator.base_url, emulator.base_url), token, http))
+
+    return run(body())
+
+
+def test_a_dropped_get_is_retried_but_the_grant_delete_offboard_sends_fails(tenant: FakeTenant) -> None:
+    # go-azure-sdk sdk/client/client.go (Execute's CheckRetry): with no answer, only an IsIdempotent request
+    # (GET, HEAD, OPTIONS) is retried; a DELETE fails with "HTTP response was nil; connection may have been
+    # reset". So a reset during offboard's grant DELETE fails the step, and the grant stays.
+    hub = tenant.add_service_principal(CLIENT_ID, "TaxCalc-Hub")
+    grant = tenant.create_grant(hub.id, "AllPrincipals", None, tenant.graph.id, "openid profile")
+    resource_id = f"/oauth2PermissionGrants/{grant.id}"
+    with serve(tenant) as emulator:
+        emulator.drop_connection("/oauth2PermissionGrants", times=1)
+        read_id, outputs = over_emulator(
+            emulator, lambda graph: resources.grant_read(graph, resource_id, time.monotonic() + 30)
+        )
+        assert read_id == resource_id and outputs["claimValues"] == ["openid", "profile"]
+        gets = [r for r in emulator.requests if r.method == "GET"]
+        assert [r.dropped for r in gets] == [True, False]
+
+        emulator.drop_connection("/oauth2PermissionGrants", times=1)
+        with pytest.raises(ProviderError) as failed:
+            over_emulator(emulator, lambda graph: resources.grant_delete(graph, resource_id, time.monotonic() + 30))
+        deletes = [r for r in emulator.requests if r.method == "DELETE"]
+    assert f"Deleting {resource_id}" in str(failed.value)
+    assert "HTTP response was nil; connection may have been reset" in str(failed.value)
+    assert [r.dropped for r in deletes] == [True], "never sent again"
+    assert grant.id in tenant.grants
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "retried"),
+    [
+        # sdk/client/client.go: Request.IsIdempotent, then extendedRetryPolicy for a Graph host.
+        ("GET", httpx.ReadError("[Errno 104] Connection reset by peer"), True),
+        ("HEAD", httpx.ReadTimeout("timed out"), True),
+        ("OPTIONS", httpx.WriteError("[Errno 32] Broken pipe"), True),
+        ("GET", httpx.ConnectError("[Errno 111] Connection refused"), False),  # "dial tcp"
+        ("GET", httpx.RemoteProtocolError("Server disconnected without sending a response."), False),  # "EOF"
+        ("GET", httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."), False),
+        ("DELETE", httpx.ReadError("[Errno 104] Connection reset by peer"), False),
+        ("PUT", httpx.ReadTimeout("timed out"), False),
+        ("PATCH", httpx.ReadError("[Errno 104] Connection reset by peer"), False),
+        ("POST", httpx.ReadTimeout("timed out"), False),
+    ],
+)
+def test_a_request_without_an_answer_is_retried_as_go_azure_sdk_decides(
+    method: str, error: httpx.HTTPError, retried: bool
+) -> None:
+    detail, retryable = graph_module._no_answer(method, error)
+    assert retryable is retried
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        assert detail == "HTTP response was nil; connection may have been reset"
+
+
+def test_disabled_scopes_and_roles_stay_in_the_id_maps_as_the_real_provider_flattens_them() -> None:
+    # internal/helpers/applications/applications.go FlattenOAuth2PermissionScopeIDs / FlattenAppRoleIDs.
+    outputs = resources.service_principal_outputs(
+        {
+            "id": "sp",
+            "oauth2PermissionScopes": [
+                {"id": "s1", "value": "User.Read", "isEnabled": True},
+                {"id": "s2", "value": "Legacy.Read", "isEnabled": False},
+            ],
+            "appRoles": [{"id": "r1", "value": "Old.ReadWrite.All", "isEnabled": False}, {"id": "r2", "value": "x"}],
+        }
+    )
+    assert outputs["oauth2PermissionScopeIds"] == {"User.Read": "s1", "Legacy.Read": "s2"}
+    assert outputs["appRoleIds"] == {"Old.ReadWrite.All": "r1", "x": "r2"}
+    assert [s["enabled"] for s in outputs["oauth2PermissionScopes"]] == [True, False]
+    assert [r["enabled"] for r in outputs["appRoles"]] == [False, False]  # absent isEnabled: false
+
+
+def test_redirect_uris_compare_as_a_set_and_an_empty_public_client_as_none(cloud: EmulatedCloud) -> None:
+    # application_resource.go: public_client.redirect_uris is a TypeSet; applicationDiffSuppress treats a
+    # public_client block with no redirect URIs as no block.
+    provider = AzureADProvider()
+    name = urn(APPLICATION.token, "app")
+    a, b = "https://login.microsoftonline.com/common/oauth2/nativeclient", "http://localhost"
+    state = wrap_map({"displayName": "Lab", "publicClient": {"redirectUris": [a, b]}})
+
+    def diff(public_client: Any) -> list[str]:
+        news = {"displayName": "Lab", **({"publicClient": public_client} if public_client is not None else {})}
+        return list(run(provider.diff(DiffRequest(name, "/applications/x", state, wrap_map(news), []))).diffs or [])
+
+    assert diff({"redirectUris": [b, a]}) == []
+    assert diff({"redirectUris": [a]}) == ["publicClient"]
+    empty = wrap_map({"displayName": "Lab", "publicClient": {"redirectUris": []}})
+    assert not run(
+        provider.diff(DiffRequest(name, "/applications/x", empty, wrap_map({"displayName": "Lab"}), []))
+    ).changes
 
 
 # ---------------------------------------------------------------------------- check and diff

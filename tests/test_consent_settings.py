@@ -77,8 +77,9 @@ def test_defaults_set_the_settings_for_every_tenant_in_the_folder(tmp_path: Path
     ]
     assert settings.admin_consent_workflow.request_duration_in_days == 14
     # Keys the file leaves out are the tenant's: not set to a default, kept as found.
-    assert settings.admin_consent_workflow.notify_reviewers is None and settings.admin_consent_workflow.reminders is None
-    assert settings.admin_consent_workflow.kept == ("notify_reviewers", "reminders")
+    workflow = settings.admin_consent_workflow
+    assert workflow.notify_reviewers is None and workflow.reminders is None
+    assert workflow.kept == ("notify_reviewers", "reminders")
 
 
 def test_absent_means_left_as_it_is(tmp_path: Path) -> None:

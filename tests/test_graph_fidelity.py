@@ -209,3 +209,79 @@ def test_graph_accepts_a_grant_scope_the_resource_does_not_publish(tenant: FakeT
     grant = tenant.create_grant(sp.id, "AllPrincipals", None, tenant.graph.id, "user_impersonation User.Read")
     assert grant.scopes == ["user_impersonation", "User.Read"]
     assert tenant.update_grant(grant.id, "User.Read not.a.scope").scopes == ["User.Read", "not.a.scope"]
+
+
+# ------------------------------------------------------------------------- write bodies as Graph takes them
+
+
+def test_an_odata_type_naming_the_entity_is_accepted_on_every_write_and_another_is_refused(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    # go-azure-sdk's models add "@odata.type" to every POST/PATCH body (stable model_*.go MarshalJSON), and
+    # Graph takes it; a type it cannot resolve is 400 Request_BadRequest (msgraph-beta-sdk-dotnet#87).
+    hub = add_taxcalc_hub(tenant)
+    alice = tenant.user("alice@contoso.com")
+    with httpx.Client(base_url=f"{emulator.base_url}/v1.0", headers=AUTH) as http:
+        grant = http.post(
+            "/oauth2PermissionGrants",
+            json={
+                "@odata.type": "#microsoft.graph.oAuth2PermissionGrant",
+                "clientId": hub.id,
+                "consentType": "AllPrincipals",
+                "resourceId": tenant.graph.id,
+                "scope": "openid",
+            },
+        )
+        assert grant.status_code == 201, grant.text
+        patched = http.patch(
+            f"/oauth2PermissionGrants/{grant.json()['id']}",
+            json={"@odata.type": "#microsoft.graph.oAuth2PermissionGrant", "scope": "openid profile"},
+        )
+        assert patched.status_code == 204, patched.text
+        assigned = http.post(
+            f"/servicePrincipals/{hub.id}/appRoleAssignedTo",
+            json={
+                "@odata.type": "#microsoft.graph.appRoleAssignment",
+                "appRoleId": "00000000-0000-0000-0000-000000000000",
+                "principalId": alice.id,
+                "resourceId": hub.id,
+            },
+        )
+        assert assigned.status_code == 201, assigned.text
+        app = http.post(
+            "/applications",
+            json={
+                "@odata.type": "#microsoft.graph.application",
+                "displayName": "Lab",
+                "signInAudience": "AzureADMyOrg",
+            },
+        )
+        assert app.status_code == 201, app.text
+        wrong = http.patch(
+            f"/applications/{app.json()['id']}", json={"@odata.type": "#microsoft.graph.user", "displayName": "Lab 2"}
+        )
+        assert wrong.status_code == 400
+        assert wrong.json()["error"]["code"] == "Request_BadRequest"
+        assert "A type named 'microsoft.graph.user' could not be resolved" in wrong.json()["error"]["message"]
+    assert tenant.grants[grant.json()["id"]].scope == "openid profile"
+    assert next(iter(tenant.applications.values())).display_name == "Lab"
+
+
+def test_a_second_identical_app_role_assignment_is_graphs_400_not_a_conflict(
+    emulator: GraphEmulator, tenant: FakeTenant
+) -> None:
+    # Graph answers 400 Request_BadRequest "Permission being assigned already exists on the object." (issue 18,
+    # "Shapes"); the emulator used to answer 409, which no client would meet.
+    hub = add_taxcalc_hub(tenant)
+    alice = tenant.user("alice@contoso.com")
+    body = {"appRoleId": "00000000-0000-0000-0000-000000000000", "principalId": alice.id, "resourceId": hub.id}
+    with httpx.Client(base_url=f"{emulator.base_url}/v1.0", headers=AUTH) as http:
+        assert http.post(f"/servicePrincipals/{hub.id}/appRoleAssignedTo", json=body).status_code == 201
+        again = http.post(f"/servicePrincipals/{hub.id}/appRoleAssignedTo", json=body)
+    assert again.status_code == 400
+    error = again.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "Request_BadRequest",
+        "Permission being assigned already exists on the object.",
+    )
+    assert len([a for a in tenant.app_role_assignments.values() if a.resource_id == hub.id]) == 1

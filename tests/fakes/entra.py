@@ -7,7 +7,8 @@ this model, so a program or a client that would fail against Entra fails here to
   check it (azure-cli#20974 shows a grant on Microsoft Graph carrying "user_impersonation");
 - a grant's principal must be an existing user; AllPrincipals grants have no principal;
 - one service principal per appId (Microsoft Graph's exists already and cannot be created again);
-- an app role assignment's appRoleId must be one of the resource's app roles (or the default role).
+- an app role assignment's appRoleId must be one of the resource's app roles (or the default role), and the
+  same (principal, resource, role) twice is a 400 Request_BadRequest, not a conflict.
 Errors carry Graph's status code, error code and message as Graph sends them.
 """
 
@@ -417,7 +418,11 @@ class FakeTenant:
                 resource_id,
                 app_role_id,
             ):
-                raise GraphError(409, "Request_BadRequest", "Permission being assigned already exists on the object")
+                # A 400, not a 409: Graph's Request_BadRequest with this text (issue 18, "Shapes"; it is the
+                # message scripts granting Graph app roles match to skip an existing assignment, e.g. callers of
+                # New-MgServicePrincipalAppRoleAssignment). The create docs list no error for it
+                # (https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto).
+                raise GraphError(400, "Request_BadRequest", "Permission being assigned already exists on the object.")
         assignment = AppRoleAssignment(_new_id(), principal_id, principal_type, resource_id, app_role_id)
         self.app_role_assignments[assignment.id] = assignment
         return assignment

@@ -483,7 +483,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/oauth2permissiongrant-post
     def oauth2_permission_grants_create(self, r: Request) -> dict[str, Any]:
         body = r.body
-        _check_properties(body, {"clientId", "consentType", "principalId", "resourceId", "scope"})
+        _check_properties(body, {"clientId", "consentType", "principalId", "resourceId", "scope"}, GRANT_TYPE)
         if self._lagging(str(body.get("clientId") or "")):
             # Not yet replicated: answered as for a client Graph does not know (FakeTenant.create_grant).
             raise ODataError(
@@ -502,7 +502,7 @@ class GraphEmulator:
 
     # https://learn.microsoft.com/graph/api/oauth2permissiongrant-update: only scope may change.
     def oauth2_permission_grants_update(self, r: Request) -> None:
-        _check_properties(r.body, {"scope"})
+        _check_properties(r.body, {"scope"}, GRANT_TYPE)
         self.tenant.update_grant(self._grant(r.params["id"]).id, str(r.body.get("scope") or ""))
 
     # https://learn.microsoft.com/graph/api/oauth2permissiongrant-delete
@@ -512,7 +512,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals
     def service_principals_create(self, r: Request) -> dict[str, Any]:
         body = r.body
-        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE | {"appId", "owners@odata.bind"})
+        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE | {"appId", "owners@odata.bind"}, SERVICE_PRINCIPAL_TYPE)
         app_id = body.get("appId")
         if not isinstance(app_id, str) or not app_id:
             raise ODataError(400, "Request_BadRequest", "The appId property is required to create a service principal.")
@@ -540,7 +540,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/serviceprincipal-update
     def service_principals_update(self, r: Request) -> None:
         body = r.body
-        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE)
+        _check_properties(body, SERVICE_PRINCIPAL_WRITABLE, SERVICE_PRINCIPAL_TYPE)
         _set_service_principal_properties(self._sp(r.params["id"]), body)
 
     # https://learn.microsoft.com/graph/api/serviceprincipal-delete
@@ -568,7 +568,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto
     def service_principals_create_app_role_assigned_to(self, r: Request) -> dict[str, Any]:
         body = r.body
-        _check_properties(body, {"appRoleId", "principalId", "resourceId"})
+        _check_properties(body, {"appRoleId", "principalId", "resourceId"}, APP_ROLE_ASSIGNMENT_TYPE)
         resource = self._sp(r.params["id"])
         if str(body.get("resourceId") or "").lower() != resource.id:
             raise ODataError(
@@ -603,7 +603,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/application-post-applications
     def applications_create(self, r: Request) -> dict[str, Any]:
         body = r.body
-        _check_properties(body, APPLICATION_WRITABLE | {"owners@odata.bind"})
+        _check_properties(body, APPLICATION_WRITABLE | {"owners@odata.bind"}, APPLICATION_TYPE)
         display_name = body.get("displayName")
         if not isinstance(display_name, str) or not display_name:
             raise ODataError(400, "Request_BadRequest", "The displayName property is required.")
@@ -629,7 +629,7 @@ class GraphEmulator:
     # https://learn.microsoft.com/graph/api/application-update
     def applications_update(self, r: Request) -> None:
         body = r.body
-        _check_properties(body, APPLICATION_WRITABLE)
+        _check_properties(body, APPLICATION_WRITABLE, APPLICATION_TYPE)
         application = self._application(r.params["id"])
         if "displayName" in body:
             if not isinstance(body["displayName"], str) or not body["displayName"]:
@@ -1099,6 +1099,12 @@ SERVICE_PRINCIPAL_WRITABLE = _names(
     "accountEnabled alternativeNames appRoleAssignmentRequired description loginUrl notes "
     "notificationEmailAddresses preferredSingleSignOnMode samlSingleSignOnSettings tags"
 )
+# The entity types whose bodies the writes take, as go-azure-sdk names them in @odata.type.
+GRANT_TYPE = "microsoft.graph.oAuth2PermissionGrant"
+SERVICE_PRINCIPAL_TYPE = "microsoft.graph.servicePrincipal"
+APP_ROLE_ASSIGNMENT_TYPE = "microsoft.graph.appRoleAssignment"
+APPLICATION_TYPE = "microsoft.graph.application"
+
 APPLICATION_WRITABLE = _names(
     "api appRoles description displayName groupMembershipClaims identifierUris info isDeviceOnlyAuthSupported "
     "isFallbackPublicClient notes optionalClaims publicClient requiredResourceAccess serviceManagementReference "
@@ -1112,8 +1118,25 @@ SIGN_IN_AUDIENCES = (
 )
 
 
-def _check_properties(body: dict[str, Any], allowed: frozenset[str] | set[str]) -> None:
+def _check_properties(body: dict[str, Any], allowed: frozenset[str] | set[str], entity_type: str | None = None) -> None:
+    """Every property declared on ``entity_type``. An ``@odata.type`` naming that type is accepted: OData JSON
+    lets a payload say its type, and go-azure-sdk puts one in every entity body it sends (each model's
+    MarshalJSON in microsoft-graph/common-types/stable adds ``#microsoft.graph.<type>``; Graph's own examples
+    send it too, e.g. https://learn.microsoft.com/graph/api/rbacapplication-post-roleassignments). A type it
+    cannot resolve is Graph's 400 Request_BadRequest "A type named '...' could not be resolved by the model"
+    (microsoftgraph/msgraph-beta-sdk-dotnet#87); what it says to another entity's type is not documented, so
+    that is refused with the same answer."""
     for name in body:
+        if name == "@odata.type" and entity_type is not None:
+            named = str(body[name])
+            if named.removeprefix("#") != entity_type:
+                raise ODataError(
+                    400,
+                    "Request_BadRequest",
+                    f"A type named '{named.removeprefix('#')}' could not be resolved by the model. When a model is "
+                    "available, each type name must resolve to a valid type.",
+                )
+            continue
         if name not in allowed:
             raise ODataError(
                 400, "BadRequest", f"Property '{name}' does not exist as a declared property or extension property."

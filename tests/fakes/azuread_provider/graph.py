@@ -5,11 +5,16 @@
   document's ``microsoftGraphResourceId``, sign-in its ``authentication.loginEndpoint``.
 - Sign-in: the client-credentials grant at ``{login}/{tenant}/oauth2/v2.0/token`` with scope
   ``{graph}/.default``; the token's claims give the caller's object id (internal/clients/client.go).
-- Requests: every failure is retried by the policy of go-azure-sdk's base client (sdk/client/client.go
-  ``Execute``): 408 and 424 always, then the operation's own ``RetryFunc``, then go-retryablehttp's default
-  policy (429 and 5xx except 501, and connection errors); the wait honours ``Retry-After`` and otherwise
-  doubles from 1 s up to 61 s, until the operation's deadline. The error text is the SDK's:
-  ``unexpected status 409 (409 Conflict) with error: <code>: <message>``.
+- Requests: a failure is retried by the policy of go-azure-sdk's base client (sdk/client/client.go
+  ``Execute``, its CheckRetry): an answer with 408 or 424 always, then the operation's own ``RetryFunc``, then
+  go-retryablehttp's ``DefaultRetryPolicy`` (429, and 5xx except 501). A request that got no answer (the
+  connection dropped) is retried only when ``Request.IsIdempotent`` (GET, HEAD, OPTIONS), and for Graph (any
+  host but Resource Manager's) through ``extendedRetryPolicy``, which never retries a dial error (``dial
+  tcp``) or an ``EOF``: a reset or a timeout is retried, a refused connection or a server that closed without
+  answering is not. Any other method fails at once: "HTTP response was nil; connection may have been reset".
+  (Go's net/http may also replay a GET once on a reused connection; not modelled, it never replays a DELETE.)
+  The wait honours ``Retry-After`` and otherwise doubles from 1 s up to 61 s, until the operation's deadline.
+  The error text is the SDK's: ``unexpected status 409 (409 Conflict) with error: <code>: <message>``.
 """
 
 from __future__ import annotations
@@ -70,6 +75,17 @@ class GraphRequestError(ProviderError):
     @property
     def not_found(self) -> bool:
         return self.status == 404
+
+
+class NoAnswerError(GraphRequestError):
+    """A request that got no answer (the connection dropped, was refused or timed out), as net/http reports it
+    (``url.Error``: `Delete "https://...": <error>`). A GraphRequestError with no status, so each resource
+    wraps it in its diagnostic as it wraps any other failure (tf.ErrorDiagF takes any error)."""
+
+    def __init__(self, method: str, url: str, detail: str) -> None:
+        ProviderError.__init__(self, f'{method[:1]}{method[1:].lower()} "{url}": {detail}')
+        self.status = 0
+        self.odata = None
 
 
 @dataclass(frozen=True)
@@ -232,10 +248,11 @@ class GraphClient:
             try:
                 response = await self.http.request(method, url, params=params, json=body, headers=headers)
             except httpx.HTTPError as exc:
-                if method in ("GET", "PUT", "DELETE") and await self._wait(attempt, deadline, None):
+                detail, retryable = _no_answer(method, exc)
+                if retryable and await self._wait(attempt, deadline, None):
                     attempt += 1
                     continue
-                raise ProviderError(f"performing request: {type(exc).__name__}: {exc}") from None
+                raise NoAnswerError(method, url, detail) from None
             status = response.status_code
             if status in expected:
                 return response.json() if response.content else {}
@@ -258,6 +275,33 @@ class GraphClient:
             return False
         await asyncio.sleep(wait)
         return True
+
+
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
+"""go-azure-sdk sdk/client/client.go ``Request.IsIdempotent``: the methods retried when no answer came."""
+
+
+def _no_answer(method: str, exc: httpx.HTTPError) -> tuple[str, bool]:
+    """(the error Go reports, whether go-azure-sdk retries it) for a request that got no answer.
+
+    sdk/client/client.go: without a response, a request that is not ``IsIdempotent`` is not retried
+    ("HTTP response was nil; connection may have been reset"); an idempotent one to Graph goes through
+    ``extendedRetryPolicy``, which refuses to retry errors matching ``dial tcp``, ``EOF``, ``unsupported
+    protocol scheme``, ``invalid header`` or ``stopped after N redirects`` and retries the rest ("likely
+    recoverable"). httpx's exceptions map onto Go's errors: ConnectError and ConnectTimeout are Go's ``dial
+    tcp ...``, RemoteProtocolError (the server closed without answering) is ``EOF``, UnsupportedProtocol,
+    LocalProtocolError and TooManyRedirects the other three; ReadError (a reset), WriteError and the
+    read/write/pool timeouts match none, so they are retried.
+    """
+    if method.upper() not in IDEMPOTENT:
+        return "HTTP response was nil; connection may have been reset", False
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return f"dial tcp: {exc}", False
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "EOF", False
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.TooManyRedirects):
+        return f"{type(exc).__name__}: {exc}", False
+    return f"{type(exc).__name__}: {exc}", True
 
 
 def _odata_error(response: httpx.Response) -> ODataError | None:

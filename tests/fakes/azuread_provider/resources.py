@@ -37,6 +37,14 @@ def parse_id(resource_id: str, pattern: str, example: str) -> re.Match[str]:
     return match
 
 
+def typed(entity_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An entity body as go-azure-sdk marshals it: each model's MarshalJSON adds ``@odata.type`` unless
+    ``OmitDiscriminatedValue`` is set, which none of these resources set (go-azure-sdk
+    microsoft-graph/common-types/stable/model_{serviceprincipal,application,oauth2permissiongrant,
+    approleassignment}.go). Owner references (stable.ReferenceCreate) carry none."""
+    return {"@odata.type": f"#microsoft.graph.{entity_type}", **body}
+
+
 def _fail(summary: str, exc: Exception) -> ProviderError:
     # A Terraform diagnostic's summary and detail, as the bridge reports them.
     return ProviderError(f"{summary}: {exc}")
@@ -179,7 +187,9 @@ async def service_principal_create(graph: GraphClient, inputs: dict[str, Any], d
         "owners@odata.bind": bind,
     }
     try:
-        created = await graph.request("POST", "/servicePrincipals", deadline=deadline, body=body, retry=_sp_retry)
+        created = await graph.request(
+            "POST", "/servicePrincipals", deadline=deadline, body=typed("servicePrincipal", body), retry=_sp_retry
+        )
     except GraphRequestError as exc:
         raise _fail("Could not create service principal", exc) from None
     object_id = str(created.get("id") or "")
@@ -194,7 +204,7 @@ async def service_principal_create(graph: GraphClient, inputs: dict[str, Any], d
             "PATCH",
             f"/servicePrincipals/{object_id}",
             deadline=deadline,
-            body={"description": inputs.get("description") or None},
+            body=typed("servicePrincipal", {"description": inputs.get("description") or None}),
         )
     except GraphRequestError as exc:
         if exc.not_found:
@@ -216,7 +226,10 @@ async def service_principal_update(
     object_id = parse_id(resource_id, SP_ID, "/servicePrincipals/{servicePrincipalId}")["id"]
     try:
         await graph.request(
-            "PATCH", f"/servicePrincipals/{object_id}", deadline=deadline, body=_sp_properties(inputs, olds)
+            "PATCH",
+            f"/servicePrincipals/{object_id}",
+            deadline=deadline,
+            body=typed("servicePrincipal", _sp_properties(inputs, olds)),
         )
     except GraphRequestError as exc:
         raise _fail(f"Updating {resource_id}", exc) from None
@@ -273,20 +286,24 @@ async def service_principal_read(
 
 
 def service_principal_outputs(sp: dict[str, Any]) -> Outputs:
-    """The attributes the resource and the data source set from a service principal (tf.Set calls)."""
-    roles = [r for r in sp.get("appRoles") or [] if r.get("isEnabled", True)]
-    scopes = [s for s in sp.get("oauth2PermissionScopes") or [] if s.get("isEnabled", True)]
+    """The attributes the resource and the data source set from a service principal (tf.Set calls).
+
+    Disabled roles and scopes are kept, in the id maps too: internal/helpers/applications/applications.go
+    ``FlattenAppRoleIDs``/``FlattenOAuth2PermissionScopeIDs`` map every value to its id whatever ``isEnabled``
+    says, and ``FlattenAppRoles``/``FlattenOAuth2PermissionScopes`` set ``enabled`` from it (absent: false)."""
+    roles = list(sp.get("appRoles") or [])
+    scopes = list(sp.get("oauth2PermissionScopes") or [])
     return {
         "accountEnabled": bool(sp.get("accountEnabled")),
         "alternativeNames": list(sp.get("alternativeNames") or []),
         "appRoleAssignmentRequired": bool(sp.get("appRoleAssignmentRequired")),
-        "appRoleIds": {str(r.get("value")): str(r.get("id")) for r in roles if r.get("value")},
+        "appRoleIds": {str(r.get("value")): str(r.get("id")) for r in roles if r.get("value") and r.get("id")},
         "appRoles": [
             {
                 "allowedMemberTypes": list(r.get("allowedMemberTypes") or []),
                 "description": r.get("description") or "",
                 "displayName": r.get("displayName") or "",
-                "enabled": bool(r.get("isEnabled", True)),
+                "enabled": r.get("isEnabled") is True,
                 "id": str(r.get("id")),
                 "value": r.get("value") or "",
             }
@@ -297,12 +314,14 @@ def service_principal_outputs(sp: dict[str, Any]) -> Outputs:
         "description": sp.get("description") or "",
         "displayName": sp.get("displayName") or "",
         "notes": sp.get("notes") or "",
-        "oauth2PermissionScopeIds": {str(s.get("value")): str(s.get("id")) for s in scopes if s.get("value")},
+        "oauth2PermissionScopeIds": {
+            str(s.get("value")): str(s.get("id")) for s in scopes if s.get("value") and s.get("id")
+        },
         "oauth2PermissionScopes": [
             {
                 "adminConsentDescription": s.get("adminConsentDescription") or "",
                 "adminConsentDisplayName": s.get("adminConsentDisplayName") or "",
-                "enabled": bool(s.get("isEnabled", True)),
+                "enabled": s.get("isEnabled") is True,
                 "id": str(s.get("id")),
                 "type": s.get("type") or "",
                 "userConsentDescription": s.get("userConsentDescription") or "",
@@ -371,7 +390,11 @@ async def grant_create(graph: GraphClient, inputs: dict[str, Any], deadline: flo
         body["consentType"] = "AllPrincipals"
     try:
         created = await graph.request(
-            "POST", "/oauth2PermissionGrants", deadline=deadline, body=body, retry=_grant_retry
+            "POST",
+            "/oauth2PermissionGrants",
+            deadline=deadline,
+            body=typed("oAuth2PermissionGrant", body),
+            retry=_grant_retry,
         )
     except GraphRequestError as exc:
         # A grant that already exists (consented by hand) is Graph's 409, never retried: "adopt" exists for it.
@@ -384,7 +407,7 @@ async def grant_create(graph: GraphClient, inputs: dict[str, Any], deadline: flo
 
 async def grant_update(graph: GraphClient, resource_id: str, inputs: dict[str, Any], deadline: float) -> Result:
     grant_id = parse_id(resource_id, GRANT_ID, "/oauth2PermissionGrants/{oAuth2PermissionGrantId}")["id"]
-    body = {"scope": " ".join(inputs.get("claimValues") or []) or None}
+    body = typed("oAuth2PermissionGrant", {"scope": " ".join(inputs.get("claimValues") or []) or None})
     try:
         await graph.request("PATCH", f"/oauth2PermissionGrants/{grant_id}", deadline=deadline, body=body)
     except GraphRequestError as exc:
@@ -442,7 +465,7 @@ async def assignment_create(graph: GraphClient, inputs: dict[str, Any], deadline
             "POST",
             f"/servicePrincipals/{resource}/appRoleAssignedTo",
             deadline=deadline,
-            body=body,
+            body=typed("appRoleAssignment", body),
             retry=_assignment_retry,
         )
     except GraphRequestError as exc:
@@ -540,7 +563,7 @@ async def application_create(graph: GraphClient, inputs: dict[str, Any], deadlin
         + [graph.directory_object_url(o) for o in owners if o.lower() != caller],
     }
     try:
-        created = await graph.request("POST", "/applications", deadline=deadline, body=body)
+        created = await graph.request("POST", "/applications", deadline=deadline, body=typed("application", body))
     except GraphRequestError as exc:
         raise _fail("Could not create application", exc) from None
     object_id = str(created.get("id") or "")
@@ -553,7 +576,7 @@ async def application_create(graph: GraphClient, inputs: dict[str, Any], deadlin
                 "PATCH",
                 f"/applications/{object_id}",
                 deadline=deadline,
-                body={"displayName": display_name},
+                body=typed("application", {"displayName": display_name}),
                 retry=_app_update_retry,
             )
         except GraphRequestError as exc:
@@ -575,7 +598,7 @@ async def application_update(graph: GraphClient, resource_id: str, inputs: dict[
             "PATCH",
             f"/applications/{object_id}",
             deadline=deadline,
-            body=_app_properties(inputs),
+            body=typed("application", _app_properties(inputs)),
             retry=_app_update_retry,
         )
     except GraphRequestError as exc:

@@ -6,7 +6,7 @@ A property's kind follows its terraform-provider-azuread schema (``Required``/``
 - an ``Optional`` + ``Computed`` property the program leaves out is not compared (Graph decides it);
 - an ``Optional`` one it leaves out is compared with its default (or its zero value), so a value set by
   hand in the tenant shows as a change back.
-Sets (``TypeSet``) compare without order.
+Sets (``TypeSet``) compare without order, a set inside a block too (``public_client.redirect_uris``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class Prop:
     computed: bool = False
     default: Any = None
     uuid: bool = False
+    set_fields: tuple[str, ...] = ()
+    """For an ``object`` (a MaxItems-1 block): its attributes that are ``TypeSet``s, compared without order."""
+    empty_is_absent: bool = False
+    """For an ``object``: a block whose attributes are all empty equals no block (the resource's DiffSuppressFunc)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,11 @@ def normalise(prop: Prop, value: Any) -> Any:
         return sorted(value, key=lambda v: repr(v))
     if prop.kind == "list":
         return list(value)
+    if prop.kind == "object" and isinstance(value, dict):
+        block = {k: sorted(v or [], key=repr) if k in prop.set_fields else v for k, v in value.items()}
+        if prop.empty_is_absent and not any(block.values()):
+            return _zero(prop)
+        return block
     return value
 
 
@@ -106,7 +115,9 @@ APPLICATION = ResourceSchema(
         Prop("notes"),
         Prop("owners", "set"),
         Prop("tags", "set", computed=True),
-        Prop("publicClient", "object"),
+        # public_client: a MaxItems-1 block whose redirect_uris is a TypeSet, with applicationDiffSuppress
+        # treating a block with no redirect URIs as no block.
+        Prop("publicClient", "object", set_fields=("redirectUris",), empty_is_absent=True),
         Prop("requiredResourceAccesses", "set"),
     ),
     "/applications/{objectId}",
