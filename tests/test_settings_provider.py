@@ -505,6 +505,34 @@ def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch
     assert not [d for d in report["differences"] if d["subject"].startswith("tenant-wide")]
     assert report["user_consent"]["setting"] == "disabled" and report["admin_consent_workflow"] is True
     assert report["user_experience"]["experience"] == report["after_apply"]["experience"]
+    # northwind.yaml leaves the workflow's notifications and reminders out: audit says they are the tenant's.
+    assert report["admin_consent_workflow_kept"] == [
+        {"setting": admin_consent_workflow.FIELDS["notifyReviewers"], "value": "No"},
+        {"setting": admin_consent_workflow.FIELDS["remindersEnabled"], "value": "No"},
+    ]
+    monkeypatch.setenv(graph.TOKEN_ENV, "audit-token")
+    with serve(tenant) as running:
+        markdown = CliRunner().invoke(
+            app,
+            ["audit", str(EXAMPLES / "northwind.yaml"), "--format", "md", "--graph-endpoint", running.base_url],
+        )
+    assert (
+        "Admin consent workflow, kept as the tenant has it: Selected users will receive email notifications for "
+        "requests: No" in markdown.stdout
+    )
+    with serve(tenant) as running:
+        html = CliRunner().invoke(
+            app,
+            [
+                "audit",
+                str(EXAMPLES / "northwind.yaml"),
+                *("--format", "html", "--out", str(tmp_path / "html")),
+                *("--graph-endpoint", running.base_url),
+            ],
+        )
+    assert html.exit_code == 0, html.output
+    pages = " ".join(p.read_text(encoding="utf-8") for p in (tmp_path / "html").rglob("*.html"))
+    assert "Selected users will receive request expiration reminders: No (the consent file leaves it" in pages
 
 
 def test_audit_reports_a_reviewer_the_directory_does_not_have(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
