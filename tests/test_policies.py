@@ -149,6 +149,28 @@ def test_examples_agree_offline_and_in_the_pack(tenant: str, expected: set[str])
     assert pack_verdict(plan, examples / f"{tenant}.yaml") == offline
 
 
+def test_a_workflow_keeping_the_tenants_reviewers_is_judged_alike_offline_and_in_the_pack(tmp_path: Path) -> None:
+    # Reviewers the file leaves out are absent from the resource (kept as the tenant has them): neither side
+    # can see them, so neither says "reach nobody"; named as none, both do.
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    (folder / "_defaults.yaml").write_text(
+        "app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n"
+        "consent_settings:\n  admin_consent_workflow:\n    enabled: true\n",
+        encoding="utf-8",
+    )
+    tenant_file = folder / "acme.yaml"
+    tenant_file.write_text(
+        "tenant:\n  id: 0f8fad5b-d9cb-469f-a165-70867728950e\nconsent:\n  mode: users\n  users:\n"
+        "    - 11111111-1111-4111-8111-111111111111\n",
+        encoding="utf-8",
+    )
+    (loaded,) = load_tenants([folder])
+    plan = build_plan(loaded)
+    assert not [v for v in offline_verdict(plan) if v[0] == "admin-consent-reviewers"]
+    assert pack_verdict(plan, tenant_file) == offline_verdict(plan)
+
+
 # ------------------------------------------------------------------------------ rule details
 
 

@@ -138,33 +138,32 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
         )
     workflow = settings.admin_consent_workflow
     if workflow is not None:
-        ids = [
-            DIRECTORY_ROLES.get(r.reference, r.reference) if r.reviewer_type == "role" else object_id(r.reference)
-            for r in workflow.reviewers
-        ]
+        props: dict[str, Any] = {
+            "tenantId": plan.tenant_id,
+            "isEnabled": workflow.enabled,
+            "notifyReviewers": workflow.notify_reviewers,
+            "remindersEnabled": workflow.reminders,
+            "requestDurationInDays": workflow.request_duration_in_days,
+        }
+        if workflow.reviewers is not None:
+            ids = [
+                DIRECTORY_ROLES.get(r.reference, r.reference) if r.reviewer_type == "role" else object_id(r.reference)
+                for r in workflow.reviewers
+            ]
+            props["reviewers"] = [
+                {"query": reviewer_query(r.reviewer_type, i), "queryType": REVIEWER_QUERY_TYPE, "queryRoot": None}
+                for r, i in zip(workflow.reviewers, ids, strict=True)
+            ]
+            props["reviewerNames"] = [
+                describe_reviewer(r.reviewer_type, i, r.reference) for r, i in zip(workflow.reviewers, ids, strict=True)
+            ]
+        # As the program sends it (infra/settings_provider.py AdminConsentWorkflow): a key the file leaves out is
+        # absent, kept as the tenant has it.
         out.append(
             PreviewResource(
                 admin_consent_workflow.TYPE,
                 admin_consent_workflow.NAME,
-                {
-                    "tenantId": plan.tenant_id,
-                    "isEnabled": workflow.enabled,
-                    "reviewers": [
-                        {
-                            "query": reviewer_query(r.reviewer_type, i),
-                            "queryType": REVIEWER_QUERY_TYPE,
-                            "queryRoot": None,
-                        }
-                        for r, i in zip(workflow.reviewers, ids, strict=True)
-                    ],
-                    "reviewerNames": [
-                        describe_reviewer(r.reviewer_type, i, r.reference)
-                        for r, i in zip(workflow.reviewers, ids, strict=True)
-                    ],
-                    "notifyReviewers": workflow.notify_reviewers,
-                    "remindersEnabled": workflow.reminders,
-                    "requestDurationInDays": workflow.request_duration_in_days,
-                },
+                {key: value for key, value in props.items() if value is not None},
             )
         )
     return out
