@@ -254,6 +254,7 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     started_at = datetime.now(UTC)
     check_out(options.report)
     plans = load_plans(paths)
+    check_out(options.report)  # again, now that the files are read: an --out naming one is refused before any change
     _refuse_mandatory_violations(plans)
     confirmable = operation in ("apply", "offboard")
     if operation == "apply" and not options.yes and not is_interactive():

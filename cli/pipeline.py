@@ -11,10 +11,12 @@ from datetime import date
 from pathlib import Path
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
+from taxcalc_consent.cli.console import say
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.documents import encode_item
 from taxcalc_consent.infra.errors import Problem, SpecError
+from taxcalc_consent.infra.files import files_read, remember_read
 from taxcalc_consent.infra.loader import (
     Identity,
     KeyPath,
@@ -112,12 +114,14 @@ Keep = Callable[[ConsentPlan, LoadedTenant, list[tuple[Violation, KeyPath]]], T]
 
 class _Part(NamedTuple, Generic[T]):
     """What checking some of the files found: what was kept of each tenant, the files' problems, the
-    tenants' identities (for the checks across files) and the policy configuration's mistakes."""
+    tenants' identities (for the checks across files), the policy configuration's mistakes, and the files
+    read (so that an --out naming one is refused whichever process read it)."""
 
     kept: list[T]
     problems: list[Problem]
     identities: list[Identity]
     config: list[Problem]
+    read: frozenset[tuple[int, int]] = frozenset()
 
 
 def _checked(paths: Sequence[str | Path], today: date | None, keep: Keep[T], *, in_parallel: bool = True) -> list[T]:
@@ -127,10 +131,16 @@ def _checked(paths: Sequence[str | Path], today: date | None, keep: Keep[T], *, 
     Problems in the files come first, every one of them, in file order (a SpecError); then mistakes in the
     policy configuration, every one of them. Many files are checked in several processes, in parts of
     consecutive files whose results are joined in file order: the same outcome, to the byte."""
-    files, problems = collect_tenant_files(paths)
+    files, problems, notices = collect_tenant_files(paths)
+    for notice in notices:  # near-miss file names that are not errors: named, not read
+        say(str(notice))
     today = today or utc_today()
     parts = _parts(files) if in_parallel else [files]
-    results = _in_processes(parts, today, keep) if len(parts) > 1 else [_check_part(files, today, keep)]
+    if len(parts) > 1:
+        results = _in_processes(parts, today, keep)
+        remember_read(read for part in results for read in part.read)
+    else:
+        results = [_check_part(files, today, keep)]
     problems += [p for part in results for p in part.problems]
     problems += across_files(i for part in results for i in part.identities)
     if problems:
@@ -146,7 +156,7 @@ def _check_part(files: Sequence[str], today: date, keep: Keep[T]) -> _Part[T]:
     problems: list[Problem] = []
     identities: list[Identity] = []
     kept, config = _plan_each(check_files(files, catalog, problems, identities), catalog, today, keep)
-    return _Part(kept, problems, identities, config)
+    return _Part(kept, problems, identities, config, files_read())
 
 
 def _plan_each(

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from taxcalc_consent.infra.errors import did_you_mean
+from taxcalc_consent.infra.errors import did_you_mean, quote
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 """Microsoft Graph's application id: the same in every tenant and cloud."""
@@ -56,15 +56,17 @@ class PermissionCatalog:
         table = self.delegated if kind == "delegated" else self.application
         by_fold = {n.casefold(): n for n in table}
         if name.casefold() in by_fold:
-            return f"unknown {wanted} {name!r}: names are case-sensitive; did you mean {by_fold[name.casefold()]!r}?"
+            return (
+                f"unknown {wanted} {quote(name)}: names are case-sensitive; did you mean {by_fold[name.casefold()]!r}?"
+            )
         if name in other:
             if kind == "delegated":
                 return (
-                    f"{name!r} is an application permission, not a delegated scope: "
+                    f"{quote(name)} is an application permission, not a delegated scope: "
                     "list it under consent.app_roles, or pick the delegated scope the app asks for"
                 )
-            return f"{name!r} is a delegated scope, not an application permission: list it under consent.scopes"
-        return f"unknown {wanted} {name!r} on Microsoft Graph{did_you_mean(name, table)}"
+            return f"{quote(name)} is a delegated scope, not an application permission: list it under consent.scopes"
+        return f"unknown {wanted} {quote(name)} on Microsoft Graph{did_you_mean(name, table)}"
 
 
 @cache

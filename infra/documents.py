@@ -421,19 +421,40 @@ def _closed(node: Any) -> None:
             _closed(value)
 
 
-def to_json(document: Any) -> str:
-    """One document as indented JSON text with a final newline."""
+def _encoded(document: Any) -> str:
+    """Indented JSON text. Paths and messages reach a document already made printable
+    (``errors.printable``); anything else JSON cannot hold (a lone surrogate, from a file name that is not
+    UTF-8, met in a path the tool did not escape) is escaped the same way here rather than failing the
+    whole document."""
     from pydantic_core import to_json as encode
 
-    return encode(document, indent=2).decode("utf-8") + "\n"
+    try:
+        return encode(document, indent=2).decode("utf-8")
+    except ValueError:  # pydantic_core's PydanticSerializationError
+        return encode(_printable_strings(document), indent=2).decode("utf-8")
+
+
+def _printable_strings(value: Any) -> Any:
+    from taxcalc_consent.infra.errors import printable
+
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable_strings(k): _printable_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_strings(item) for item in value]
+    return value
+
+
+def to_json(document: Any) -> str:
+    """One document as indented JSON text with a final newline."""
+    return _encoded(document) + "\n"
 
 
 def encode_item(item: Any) -> str:
     """One item of a streamed document's list (a tenant's plan@1 entry), encoded as ``write_encoded`` writes
     it: ``to_json``'s text, indented one level deeper."""
-    from pydantic_core import to_json as encode
-
-    return encode(item, indent=2).decode("utf-8").replace("\n", "\n    ")
+    return _encoded(item).replace("\n", "\n    ")
 
 
 def write_encoded(stream: IO[str], head: dict[str, Any], bodies: Iterable[str], key: str = "tenants") -> None:

@@ -1,36 +1,170 @@
-"""The one way the tool writes a file: whole or not at all, never a half-written file left behind.
+"""The one way the tool reads a file it did not make, and the one way it writes a file.
 
-Every file the tool writes goes through here: tenant files from ``init`` (never overwriting), the
-schema beside them, stack settings from ``adopt``, and the documents of ``--out``/``--report``.
+Reading (``read_regular_file``): only a regular file, opened without blocking and checked on the open
+descriptor, never more than a limit: a named pipe named like a tenant file (or like the schema ``init``
+refreshes) cannot hang a run, nor a link to /dev/zero fill its memory. Every file read is remembered, so a
+write can tell an input from an output.
+
+Writing (``atomic_writer``): whole or not at all, never a half-written file left behind, and only over a
+regular file. A rename puts the new file in place, so a device, a named pipe or a process substitution
+(``--out >(jq .)``) at the path would be replaced by a plain file, a device for the whole machine when run
+as root: such a target is refused before anything is written (``NotARegularFile``). A document written for
+``--out`` is also refused over any file this run read (``ReadByThisRun``): a tenant file or a
+``_defaults.yaml`` is never replaced by a report about it. Every file the tool writes goes through here:
+tenant files from ``init`` (never overwriting), the schema beside them, stack settings from ``adopt`` and
+the fleet, and the documents of ``--out``/``--report``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+# ------------------------------------------------------------------------------------------- reading
+
+_FILE_KINDS = (
+    (stat.S_ISREG, "a file"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a file is, in words ("a named pipe (FIFO)")."""
+    return next((words for test, words in _FILE_KINDS if test(mode)), "a special file")
+
+
+def os_error_message(exc: OSError, path: str | Path) -> str:
+    """Why ``path`` could not be opened, said so that the user knows what to change."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop: the link points back at itself; fix or remove it"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "symbolic link to a missing file; fix or remove the link"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied: make it (and its folders) readable by this user"
+    if exc.errno == errno.ENOTDIR:
+        return "a part of this path is a file, not a folder"
+    if exc.errno == errno.ENXIO:
+        return "not a regular file (a socket or a device with nothing behind it)"
+    return f"cannot read it: {exc.strerror or type(exc).__name__}"
+
+
+class Unreadable(Exception):
+    """A path that cannot be read as the file expected there; the message says why and what to do."""
+
+
+_read: set[tuple[int, int]] = set()
+"""(device, inode) of every file this process read through ``read_regular_file``."""
+
+
+def read_regular_file(path: str | Path, limit: int, *, expected: str = "a text file") -> bytes:
+    """At most ``limit`` + 1 bytes of the regular file at ``path`` (one more than the limit, so that the
+    caller can tell a file over it); raises Unreadable for anything else, saying what it is.
+
+    Opened non-blocking and checked with fstat on the open descriptor (not on the path, which could change
+    in between), so a FIFO is refused instead of hanging the run and /dev/zero instead of read forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise Unreadable(os_error_message(exc, path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable(f"{file_kind(info.st_mode)}, not a file: expected {expected} here")
+        _read.add((info.st_dev, info.st_ino))
+        # Straight from the descriptor (no buffered file object per file), asking for no more than the file
+        # holds plus one byte, so a file that grew past the limit since fstat is still caught.
+        wanted = min(info.st_size, limit) + 1
+        chunks = []
+        while wanted > 0:
+            chunk = os.read(fd, wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+    except OSError as exc:
+        raise Unreadable(os_error_message(exc, path)) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def files_read() -> frozenset[tuple[int, int]]:
+    """What this process has read, to be handed to ``remember_read`` in the process that writes."""
+    return frozenset(_read)
+
+
+def remember_read(read: Iterable[tuple[int, int]]) -> None:
+    """Count files another process read for this run (a large fleet is checked in several) as read here."""
+    _read.update(read)
+
+
+# ------------------------------------------------------------------------------------------- writing
+
+
+class TargetRefused(Exception):
+    """A write refused before anything was written; the message says why, in words about the target."""
+
+
+class NotARegularFile(TargetRefused):
+    """The path names a device, a named pipe, a socket or a folder (perhaps through a link)."""
+
+
+class ReadByThisRun(TargetRefused):
+    """The path names a file this run read: an input is never replaced by an output."""
 
 
 class FileExists(FileExistsError):
     """``exclusive`` was asked for and the file is already there: nothing was written."""
 
 
+def writable_target(path: Path, *, inputs_protected: bool = False) -> Path:
+    """The file a write to ``path`` lands on: ``path``, or what a symbolic link at it points to (the link
+    stays a link). Raises NotARegularFile when that is anything but a regular file or nothing yet, and, with
+    ``inputs_protected``, ReadByThisRun when it is a file this run read. Other problems (a missing folder,
+    no permission) are left to the write itself, which says them."""
+    try:
+        info = os.stat(path)  # follows links: /dev/stdout, /dev/fd/63, a link to /dev/null
+    except OSError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise NotARegularFile(
+            f"{file_kind(info.st_mode)}, not a regular file: the tool writes a file whole, by renaming a new one "
+            "into place, and never over a device, a pipe or a socket"
+        )
+    if info is not None and inputs_protected and (info.st_dev, info.st_ino) in _read:
+        raise ReadByThisRun("a file this run read as input: an output never replaces an input")
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
 @contextmanager
-def atomic_writer(path: Path, *, exclusive: bool = False) -> Iterator[TextIO]:
+def atomic_writer(path: Path, *, exclusive: bool = False, inputs_protected: bool = False) -> Iterator[TextIO]:
     """A text stream whose content becomes ``path`` in one rename when the block ends without error.
 
     A reader sees the old file or the new one, never a mix, and an error inside the block leaves the
-    old file as it was. An existing file keeps its permission bits. With ``exclusive`` an existing file
-    is never replaced (raises FileExists), checked at the rename itself (a hard link), so two writers
-    cannot both win.
+    old file as it was. An existing file keeps its permission bits; a symbolic link is written through.
+    The target is checked (``writable_target``) before anything is written and again right before the
+    rename. With ``exclusive`` an existing file is never replaced (raises FileExists), checked at the rename
+    itself (a hard link), so two writers cannot both win.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() and not exclusive else 0o644
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Exclusive: the path itself, so that even a dangling link there counts as taken.
+    target = path if exclusive else writable_target(path, inputs_protected=inputs_protected)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() and not exclusive else 0o644
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
@@ -39,29 +173,34 @@ def atomic_writer(path: Path, *, exclusive: bool = False) -> Iterator[TextIO]:
         os.chmod(temporary, mode)
         if exclusive:
             try:
-                os.link(temporary, path)
+                os.link(temporary, target)
             except FileExistsError:
                 raise FileExists(f"{path} already exists") from None
             os.unlink(temporary)
         else:
-            os.replace(temporary, path)
+            writable_target(target, inputs_protected=inputs_protected)
+            os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def write_atomically(path: Path, text: str, *, exclusive: bool = False) -> None:
+def write_atomically(path: Path, text: str, *, exclusive: bool = False, inputs_protected: bool = False) -> None:
     """Write ``text`` to ``path`` as ``atomic_writer`` does."""
-    with atomic_writer(path, exclusive=exclusive) as handle:
+    with atomic_writer(path, exclusive=exclusive, inputs_protected=inputs_protected) as handle:
         handle.write(text)
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` atomically unless the file already holds exactly it; True when it was written."""
+    """Write ``text`` atomically unless the file already holds exactly it; True when it was written.
+
+    The file there is read only as a regular file and only as far as ``text`` goes (one byte more shows it
+    differs): a named pipe or a link to /dev/zero in its place is refused by the write, not waited on."""
+    wanted = text.encode("utf-8")
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if read_regular_file(path, len(wanted)) == wanted:
             return False
-    except (OSError, UnicodeDecodeError):
+    except Unreadable:
         pass
     write_atomically(path, text)
     return True

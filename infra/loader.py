@@ -23,14 +23,19 @@ from pydantic import BaseModel, ValidationError
 
 from taxcalc_consent.infra.catalog import PermissionCatalog, PermissionKind, graph_catalog
 from taxcalc_consent.infra.errors import (
-    ENTRA_SECRET,
+    MAX_PROBLEMS_PER_FILE,
     MoreProblems,
     Problem,
     SpecError,
     TaxcalcConsentError,
+    capped,
     did_you_mean,
     looks_like_secret,
+    printable,
+    quote,
+    secret_in,
 )
+from taxcalc_consent.infra.files import Unreadable, file_kind, os_error_message, read_regular_file
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, PROFILES
 from taxcalc_consent.infra.spec import TenantSpec, describe_char, invisible_char, is_guid
 
@@ -39,10 +44,6 @@ MAX_FILE_BYTES = 1024 * 1024
 
 MAX_NODES = 100_000
 """Upper bound on YAML nodes after alias expansion: a billion-laughs file stops here, fast."""
-
-MAX_PROBLEMS_PER_FILE = 50
-"""Problems shown per file; the rest are counted ("... and 44,950 more problems in this file"). A file of
-45,000 unknown keys then prints 51 lines, not megabytes, and only the problems shown get a did-you-mean."""
 
 MAX_DEPTH = 32
 """Upper bound on nesting: a tenant file needs four levels; a few hundred would exhaust Python's stack."""
@@ -60,8 +61,8 @@ _SECRET_KEY_MESSAGE = (
     "and name that variable in auth.client_secret_env"
 )
 _SECRET_VALUE_MESSAGE = (
-    "this value looks like an Entra client secret: remove it, rotate the secret, and name an environment "
-    "variable in auth.client_secret_env instead"
+    "this value looks like {}: remove it, rotate the secret, and name an environment variable in "
+    "auth.client_secret_env instead"
 )
 _SECRET_AS_KEY_MESSAGE = (
     "this key looks like a client secret: remove it, rotate the secret, and name an environment variable "
@@ -135,19 +136,30 @@ def format_key_path(path: Iterable[str | int]) -> str:
 # --------------------------------------------------------------------------------------------- files
 
 
-def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[str], list[Problem]]:
+class Collected(NamedTuple):
+    """The tenant files a command was pointed at, and what was found beside them."""
+
+    files: list[str]
+    """Each file's path as given (a folder's files joined to the folder as given), in argument order."""
+    problems: list[Problem]
+    """Entries that must be tenant files and cannot be read as one, and near-miss names that are errors."""
+    notices: list[Problem]
+    """Near-miss names that are not errors: named, not read (warnings)."""
+
+
+def collect_tenant_files(paths: Sequence[str | Path]) -> Collected:
     """Expand files and folders into tenant files, in argument order, folders in name order.
 
-    Returns each file's path as given (a folder's files joined to the folder as given), and a located
-    problem for each ``*.yaml`` entry of a folder that is not a readable regular file (a folder, a pipe, a
-    device, a broken or looping link): those are said, never silently skipped. ``_``-prefixed files are
-    skipped even when named directly, so ``tenants/*.yaml`` from a shell works. A path given that cannot
-    be used at all is a UsageError.
+    Every ``*.yaml``/``*.yml`` entry of a folder must be a readable regular file (a folder, a pipe, a device,
+    a broken or looping link is a problem), and an entry named almost like one is named, never silently
+    skipped (``near_miss``). ``_``-prefixed files are skipped even when named directly, so ``tenants/*.yaml``
+    from a shell works. A path given that cannot be used at all is a UsageError.
     """
     if not paths:
         raise UsageError("no tenant files given: pass tenant files or folders, e.g. examples/tenants")
     found: dict[str, str] = {}
     problems: list[Problem] = []
+    notices: list[Problem] = []
     for given in paths:
         try:
             mode = os.stat(given).st_mode
@@ -158,8 +170,9 @@ def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[str], list[P
             ) from None
         if stat.S_ISDIR(mode):
             folder = os.fspath(given)
-            names, refused = _folder_entries(folder)
+            names, refused, noticed = _folder_entries(folder)
             problems.extend(refused)
+            notices.extend(noticed)
             if not names and not refused:
                 raise UsageError(f"{given}: no tenant files (*.yaml) in this folder")
             # A name from the listing is one plain component, so its absolute path is the folder's plus it.
@@ -174,31 +187,73 @@ def collect_tenant_files(paths: Sequence[str | Path]) -> tuple[list[str], list[P
             raise UsageError(f"{given}: {file_kind(mode)}, not a file: pass tenant files (*.yaml) or folders of them")
     if not found and not problems:
         raise UsageError("no tenant files among the paths given (files starting with _ are not tenants)")
-    return list(found.values()), problems
+    return Collected(list(found.values()), problems, notices)
 
 
-def _folder_entries(folder: str) -> tuple[list[str], list[Problem]]:
-    """The tenant file names in ``folder``, sorted, and a problem for each *.yaml entry that is no file."""
+def _folder_entries(folder: str) -> tuple[list[str], list[Problem], list[Problem]]:
+    """The tenant file names in ``folder``, sorted; a problem for each *.yaml entry that is no file and for
+    each near-miss name that is an error; a notice for each near-miss name that is not (``near_miss``)."""
     names: list[str] = []
     problems: list[Problem] = []
+    notices: list[Problem] = []
     try:
         # os.scandir and name strings: Path objects per child cost more than validating a small file.
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not (entry.name.endswith(TENANT_SUFFIXES) and _is_tenant_name(entry.name)):
+                name = entry.name
+                if not (name.endswith(TENANT_SUFFIXES) and _is_tenant_name(name)):
+                    missed = near_miss(name)
+                    if missed is not None:
+                        is_error, why = missed
+                        shown = name if folder == "." else os.path.join(folder, name)
+                        (problems if is_error else notices).append(Problem(shown, 1, 1, "", why))
                     continue
                 try:
                     if entry.is_file():  # follows a symbolic link, as reading the file will
-                        names.append(entry.name)
+                        names.append(name)
                         continue
                     why = f"{file_kind(entry.stat().st_mode)}, not a file: a *.yaml entry here must be a tenant file"
                 except OSError as exc:
                     why = os_error_message(exc, entry.path)
-                shown = entry.name if folder == "." else os.path.join(folder, entry.name)
+                shown = name if folder == "." else os.path.join(folder, name)
                 problems.append(Problem(shown, 1, 1, "", why))
     except OSError as exc:
         raise UsageError(f"{folder}: cannot list this folder: {os_error_message(exc, folder)}") from None
-    return sorted(names), sorted(problems)
+    return sorted(names), sorted(problems), sorted(notices)
+
+
+_NEAR_SUFFIXES = (".yaml", ".yml")
+
+
+def near_miss(name: str) -> tuple[bool, str] | None:
+    """Whether a folder entry that is not read as a tenant file was probably meant as one (or is a copy of
+    one), and what to say: (True, why) for an error, (False, why) for a warning, None for neither.
+
+    Errors: a tenant file's suffix in another case (``acme.YAML``, ``acme.Yml``), or followed by blanks or dots
+    (``acme.yaml ``): written as a tenant, and on a case-insensitive file system (Windows, macOS) read as one,
+    so a run here that skipped it would pass a tenant it never checked. Warnings: a name holding ``.yaml`` or
+    ``.yml`` with more after it (``acme.yaml~``, ``acme.yaml.bak``, ``acme.yml.orig``, ``#acme.yaml#``): an
+    editor's backup or a copy set aside, named so that it is noticed, not read. Names starting with ``_`` or
+    ``.`` are never tenants (``_defaults.yaml``'s own near misses are refused where defaults are read)."""
+    if name.startswith(("_", ".")):
+        return None
+    folded = name.casefold()
+    if ".y" not in folded:  # the common case: README.md, notes.txt
+        return None
+    base = name.rstrip(" .\t")
+    if base.lower().endswith(_NEAR_SUFFIXES):
+        stem = base[: -5 if base.lower().endswith(".yaml") else -4]
+        return True, (
+            f"not read: its name ends in {quote(name[len(stem) :])} instead of .yaml or .yml, so this run skipped "
+            f"it where Windows or macOS would read it as a tenant file; rename it to {stem}.yaml (or move it out "
+            "of this folder if it is no tenant)"
+        )
+    if any(mark in folded for mark in _NEAR_SUFFIXES):
+        return False, (
+            "warning: not read: named like a copy of a tenant file (an editor's backup or a file set aside); "
+            "delete it or move it out of this folder, or rename it to end in .yaml if it is a tenant"
+        )
+    return None
 
 
 STACK_NAME_MAX = 100
@@ -278,18 +333,12 @@ class _Reader:
         if self.nodes > MAX_NODES:
             raise _TooManyNodes
         tag = node.tag
-        if tag == _STR_TAG:  # the common case first: most values are text
+        if tag == _STR_TAG:  # the common case first: most values are short, printable text
             value: str = node.value
-            if "Q~" in value and ENTRA_SECRET.search(value):  # every Entra secret holds "Q~"
-                self.refuse(path, _SECRET_VALUE_MESSAGE)
-                return None
-            # Only double-quoted escapes ("\u200b", "\0") and non-ASCII text can hold an invisible character:
-            # the parser refuses control characters written as such.
-            if typing.cast(yaml.ScalarNode, node).style == '"' or not value.isascii():
-                hidden = invisible_char(value)
-                if hidden is not None:
-                    self.refuse(path, hidden)
-                    return None
+            # Only text of 40 characters or more can hold a secret of a marked shape, and only text that is not
+            # all printable an invisible character or a line break (both tests in C): the rest is as written.
+            if len(value) >= 40 or not value.isprintable():
+                return self._text(value, path)
             return value
         if len(path) >= MAX_DEPTH and tag in (_MAP_TAG, _SEQ_TAG):
             start = node.start_mark
@@ -312,7 +361,7 @@ class _Reader:
                 out.append(self.read(item, item_path))
             return out
         try:
-            return _construct(node)
+            value = _construct(node)
         except yaml.constructor.ConstructorError as exc:
             self.refuse(path, _yaml_message(exc))
             return None
@@ -320,6 +369,42 @@ class _Reader:
             # PyYAML resolves 2027-13-01 as a timestamp, then datetime refuses it.
             self.refuse(path, "invalid date: expected a real date as YYYY-MM-DD")
             return None
+        # What another tag makes is checked as what it becomes: !!binary bytes are text to the model (pydantic
+        # decodes them), and !!set, !!omap and !!pairs hold text too. None of it escapes the checks on text.
+        return self._constructed(value, path)
+
+    def _text(self, value: str, path: KeyPath) -> str | None:
+        """A text value as it will be used, or None (and a problem) when it may not be: a secret of a known
+        shape, an invisible character, a line break (a value is one line)."""
+        kind = secret_in(value)  # returns at once for text under 40 characters
+        if kind is not None:
+            self.refuse(path, _SECRET_VALUE_MESSAGE.format(kind))
+            return None
+        # Only text that is not all printable can hold an invisible character or a line break (in C, fast).
+        if not value.isprintable():
+            hidden = invisible_char(value)
+            if hidden is not None:
+                self.refuse(path, hidden)
+                return None
+        return value
+
+    def _constructed(self, value: Any, path: KeyPath) -> Any:
+        if isinstance(value, bytes):
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                self.refuse(path, "binary data that is not UTF-8 text: a tenant file holds text, never !!binary")
+                return None
+            return self._text(text, path)
+        if isinstance(value, str):
+            return self._text(value, path)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = [self._constructed(item, path) for item in value]
+            return None if any(item is None for item in items) else type(value)(items)
+        if isinstance(value, dict):
+            pairs = [(self._constructed(k, path), self._constructed(v, path)) for k, v in value.items()]
+            return None if any(k is None for k, _ in pairs) else dict(pairs)
+        return value
 
     def _refuse_key(self, mark: Mark, path: KeyPath, message: str) -> None:
         """A problem at a key itself (its own position), for keys that never make it into the document."""
@@ -348,7 +433,7 @@ class _Reader:
             if not isinstance(key, str):
                 self._refuse_key(mark, path, "keys must be plain text")
                 continue
-            if not key.isascii() or key_node.style == '"':
+            if not key.isprintable():
                 hidden = invisible_char(key)
                 if hidden is not None:
                     self._refuse_key(mark, path, f"a key {hidden}")
@@ -435,77 +520,6 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return "invalid YAML: " + "; ".join(parts) if parts else "invalid YAML"
 
 
-class _Unreadable(Exception):
-    """A path that cannot be read as a tenant file; the message says why and what to do."""
-
-
-_FILE_KINDS = (
-    (stat.S_ISREG, "a file"),
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
-    return next((words for test, words in _FILE_KINDS if test(mode)), "a special file")
-
-
-def os_error_message(exc: OSError, path: str | Path) -> str:
-    """Why ``path`` could not be opened, said so that the user knows what to change."""
-    if exc.errno == errno.ELOOP:
-        return "symbolic link loop: the link points back at itself; fix or remove it"
-    if exc.errno == errno.ENOENT and os.path.islink(path):
-        return "symbolic link to a missing file; fix or remove the link"
-    if exc.errno == errno.ENOENT:
-        return "no such file"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied: make it (and its folders) readable by this user"
-    if exc.errno == errno.ENOTDIR:
-        return "a part of this path is a file, not a folder"
-    if exc.errno == errno.ENXIO:
-        return "not a regular file (a socket or a device with nothing behind it)"
-    return f"cannot read it: {exc.strerror or type(exc).__name__}"
-
-
-def _read_regular_file(path: str | Path) -> bytes:
-    """At most MAX_FILE_BYTES + 1 bytes of a regular file; raises _Unreadable for anything else.
-
-    Opened non-blocking and checked with fstat on the open descriptor, so a FIFO named like a tenant
-    file is refused instead of hanging the run, and /dev/zero is refused instead of read forever.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise _Unreadable(os_error_message(exc, path)) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Unreadable(f"{file_kind(info.st_mode)}, not a file: expected a YAML text file here")
-        # Read straight from the descriptor (no buffered file object per file), asking for no more than the
-        # file holds plus one byte, so a file that grew past the limit since fstat is still caught.
-        wanted = min(info.st_size, MAX_FILE_BYTES) + 1
-        chunks = []
-        while wanted > 0:
-            chunk = os.read(fd, wanted)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            wanted -= len(chunk)
-    except OSError as exc:
-        raise _Unreadable(os_error_message(exc, path)) from None
-    finally:
-        os.close(fd)
-    raw = b"".join(chunks)
-    if len(raw) > MAX_FILE_BYTES:
-        raise _Unreadable(f"file is {max(info.st_size, len(raw)):,} bytes; tenant files are limited to 1 MiB")
-    return raw
-
-
 # What YAML 1.1 allows in a stream (yaml.org/spec/1.1/#c-printable); the parser refuses the rest.
 _NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -514,10 +528,39 @@ def _unprintable_problem(text: str, shown: str) -> Problem:
     found = _NOT_YAML_PRINTABLE.search(text)
     if found is None:  # the parser refused something this pattern does not know: still say where to look
         return Problem(shown, 1, 1, "", "invalid YAML: the file holds a character YAML does not allow")
-    line = text.count("\n", 0, found.start()) + 1
-    col = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    line, col = _line_col(text, found.start())
     return Problem(
         shown, line, col, "", f"{describe_char(found.group())} is not allowed in YAML: delete it (save as plain text)"
+    )
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``text[index]``, lines counted by LF alone, as editors, grep and git do."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+# Line breaks to YAML 1.1 that editors, grep and git do not count as such: NEL (U+0085), LINE SEPARATOR,
+# PARAGRAPH SEPARATOR and a CR not followed by LF (CRLF endings are fine). The parser would count lines by
+# them, so every position after one would name the wrong line, and a pasted one inside a value would quietly
+# split or fold it. Each is refused where it is, named, before the file is parsed.
+_YAML_ONLY_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+def _yaml_only_break(text: str, shown: str) -> Problem | None:
+    if text.isascii() and "\r" not in text:  # the common case, in C
+        return None
+    found = _YAML_ONLY_BREAK.search(text)
+    if found is None:
+        return None
+    line, col = _line_col(text, found.start())
+    return Problem(
+        shown,
+        line,
+        col,
+        "",
+        f"{describe_char(found.group())} is a line break to YAML but not to editors: a tenant file breaks lines "
+        "with LF (or CRLF) only, and a value is one line; delete it (retype the text rather than pasting it)",
     )
 
 
@@ -534,9 +577,13 @@ class ReadYaml(NamedTuple):
 def read_yaml_file(path: str | Path, shown: str) -> ReadYaml:
     """Read one YAML file into plain values and positions. Never raises for the file's content."""
     try:
-        raw = _read_regular_file(path)
-    except _Unreadable as exc:
+        raw = read_regular_file(path, MAX_FILE_BYTES, expected="a YAML text file")
+    except Unreadable as exc:
         return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", str(exc))])
+    if len(raw) > MAX_FILE_BYTES:
+        size = max(len(raw), os.stat(path).st_size)
+        message = f"file is {size:,} bytes; tenant files are limited to 1 MiB"
+        return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", message)])
     return parse_yaml(raw, shown)
 
 
@@ -553,6 +600,9 @@ def parse_yaml(raw: bytes, shown: str) -> ReadYaml:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return refused(line, col, f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8")
+    odd_break = _yaml_only_break(text, shown)
+    if odd_break is not None:
+        return ReadYaml(None, start, [odd_break])
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -662,7 +712,7 @@ def _schema_problems(error: Mapping[str, Any], positions: Positions) -> Problem:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         hint = did_you_mean(key, _fields_at(loc[:-1]), known="expected one of")
-        return positions.problem(loc, f"unknown key {key!r}{hint}")
+        return positions.problem(loc, f"unknown key {quote(key)}{hint}")
     if kind == "missing":
         where = positions.locate(loc[:-1])
         return Problem(where.file, where.line, where.col, format_key_path(loc), f"missing required key {loc[-1]!r}")
@@ -691,7 +741,7 @@ def _semantic_problems(
     profile = PROFILES.get(app.profile)
     if profile is None:
         hint = did_you_mean(app.profile, sorted(PROFILES), known="known profiles")
-        yield positions.problem(("app", "profile"), f"unknown profile {app.profile!r}{hint}")
+        yield positions.problem(("app", "profile"), f"unknown profile {quote(app.profile)}{hint}")
     own_app = own.get("app") if isinstance(own.get("app"), Mapping) else {}
     if app.register_app:
         if isinstance(own_app, Mapping) and own_app.get("client_id") is not None:
@@ -844,15 +894,8 @@ def validate_document(
 
 
 def _capped(shown: str, problems: list[Problem], omitted: int) -> list[Problem]:
-    """At most MAX_PROBLEMS_PER_FILE problems, then one line saying how many more there are."""
-    if len(problems) > MAX_PROBLEMS_PER_FILE:
-        omitted += len(problems) - MAX_PROBLEMS_PER_FILE
-        problems = problems[:MAX_PROBLEMS_PER_FILE]
-    if not omitted:
-        return problems
-    last = problems[-1] if problems else Problem(shown, 1, 1, "", "")
-    more = f"... and {omitted:,} more problem(s) in this file; fix these and run again to see the rest"
-    return [*problems, MoreProblems(shown, last.line, last.col, "", more, omitted)]
+    """A file's problems held to the one cap (``errors.capped``), with those only counted (``omitted``)."""
+    return capped([*problems, MoreProblems(shown, 1, 1, "", "", omitted)] if omitted else problems)
 
 
 def load_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None = None) -> list[LoadedTenant]:
@@ -867,7 +910,7 @@ def iter_tenants(paths: Sequence[str | Path], catalog: PermissionCatalog | None 
 
     SpecError, listing every problem of every file, is raised after the last tenant: a caller must use
     nothing it was given before the generator is exhausted without an error."""
-    files, problems = collect_tenant_files(paths)
+    files, problems, _ = collect_tenant_files(paths)
     identities: list[Identity] = []
     yield from check_files(files, catalog or graph_catalog(), problems, identities)
     problems.extend(across_files(identities))
@@ -891,10 +934,13 @@ def check_files(
     each file's problems to ``problems`` and each tenant's identity to ``identities``, for ``across_files``.
     Raises nothing for the files' content: the caller decides when the problems become a SpecError."""
     defaults_cache: dict[str, _Defaults] = {}
-    for shown in files:
-        defaults = _defaults_for(shown, defaults_cache, problems)
-        stem = os.path.splitext(os.path.basename(shown))[0]
-        tenant, found = _check_tenant_file(stem, shown, read_yaml_file(shown, shown), defaults, catalog)
+    for path in files:
+        defaults = _defaults_for(path, defaults_cache, problems)
+        stem = os.path.splitext(os.path.basename(path))[0]  # as named: its name is checked, escapes and all
+        # What messages and documents show of the path: as given, unless it holds what a terminal or JSON
+        # cannot show as itself (an escape sequence, a byte of a name that is not UTF-8).
+        shown = path if path.isprintable() else printable(path)
+        tenant, found = _check_tenant_file(stem, shown, read_yaml_file(path, shown), defaults, catalog)
         problems.extend(found)
         if tenant is not None:
             written = tenant.positions.locate(("tenant", "id"))
@@ -926,7 +972,7 @@ def _sibling_problems(tenant: LoadedTenant, folder: Path) -> Iterator[Problem]:
     """The same short name (in any case) or tenant id in another file of ``folder``, read leniently."""
     if not folder.is_dir():
         return
-    names, _ = _folder_entries(os.fspath(folder))
+    names = _folder_entries(os.fspath(folder))[0]
     for name in names:
         other = folder / name
         stem = Path(name).stem
@@ -971,12 +1017,42 @@ def _check_tenant_file(
     else:
         document, positions = merge_defaults(defaults.value, read.value, defaults.positions, read.positions)
     validated = validate_document(document, read.value, positions, catalog, defaults_complete=defaults.complete)
+    # Whose id it is matters once it is an id: a malformed one is reported as such, and only that.
+    malformed = any(p.key_path == "app.client_id" for p in validated.problems)
+    owned = [] if malformed else _replaced_client_id(defaults, read.value, positions)
     # A value the YAML reader already refused (a bad date, say) is not reported a second time.
     refused = {(p.file, p.key_path) for p in read.problems}
-    found += sorted([*read.problems, *(p for p in validated.problems if (p.file, p.key_path) not in refused)])
+    later = (p for p in (*validated.problems, *owned) if (p.file, p.key_path) not in refused)
+    found += sorted([*read.problems, *later])
     if validated.spec is not None and not found:
         return LoadedTenant(name, shown, validated.spec, positions, defaults.shown), []
     return None, _capped(shown, found, read.omitted + validated.omitted)
+
+
+def _replaced_client_id(defaults: _Defaults, own: Mapping[str, Any], positions: Positions) -> list[Problem]:
+    """TaxCalc-Hub's application id belongs to the _defaults.yaml that sets it: a tenant file naming another
+    one would move the consent, tenant-wide Mail.Send included, to another application without the review
+    _defaults.yaml gets, while the plan still says TaxCalc-Hub. Refused at the tenant file's line, unless the
+    defaults' own policy says ``client_id_in_tenant_files: true``. The same id, written again, is no change."""
+    ours = _value_at(own, ("app", "client_id"))
+    theirs = _value_at(defaults.value, ("app", "client_id"))
+    if not isinstance(ours, str) or not isinstance(theirs, str) or defaults.shown is None:
+        return []
+    if ours.strip().lower() == theirs.strip().lower() or _value_at(defaults.value, _CLIENT_ID_POLICY) is True:
+        return []
+    where = defaults.positions.locate(("app", "client_id"))
+    return [
+        positions.problem(
+            ("app", "client_id"),
+            f"TaxCalc-Hub's application id is set for every tenant in this folder in {where.file}:{where.line}, "
+            "and a tenant file may not replace it (consent here would go to another application without the "
+            "review _defaults.yaml gets): remove app.client_id from this file, or, after review, let tenant "
+            f"files set it with policy.{_CLIENT_ID_POLICY[-1]}: true in _defaults.yaml",
+        )
+    ]
+
+
+_CLIENT_ID_POLICY: KeyPath = ("policy", "client_id_in_tenant_files")
 
 
 @dataclass(frozen=True)
@@ -1084,8 +1160,9 @@ def _defaults_for(shown: str, cache: dict[str, _Defaults], problems: list[Proble
 
 
 def _read_defaults(folder: str, shown: str, problems: list[Problem]) -> _Defaults:
-    defaults_shown = str(Path(shown).parent / DEFAULTS_FILE)
-    if not os.path.lexists(defaults_shown):
+    defaults_path = str(Path(shown).parent / DEFAULTS_FILE)
+    defaults_shown = printable(defaults_path)
+    if not os.path.lexists(defaults_path):
         misnamed = _misnamed_defaults(folder)
         if misnamed is None:
             return _NO_DEFAULTS
@@ -1103,7 +1180,7 @@ def _read_defaults(folder: str, shown: str, problems: list[Problem]) -> _Default
         )
         return _Defaults({}, Positions(""), None, complete=False)
     # A folder, a FIFO or a dangling link named _defaults.yaml is reported, never silently skipped.
-    value, positions, read_problems, omitted = read_yaml_file(defaults_shown, defaults_shown)
+    value, positions, read_problems, omitted = read_yaml_file(defaults_path, defaults_shown)
     found = _capped(defaults_shown, read_problems, omitted)
     if value is not None:
         value, refused = _without_identity_keys(value, positions)

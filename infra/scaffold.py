@@ -18,16 +18,17 @@ from typing import Any
 
 import yaml
 
-from taxcalc_consent.infra.errors import ENTRA_SECRET, TaxcalcConsentError
-from taxcalc_consent.infra.files import FileExists, write_atomically, write_if_changed
-from taxcalc_consent.infra.loader import (
-    LoadedTenant,
-    check_new_tenant,
+from taxcalc_consent.infra.errors import TaxcalcConsentError, secret_in
+from taxcalc_consent.infra.files import (
+    FileExists,
+    TargetRefused,
     file_kind,
-    folder_defaults,
     os_error_message,
-    tenant_name_problem,
+    writable_target,
+    write_atomically,
+    write_if_changed,
 )
+from taxcalc_consent.infra.loader import LoadedTenant, check_new_tenant, folder_defaults, tenant_name_problem
 from taxcalc_consent.infra.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, ConsentMode
 from taxcalc_consent.infra.spec import guid_problem, user_ref_problem
 
@@ -37,8 +38,7 @@ class ScaffoldError(TaxcalcConsentError):
 
 
 _SECRET_GIVEN = (
-    "this looks like an Entra client secret: rotate it, and name the environment variable that holds it in "
-    "auth.client_secret_env instead"
+    "this looks like {}: rotate it, and name the environment variable that holds it in auth.client_secret_env instead"
 )
 
 
@@ -114,11 +114,15 @@ def prepare_tenant_file(
     """
     # A secret pasted into an option is refused before anything else looks at it (and before lower-casing
     # would hide its shape from validate): the tenant file is never where a secret goes.
-    for option, value in (("NAME", name), ("--tenant-id", tenant_id), ("--client-id", client_id)):
-        if value is not None and ENTRA_SECRET.search(value):
-            raise ScaffoldError(f"{option}: {_SECRET_GIVEN}")
-    if any(ENTRA_SECRET.search(user) for user in users):
-        raise ScaffoldError(f"--user: {_SECRET_GIVEN}")
+    for option, value in (
+        ("NAME", name),
+        ("--tenant-id", tenant_id),
+        ("--client-id", client_id),
+        *(("--user", user) for user in users),
+    ):
+        kind = secret_in(value) if value is not None else None
+        if kind is not None:
+            raise ScaffoldError(f"{option}: {_SECRET_GIVEN.format(kind)}")
     problem = tenant_name_problem(name, fix="choose another NAME, e.g. {}")
     if problem is not None:
         raise ScaffoldError(f"NAME {name!r}: {problem}")
@@ -188,7 +192,17 @@ def _check_folder(folder: Path) -> None:
 
 
 def write_new_tenant_file(new: NewTenantFile) -> Path:
-    """Write the checked file (never over an existing one) and the schema beside it."""
+    """Write the checked file (never over an existing one) and the schema beside it.
+
+    Both targets are checked first: a schema path that is a named pipe, a device or a link to one is refused
+    before the tenant file is written, so a refusal never leaves half of the work done."""
+    schema = new.path.parent / SCHEMA_FILE_NAME
+    try:
+        writable_target(schema)
+    except TargetRefused as exc:
+        raise ScaffoldError(
+            f"{schema}: {exc}; nothing was written: remove it (init writes the tenant file's schema there)"
+        ) from None
     for path, write in (
         (new.path, lambda: write_atomically(new.path, new.text, exclusive=True)),
         (new.path.parent / SCHEMA_FILE_NAME, lambda: write_schema_beside(new.path.parent)),
@@ -197,6 +211,8 @@ def write_new_tenant_file(new: NewTenantFile) -> Path:
             write()
         except FileExists:
             raise ScaffoldError(f"{path} already exists; not overwriting it") from None
+        except TargetRefused as exc:
+            raise ScaffoldError(f"cannot write {path}: {exc}") from None
         except OSError as exc:
             raise ScaffoldError(f"cannot write {path}: {exc.strerror or exc}; choose another --dir") from None
     return new.path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -30,7 +30,7 @@ from taxcalc_consent.infra.consent_settings import (
     MAX_REQUEST_DAYS,
     ManagedUserConsent,
 )
-from taxcalc_consent.infra.errors import did_you_mean
+from taxcalc_consent.infra.errors import HIDDEN_CATEGORIES, did_you_mean, quote
 from taxcalc_consent.infra.profiles import ConsentMode
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -66,12 +66,15 @@ _CONTROL_NAMES = {
     0x0D: "CARRIAGE RETURN",
     0x1B: "ESC",
     0x7F: "DELETE",
+    0x85: "NEXT LINE",
 }
 
 
 def describe_char(char: str) -> str:
     """A character named so a person can find it even when it is invisible: "U+200B (ZERO WIDTH SPACE)"."""
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8, as Python holds it
+        return f"the byte 0x{code - 0xDC00:02X} (the name is not UTF-8: Latin-1 from a Windows zip, say)"
     name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
     if not name:
         name = "a control character" if unicodedata.category(char) == "Cc" else "an unnamed character"
@@ -80,13 +83,25 @@ def describe_char(char: str) -> str:
 
 # Characters that print as nothing, or as something else: format characters (zero-width space, joiners,
 # bidirectional overrides), controls, line and paragraph separators, private-use and unassigned code points.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
+# The same set is escaped wherever text is shown (errors.printable).
+_INVISIBLE_CATEGORIES = HIDDEN_CATEGORIES
+_ALLOWED_CONTROLS = frozenset("\t")
+
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85\u2028\u2029")
+"""Every character that breaks a line somewhere: LF and CR; VT and FF; NEL (U+0085), LINE SEPARATOR and
+PARAGRAPH SEPARATOR, which YAML 1.1 itself reads as line breaks. A tenant file value is one line, whatever it
+is (a name, an id, a reason): a value holding one could print a line of its own in the tool's output, such as
+a forged "ok" for another tenant."""
 
 
 def invisible_char(value: str) -> str | None:
-    """A message naming the first invisible character in ``value``, or None when there is none."""
+    """A message naming the first line break or invisible character in ``value``, or None when there is none."""
     for index, char in enumerate(value):
+        if char in LINE_BREAKS:
+            return (
+                f"contains a line break, {describe_char(char)}, at position {index + 1}: a value is one line, so "
+                "remove it (a block scalar, | or >, keeps its last line break unless written |- or >-)"
+            )
         if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
             return (
                 f"contains the invisible character {describe_char(char)} at position {index + 1}: "
@@ -228,7 +243,7 @@ def _redirect_uri(value: str) -> str:
 def _rule_id(value: str) -> str:
     if _RULE_ID.fullmatch(value) is None:
         suggestion = re.sub(r"[^a-z0-9]+", "-", value.strip().lower()).strip("-")
-        hint = f"; did you mean {suggestion!r}?" if suggestion and suggestion != value else ""
+        hint = f"; did you mean {quote(suggestion)}?" if suggestion and suggestion != value else ""
         raise ValueError(f"expected a policy rule id: lower-case words joined by -, such as high-risk-app-roles{hint}")
     return value
 
@@ -303,11 +318,48 @@ class AuthSection(_Section):
     )
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _strict_date(value: object) -> object:
+    """A calendar date, written YYYY-MM-DD (YAML reads it as a date; quoted, it is text of that form), and
+    nothing else: pydantic would take a number as a Unix timestamp (1735689600: 2024-12-31) and a date-time
+    whose time is midnight as its date, so an exception could expire on a day nobody wrote."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date as YYYY-MM-DD, without a time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected a real date as YYYY-MM-DD") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("expected a date as YYYY-MM-DD, not a number (a Unix timestamp is not read as a date)")
+    raise ValueError("expected a date as YYYY-MM-DD")
+
+
+def _not_blank(what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"{what}, not {'an empty text' if not value else 'only blanks'}")
+        return value
+
+    return AfterValidator(check)
+
+
+StrictDate = Annotated[date, BeforeValidator(_strict_date), WithJsonSchema({"type": "string", "format": "date"})]
+
+
 class PolicyException(_Section):
     rule: RuleId
-    permission: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    expires: date = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
+    permission: Annotated[str, _not_blank("expected the permission the exception is for")] = Field(
+        json_schema_extra={"pattern": r"\S"}
+    )
+    reason: Annotated[
+        str, _not_blank("expected the reason for the exception (who approved it and why, e.g. a change number)")
+    ] = Field(json_schema_extra={"pattern": r"\S"})
+    expires: StrictDate = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
 
 
 ConsentSettingKey = Literal["user_consent", "admin_consent_workflow"]
@@ -326,6 +378,11 @@ class PolicyConfig(_Section):
         default_factory=list,
         description="Which consent_settings keys a tenant file may set or override; default: none, so the "
         "tenant-wide consent settings are set in _defaults.yaml only.",
+    )
+    client_id_in_tenant_files: StrictBool = Field(
+        default=False,
+        description="Whether a tenant file may replace the app.client_id this _defaults.yaml sets; default: no, so "
+        "consent goes to the application reviewed here.",
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.files import write_atomically, write_if_changed
+from taxcalc_consent.infra.files import Unreadable, read_regular_file, write_atomically, write_if_changed
 
 ROOT_ENV = "TAXCALC_CONSENT_ROOT"
 CONFIG_NAMESPACE = "taxcalc-consent"
@@ -162,10 +162,29 @@ def ensure_project(workspace: Workspace) -> list[Path]:
 
 def is_generated(project_file: Path) -> bool:
     try:
-        with project_file.open(encoding="utf-8") as stream:
-            return GENERATED_MARK in stream.readline()
-    except OSError:
+        head = read_regular_file(project_file, 4096, expected="a Pulumi project file")
+    except Unreadable:
         return False
+    return GENERATED_MARK in head.decode("utf-8", "replace").partition("\n")[0]
+
+
+MAX_SETTINGS_BYTES = 1024 * 1024
+"""A Pulumi.yaml or a Pulumi.<stack>.yaml is small; one larger than this is not read."""
+
+
+def _read_settings_text(path: Path, what: str) -> str:
+    """The text of a settings file the tool reads beside what it writes: a regular file only, at most
+    MAX_SETTINGS_BYTES (a named pipe there would hang the run, a link to /dev/zero fill its memory)."""
+    try:
+        raw = read_regular_file(path, MAX_SETTINGS_BYTES, expected=what)
+    except Unreadable as exc:
+        raise TaxcalcConsentError(f"{path}: {exc}") from None
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise TaxcalcConsentError(f"{path}: larger than 1 MiB; expected {what}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TaxcalcConsentError(f"{path}: not UTF-8 text; expected {what}") from None
 
 
 def engine_root(environ: Mapping[str, str], start: Path) -> Path:
@@ -188,8 +207,8 @@ def engine_root(environ: Mapping[str, str], start: Path) -> Path:
 
 def _read_project(project_file: Path) -> dict[str, object]:
     try:
-        document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        document = yaml.safe_load(_read_settings_text(project_file, "a Pulumi project file")) or {}
+    except yaml.YAMLError as exc:
         raise TaxcalcConsentError(f"{project_file}: cannot read the Pulumi project file ({exc})") from None
     if not isinstance(document, dict):
         raise TaxcalcConsentError(f"{project_file}: expected a Pulumi project file (a mapping with name: and runtime:)")
@@ -198,11 +217,11 @@ def _read_project(project_file: Path) -> dict[str, object]:
 
 def read_stack_settings(path: Path) -> dict[str, Any]:
     """A stack settings file (``Pulumi.<stack>.yaml``) as a mapping; empty when there is none yet."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        document = yaml.safe_load(_read_settings_text(path, "a Pulumi stack config file"))
+    except yaml.YAMLError as exc:
         raise TaxcalcConsentError(f"{path}: cannot read the stack config ({type(exc).__name__})") from None
     if document is None:
         return {}

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Literal
 
 from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.errors import Problem, did_you_mean
+from taxcalc_consent.infra.errors import MAX_PROBLEMS_PER_FILE, MoreProblems, Problem, did_you_mean, quote
 from taxcalc_consent.infra.loader import KeyPath, LoadedTenant
 from taxcalc_consent.infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
 from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
@@ -103,7 +104,7 @@ def allowed_scopes(ctx: RuleContext) -> Iterator[Finding]:
     for scope in ctx.granted:
         if scope not in allowlist:
             yield Finding(
-                f"delegated scope {scope!r} is outside the allowlist ({source}): remove it from consent.scopes, "
+                f"delegated scope {quote(scope)} is outside the allowlist ({source}): remove it from consent.scopes, "
                 "or widen policy.allowed_scopes in _defaults.yaml after review",
                 ("consent", "scopes", scope),
             )
@@ -117,7 +118,7 @@ def high_risk_app_roles(ctx: RuleContext) -> Iterator[Finding]:
             continue
         if ctx.live_exception(HIGH_RISK_APP_ROLES, assignment.role) is None:
             yield Finding(
-                f"application permission {assignment.role!r} is high risk (it acts without a signed-in user, "
+                f"application permission {quote(assignment.role)} is high risk (it acts without a signed-in user, "
                 "across the whole tenant): remove it from consent.app_roles, or add an exception "
                 f"{{rule: {HIGH_RISK_APP_ROLES}, permission: {assignment.role}, reason: ..., expires: YYYY-MM-DD}} "
                 "with a future date",
@@ -130,7 +131,7 @@ def expired_exception(ctx: RuleContext) -> Iterator[Finding]:
     for index, exception in enumerate(ctx.plan.exceptions):
         if exception.expires < ctx.today:
             yield Finding(
-                f"the exception to {exception.rule} for {exception.permission!r} expired on "
+                f"the exception to {exception.rule} for {quote(exception.permission)} expired on "
                 f"{exception.expires.isoformat()}: remove the permission and the exception, or renew it with a "
                 "current reason and a new expires date",
                 ("exceptions", index, "expires"),
@@ -344,44 +345,54 @@ def evaluate(
 
 
 def config_problems(tenant: LoadedTenant, catalog: PermissionCatalog | None = None) -> list[Problem]:
-    """Unknown rule ids and scopes in ``policy`` and ``exceptions``: located input errors, not violations."""
+    """Unknown rule ids and scopes in ``policy`` and ``exceptions``: located input errors, not violations.
+
+    Held to the cap every list of problems is held to: the first MAX_PROBLEMS_PER_FILE of each file are
+    explained (a did-you-mean costs far more than finding the problem), the rest counted (``MoreProblems``),
+    so 200 unknown rule ids print 51 lines, not 200, and cost 50 did-you-means."""
     catalog = catalog or graph_catalog()
-    spec, positions = tenant.spec, tenant.positions
-    problems: list[Problem] = []
+    spec = tenant.spec
+    found: list[tuple[KeyPath, Callable[[], str]]] = []
     for scope_index, scope in enumerate(spec.policy.allowed_scopes or []):
         if catalog.get("delegated", scope) is None:
-            problems.append(
-                positions.problem(
-                    ("policy", "allowed_scopes", scope_index), catalog.explain_unknown("delegated", scope)
-                )
+            found.append(
+                (("policy", "allowed_scopes", scope_index), partial(catalog.explain_unknown, "delegated", scope))
             )
     for rule_id in spec.policy.enforcement:
         if rule_id not in RULES_BY_ID:
-            problems.append(positions.problem(("policy", "enforcement", rule_id), _unknown_rule(rule_id)))
+            found.append((("policy", "enforcement", rule_id), partial(_unknown_rule, rule_id)))
     for index, exception in enumerate(spec.exceptions):
         rule = RULES_BY_ID.get(exception.rule)
         if rule is None:
-            problems.append(positions.problem(("exceptions", index, "rule"), _unknown_rule(exception.rule)))
+            found.append((("exceptions", index, "rule"), partial(_unknown_rule, exception.rule)))
         elif not rule.exceptable:
-            allowed = ", ".join(r.id for r in RULES if r.exceptable)
-            problems.append(
-                positions.problem(
-                    ("exceptions", index, "rule"),
-                    f"rule {rule.id!r} cannot be excepted in a tenant file (only: {allowed}); "
-                    "change its level under policy.enforcement in _defaults.yaml instead",
-                )
-            )
+            found.append((("exceptions", index, "rule"), partial(_not_exceptable, rule)))
         elif catalog.get("application", exception.permission) is None:
-            problems.append(
-                positions.problem(
-                    ("exceptions", index, "permission"), catalog.explain_unknown("application", exception.permission)
-                )
-            )
-    return problems
+            unknown = partial(catalog.explain_unknown, "application", exception.permission)
+            found.append((("exceptions", index, "permission"), unknown))
+    problems: list[Problem] = []
+    shown: dict[str, int] = {}
+    counted: dict[str, int] = {}
+    for path, explain in found:
+        file = tenant.positions.locate(path).file
+        if shown.get(file, 0) < MAX_PROBLEMS_PER_FILE:
+            shown[file] = shown.get(file, 0) + 1
+            problems.append(tenant.positions.problem(path, explain()))
+        else:
+            counted[file] = counted.get(file, 0) + 1
+    return [*problems, *(MoreProblems(file, 1, 1, "", "", count) for file, count in counted.items())]
+
+
+def _not_exceptable(rule: Rule) -> str:
+    allowed = ", ".join(r.id for r in RULES if r.exceptable)
+    return (
+        f"rule {rule.id!r} cannot be excepted in a tenant file (only: {allowed}); "
+        "change its level under policy.enforcement in _defaults.yaml instead"
+    )
 
 
 def _unknown_rule(rule_id: str) -> str:
-    return f"unknown policy rule {rule_id!r}{did_you_mean(rule_id, RULES_BY_ID, known='known rules')}"
+    return f"unknown policy rule {quote(rule_id)}{did_you_mean(rule_id, RULES_BY_ID, known='known rules')}"
 
 
 def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:

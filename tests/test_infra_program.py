@@ -149,6 +149,7 @@ def test_a_mistyped_client_id_fails_naming_it(tenants_dir: Path) -> None:
     create retries that only briefly for an application registered elsewhere (nothing replicates here)."""
     mistyped = "5a1e0000-7ac0-4c1c-9000-00000000c0df"
     tenant = FakeTenant(TENANT_ID)
+    (tenants_dir / "_defaults.yaml").unlink()  # the file's own id: no _defaults.yaml here sets one
     path = write_tenant(tenants_dir, "t", f"app:\n  client_id: {mistyped}\nconsent:\n  mode: organization\n")
     with pytest.raises(Exception, match=rf"Microsoft Graph knows no application {mistyped} .*check the application id"):
         deploy_file(tenant, path)

@@ -34,6 +34,7 @@ def adopt(
 
     check_out(out)
     plans = load_plans(paths)
+    check_out(out)  # again, now that the files are read: an --out naming one is refused before any is written
     workspace = current_workspace()
     # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
     results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
