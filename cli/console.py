@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -172,6 +173,8 @@ def check_out(out: Path | None) -> None:
         return
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"--out {out}: folder {out.parent} is not writable by this user; choose another")
     try:
         writable_target(out, inputs_protected=True)
     except TargetRefused as exc:

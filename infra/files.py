@@ -8,7 +8,8 @@ write can tell an input from an output.
 Writing (``atomic_writer``): whole or not at all, never a half-written file left behind, and only over a
 regular file. A rename puts the new file in place, so a device, a named pipe or a process substitution
 (``--out >(jq .)``) at the path would be replaced by a plain file, a device for the whole machine when run
-as root: such a target is refused before anything is written (``NotARegularFile``). A document written for
+as root: such a target is refused before anything is written (``NotARegularFile``), and so is a symbolic
+link, which a repository could carry to aim the tool's output at any file on the machine. A document written for
 ``--out`` is also refused over any file this run read (``ReadByThisRun``): a tenant file or a
 ``_defaults.yaml`` is never replaced by a report about it. Every file the tool writes goes through here:
 tenant files from ``init`` (never overwriting), the schema beside them, stack settings from ``adopt`` and
@@ -131,23 +132,33 @@ class FileExists(FileExistsError):
     """``exclusive`` was asked for and the file is already there: nothing was written."""
 
 
-def writable_target(path: Path, *, inputs_protected: bool = False) -> Path:
-    """The file a write to ``path`` lands on: ``path``, or what a symbolic link at it points to (the link
-    stays a link). Raises NotARegularFile when that is anything but a regular file or nothing yet, and, with
-    ``inputs_protected``, ReadByThisRun when it is a file this run read. Other problems (a missing folder,
-    no permission) are left to the write itself, which says them."""
+_NOT_REGULAR = (
+    "not a regular file: the tool writes a file whole, by renaming a new one into place, never through a "
+    "symbolic link nor over a device, a pipe or a socket"
+)
+
+
+def writable_target(path: Path, *, inputs_protected: bool = False) -> None:
+    """Raise when a write to ``path`` must not happen: NotARegularFile when something other than a regular
+    file is there (a symbolic link, whatever it points to: a link committed to a repository could aim a report
+    at any file of the machine; and a device, a pipe, a socket: /dev/stdout and /dev/fd/63 are links to such);
+    with ``inputs_protected``, ReadByThisRun when it is a file this run read (through a link too). Other
+    problems (a missing folder, no permission) are left to the write itself, which says them."""
     try:
-        info = os.stat(path)  # follows links: /dev/stdout, /dev/fd/63, a link to /dev/null
+        info = os.stat(path)  # follows links: what the path names
     except OSError:
         info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise NotARegularFile(
-            f"{file_kind(info.st_mode)}, not a regular file: the tool writes a file whole, by renaming a new one "
-            "into place, and never over a device, a pipe or a socket"
-        )
     if info is not None and inputs_protected and (info.st_dev, info.st_ino) in _read:
         raise ReadByThisRun("a file this run read as input: an output never replaces an input")
-    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return  # nothing there yet
+    if link:
+        pointed = f"to {file_kind(info.st_mode)}" if info is not None else "to nothing that exists"
+        raise NotARegularFile(f"a symbolic link {pointed}, {_NOT_REGULAR}")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise NotARegularFile(f"{file_kind(info.st_mode)}, {_NOT_REGULAR}")
 
 
 @contextmanager
@@ -155,13 +166,14 @@ def atomic_writer(path: Path, *, exclusive: bool = False, inputs_protected: bool
     """A text stream whose content becomes ``path`` in one rename when the block ends without error.
 
     A reader sees the old file or the new one, never a mix, and an error inside the block leaves the
-    old file as it was. An existing file keeps its permission bits; a symbolic link is written through.
-    The target is checked (``writable_target``) before anything is written and again right before the
-    rename. With ``exclusive`` an existing file is never replaced (raises FileExists), checked at the rename
-    itself (a hard link), so two writers cannot both win.
+    old file as it was. An existing file keeps its permission bits. The target is checked
+    (``writable_target``) before anything is written and again right before the rename. With ``exclusive``
+    an existing file is never replaced (raises FileExists), checked at the rename itself (a hard link), so
+    two writers cannot both win.
     """
-    # Exclusive: the path itself, so that even a dangling link there counts as taken.
-    target = path if exclusive else writable_target(path, inputs_protected=inputs_protected)
+    if not exclusive:  # exclusive: anything at all there, a dangling link included, is taken (FileExists)
+        writable_target(path, inputs_protected=inputs_protected)
+    target = path
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() and not exclusive else 0o644
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -46,7 +45,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.consent_settings import MANAGED_USER_CONSENT, parse_reviewer_query
-from taxcalc_consent.infra.errors import SpecError
+from taxcalc_consent.infra.errors import SpecError, TaxcalcConsentError
 from taxcalc_consent.infra.kinds import (
     ResourceKind,
     access_assignment,
@@ -72,7 +71,7 @@ from taxcalc_consent.infra.plan import (
     build_plan,
 )
 from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES
-from taxcalc_consent.infra.workspace import TENANT_FILE_KEY, engine_root, open_workspace
+from taxcalc_consent.infra.workspace import TENANT_FILE_KEY, engine_root, open_workspace, read_stack_settings
 from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
     RULES,
     TENANT_FILE_PROPERTY,
@@ -139,9 +138,11 @@ def tenant_file_from_stack(stack: str, root: Path | None = None) -> Path | None:
 
 
 def _read_yaml(path: Path) -> Any:
+    """The stack settings, read as the tool reads them (a regular file only, its size capped): a pipe in
+    their place cannot hang the engine's policy pack."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return read_stack_settings(path)
+    except TaxcalcConsentError:
         return None
 
 

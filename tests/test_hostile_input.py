@@ -960,15 +960,16 @@ SECOND_ROUND: list[Case] = [
             ("validate", "--out", "out.json", "tenants"),
             1,
             f"error: --out out.json: {what}, not a regular file: the tool writes a file whole, by renaming a new one "
-            "into place, and never over a device, a pipe or a socket; to pass the document to a program, use "
-            "--json and a pipe (taxcalc-consent ... --json | jq .)",
-            files={"tenants/a.yaml": VALID},
+            "into place, never through a symbolic link nor over a device, a pipe or a socket; to pass the document "
+            "to a program, use --json and a pipe (taxcalc-consent ... --json | jq .)",
+            files={"tenants/a.yaml": VALID, "elsewhere.txt": "not a report\n"},
             setup=lambda root, _, make=make: make(root / "out.json"),
-            after=lambda root, _, what=what: None if (root / "out.json").is_symlink() else _special(root / "out.json"),
+            after=lambda root, _: (_special(root / "out.json"), _same("elsewhere.txt", "not a report\n")(root, _)),
         )
         for case_id, make, what in [
             ("a-fifo", os.mkfifo, "a named pipe (FIFO)"),
-            ("a-link-to-a-device", lambda p: os.symlink("/dev/null", p), "a character device"),
+            ("a-link-to-a-device", lambda p: os.symlink("/dev/null", p), "a symbolic link to a character device"),
+            ("a-link-to-a-file", lambda p: os.symlink("tenants/../elsewhere.txt", p), "a symbolic link to a file"),
             ("a-character-device", _node(stat.S_IFCHR, (1, 3)), "a character device"),
         ]
     ),
@@ -1336,7 +1337,7 @@ CASES += SECOND_ROUND
 
 
 def _special(path: Path) -> None:
-    """The special file at ``path`` is still what it was: nothing was renamed over it."""
+    """The link or special file at ``path`` is still what it was: nothing was renamed over it."""
     assert not stat.S_ISREG(os.lstat(path).st_mode), path
 
 
@@ -1484,7 +1485,10 @@ def _run(project: Path, *args: str, timeout: float = 60) -> subprocess.Completed
 
 @pytest.mark.parametrize(
     ("make", "what"),
-    [(os.mkfifo, "a named pipe (FIFO)"), (lambda p: os.symlink("/dev/zero", p), "a character device")],
+    [
+        (os.mkfifo, "a named pipe (FIFO)"),
+        (lambda p: os.symlink("/dev/zero", p), "a symbolic link to a character device"),
+    ],
     ids=["a-fifo", "a-link-to-dev-zero"],
 )
 def test_init_neither_waits_on_nor_reads_what_sits_at_the_schema_path(
@@ -1497,8 +1501,8 @@ def test_init_neither_waits_on_nor_reads_what_sits_at_the_schema_path(
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[0] == (
         f"error: tenants/tenant.schema.json: {what}, not a regular file: the tool writes a file whole, by renaming "
-        "a new one into place, and never over a device, a pipe or a socket; nothing was written: remove it (init "
-        "writes the tenant file's schema there)"
+        "a new one into place, never through a symbolic link nor over a device, a pipe or a socket; nothing was "
+        "written: remove it (init writes the tenant file's schema there)"
     )
     assert "Traceback" not in run.stderr
     assert not (project / "tenants/acme.yaml").exists()
@@ -1542,9 +1546,10 @@ def test_out_to_a_process_substitution_is_refused_before_the_work(project: Path)
         os.close(reader)
     assert run.returncode == 1, run.stderr
     assert run.stderr.splitlines()[0] == (
-        f"error: --out /dev/fd/{writer}: a named pipe (FIFO), not a regular file: the tool writes a file whole, by "
-        "renaming a new one into place, and never over a device, a pipe or a socket; to pass the document to a "
-        "program, use --json and a pipe (taxcalc-consent ... --json | jq .)"
+        f"error: --out /dev/fd/{writer}: a symbolic link to a named pipe (FIFO), not a regular file: the tool "
+        "writes a file whole, by renaming a new one into place, never through a symbolic link nor over a device, "
+        "a pipe or a socket; to pass the document to a program, use --json and a pipe (taxcalc-consent ... --json "
+        "| jq .)"
     )
     assert "ok  a" not in run.stderr  # refused before any file was checked
 
