@@ -267,7 +267,7 @@ def user_errors(debug: bool = False, json_output: bool = False, out: Path | None
             print_json(document)
         for problem in exc.problems:
             say(str(problem))
-        if out is not None:
+        if out is not None and not out.is_dir():  # a folder is audit's HTML report: no document goes there
             _write_failure(out, document)
         files = len({p.file for p in exc.problems})
         say(f"{exc.total:,} problem(s) in {files} file(s); nothing was changed")
