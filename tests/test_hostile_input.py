@@ -1694,3 +1694,18 @@ def test_a_fifo_among_tenant_files_cannot_hang_a_real_run(project: Path) -> None
         "tenants/b.yaml:1:1: a named pipe (FIFO), not a file: a *.yaml entry here must be a tenant file"
     )
     assert "Traceback" not in run.stderr
+
+
+def test_json_documents_hold_no_hidden_characters() -> None:
+    """A value Graph returned (a group named with an escape sequence, a line separator) or a path a file system
+    named (a byte of a name that is not UTF-8) reaches a JSON document escaped as on a terminal: a consumer
+    printing it (jq -r) shows it, and a name that is not UTF-8 cannot fail the encoder."""
+    from taxcalc_consent.infra.documents import to_json
+
+    document = {"groups": ["Tax\x1b]0;pwned\x07", "Mail\u2028boxes", "Rev\u202eiewers"], "file": "caf\udce9.yaml"}
+    assert json.loads(to_json(document)) == {
+        "groups": ["Tax\\x1b]0;pwned\\x07", "Mail\\u2028boxes", "Rev\\u202eiewers"],
+        "file": "caf\\xe9.yaml",
+    }
+    plain = {"groups": ["TaxCalc Mailboxes", "Équipe fiscale"], "note": "a\\nb"}
+    assert json.loads(to_json(plain)) == plain
