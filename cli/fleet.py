@@ -35,6 +35,7 @@ from taxcalc_consent.cli.render import client_words
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.documents import RUN_FORMAT, ChangeCounts, RunDocument
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.errors import redact as redact_shapes
 from taxcalc_consent.infra.plan import ConsentPlan
 
 Operation = Literal["plan", "apply", "drift", "offboard"]
@@ -275,7 +276,13 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     if operation == "offboard" and options.restore_consent_settings:
         # Read by the consent settings provider in the engine's process (infra/settings_provider.py).
         settings = replace(settings, env_vars={**settings.env_vars, RESTORE_ENV: "1"})
-    redact = engine_setup.secret_values(plans, os.environ, settings)
+    known = engine_setup.secret_values(plans, os.environ, settings)
+
+    def redact(text: str) -> str:
+        """What the engine says, without a secret this run holds, nor one of any known shape (a token the
+        engine echoes from a config or an environment the tool never saw)."""
+        return redact_shapes(known(text))
+
     engine = automation.connect(settings) if selected else None
 
     runs = [TenantRun(plan) for plan in selected]

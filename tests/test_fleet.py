@@ -539,6 +539,7 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
     # The tenant rejects the credentials and the provider echoes them back, as a careless provider might.
     hand_consented(backend.tenants["contoso"])
     real_write = backend.factory
+    token = "pul-" + "3f9c0a7d1e5b2c8a" * 2 + "4d6e8f01"  # a Pulumi access token's shape (infra/errors.py)
 
     def leaky(stack_name: str, env_vars: dict[str, str]) -> object:
         stack = real_write(stack_name, env_vars)
@@ -548,7 +549,7 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
             on_event = kwargs["on_event"]
             from pulumi.automation import EngineEvent
 
-            message = f"AADSTS7000215: Invalid client secret {SECRET} (passphrase {PASSPHRASE})"
+            message = f"AADSTS7000215: Invalid client secret {SECRET} (passphrase {PASSPHRASE}; token {token})"
             on_event(EngineEvent.from_json({"diagnosticEvent": {"message": message, "severity": "error"}}))  # type: ignore[operator]
             return original(**kwargs)
 
@@ -561,8 +562,9 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
     result = invoke("apply", "--yes", "--json", "--report", str(report_file), str(tenants / "contoso.yaml"))
     assert result.exit_code == 1, result.output
     for text in (result.stdout, result.stderr, report_file.read_text(encoding="utf-8")):
-        assert SECRET not in text and PASSPHRASE not in text
+        assert SECRET not in text and PASSPHRASE not in text and token not in text
     assert "Invalid client secret [secret]" in result.stderr
+    assert "token [redacted]" in result.stderr  # a secret the run never held, known by its shape
     assert backend.env["contoso"] == {"ARM_CLIENT_SECRET": SECRET}
     assert SECRET not in backend.settings_file("contoso").read_text(encoding="utf-8")
     assert backend.config("contoso")["azuread:clientId"] == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
