@@ -181,8 +181,19 @@ def collect_tenant_files(paths: Sequence[str | Path]) -> Collected:
                 shown = name if folder == "." else os.path.join(folder, name)
                 found.setdefault(os.path.join(absolute, name), shown)
         elif stat.S_ISREG(mode):
-            if _is_tenant_name(os.path.basename(given)):
-                found.setdefault(os.path.abspath(given), str(given))
+            name = os.path.basename(given)
+            if not _is_tenant_name(name):
+                continue
+            if not name.endswith(TENANT_SUFFIXES):
+                # One rule for names, named directly or found in a folder: acme.YAML is refused at its file,
+                # and a backup (acme.yaml~) or any other file is no tenant file (it would be stack "acme").
+                missed = near_miss(name)
+                if missed is not None and missed[0]:
+                    problems.append(Problem(str(given), 1, 1, "", missed[1]))
+                    continue
+                kind = " (this one is named like a copy of one, an editor's backup say)" if missed else ""
+                raise UsageError(f"{given}: not a tenant file: a tenant file's name ends in .yaml or .yml{kind}")
+            found.setdefault(os.path.abspath(given), str(given))
         else:
             raise UsageError(f"{given}: {file_kind(mode)}, not a file: pass tenant files (*.yaml) or folders of them")
     if not found and not problems:
@@ -244,9 +255,9 @@ def near_miss(name: str) -> tuple[bool, str] | None:
     if base.lower().endswith(_NEAR_SUFFIXES):
         stem = base[: -5 if base.lower().endswith(".yaml") else -4]
         return True, (
-            f"not read: its name ends in {quote(name[len(stem) :])} instead of .yaml or .yml, so this run skipped "
-            f"it where Windows or macOS would read it as a tenant file; rename it to {stem}.yaml (or move it out "
-            "of this folder if it is no tenant)"
+            f"not read: a tenant file's name ends in .yaml or .yml, and this one in {quote(name[len(stem) :])}, "
+            "which Windows and macOS read as a tenant file (skipped here, it would pass without a check); rename "
+            f"it to {stem}.yaml, or move it out of this folder if it is no tenant"
         )
     if any(mark in folded for mark in _NEAR_SUFFIXES):
         return False, (

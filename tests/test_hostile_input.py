@@ -1303,9 +1303,9 @@ SECOND_ROUND: list[Case] = [
             f"near-miss-file-name-{case_id}",
             ("validate", "tenants"),
             2,
-            f"tenants/{name}:1:1: not read: its name ends in {suffix!r} instead of .yaml or .yml, so this run skipped "
-            f"it where Windows or macOS would read it as a tenant file; rename it to {stem}.yaml (or move it out of "
-            "this folder if it is no tenant)",
+            f"tenants/{name}:1:1: not read: a tenant file's name ends in .yaml or .yml, and this one in {suffix!r}, "
+            "which Windows and macOS read as a tenant file (skipped here, it would pass without a check); rename "
+            f"it to {stem}.yaml, or move it out of this folder if it is no tenant",
             files={"tenants/a.yaml": VALID, f"tenants/{name}": f"tenant:\n  id: {OTHER_TENANT_ID}\n" + ORG},
         )
         for case_id, name, stem, suffix in [
@@ -1314,6 +1314,23 @@ SECOND_ROUND: list[Case] = [
             ("trailing-space", "b.yaml ", "b", ".yaml "),
             ("trailing-dot", "b.yaml.", "b", ".yaml."),
         ]
+    ),
+    Case(
+        "near-miss-file-name-named-directly",
+        ("validate", "tenants/a.yaml", "tenants/b.YAML"),
+        2,
+        "tenants/b.YAML:1:1: not read: a tenant file's name ends in .yaml or .yml, and this one in '.YAML', which "
+        "Windows and macOS read as a tenant file (skipped here, it would pass without a check); rename it to "
+        "b.yaml, or move it out of this folder if it is no tenant",
+        files={"tenants/a.yaml": VALID, "tenants/b.YAML": f"tenant:\n  id: {OTHER_TENANT_ID}\n" + ORG},
+    ),
+    Case(
+        "editor-backup-named-directly",
+        ("validate", "tenants/a.yaml~"),
+        2,
+        "error: tenants/a.yaml~: not a tenant file: a tenant file's name ends in .yaml or .yml (this one is named "
+        "like a copy of one, an editor's backup say)",
+        files={"tenants/a.yaml~": VALID},
     ),
     *(
         Case(
