@@ -60,6 +60,7 @@ from taxcalc_consent.cli.engine_setup import (
     stack_config,
 )
 from taxcalc_consent.cli.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
+from taxcalc_consent.infra import signin
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.workspace import ensure_project, update_stack_settings
@@ -400,11 +401,9 @@ class Engine:
             cached = self._stacks.get(plan.tenant)
         if cached is not None:
             return cached
-        env_vars: dict[str, str] = {}
-        if plan.auth.client_secret_env:
-            # The azuread provider reads ARM_CLIENT_SECRET from its environment: the secret reaches only
-            # this tenant's engine process, and is never written to stack config or passed on a command line.
-            env_vars["ARM_CLIENT_SECRET"] = self._environ.get(plan.auth.client_secret_env, "")
+        # The secret the file names reaches only this tenant's engine process, as the provider's own variable;
+        # it is never written to stack config or passed on a command line.
+        env_vars = signin.provider_arguments(plan.tenant_id, plan.auth).engine_environment(self._environ)
         stack = self._open(plan.tenant, env_vars)
         self._write_settings(plan)
         with self._lock:

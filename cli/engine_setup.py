@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from taxcalc_consent.cli.exit_codes import ExitCode
+from taxcalc_consent.infra import signin
 from taxcalc_consent.infra.errors import TaxcalcConsentError
 from taxcalc_consent.infra.loader import tenant_name_problem
 from taxcalc_consent.infra.plan import ConsentPlan
@@ -30,10 +31,7 @@ MANAGED_PROVIDER_KEYS = ("azuread:tenantId", "azuread:clientId", "azuread:useCli
 SECRET_ENV_VARS = (
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_ACCESS_TOKEN",
-    "ARM_CLIENT_SECRET",
-    "ARM_OIDC_TOKEN",
-    "ARM_OIDC_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    *signin.SECRET_VARIABLES,
     "AZURE_CLIENT_SECRET",
     "AWS_SECRET_ACCESS_KEY",
     "AZURE_STORAGE_KEY",
@@ -145,6 +143,7 @@ def secret_values(
 ) -> Redactor:
     names = set(SECRET_ENV_VARS) | {p.auth.client_secret_env for p in plans if p.auth.client_secret_env}
     values = [environ[n] for n in names if environ.get(n)]
+    values.extend(signin.secret_values(environ))  # the secret and token files the provider reads
     if settings is not None:
         values.extend(v for k, v in settings.env_vars.items() if k in SECRET_ENV_VARS)
         passphrase_file = settings.env_vars.get("PULUMI_CONFIG_PASSPHRASE_FILE")
@@ -226,24 +225,19 @@ def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str])
         name_problem = tenant_name_problem(plan.tenant)
         if name_problem is not None:
             problems.append(f"{plan.file}: {name_problem}")
-        env_name = plan.auth.client_secret_env
-        if plan.auth.method == "client-secret" and not env_name:
-            problems.append(f"{plan.file}: auth.method is client-secret but auth.client_secret_env is not set")
-        elif env_name and not environ.get(env_name):
-            problems.append(f"{plan.file}: auth.client_secret_env names {env_name}, which is not set or empty")
+        # Each tenant signs in as its azuread provider will (infra.signin): a way to sign in that the provider
+        # would not find stops the tenant's engine run, so it is said now, with every other problem.
+        try:
+            signin.sign_in(plan.tenant_id, plan.auth, environ)
+        except signin.CredentialError as exc:
+            problems.append(f"{plan.file}: {exc.reason}")
     return problems
 
 
 def stack_config(plan: ConsentPlan, workspace: Workspace) -> dict[str, str]:
     """The stack config the tool writes for a tenant: the tenant file and provider settings, no secret
     (a client secret reaches the provider as ARM_CLIENT_SECRET in its engine process only)."""
-    config = {
+    return {
         TENANT_FILE_KEY: workspace.tenant_file_setting(plan.file),
-        "azuread:tenantId": plan.tenant_id,
+        **signin.provider_arguments(plan.tenant_id, plan.auth).stack_config(),
     }
-    if plan.auth.client_id:
-        config["azuread:clientId"] = plan.auth.client_id
-    flag = {"cli": "azuread:useCli", "oidc": "azuread:useOidc", "msi": "azuread:useMsi"}.get(plan.auth.method or "")
-    if flag:
-        config[flag] = "true"
-    return config

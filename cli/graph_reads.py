@@ -11,6 +11,7 @@ executor, a few per tenant (``graph.TENANT_READS_AT_ONCE``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -19,13 +20,14 @@ from taxcalc_consent.cli.console import UsageError, say
 from taxcalc_consent.cli.options import CloudName
 from taxcalc_consent.infra.audit import TenantSnapshot, read_tenant
 from taxcalc_consent.infra.graph import (
+    CLOUDS,
     TENANT_READS_AT_ONCE,
-    Cloud,
     CredentialError,
     GraphClient,
     GraphError,
     client_for_tenant,
     endpoint_problem,
+    provider_endpoints,
     shared_http_client,
 )
 from taxcalc_consent.infra.plan import ConsentPlan
@@ -35,7 +37,7 @@ T = TypeVar("T")
 
 def per_tenant(
     plans: Sequence[ConsentPlan],
-    cloud: CloudName,
+    cloud: CloudName | None,
     endpoint: str | None,
     parallel: int,
     work: Callable[[ConsentPlan, TenantSnapshot], T],
@@ -45,11 +47,13 @@ def per_tenant(
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
     """``work(plan, snapshot)`` for every tenant, ``parallel`` tenants at once.
 
-    ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need."""
-    selected: Cloud = cloud.value
+    ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need. ``cloud`` None:
+    the azuread provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``), as every tenant
+    signs in as the provider does."""
     problem = None if endpoint is None else endpoint_problem(endpoint)
     if problem:
         raise UsageError(f"--graph-endpoint {problem}")  # nothing was read
+    selected = CLOUDS[cloud.value] if cloud is not None else provider_endpoints(os.environ)
 
     tenants_at_once = max(1, min(parallel, len(plans)))
     reads_at_once = tenants_at_once * TENANT_READS_AT_ONCE

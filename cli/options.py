@@ -105,7 +105,14 @@ class CloudName(StrEnum):
     china = "china"
 
 
-CloudOpt = Annotated[CloudName, typer.Option("--cloud", help="Microsoft cloud (Graph and sign-in endpoints).")]
+CloudOpt = Annotated[
+    CloudName | None,
+    typer.Option(
+        "--cloud",
+        help="Microsoft cloud (Graph and sign-in endpoints). Default: the azuread provider's "
+        "(ARM_METADATA_HOSTNAME, else ARM_ENVIRONMENT, else public).",
+    ),
+]
 GraphEndpointOpt = Annotated[
     str | None,
     typer.Option(

@@ -11,8 +11,8 @@ Exchange-backed properties, which Graph refuses to app-only callers (403, terraf
 and #1929, open), so any CI run naming one would fail; and it puts a display name into its ``$filter``
 without doubling quotes (group_data_source.go), so "O'Brien's Mailboxes" is a syntax error. The Graph
 client (``infra.graph``) reads only a group's id and name (quoted as OData requires) and its direct user
-members, which works for every group type with GroupMember.Read.All. It signs in as the provider does:
-the tenant file's ``auth`` block, or the provider's ``ARM_*`` variables when the file names no method.
+members, which works for every group type with GroupMember.Read.All. It signs in exactly as the provider
+does, in the provider's cloud (``infra.signin``, ``graph.program_client``).
 
 A lookup that finds nothing fails the run with a ``pulumi.RunError`` naming what was missing and the
 tenant file it came from; Pulumi prints a RunError as a plain message, without a traceback.
@@ -20,7 +20,6 @@ tenant file it came from; Pulumi prints a RunError as a plain message, without a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ import pulumi_azuread as azuread
 from taxcalc_consent.infra import graph as msgraph
 from taxcalc_consent.infra.catalog import GRAPH_APP_ID
 from taxcalc_consent.infra.plan import ConsentPlan
-from taxcalc_consent.infra.spec import AuthMethod, AuthSection, is_guid
+from taxcalc_consent.infra.spec import is_guid
 
 
 @dataclass(frozen=True)
@@ -201,79 +200,7 @@ class Directory:
 
 def program_graph_client(plan: ConsentPlan, environ: Mapping[str, str] | None = None) -> msgraph.GraphClient:
     """A read-only Graph client for the program's tenant, signed in as the stack's provider is, in its cloud."""
-    env = os.environ if environ is None else environ
-    endpoint = env.get(msgraph.GRAPH_ENDPOINT_ENV) or None
-    auth = program_auth(plan.auth, env)
-    return msgraph.client_for_tenant(plan.tenant_id, auth, provider_cloud(env), endpoint, env)
-
-
-# pulumi-azuread reads its cloud from ARM_ENVIRONMENT (default "global") and looks the name up with
-# go-azure-sdk's environments.FromName: "global"/"public", "usgovernment"/"usgovernmentl4", "china", "canary"
-# (public endpoints), "dod"/"usgovernmentl5". The program's own Graph calls follow the same setting.
-_PROVIDER_CLOUDS: dict[str, msgraph.Cloud] = {
-    "": "public",
-    "global": "public",
-    "public": "public",
-    "canary": "public",
-    "usgovernment": "usgov",
-    "usgovernmentl4": "usgov",
-    "china": "china",
-}
-
-
-def provider_cloud(environ: Mapping[str, str]) -> msgraph.Cloud:
-    """The cloud the azuread provider signs in to and calls (ARM_ENVIRONMENT), for the program's own Graph
-    calls: a group read sent to the public cloud for a US Government tenant would fail, or worse, ask
-    another cloud's directory."""
-    name = (environ.get("ARM_ENVIRONMENT") or "").strip().lower()
-    cloud = _PROVIDER_CLOUDS.get(name)
-    if cloud is None:
-        known = "global (public), usgovernment (usgovernmentl4) or china"
-        if name in ("dod", "usgovernmentl5"):
-            why = f"the tool's own Graph calls (group lookups, consent settings) support {known}, not DoD"
-        else:
-            why = f"not a cloud pulumi-azuread knows; use {known}"
-        raise msgraph.CredentialError(f"ARM_ENVIRONMENT is {name!r}: {why}")
-    return cloud
-
-
-def provider_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
-    """The ``auth`` block the provider effectively uses: the file's method, or, when the file names none, the
-    one pulumi-azuread's ``ARM_*`` variables select (its provider configuration: ARM_USE_OIDC, ARM_USE_MSI,
-    ARM_CLIENT_SECRET, ARM_USE_CLI, with ARM_CLIENT_ID). infra.provider passes no Azure CLI implicitly, so
-    neither does this."""
-    if auth.method is not None:
-        return auth
-    client_id = auth.client_id or environ.get("ARM_CLIENT_ID") or None
-    method: AuthMethod | None = None
-    secret_env = auth.client_secret_env
-    if _true(environ.get("ARM_USE_OIDC")):
-        method = "oidc"
-    elif _true(environ.get("ARM_USE_MSI")):
-        method = "msi"
-    elif environ.get("ARM_CLIENT_SECRET"):
-        method, secret_env = "client-secret", secret_env or "ARM_CLIENT_SECRET"
-    elif _true(environ.get("ARM_USE_CLI")):
-        method = "cli"
-    return AuthSection(method=method, client_id=client_id, client_secret_env=secret_env)
-
-
-def program_auth(auth: AuthSection, environ: Mapping[str, str]) -> AuthSection:
-    """``provider_auth``, for the program's own Graph calls: when it selects no method, the provider has no
-    credential (infra.provider never enables the Azure CLI implicitly), so neither may the program's reads
-    and writes; azure-identity's default chain would otherwise sign in as whoever is logged in to the
-    Azure CLI, another identity than the stack's. A ready token (TAXCALC_CONSENT_GRAPH_TOKEN) still serves."""
-    effective = provider_auth(auth, environ)
-    if effective.method is None and not environ.get(msgraph.TOKEN_ENV):
-        raise msgraph.CredentialError(
-            "the tenant file names no auth.method and no ARM_* variable selects one (ARM_USE_OIDC, ARM_USE_MSI, "
-            "ARM_CLIENT_SECRET, ARM_USE_CLI): set auth.method in the tenant file"
-        )
-    return effective
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true")
+    return msgraph.program_client(plan.tenant_id, plan.auth, environ)
 
 
 def _one_line(text: str) -> str:

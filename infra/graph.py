@@ -9,9 +9,10 @@ connection a few times with backoff (every request is a read, so sending it agai
 becomes a
 ``GraphError`` carrying Graph's error code and request id.
 
-Credentials: ``TAXCALC_CONSENT_GRAPH_TOKEN`` (a ready bearer token), else the tenant file's ``auth``
-block (``oidc``: GitHub Actions' runner token, or a federated token file, as a client assertion), else
-azure-identity's DefaultAzureCredential chain. A credential that cannot be made is a ``CredentialError``
+Who signs in, and where: exactly as the stack's azuread provider (``infra.signin``: the tenant file's ``auth``
+block and the provider's ``ARM_*`` variables; ``provider_endpoints``: ``ARM_METADATA_HOSTNAME`` or
+``ARM_ENVIRONMENT``), through azure-identity; ``audit`` and ``adopt`` also take a ready token
+(``TAXCALC_CONSENT_GRAPH_TOKEN``) and ``--cloud``. A credential that cannot be made is a ``CredentialError``
 (exit 2, before anything is read); one refused at sign-in is a ``GraphError`` for that tenant.
 Tokens are never logged, printed or put in an error message.
 """
@@ -35,7 +36,10 @@ from urllib.parse import quote
 import httpx
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.signin import CredentialError, SignIn, sign_in
 from taxcalc_consent.infra.spec import AuthSection
+
+__all__ = ["CredentialError"]  # raised here, defined with the sign-in rule (infra.signin)
 
 TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
 GRAPH_ENDPOINT_ENV = "TAXCALC_CONSENT_GRAPH_ENDPOINT"
@@ -70,19 +74,36 @@ TRANSPORT_RETRIES = 3
 also retries a connect or read error 3 times); within MAX_ATTEMPTS with the status retries."""
 
 Cloud = Literal["public", "usgov", "china"]
+"""The clouds ``audit`` and ``adopt`` name with ``--cloud``."""
 
 
 @dataclass(frozen=True)
 class CloudEndpoints:
     graph: str
-    authority_host: str
+    """Microsoft Graph's root, which is also the resource its tokens are asked for."""
+    login: str
+    """The sign-in endpoint (authority), an https URL."""
+    known_to_microsoft: bool = True
+    """False for a cloud read from a metadata document (Azure Stack, a private cloud, an emulator)."""
 
 
 # learn.microsoft.com/graph/deployments: national cloud endpoints for Graph and for sign-in.
 CLOUDS: dict[str, CloudEndpoints] = {
-    "public": CloudEndpoints("https://graph.microsoft.com", "login.microsoftonline.com"),
-    "usgov": CloudEndpoints("https://graph.microsoft.us", "login.microsoftonline.us"),
-    "china": CloudEndpoints("https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
+    "public": CloudEndpoints("https://graph.microsoft.com", "https://login.microsoftonline.com"),
+    "usgov": CloudEndpoints("https://graph.microsoft.us", "https://login.microsoftonline.us"),
+    "china": CloudEndpoints("https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+}
+# The names pulumi-azuread's ARM_ENVIRONMENT takes, and their endpoints (go-azure-sdk sdk/environments:
+# from_name.go, azure_public.go, azure_public_canary.go, azure_gov.go, azure_china.go).
+PROVIDER_ENVIRONMENTS: dict[str, CloudEndpoints] = {
+    "global": CLOUDS["public"],
+    "public": CLOUDS["public"],
+    "canary": CloudEndpoints("https://canary.graph.microsoft.com", "https://login.microsoftonline.com"),
+    "usgovernment": CLOUDS["usgov"],
+    "usgovernmentl4": CLOUDS["usgov"],
+    "usgovernmentl5": CloudEndpoints("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "dod": CloudEndpoints("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "china": CLOUDS["china"],
 }
 
 
@@ -371,46 +392,89 @@ TokenSource = Callable[[], str]
 
 GITHUB_TOKEN_URL_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
 GITHUB_TOKEN_ENV = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
-FEDERATED_TOKEN_FILE_ENV = "AZURE_FEDERATED_TOKEN_FILE"
 ENTRA_TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 """The audience Entra expects on a federated credential's token (Entra admin centre > Certificates &
-secrets > Federated credentials, "Audience"), requested from GitHub as ``&audience=`` on the runner's URL."""
+secrets > Federated credentials, "Audience"), asked of the CI's token service as ``audience=``."""
+ADO_OIDC_API_VERSION = "7.1"
+"""The Azure DevOps OIDC token API version go-azure-sdk asks for (sdk/auth/ado_pipeline_oidc_authorizer.go)."""
+METADATA_HOST_ENV = "ARM_METADATA_HOSTNAME"
+ENVIRONMENT_ENV = "ARM_ENVIRONMENT"
+METADATA_API_VERSION = "2022-09-01"
+"""The metadata document go-azure-sdk reads (sdk/internal/metadata/client.go, GetMetaData)."""
+IMDS_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
+IMDS_API_VERSION = "2018-02-01"
+"""go-azure-sdk's managed identity request (sdk/auth/managed_identity_authorizer.go): this endpoint unless
+``ARM_MSI_ENDPOINT`` names another, this API version, the resource, and the client id when there is one."""
 
 
-class CredentialError(TaxcalcConsentError):
-    """The tenant file's ``auth`` block and the environment give no usable credential.
+def provider_endpoints(environ: Mapping[str, str], transport: httpx.BaseTransport | None = None) -> CloudEndpoints:
+    """The cloud the stack's azuread provider signs in to and calls, as it chooses it (provider.go:308-317):
+    the metadata document of ``ARM_METADATA_HOSTNAME`` when it is set (go-azure-sdk environments.FromEndpoint:
+    Graph is its ``microsoftGraphResourceId``, sign-in its ``authentication.loginEndpoint``), else the cloud
+    ``ARM_ENVIRONMENT`` names (environments.FromName; pulumi-azuread's default is ``public``).
 
-    Found before any request is sent, for every tenant at once: it is the user's setup, so the command
-    exits 2 (invalid input) and nothing is read. A credential that is set up but refused at sign-in is a
-    plain ``GraphError`` for that tenant (exit 1, the others still run).
+    Raises ``CredentialError``: a cloud the provider does not know, or a metadata host that does not answer,
+    is the user's setup, found before anything is read.
     """
+    host = environ.get(METADATA_HOST_ENV, "")
+    if host:
+        return _metadata_endpoints(host, transport)
+    name = (environ.get(ENVIRONMENT_ENV) or "public").lower()
+    endpoints = PROVIDER_ENVIRONMENTS.get(name)
+    if endpoints is None:
+        known = ", ".join(sorted(PROVIDER_ENVIRONMENTS))
+        raise CredentialError(f"{ENVIRONMENT_ENV} is {name!r}: not a cloud the azuread provider knows ({known})")
+    return endpoints
 
-    exit_code = 2
 
-    def __init__(self, message: str, *, file: str | None = None) -> None:
-        super().__init__(f"{file}: {message}" if file else message)
-        self.reason = message
-
-    def located(self, file: str) -> CredentialError:
-        """The same problem, said about the tenant file whose ``auth`` block it comes from."""
-        return CredentialError(self.reason, file=file)
+def _metadata_endpoints(host: str, transport: httpx.BaseTransport | None) -> CloudEndpoints:
+    # Always https, as go-azure-sdk asks (provider.go:310, fmt.Sprintf("https://%s", metadataHost)).
+    url = f"https://{host}/metadata/endpoints?api-version={METADATA_API_VERSION}"
+    where = f"{METADATA_HOST_ENV}: the cloud's endpoints at https://{host}/metadata/endpoints"
+    try:
+        with httpx.Client(timeout=DEFAULT_TIMEOUT, transport=transport, follow_redirects=False) as http:
+            response = http.get(url)
+    except httpx.HTTPError as exc:
+        raise CredentialError(f"{where} could not be read: {type(exc).__name__}: {_first_line(exc)}") from None
+    if response.status_code != 200:
+        raise CredentialError(f"{where} could not be read: HTTP {response.status_code}")
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise CredentialError(f"{where} answered something that is not a metadata document")
+    graph = str(document.get("microsoftGraphResourceId") or "").rstrip("/")  # metadata/helpers.go normalizeResourceId
+    login = str((document.get("authentication") or {}).get("loginEndpoint") or "").rstrip("/")
+    if not graph or not login:
+        raise CredentialError(f"{where} name no Microsoft Graph (microsoftGraphResourceId) or no sign-in endpoint")
+    return CloudEndpoints(graph, login, known_to_microsoft=False)
 
 
 def token_source(
-    tenant_id: str, auth: AuthSection, cloud: Cloud, graph_base: str, environ: Mapping[str, str] | None = None
+    tenant_id: str,
+    auth: AuthSection,
+    endpoints: CloudEndpoints,
+    graph_base: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ready_token: bool = False,
 ) -> TokenSource:
     """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet.
 
+    Signs in as the stack's azuread provider does (``infra.signin.sign_in``), at ``endpoints``' sign-in
+    endpoint, for the Graph at ``graph_base`` (the token's audience must be the Graph it is sent to).
+    ``ready_token``: ``TAXCALC_CONSENT_GRAPH_TOKEN`` serves first when set (``audit`` and ``adopt`` only).
     Raises ``CredentialError`` when the auth block and the environment cannot make a credential.
     """
     env = os.environ if environ is None else environ
-    ready = env.get(TOKEN_ENV)
+    ready = env.get(TOKEN_ENV) if ready_token else None
     if ready:
         token = ready.strip()
         _check_ready_token(token, tenant_id, graph_base)
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
-    credential = _credential(tenant_id, auth, CLOUDS[cloud].authority_host, env)
+    credential = _credential(sign_in(tenant_id, auth, env), endpoints)
 
     cached: list[Any] = []
     # One tenant's reads may run at once (GraphClient.reads): one of them asks for a token, the others wait for it.
@@ -427,7 +491,7 @@ def token_source(
                 cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
                 return str(cached[0].token)
             except (GraphError, CredentialError):
-                raise  # the GitHub token request failed: already said in one line
+                raise  # the CI's token request failed: already said in one line
             except (AzureError, OSError, ValueError) as exc:
                 # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
                 # they carry no secret. One line: the rest is a troubleshooting link.
@@ -474,91 +538,157 @@ def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
         )
 
 
-def _credential(tenant_id: str, auth: AuthSection, authority: str, env: Mapping[str, str]) -> Any:
+def _credential(signin: SignIn, endpoints: CloudEndpoints) -> Any:
+    """An azure-identity credential that signs in the way ``signin`` says, at ``endpoints``' sign-in endpoint.
+
+    Each asks Entra what go-azure-sdk asks it (the client-credentials grant at the tenant's v2.0 token
+    endpoint) with the same values; MSAL first reads the tenant's OpenID configuration there. Instance
+    discovery is off for a cloud from a metadata document, as azure-identity advises for private clouds and
+    Azure Stack (go-azure-sdk never does instance discovery at all).
+    """
     # Imported here: azure.identity is slow to import and only needed when a real token is wanted.
     from azure import identity
 
-    method = auth.method
+    authority = endpoints.login
+    options: dict[str, Any] = {"authority": authority}
+    if not endpoints.known_to_microsoft:
+        options["disable_instance_discovery"] = True
+    tenant, client_id = signin.tenant_id, signin.client_id
     try:
-        if method == "cli":
-            return identity.AzureCliCredential(tenant_id=tenant_id)
-        if method == "client-secret":
-            if not auth.client_id or not auth.client_secret_env:
-                raise CredentialError("auth.method client-secret needs auth.client_id and auth.client_secret_env")
-            secret = env.get(auth.client_secret_env)
-            if not secret:
-                raise CredentialError(
-                    f"auth.client_secret_env names {auth.client_secret_env}, which is not set: set it to the "
-                    "automation identity's client secret"
+        if signin.method == "client-certificate":
+            if signin.certificate:
+                return identity.CertificateCredential(
+                    tenant,
+                    client_id,
+                    certificate_data=signin.certificate,
+                    password=signin.certificate_password or None,
+                    **options,
                 )
-            return identity.ClientSecretCredential(tenant_id, auth.client_id, secret, authority=authority)
-        if method == "oidc":
-            return _oidc_credential(tenant_id, auth, authority, env)
-        if method == "msi":
-            return identity.ManagedIdentityCredential(client_id=auth.client_id)
-        return identity.DefaultAzureCredential(authority=authority, additionally_allowed_tenants=[tenant_id])
-    except ValueError as exc:
-        # azure-identity validates its arguments in the constructor (a missing client id, a malformed value).
-        raise CredentialError(f"auth.method {method or 'default'}: {_first_line(exc)}") from None
+            return identity.CertificateCredential(
+                tenant,
+                client_id,
+                certificate_path=signin.certificate_path,
+                password=signin.certificate_password or None,
+                **options,
+            )
+        if signin.method == "client-secret":
+            return identity.ClientSecretCredential(tenant, client_id, signin.client_secret, **options)
+        if signin.method == "oidc-token":
+            token = signin.oidc_token
+            return identity.ClientAssertionCredential(tenant, client_id, lambda: token, **options)
+        if signin.method == "ado-pipeline-oidc":
+            url, request_token, connection = (
+                signin.oidc_request_url,
+                signin.oidc_request_token,
+                signin.ado_service_connection_id,
+            )
+            return identity.ClientAssertionCredential(
+                tenant, client_id, lambda: ado_pipeline_id_token(url, request_token, connection), **options
+            )
+        if signin.method == "github-oidc":
+            url, request_token = signin.oidc_request_url, signin.oidc_request_token
+            return identity.ClientAssertionCredential(
+                tenant, client_id, lambda: github_actions_id_token(url, request_token), **options
+            )
+        if signin.method == "msi":
+            return ImdsCredential(client_id, signin.msi_endpoint)
+        return identity.AzureCliCredential(tenant_id=tenant)
+    except (ValueError, OSError) as exc:
+        # azure-identity validates its arguments in the constructor (a malformed value, an unreadable certificate).
+        raise CredentialError(f"signing in with {signin.describe()}: {_first_line(exc)}") from None
 
 
-def _oidc_credential(tenant_id: str, auth: AuthSection, authority: str, env: Mapping[str, str]) -> Any:
-    """Workload identity federation: the CI's OIDC token, exchanged with Entra as a client assertion.
+@dataclass
+class ImdsCredential:
+    """A managed identity's token, asked as go-azure-sdk asks (sdk/auth/managed_identity_authorizer.go):
+    ``GET <endpoint>?api-version=2018-02-01&resource=<Graph>[&client_id=<id>]`` with ``Metadata: true``, at
+    ``ARM_MSI_ENDPOINT`` or the Azure Instance Metadata Service; the answer holds ``access_token`` and
+    ``expires_in``. (azure-identity's ManagedIdentityCredential picks another endpoint by other variables.)"""
 
-    GitHub Actions sets no token file: a job with ``permissions: id-token: write`` gets
-    ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN, and the runner's token is fetched from
-    that URL with the audience Entra expects (docs.github.com, "Configuring OpenID Connect in cloud
-    providers"; what actions/toolkit's core.getIDToken does). Elsewhere (AKS workload identity, other CIs)
-    the token is in the file AZURE_FEDERATED_TOKEN_FILE names.
-    """
-    from azure import identity
+    client_id: str
+    endpoint: str = ""
+    timeout: float = 30.0
 
-    client_id = auth.client_id or env.get("AZURE_CLIENT_ID")
-    if not client_id:
-        raise CredentialError(
-            "auth.method oidc needs auth.client_id: the application (client) id of the automation app whose "
-            "federated credential trusts this pipeline"
-        )
-    url, request_token = env.get(GITHUB_TOKEN_URL_ENV), env.get(GITHUB_TOKEN_ENV)
-    if url and request_token:
-        return identity.ClientAssertionCredential(
-            tenant_id, client_id, lambda: github_actions_id_token(url, request_token), authority=authority
-        )
-    token_file = env.get(FEDERATED_TOKEN_FILE_ENV)
-    if token_file:
-        return identity.WorkloadIdentityCredential(
-            tenant_id=tenant_id, client_id=client_id, token_file_path=token_file, authority=authority
-        )
-    raise CredentialError(
-        f"auth.method oidc: no OIDC token in this environment: in GitHub Actions give the job "
-        f"`permissions: id-token: write` (it sets {GITHUB_TOKEN_URL_ENV} and {GITHUB_TOKEN_ENV}); elsewhere "
-        f"set {FEDERATED_TOKEN_FILE_ENV} to the file holding the token"
-    )
+    def get_token(self, *scopes: str, tenant_id: str | None = None) -> Any:
+        from azure.core.credentials import AccessToken
+
+        resource = scopes[0].removesuffix("/.default") if scopes else ""
+        query = {"api-version": IMDS_API_VERSION, "resource": resource}
+        if self.client_id:
+            query["client_id"] = self.client_id
+        url = self.endpoint or IMDS_ENDPOINT
+        where = f"the managed identity endpoint {_origin(url)}"
+        try:
+            response = httpx.get(url, params=query, headers={"Metadata": "true"}, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise GraphError(f"could not get a managed identity token: {type(exc).__name__} from {where}") from None
+        if not 200 <= response.status_code <= 299:
+            raise GraphError(f"could not get a managed identity token: HTTP {response.status_code} from {where}")
+        try:
+            answer = response.json()
+            token = str(answer["access_token"])
+            lifetime = int(str(answer.get("expires_in") or "0"))
+        except (ValueError, KeyError, TypeError):
+            raise GraphError(f"could not get a managed identity token: {where} answered without a token") from None
+        return AccessToken(token, int(time.time()) + lifetime)
 
 
 def github_actions_id_token(request_url: str, request_token: str, timeout: float = 30.0) -> str:
-    """The runner's OIDC token for Entra: GET the runner's URL with ``audience`` added, bearer the request token.
-
-    The answer is ``{"value": "<JWT>"}``. Neither token ever appears in an error message.
-    """
+    """The runner's OIDC token for Entra, asked as go-azure-sdk asks (sdk/auth/github_oidc_authorizer.go,
+    githubAssertion): GET the request URL, ``audience=api://AzureADTokenExchange`` added when the URL names
+    no audience, ``Authorization: Bearer <request token>``; the answer is ``{"value": "<JWT>"}``. Neither
+    token ever appears in an error message."""
     try:
-        url = httpx.URL(request_url).copy_merge_params({"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE})
+        url = httpx.URL(request_url)
+        if not url.params.get("audience"):
+            url = url.copy_merge_params({"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE})
     except (httpx.InvalidURL, TypeError):
-        raise CredentialError(f"{GITHUB_TOKEN_URL_ENV} is not a URL") from None
-    where = f"{url.scheme}://{url.host}"
-    try:
-        response = httpx.get(url, headers={"Authorization": f"bearer {request_token}"}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise GraphError(f"could not get the GitHub Actions OIDC token: {type(exc).__name__} from {where}") from None
-    if response.status_code != 200:
-        raise GraphError(f"could not get the GitHub Actions OIDC token: HTTP {response.status_code} from {where}")
-    try:
-        value = response.json().get("value")
-    except (ValueError, AttributeError):
-        value = None
+        raise CredentialError("the OIDC token request URL is not a URL") from None
+    answer = _ci_token_request("GET", url, request_token, timeout, "the GitHub Actions OIDC token")
+    value = answer.get("value")
     if not isinstance(value, str) or not value:
-        raise GraphError(f"could not get the GitHub Actions OIDC token: {where} answered without a token value")
+        raise GraphError(f"could not get the GitHub Actions OIDC token: {_origin(str(url))} answered without a value")
     return value
+
+
+def ado_pipeline_id_token(
+    request_url: str, request_token: str, service_connection_id: str, timeout: float = 30.0
+) -> str:
+    """An Azure DevOps pipeline's OIDC token for Entra, asked as go-azure-sdk asks
+    (sdk/auth/ado_pipeline_oidc_authorizer.go, adoPipelineAssertion): POST the request URL with
+    ``api-version=7.1``, ``serviceConnectionId`` and ``audience`` added where missing, ``Authorization: Bearer
+    <SYSTEM_ACCESSTOKEN>``; the answer is ``{"oidcToken": "<JWT>"}``."""
+    try:
+        url = httpx.URL(request_url)
+        extra = {
+            "api-version": ADO_OIDC_API_VERSION,
+            "serviceConnectionId": service_connection_id,
+            "audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE,
+        }
+        url = url.copy_merge_params({k: v for k, v in extra.items() if not url.params.get(k)})
+    except (httpx.InvalidURL, TypeError):
+        raise CredentialError("the OIDC token request URL is not a URL") from None
+    answer = _ci_token_request("POST", url, request_token, timeout, "the Azure DevOps OIDC token")
+    value = answer.get("oidcToken")
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"could not get the Azure DevOps OIDC token: {_origin(str(url))} answered without a token")
+    return value
+
+
+def _ci_token_request(method: str, url: httpx.URL, request_token: str, timeout: float, what: str) -> dict[str, Any]:
+    where = f"{url.scheme}://{url.host}"
+    headers = {"Authorization": f"Bearer {request_token}", "Accept": "application/json"}
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise GraphError(f"could not get {what}: {type(exc).__name__} from {where}") from None
+    if not 200 <= response.status_code <= 299:
+        raise GraphError(f"could not get {what}: HTTP {response.status_code} from {where}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    return answer if isinstance(answer, dict) else {}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -976,30 +1106,48 @@ def _is_ip_address(host: str) -> bool:
     return True
 
 
-def graph_base_url(cloud: Cloud, override: str | None) -> str:
+def graph_base_url(cloud: CloudEndpoints, override: str | None) -> str:
     """The Graph root for a cloud, or the --graph-endpoint override (sovereign or test)."""
     if override is not None:
         problem = endpoint_problem(override)
         if problem:
             raise GraphError(f"--graph-endpoint {problem}")
         return override.rstrip("/")
-    return CLOUDS[cloud].graph
+    return cloud.graph
 
 
 def client_for_tenant(
     tenant_id: str,
     auth: AuthSection,
-    cloud: Cloud = "public",
+    cloud: CloudEndpoints = CLOUDS["public"],
     endpoint: str | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     http: httpx.Client | None = None,
     reads: Executor | None = None,
 ) -> GraphClient:
-    """A read-only client for one tenant: the cloud's Graph (or the override) and that tenant's credentials;
-    ``http`` and ``reads``: a connection pool and an executor shared by a run's tenants (see GraphClient)."""
+    """A read-only client for one tenant, for ``audit`` and ``adopt``: the cloud's Graph (or the override),
+    a ready token when one is set, else the tenant's sign-in (``infra.signin``); ``http`` and ``reads``: a
+    connection pool and an executor shared by a run's tenants (see GraphClient)."""
     base = graph_base_url(cloud, endpoint)
-    return GraphClient(base, token_source(tenant_id, auth, cloud, base, environ), http=http, reads=reads)
+    tokens = token_source(tenant_id, auth, cloud, base, environ, ready_token=True)
+    return GraphClient(base, tokens, http=http, reads=reads)
+
+
+def program_client(
+    tenant_id: str,
+    auth: AuthSection,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> GraphClient:
+    """A read-only client for the program's own Graph calls (group reads; the consent-settings provider reads and
+    writes through it): the azuread provider's cloud and sign-in, nothing else. ``TAXCALC_CONSENT_GRAPH_ENDPOINT``
+    overrides the Graph root (the program has no ``--graph-endpoint`` option). No ready token: the program
+    acts as the provider's identity only."""
+    env = os.environ if environ is None else environ
+    cloud = provider_endpoints(env, transport)
+    base = graph_base_url(cloud, env.get(GRAPH_ENDPOINT_ENV) or None)
+    return GraphClient(base, token_source(tenant_id, auth, cloud, base, env), transport=transport)
 
 
 def _is_loopback(url: str) -> bool:

@@ -19,10 +19,9 @@ writes are here:
 The policy writes and the PATCH answer 204 with no body, the POST 201 with the new object. A 403 names the
 permission the call needs, as the read client's errors do.
 
-Which Graph, and who signs in: exactly as the program's own directory reads (``infra.directory``,
-``program_graph_client``): ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` when set, else the cloud the provider's
-``ARM_ENVIRONMENT`` names (``directory.provider_cloud``); the tenant file's
-``auth`` block, or the azuread provider's ``ARM_*`` variables when the file names no method.
+Which Graph, and who signs in: exactly as the stack's azuread provider, as for the program's group reads
+(``graph.program_client``): the provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``;
+``TAXCALC_CONSENT_GRAPH_ENDPOINT`` overrides the Graph root) and the provider's sign-in (``infra.signin``).
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ from typing import Any, Literal
 import httpx
 
 from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.directory import program_auth, provider_cloud
-from taxcalc_consent.infra.graph import GraphClient, GraphError, TokenSource
+from taxcalc_consent.infra.graph import GraphClient, GraphError
 from taxcalc_consent.infra.spec import AuthSection
 
 AUTHORIZATION_POLICY_WRITE = "Policy.ReadWrite.Authorization"
@@ -150,8 +148,4 @@ def policy_writer(
     tenant_id: str, auth: AuthSection, environ: Mapping[str, str], transport: httpx.BaseTransport | None = None
 ) -> PolicyWriter:
     """A writer for one tenant: the Graph and the credentials the program's own reads use."""
-    endpoint = environ.get(graph.GRAPH_ENDPOINT_ENV) or None
-    cloud = provider_cloud(environ)
-    base = graph.graph_base_url(cloud, endpoint)
-    tokens: TokenSource = graph.token_source(tenant_id, program_auth(auth, environ), cloud, base, environ)
-    return PolicyWriter(GraphClient(base, tokens, transport=transport))
+    return PolicyWriter(graph.program_client(tenant_id, auth, environ, transport))

@@ -230,7 +230,7 @@ def test_one_connection_pool_per_run_each_tenant_with_its_own_token(
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(httpx.Client, "__init__", counting_init)
-    monkeypatch.setattr(graph, "token_source", lambda tenant_id, *_: lambda: f"token-for-{tenant_id}")
+    monkeypatch.setattr(graph, "token_source", lambda tenant_id, *_, **__: lambda: f"token-for-{tenant_id}")
     result = run_audit(contoso, "tenants", "--json", "--parallel", "2")
     assert result.exit_code == 3, result.output
     assert len(opened) == 1 and opened[0].is_closed

@@ -62,8 +62,10 @@ def tenant() -> FakeTenant:
 
 
 @pytest.fixture
-def cloud(tenant: FakeTenant) -> Iterator[EmulatedCloud]:
+def cloud(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCloud]:
     with serve_cloud([tenant], PUBLISHED_APPS) as running:
+        for name, value in running.certificates.trust_environment().items():
+            monkeypatch.setenv(name, value)
         yield running
 
 
@@ -126,7 +128,9 @@ def test_configure_discovers_the_endpoints_and_signs_in_as_the_automation_identi
 
     answer = run(scenario())
     assert any(sp["appId"] == cloud.automation.client_id for sp in answer["value"])
-    assert cloud.token_requests == [TENANT_ID]
+    assert [(r.tenant_id, r.credential, r.issued) for r in cloud.token_requests] == [
+        (TENANT_ID, "client_secret", True)
+    ]
 
 
 def test_a_wrong_secret_fails_with_entras_error_and_never_shows_the_secret(cloud: EmulatedCloud) -> None:
@@ -136,8 +140,8 @@ def test_a_wrong_secret_fails_with_entras_error_and_never_shows_the_secret(cloud
     assert "not-the-secret-value-123" not in str(failure.value)
 
 
-def test_an_unknown_tenant_fails_at_sign_in() -> None:
-    with serve_cloud([FakeTenant(TENANT_ID)]) as cloud, pytest.raises(ProviderError, match="AADSTS90002"):
+def test_an_unknown_tenant_fails_at_sign_in(cloud: EmulatedCloud) -> None:
+    with pytest.raises(ProviderError, match="AADSTS90002"):
         run(configured(cloud, tenant_id="11111111-2222-4333-8444-555555555555"))
 
 

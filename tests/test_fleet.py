@@ -32,6 +32,8 @@ from tests.fakes.entra import FakeTenant
 from tests.fakes.pulumi_engine import FakeBackend
 
 PASSPHRASE = "correct-horse-battery-staple"
+AUTOMATION_APP = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
+AUTOMATION_SECRET = "fleet-tests-automation-secret-value"
 SECRET = "Xy7Q~abcdefghijklmnopqrstuvwxyz0123456"
 
 TENANT_IDS = {
@@ -64,6 +66,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "TENANT_SECRET"):
         monkeypatch.delenv(name, raising=False)
+    # Every tenant needs a way to sign in before its engine run starts (infra.signin): the automation app's
+    # client secret, in the azuread provider's own variables.
+    monkeypatch.setenv("ARM_CLIENT_ID", AUTOMATION_APP)
+    monkeypatch.setenv("ARM_CLIENT_SECRET", AUTOMATION_SECRET)
     return root
 
 

@@ -254,7 +254,7 @@ def test_ready_token_from_environment_is_used_as_is(monkeypatch: pytest.MonkeyPa
     # Outside a local emulator the token must name this tenant (tests/test_ready_token.py covers refusals).
     token = entra_token(TENANT_ID)
     monkeypatch.setenv(graph.TOKEN_ENV, f"  {token} \n")
-    source = graph.token_source(TENANT_ID, AuthSection(), "public", graph.CLOUDS["public"].graph)
+    source = graph.client_for_tenant(TENANT_ID, AuthSection(), graph.CLOUDS["public"]).token
     assert source() == token
 
 
@@ -277,12 +277,12 @@ def test_client_secret_from_a_missing_variable_names_the_variable_only(monkeypat
     ],
 )
 def test_graph_endpoints(cloud: graph.Cloud, override: str | None, expected: str) -> None:
-    assert graph.graph_base_url(cloud, override) == expected
+    assert graph.graph_base_url(graph.CLOUDS[cloud], override) == expected
 
 
 def test_plain_http_is_refused_beyond_localhost() -> None:
     with pytest.raises(GraphError, match="only for localhost"):
-        graph.graph_base_url("public", "http://graph.example.com")
+        graph.graph_base_url(graph.CLOUDS["public"], "http://graph.example.com")
 
 
 def test_next_link_to_another_host_is_not_followed() -> None:
@@ -321,7 +321,9 @@ def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pyt
     monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
     credential = FakeCredential()
     monkeypatch.setattr(graph, "_credential", lambda *_: credential)
-    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "usgov", "https://graph.microsoft.us")
+    source = graph.token_source(
+        TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["usgov"], "https://graph.microsoft.us"
+    )
     assert source() == source() == "token-1"
     assert credential.calls == [("https://graph.microsoft.us/.default", TENANT_ID)]
 
@@ -329,7 +331,9 @@ def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pyt
 def test_credential_failure_is_a_graph_error_naming_the_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
     monkeypatch.setattr(graph, "_credential", lambda *_: FakeCredential(fail=True))
-    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
+    source = graph.token_source(
+        TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["public"], "https://graph.microsoft.com"
+    )
     with pytest.raises(GraphError, match=f"tenant {TENANT_ID}: AzureCliCredential: Please run 'az login'"):
         source()
 
@@ -435,7 +439,9 @@ def test_a_tenants_reads_at_once_ask_the_credential_once(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(credential, "get_token", get_token)
     monkeypatch.setattr(graph, "_credential", lambda *_: credential)
-    source = graph.token_source(TENANT_ID, AuthSection(method="cli"), "public", "https://graph.microsoft.com")
+    source = graph.token_source(
+        TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["public"], "https://graph.microsoft.com"
+    )
     with ThreadPoolExecutor(max_workers=4) as pool:
         tokens = list(pool.map(lambda _: source(), range(4)))
     assert tokens == ["token-1"] * 4

@@ -798,6 +798,7 @@ CASES: list[Case] = [
         setup=lambda root, monkeypatch: (
             _no_prerequisites(root, monkeypatch),
             monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "correct horse battery staple"),
+            monkeypatch.setenv("ARM_USE_MSI", "true"),  # a way to sign in (infra.signin): only Pulumi is missing
         ),
     ),
     # ---------------------------------------------------------------- 2. nothing is read as console markup

@@ -78,7 +78,7 @@ def test_an_invalid_tenant_file_is_one_clean_error_listing_located_problems(tena
     message = str(failure.value)
     assert f"{bad}:4:3: consent.mode:" in message
     assert "Traceback" not in message
-    assert len(tenant.service_principals) == 1  # nothing but Graph's: nothing was created
+    assert len(tenant.service_principals) == 2  # Graph's and the automation app's (mocked_stack): nothing created
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from tests.fakes.pulumi_mocks import (
     EntraMocks,
     deploy_file,
     mocked_stack,
+    program_assignments,
     run,
     settle_event_loop,
 )
@@ -308,9 +309,9 @@ def test_a_group_read_graph_refuses_names_the_missing_permission(tenants_dir: Pa
     plan = load_plan(str(path))
     mocks = EntraMocks(tenant, PUBLISHED_APPS)
     with mocked_stack(mocks, stack=plan.tenant), pytest.raises(pulumi.RunError) as failure:
-        assert mocks.graph is not None
+        assert mocks.cloud is not None
         # Everything the program needs but the group read's permission (the service principal's is the tool's own).
-        mocks.graph.grant_only("User.Read.All", "Application.ReadWrite.All")
+        mocks.cloud.grant_only(TENANT_ID, "User.Read.All", "Application.ReadWrite.All")
         run(lambda: deploy(plan))
     message = str(failure.value)
     assert "consent.groups" in message and "'TaxCalc Mailboxes'" in message
@@ -339,7 +340,7 @@ def test_app_roles_are_assigned_to_the_hub_service_principal_on_graph(tenants_di
             "resourceObjectId": tenant.graph.id,
         }
         assert tenant.graph.app_roles[role] == catalog.application[role].id
-    assert {(a.principal_id, a.resource_id, a.app_role_id) for a in tenant.app_role_assignments.values()} == {
+    assert {(a.principal_id, a.resource_id, a.app_role_id) for a in program_assignments(tenant)} == {
         (hub, tenant.graph.id, tenant.graph.app_roles["Mail.Send"]),
         (hub, tenant.graph.id, tenant.graph.app_roles["User.Read.All"]),
     }
@@ -352,7 +353,7 @@ def test_an_app_role_graph_does_not_publish_fails_before_anything_is_written(ten
     path = write_tenant(tenants_dir, "t", "consent:\n  mode: organization\n  app_roles:\n    - Mail.Send\n")
     with pytest.raises(pulumi.RunError, match=r"publishes no application permission 'Mail\.Send'"):
         deploy_file(tenant, path)
-    assert tenant.app_role_assignments == {}
+    assert program_assignments(tenant) == []
 
 
 def test_assignment_required_assigns_users_and_groups_the_default_role() -> None:
@@ -365,8 +366,8 @@ def test_assignment_required_assigns_users_and_groups_the_default_role() -> None
     group = tenant.group("TaxCalc Mailboxes")
     users = [tenant.user(u).id for u in ("alice.smith@fabrikam.com", "bob.jones@fabrikam.com", SHARED_MAILBOX_ID)]
     expected = {(u, "User") for u in users} | {(group.id, "Group")}
-    assert {(a.principal_id, a.principal_type) for a in tenant.app_role_assignments.values()} == expected
-    assignments = tenant.app_role_assignments.values()
+    assert {(a.principal_id, a.principal_type) for a in program_assignments(tenant)} == expected
+    assignments = program_assignments(tenant)
     assert all(a.resource_id == hub.id and a.app_role_id == access_assignment.DEFAULT_ROLE_ID for a in assignments)
     names = {r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)}
     assert names == {access_assignment.name("User", u) for u in users} | {access_assignment.name("Group", group.id)}
@@ -384,7 +385,7 @@ def test_the_same_user_by_upn_and_by_object_id_is_assigned_once(tenants_dir: Pat
     )
     mocks, _ = deploy_file(tenant, path)
     assert [r.name for r in mocks.of_type(APP_ROLE_ASSIGNMENT)] == [access_assignment.name("User", alice.id)]
-    assert len(tenant.app_role_assignments) == 1
+    assert len(program_assignments(tenant)) == 1
 
 
 # ------------------------------------------------------------------------------------------ register
@@ -475,7 +476,7 @@ def test_adopting_user_grants_and_assignments(tenants_dir: Path, caplog: pytest.
         == f"/servicePrincipals/{hub.id}/appRoleAssignedTo/{assignment.id}"
     )
     assert len(tenant.grants) == 2  # Alice's adopted, Bob's created
-    assert list(tenant.app_role_assignments) == [assignment.id]
+    assert [a.id for a in program_assignments(tenant)] == [assignment.id]
     assert "'graph-grant-user-somebody-who-left', which this tenant file does not declare" in caplog.text
 
 
@@ -510,8 +511,8 @@ def test_reordering_lists_keeps_every_logical_name_and_input(tenants_dir: Path) 
     mocks_a, _ = deploy_file(tenant, first)
     for oid in list(tenant.grants):  # the same directory, emptied of what the first run wrote
         tenant.delete_grant(oid)
-    for oid in list(tenant.app_role_assignments):
-        tenant.delete_app_role_assignment(oid)
+    for made in program_assignments(tenant):
+        tenant.delete_app_role_assignment(made.id)
     mocks_b, _ = deploy_file(tenant, second)
 
     def shape(mocks: EntraMocks) -> dict[tuple[str, str], dict[str, Any]]:
@@ -612,86 +613,59 @@ def _collect_abandoned_pulumi_work() -> Iterator[None]:
     settle_event_loop()
 
 
-@pytest.mark.parametrize(
-    ("environ", "method", "client_id", "secret_env"),
-    [
-        ({"ARM_USE_OIDC": "true", "ARM_CLIENT_ID": HUB_CLIENT_ID}, "oidc", HUB_CLIENT_ID, None),
-        ({"ARM_USE_MSI": "1"}, "msi", None, None),
-        (
-            {"ARM_CLIENT_ID": HUB_CLIENT_ID, "ARM_CLIENT_SECRET": "s"},
-            "client-secret",
-            HUB_CLIENT_ID,
-            "ARM_CLIENT_SECRET",
-        ),
-        ({"ARM_USE_CLI": "true"}, "cli", None, None),
-        ({}, None, None, None),
-    ],
-)
-def test_the_programs_graph_reads_sign_in_as_the_provider_does(
-    environ: dict[str, str], method: str | None, client_id: str | None, secret_env: str | None
-) -> None:
-    """With no auth method in the file, the provider follows its ARM_* variables; so do the group reads."""
-    from taxcalc_consent.infra.directory import provider_auth
-    from taxcalc_consent.infra.spec import AuthSection
-
-    auth = provider_auth(AuthSection(), environ)
-    assert (auth.method, auth.client_id, auth.client_secret_env) == (method, client_id, secret_env)
-    explicit = AuthSection(method="msi")
-    assert provider_auth(explicit, environ) is explicit
-
-
 def test_the_programs_graph_calls_never_fall_back_to_another_identity() -> None:
     """No method in the file and none from ARM_*: the provider has no credential (infra.provider never
     enables the Azure CLI implicitly), so the program's group reads and consent-settings writes refuse
-    too, rather than azure-identity's default chain signing in as whoever is logged in to the Azure CLI."""
+    too, rather than signing in as whoever is logged in to the Azure CLI. A ready token
+    (TAXCALC_CONSENT_GRAPH_TOKEN, for audit and adopt) does not serve them either: they act as the provider."""
     from taxcalc_consent.infra import graph
-    from taxcalc_consent.infra.directory import program_auth
     from taxcalc_consent.infra.policy_writer import policy_writer
     from taxcalc_consent.infra.spec import AuthSection
 
-    with pytest.raises(graph.CredentialError, match=r"no auth\.method and no ARM_"):
-        program_auth(AuthSection(), {})
-    with pytest.raises(graph.CredentialError, match=r"no auth\.method and no ARM_"):
-        policy_writer(TENANT_ID, AuthSection(), {})
-    assert program_auth(AuthSection(), {"ARM_USE_MSI": "true"}).method == "msi"
-    assert program_auth(AuthSection(), {graph.TOKEN_ENV: "ready"}).method is None  # a ready token still serves
+    for environ in ({}, {graph.TOKEN_ENV: "ready"}, {"ARM_USE_CLI": "true"}):
+        with pytest.raises(graph.CredentialError, match=r"names no auth\.method and the azuread provider's ARM_"):
+            graph.program_client(TENANT_ID, AuthSection(), environ)
+        with pytest.raises(graph.CredentialError, match=r"names no auth\.method and the azuread provider's ARM_"):
+            policy_writer(TENANT_ID, AuthSection(), environ)
 
 
 @pytest.mark.parametrize(
-    ("environment", "cloud"),
+    ("environment", "graph_root", "login"),
     [
-        (None, "public"),
-        ("global", "public"),
-        ("public", "public"),
-        ("USGovernment", "usgov"),
-        ("usgovernmentl4", "usgov"),
-        ("china", "china"),
+        (None, "https://graph.microsoft.com", "https://login.microsoftonline.com"),
+        ("global", "https://graph.microsoft.com", "https://login.microsoftonline.com"),
+        ("public", "https://graph.microsoft.com", "https://login.microsoftonline.com"),
+        ("canary", "https://canary.graph.microsoft.com", "https://login.microsoftonline.com"),
+        ("USGovernment", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("usgovernmentl4", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("usgovernmentl5", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("dod", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("china", "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
     ],
 )
 def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
-    environment: str | None, cloud: str, monkeypatch: pytest.MonkeyPatch
+    environment: str | None, graph_root: str, login: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """pulumi-azuread takes its cloud from ARM_ENVIRONMENT (go-azure-sdk environments.FromName); the group reads
+    """pulumi-azuread takes its cloud from ARM_ENVIRONMENT (go-azure-sdk environments.FromName and each
+    environment's file: azure_public.go, azure_public_canary.go, azure_gov.go, azure_china.go); the group reads
     and the consent-settings writes go to that cloud's Graph and sign in at its authority."""
     from taxcalc_consent.infra import directory, graph, policy_writer
     from taxcalc_consent.infra.spec import AuthSection
 
     authorities: list[str] = []
-    monkeypatch.setattr(graph, "_credential", lambda tenant, auth, authority, env: authorities.append(authority))
+    monkeypatch.setattr(graph, "_credential", lambda signin, endpoints: authorities.append(endpoints.login))
     environ = {"ARM_USE_MSI": "true", **({"ARM_ENVIRONMENT": environment} if environment else {})}
-    assert directory.provider_cloud(environ) == cloud
     from taxcalc_consent.cli.pipeline import load_plans
 
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     reader = directory.program_graph_client(plan, environ)
     writer = policy_writer.policy_writer(plan.tenant_id, AuthSection(), environ)
-    assert reader.base_url == writer.reader.base_url == graph.CLOUDS[cloud].graph
-    assert authorities == [graph.CLOUDS[cloud].authority_host] * 2
+    assert reader.base_url == writer.reader.base_url == graph_root
+    assert authorities == [login] * 2
 
 
-@pytest.mark.parametrize("environment", ["usgovernmentl5", "mars"])
-def test_a_cloud_the_programs_graph_calls_do_not_know_is_refused(environment: str) -> None:
-    from taxcalc_consent.infra import directory, graph
+def test_a_cloud_the_provider_does_not_know_is_refused() -> None:
+    from taxcalc_consent.infra import graph
 
-    with pytest.raises(graph.CredentialError, match=f"ARM_ENVIRONMENT is {environment!r}: "):
-        directory.provider_cloud({"ARM_ENVIRONMENT": environment})
+    with pytest.raises(graph.CredentialError, match="ARM_ENVIRONMENT is 'mars': not a cloud the azuread provider"):
+        graph.provider_endpoints({"ARM_ENVIRONMENT": "mars"})

@@ -1,10 +1,12 @@
-"""`auth.method: oidc` for the Graph client: the GitHub Actions runner's token as a client assertion.
+"""`auth.method: oidc` for the Graph client: the CI's OIDC token as a client assertion, as the azuread provider does.
 
-GitHub Actions sets no AZURE_FEDERATED_TOKEN_FILE; a job with ``permissions: id-token: write`` gets
-ACTIONS_ID_TOKEN_REQUEST_URL (which already carries ``?api-version=2.0``) and ACTIONS_ID_TOKEN_REQUEST_TOKEN,
-and the token is a GET of that URL with ``&audience=...`` and ``Authorization: bearer <request token>``,
-answered ``{"value": "<JWT>"}`` (docs.github.com "Configuring OpenID Connect in cloud providers";
-actions/toolkit core.getIDToken). A local HTTP server plays the runner's endpoint.
+A GitHub Actions job with ``permissions: id-token: write`` gets ACTIONS_ID_TOKEN_REQUEST_URL (which already
+carries ``?api-version=2.0``) and ACTIONS_ID_TOKEN_REQUEST_TOKEN; the token is a GET of that URL with
+``&audience=api://AzureADTokenExchange`` and ``Authorization: Bearer <request token>``, answered
+``{"value": "<JWT>"}`` (docs.github.com "Configuring OpenID Connect in cloud providers"; go-azure-sdk
+sdk/auth/github_oidc_authorizer.go githubAssertion). Elsewhere the token is in hand: ARM_OIDC_TOKEN, or the
+file ARM_OIDC_TOKEN_FILE_PATH names (internal/provider/helpers.go getOidcToken). A local HTTP server plays
+the runner's endpoint.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import graph
+from taxcalc_consent.infra import graph, signin
 from taxcalc_consent.infra.spec import AuthSection
 from tests.conftest import CLIENT_ID, TENANT_ID
 
@@ -82,7 +84,14 @@ def test_the_runner_token_is_requested_for_entras_audience(runner: RunnerTokenEn
     assert graph.github_actions_id_token(runner.url, REQUEST_TOKEN) == RUNNER_JWT
     (request,) = runner.requests
     assert request["query"] == {"api-version": ["2.0"], "audience": ["api://AzureADTokenExchange"]}
-    assert request["authorization"] == f"bearer {REQUEST_TOKEN}"
+    assert request["authorization"] == f"Bearer {REQUEST_TOKEN}"
+
+
+def test_an_audience_the_request_url_names_is_kept(runner: RunnerTokenEndpoint) -> None:
+    """githubAssertion sets the audience only when the URL names none."""
+    graph.github_actions_id_token(f"{runner.url}&audience=custom", REQUEST_TOKEN)
+    (request,) = runner.requests
+    assert request["query"]["audience"] == ["custom"]
 
 
 def test_oidc_in_github_actions_is_a_client_assertion_from_the_runner(
@@ -93,35 +102,32 @@ def test_oidc_in_github_actions_is_a_client_assertion_from_the_runner(
     made: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(identity, "ClientAssertionCredential", lambda *a, **k: made.append((a, k)) or "credential")
     auth = AuthSection(method="oidc", client_id=AUTOMATION_APP)
-    source = graph.token_source(TENANT_ID, auth, "usgov", "https://graph.microsoft.us", environ=actions_env(runner))
+    cloud = graph.CLOUDS["usgov"]
+    source = graph.token_source(TENANT_ID, auth, cloud, "https://graph.microsoft.us", environ=actions_env(runner))
     assert callable(source)
     ((tenant, client_id, assertion), kwargs) = made[0]
-    assert (tenant, client_id, kwargs) == (TENANT_ID, AUTOMATION_APP, {"authority": "login.microsoftonline.us"})
+    assert (tenant, client_id, kwargs) == (TENANT_ID, AUTOMATION_APP, {"authority": "https://login.microsoftonline.us"})
     assert assertion() == RUNNER_JWT  # the assertion Entra gets is the runner's token, fetched when needed
     assert len(runner.requests) == 1
 
 
-def test_a_federated_token_file_is_used_where_the_environment_names_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_token_file_is_used_where_the_environment_names_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from azure import identity
 
     token_file = tmp_path / "token"
-    token_file.write_text(RUNNER_JWT, encoding="utf-8")
-    made: list[dict[str, Any]] = []
-    monkeypatch.setattr(identity, "WorkloadIdentityCredential", lambda **k: made.append(k) or "credential")
+    token_file.write_text(RUNNER_JWT + "\n", encoding="utf-8")
+    made: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(identity, "ClientAssertionCredential", lambda *a, **k: made.append((a, k)) or "credential")
     auth = AuthSection(method="oidc", client_id=AUTOMATION_APP)
-    graph.token_source(
-        TENANT_ID, auth, "public", "https://graph.microsoft.com", {graph.FEDERATED_TOKEN_FILE_ENV: str(token_file)}
+    env = {"ARM_OIDC_TOKEN_FILE_PATH": str(token_file)}
+    graph.token_source(TENANT_ID, auth, graph.CLOUDS["public"], "https://graph.microsoft.com", env)
+    ((tenant, client_id, assertion), kwargs) = made[0]
+    assert (tenant, client_id, kwargs) == (
+        TENANT_ID,
+        AUTOMATION_APP,
+        {"authority": "https://login.microsoftonline.com"},
     )
-    assert made == [
-        {
-            "tenant_id": TENANT_ID,
-            "client_id": AUTOMATION_APP,
-            "token_file_path": str(token_file),
-            "authority": "login.microsoftonline.com",
-        }
-    ]
+    assert assertion() == RUNNER_JWT  # read as the provider reads it: trimmed
 
 
 @pytest.mark.parametrize(
@@ -133,15 +139,15 @@ def test_a_federated_token_file_is_used_where_the_environment_names_one(
             {graph.GITHUB_TOKEN_URL_ENV: "https://token.actions.example/"},
             "permissions: id-token: write",
         ),
-        (AuthSection(method="oidc"), {graph.GITHUB_TOKEN_ENV: "x"}, "auth.method oidc needs auth.client_id"),
-        (AuthSection(method="client-secret", client_id=AUTOMATION_APP), {}, "needs auth.client_id and"),
+        (AuthSection(method="oidc"), {graph.GITHUB_TOKEN_ENV: "x"}, "auth.method oidc needs the automation identity"),
+        (AuthSection(method="client-secret", client_id=AUTOMATION_APP), {}, "no client secret: set ARM_CLIENT_SECRET"),
     ],
 )
 def test_a_credential_that_cannot_be_made_is_a_credential_error(
     auth: AuthSection, env: dict[str, str], message: str
 ) -> None:
     with pytest.raises(graph.CredentialError, match=message) as caught:
-        graph.token_source(TENANT_ID, auth, "public", "https://graph.microsoft.com", env)
+        graph.token_source(TENANT_ID, auth, graph.CLOUDS["public"], "https://graph.microsoft.com", env)
     assert caught.value.exit_code == 2
     assert "\n" not in str(caught.value)
 
@@ -161,7 +167,9 @@ def oidc_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     (tmp_path / "Pulumi.yaml").write_text("name: taxcalc-consent\nruntime: python\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    for name in (graph.TOKEN_ENV, graph.GITHUB_TOKEN_URL_ENV, graph.GITHUB_TOKEN_ENV, graph.FEDERATED_TOKEN_FILE_ENV):
+    for name in (graph.TOKEN_ENV, *signin.OIDC_REQUEST_URL_ENVS, *signin.OIDC_REQUEST_TOKEN_ENVS, "ARM_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    for name in (signin.OIDC_TOKEN_ENV, signin.OIDC_TOKEN_FILE_ENV, "ARM_METADATA_HOSTNAME", "ARM_ENVIRONMENT"):
         monkeypatch.delenv(name, raising=False)
     return folder
 

@@ -26,7 +26,9 @@ def entra_token(tenant_id: str | None) -> str:
 
 
 def source(token: str, tenant_id: str, base: str = GRAPH) -> graph.TokenSource:
-    return graph.token_source(tenant_id, AuthSection(), "public", base, {graph.TOKEN_ENV: token})
+    """What ``audit`` and ``adopt`` get (``ready_token``): the program's own calls never take one."""
+    cloud = graph.CLOUDS["public"]
+    return graph.token_source(tenant_id, AuthSection(), cloud, base, {graph.TOKEN_ENV: token}, ready_token=True)
 
 
 def test_a_token_for_the_files_tenant_is_used_as_given() -> None:

@@ -1,8 +1,8 @@
 """The consent settings provider over real HTTP against the Graph emulator, called as the engine calls it.
 
 ``pulumi-resource-pulumi-python`` unpickles the provider from the resource's state and calls check, create,
-read (refresh), diff, update and delete; these tests do the same, with the provider's Graph reached through
-``TAXCALC_CONSENT_GRAPH_ENDPOINT`` as in the engine. What the tenant holds afterwards is read from the
+read (refresh), diff, update and delete; these tests do the same, with the provider signing in at an emulated
+cloud through the azuread provider's variables, as in the engine. What the tenant holds afterwards is read from the
 emulator's tenant; what went over the wire from its request log.
 """
 
@@ -34,6 +34,7 @@ from taxcalc_consent.infra.settings_provider import (
 from tests.conftest import EXAMPLES
 from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
+from tests.fakes.entra_cloud import APPLY_ROLES, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import contoso, northwind
 from tests.fakes.graph_emulator import GraphEmulator, serve
 from tests.test_infra_program import deploy_file, write_tenant
@@ -52,12 +53,26 @@ def tenant() -> FakeTenant:
 
 
 @pytest.fixture
-def emulator(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphEmulator]:
-    with serve(tenant) as running:
-        monkeypatch.setenv(graph.GRAPH_ENDPOINT_ENV, running.base_url)
-        monkeypatch.setenv(graph.TOKEN_ENV, "provider-token")
-        monkeypatch.delenv(RESTORE_ENV, raising=False)
+def cloud(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCloud]:
+    """The tenant in an emulated cloud, and the azuread provider's variables for it in the environment: the
+    settings provider signs in there as the stack's provider would (infra.signin)."""
+    with serve_cloud([tenant], roles=APPLY_ROLES) as running:
+        environment = {
+            **running.certificates.trust_environment(),
+            "ARM_METADATA_HOSTNAME": running.metadata_host,
+            "ARM_CLIENT_ID": running.automation.client_id,
+            "ARM_CLIENT_SECRET": running.automation.client_secret,
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        for name in (graph.GRAPH_ENDPOINT_ENV, graph.TOKEN_ENV, RESTORE_ENV):
+            monkeypatch.delenv(name, raising=False)
         yield running
+
+
+@pytest.fixture
+def emulator(cloud: EmulatedCloud) -> GraphEmulator:
+    return cloud.tenants[TENANT_ID]
 
 
 def writes(emulator: GraphEmulator) -> list[tuple[str, str]]:
@@ -148,8 +163,8 @@ def test_delete_leaves_the_setting_unless_asked_to_restore_the_recorded_one(
     ]
 
 
-def test_without_the_write_permission_the_error_names_it(emulator: GraphEmulator, tenant: FakeTenant) -> None:
-    emulator.grant_only("Policy.Read.All")
+def test_without_the_write_permission_the_error_names_it(cloud: EmulatedCloud, tenant: FakeTenant) -> None:
+    cloud.grant_only(TENANT_ID, "Policy.Read.All")
     with pytest.raises(GraphError) as caught:
         UserConsentSettingProvider().create(user_consent("disabled"))
     assert caught.value.status == 403
@@ -320,8 +335,8 @@ def test_workflow_check_judges_only_what_the_file_names(emulator: GraphEmulator)
     assert {f.property for f in refused.failures} == {"isEnabled", "notifyReviewers", "requestDurationInDays"}
 
 
-def test_workflow_without_its_write_permission_names_it(emulator: GraphEmulator) -> None:
-    emulator.grant_only("Policy.Read.All")
+def test_workflow_without_its_write_permission_names_it(cloud: EmulatedCloud) -> None:
+    cloud.grant_only(TENANT_ID, "Policy.Read.All")
     with pytest.raises(GraphError) as caught:
         AdminConsentWorkflowProvider().create(workflow(reviewers=(reviewer_query("role", GLOBAL_ADMINISTRATOR),)))
     assert "Microsoft Graph application permission Policy.ReadWrite.ConsentRequest" in str(caught.value)
@@ -335,9 +350,9 @@ def test_workflow_check_refuses_reviewers_in_no_form_the_admin_centre_writes(emu
 # ---------------------------------------------------------------------------- the emulator's Graph rules
 
 
-def test_graph_refuses_what_these_policies_do_not_declare(emulator: GraphEmulator, tenant: FakeTenant) -> None:
-    headers = {"Authorization": "Bearer t"}
-    with httpx.Client(base_url=f"{emulator.base_url}/v1.0", headers=headers) as http:
+def test_graph_refuses_what_these_policies_do_not_declare(cloud: EmulatedCloud, tenant: FakeTenant) -> None:
+    headers = {"Authorization": f"Bearer {cloud.token_for(TENANT_ID)}"}
+    with httpx.Client(base_url=f"{cloud.base_url}/v1.0", headers=headers) as http:
         patch = http.patch("/policies/authorizationPolicy", json={"defaultUserRolePermissions": {"consent": []}})
         assert patch.status_code == 400 and "'consent' does not exist as a declared property" in patch.text
         not_strings = {
@@ -363,7 +378,8 @@ def test_graph_refuses_what_these_policies_do_not_declare(emulator: GraphEmulato
         # Enabled with no reviewer is a state real tenants hold (mondoohq/mql#5722): Graph takes it; the
         # tool's admin-consent-reviewers rule is what refuses it.
         assert http.put("/policies/adminConsentRequestPolicy", json={**body, "isEnabled": True}).status_code == 204
-        emulator.grant_only("Policy.Read.All")
+        cloud.grant_only(TENANT_ID, "Policy.Read.All")
+        http.headers["Authorization"] = f"Bearer {cloud.token_for(TENANT_ID)}"  # a token with the roles left
         denied = http.put("/policies/adminConsentRequestPolicy", json={**body, "isEnabled": False})
         assert denied.status_code == 403 and denied.json()["error"]["code"] == "Authorization_RequestDenied"
         assert http.get("/policies/adminConsentRequestPolicy").json()["isEnabled"] is True

@@ -157,7 +157,9 @@ def test_the_offline_commands_work_from_a_folder_of_tenant_files(installed: Path
 
 
 def test_plan_without_the_engine_says_to_install_pulumi(installed: Path, workdir: Path) -> None:
-    result = tool(installed, workdir, "plan", "tenants", PULUMI_CONFIG_PASSPHRASE="wheel-test-passphrase")
+    result = tool(
+        installed, workdir, "plan", "tenants", PULUMI_CONFIG_PASSPHRASE="wheel-test-passphrase", ARM_USE_MSI="true"
+    )
     assert result.returncode == 1, result.stderr
     assert "the Pulumi CLI (`pulumi`) is not on PATH" in result.stderr
     assert "Pulumi.yaml" not in result.stderr and "Traceback" not in result.stderr

@@ -6,7 +6,7 @@ import typer
 
 from taxcalc_consent.cli.console import check_out, emit, is_debug, say
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import CloudName, CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
+from taxcalc_consent.cli.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
 from taxcalc_consent.infra.documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
 
 
@@ -17,7 +17,7 @@ def adopt(
     out: OutOpt = None,
     parallel: ParallelOpt = 4,
     graph_endpoint: GraphEndpointOpt = None,
-    cloud: CloudOpt = CloudName.public,
+    cloud: CloudOpt = None,
 ) -> ExitCode:
     """Adopt consent granted by hand: record existing Graph objects in each tenant's stack config.
 

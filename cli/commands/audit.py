@@ -9,7 +9,7 @@ import typer
 
 from taxcalc_consent.cli.console import UsageError, check_out, emit, is_debug, say, write_out
 from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import CloudName, CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
+from taxcalc_consent.cli.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
 from taxcalc_consent.infra.documents import AuditDocument, AuditTenant, FailedTenant
 
 
@@ -43,7 +43,7 @@ def audit(
     ] = "your IT provider",
     parallel: ParallelOpt = 4,
     graph_endpoint: GraphEndpointOpt = None,
-    cloud: CloudOpt = CloudName.public,
+    cloud: CloudOpt = None,
 ) -> ExitCode:
     """Read each tenant's consent posture from Microsoft Graph (read-only) and compare it with its file.
 

@@ -1,29 +1,45 @@
-"""An emulated Microsoft cloud on 127.0.0.1: metadata, sign-in and Microsoft Graph for several tenants.
+"""An emulated Microsoft cloud on 127.0.0.1, over TLS: metadata, sign-in and Microsoft Graph for several tenants.
 
 The real pulumi-azuread provider (terraform-provider-azuread 3.x) learns its endpoints from an Azure
 Metadata Service when ``metadata_host`` / ``ARM_METADATA_HOSTNAME`` is set (internal/provider/provider.go,
 go-azure-sdk ``environments.FromEndpoint``), signs in with the client-credentials grant at the login
-endpoint, and sends every Graph request with that bearer token; Graph knows the tenant from the token.
-This server plays all three parts, so the test provider, ``audit`` and ``adopt`` reach one emulated cloud:
+endpoint, and sends every Graph request with that bearer token; the tool's own Graph calls do the same
+through azure-identity (MSAL). This server plays all three parts, https only as the real ones are (a
+throwaway CA, ``tests.fakes.tls``), so the test provider, the program, ``audit`` and ``adopt`` sign in here
+for real, each in its own way:
 - ``GET /metadata/endpoints?api-version=2022-09-01``: the metadata document, naming this server as login
   endpoint and Microsoft Graph;
-- ``POST /{tenant}/oauth2/v2.0/token``: client credentials of the automation app checked, a token whose
-  claims say the tenant (``tid``), the caller's service principal (``oid``), its app id and the application
-  permissions it holds in that tenant (``roles``), as Entra issues them; the errors are Entra's AADSTS ones
+- ``GET /{tenant}/v2.0/.well-known/openid-configuration``: the tenant's OpenID configuration, which MSAL
+  reads before asking for a token (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri);
+  an unknown tenant is 400 AADSTS90002;
+- ``POST /{tenant}/oauth2/v2.0/token``: the client-credentials grant
+  (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow) with a client
+  secret or a client assertion; an assertion is another issuer's token, accepted only when one of the
+  app's federated identity credentials names its issuer, subject and audience exactly (case-sensitive)
+  and the issuer's signature holds (https://learn.microsoft.com/entra/workload-id/workload-identity-federation,
+  https://learn.microsoft.com/graph/api/resources/federatedidentitycredential). The token's claims are
+  Entra's for an app-only v1.0 access token
+  (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference): ``aud`` the resource
+  asked for, ``tid``, ``oid``, ``appid``, ``idtyp: app`` and ``roles``, the application permissions the app
+  holds on that resource in that tenant when the token is issued. Errors are Entra's AADSTS ones
   (https://learn.microsoft.com/entra/identity-platform/reference-error-codes);
-- ``/v1.0/...`` and ``/beta/...``: the tenant's ``GraphEmulator``, chosen by the token's ``tid``, which
-  authorises each request by the token's ``roles`` (403 without one the route's doc lists); a request
-  without a token Graph can parse is 401 ``InvalidAuthenticationToken``.
-The tokens are unsigned (``alg: none``): the provider reads their claims, as terraform-provider-azuread
-does (internal/clients/client.go parses them without verifying), and nothing here needs more.
+- ``/v1.0/...`` and ``/beta/...``: the tenant's ``GraphEmulator``, chosen by the token's ``tid``. Each
+  request is judged by the token it carries, not by whoever signed in last: its signature, its lifetime,
+  its audience (a token for another resource, or for another cloud's Graph, is 401
+  ``InvalidAuthenticationToken``, https://learn.microsoft.com/graph/resolve-auth-errors#401-unauthorized-error-is-your-token-valid),
+  then its ``roles`` against the route's permissions (403, as before).
+Tokens are signed ES256 with the cloud's own key (Entra signs RS256 with keys it publishes; clients do not
+check either, Graph checks both). Other issuers an app may trust (GitHub Actions, a Kubernetes cluster) are
+``Issuer`` objects that sign their own tokens; ``trust`` hands the cloud an issuer's key, which Entra would
+fetch from the issuer's OpenID discovery document.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,8 +47,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from tests.fakes.entra import FakeTenant
 from tests.fakes.graph_emulator import Caller, GraphEmulator, RecordedRequest, _error, serve_handler
+from tests.fakes.tls import Certificates, certificates
 
 AUTOMATION_APP_ID = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
 AUTOMATION_NAME = "MSP automation (taxcalc-consent)"
@@ -46,15 +66,75 @@ AUTOMATION_ROLES = [
     # What audit reads (the tenant's consent settings), with the same identity.
     "Policy.Read.All",
 ]
+APPLY_ROLES = [
+    # docs/ci.md: what `apply` needs of the automation identity, with the two consent-settings permissions.
+    "Application.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "User.Read.All",
+    "GroupMember.Read.All",
+    "Policy.ReadWrite.Authorization",
+    "Policy.ReadWrite.ConsentRequest",
+]
 METADATA_API_VERSION = "2022-09-01"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+ARM_RESOURCE = "https://management.azure.com"
+ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+"""Azure Resource Manager: another resource Entra issues tokens for, whose tokens Graph refuses."""
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_LIFETIME = 3600
 
 
 @dataclass(frozen=True)
+class FederatedCredential:
+    """A federatedIdentityCredential of the automation app: which outside tokens Entra takes as the app."""
+
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...] = (TOKEN_EXCHANGE_AUDIENCE,)
+
+
+@dataclass
 class AutomationApp:
-    """The MSP's multi-tenant automation app: one client id and secret, a service principal per tenant."""
+    """The MSP's multi-tenant automation app: one client id, a secret and federated credentials, a service
+    principal per tenant."""
 
     client_id: str = AUTOMATION_APP_ID
     client_secret: str = "emulated-automation-secret-7Qm2-kX9v"
+    federated: list[FederatedCredential] = field(default_factory=list)
+
+
+class Issuer:
+    """An OIDC token issuer outside Entra (GitHub Actions, a Kubernetes cluster): signs tokens with its own key."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = uuid.uuid4().hex
+        self.public_key = self._key.public_key()
+
+    def token(self, subject: str, audience: str = TOKEN_EXCHANGE_AUDIENCE, lifetime: int = 600) -> str:
+        now = int(time.time())
+        claims = {"iss": self.url, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime}
+        return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One request to the token endpoint, as the log keeps it (never a secret or a token)."""
+
+    tenant_id: str
+    client_id: str
+    credential: str
+    """``client_secret`` or ``client_assertion``."""
+    assertion_issuer: str | None
+    resource: str
+    library: str
+    """The client library's own header (MSAL sends ``x-client-sku``); empty for the azuread provider."""
+    agent: str
+    """The User-Agent header: who asked (azure-identity, the test provider's httpx, the test ``az``)."""
+    issued: bool
 
 
 @dataclass
@@ -63,9 +143,12 @@ class EmulatedCloud:
 
     tenants: dict[str, GraphEmulator]
     automation: AutomationApp
+    certificates: Certificates
     base_url: str = ""
-    token_requests: list[str] = field(default_factory=list)
-    """Tenant ids tokens were asked for, in order."""
+    token_requests: list[TokenRequest] = field(default_factory=list)
+    issuers: dict[str, Issuer] = field(default_factory=dict)
+    _key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    _kid: str = field(default_factory=lambda: uuid.uuid4().hex)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -80,8 +163,35 @@ class EmulatedCloud:
         emulators = [self.tenants[tenant_id]] if tenant_id else list(self.tenants.values())
         return [w for e in emulators for w in e.writes()]
 
+    def trust(self, issuer: Issuer) -> Issuer:
+        """Let Entra verify ``issuer``'s tokens (it would read the issuer's keys from its discovery document)."""
+        self.issuers[issuer.url] = issuer
+        return issuer
+
+    def grant_only(self, tenant_id: str, *roles: str) -> None:
+        """An administrator leaves the automation app exactly these Graph application permissions in the
+        tenant; tokens issued from now on carry them (tokens already issued keep theirs until they expire)."""
+        tenant = self.tenant(tenant_id)
+        sp = tenant.service_principal_by_app_id(self.automation.client_id)
+        assert sp is not None
+        for assignment in list(tenant.app_role_assignments.values()):
+            if assignment.principal_id == sp.id and assignment.resource_id == tenant.graph.id:
+                tenant.delete_app_role_assignment(assignment.id)
+        for role in roles:
+            tenant.create_app_role_assignment(sp.id, tenant.graph.id, tenant.graph.app_roles[role])
+
+    def automation_principal(self, tenant_id: str) -> str:
+        """The automation app's service principal in a tenant (its object id)."""
+        sp = self.tenant(tenant_id).service_principal_by_app_id(self.automation.client_id)
+        assert sp is not None
+        return sp.id
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A token signed by this cloud (for tests that need a token Entra never issues as such)."""
+        return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self._kid, "typ": "JWT"})
+
     def token_for(self, tenant_id: str) -> str:
-        """A token for the automation identity in ``tenant_id`` (for ``TAXCALC_CONSENT_GRAPH_TOKEN``)."""
+        """A token for the automation identity in ``tenant_id``, through the token endpoint's own rules."""
         status, body = self.issue_token(
             tenant_id,
             {
@@ -93,6 +203,11 @@ class EmulatedCloud:
         )
         assert status == 200, body
         return str(body["access_token"])
+
+    def graph_audiences(self) -> frozenset[str]:
+        """What Graph here takes as its own audience: its URI (with or without the trailing slash a v1.0
+        resource may carry) and Microsoft Graph's application id."""
+        return frozenset({self.base_url, f"{self.base_url}/", GRAPH_APP_ID})
 
     # ------------------------------------------------------------------------------------ endpoints
 
@@ -115,21 +230,57 @@ class EmulatedCloud:
             "suffixes": {},
         }
 
-    def issue_token(self, tenant_id: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """The v2.0 token endpoint, client-credentials grant only (what the provider and azure-identity use)."""
-        with self._lock:
-            self.token_requests.append(tenant_id)
+    def openid_configuration(self, tenant_id: str) -> tuple[int, dict[str, Any]]:
+        """A tenant's v2.0 OpenID configuration: the endpoints MSAL takes from it."""
         emulator = self.tenants.get(tenant_id.lower())
         if emulator is None:
-            return _aadsts(
-                400,
-                "invalid_request",
-                90002,
-                f"Tenant '{tenant_id}' not found. Check to make sure you have the correct tenant ID.",
+            return _tenant_not_found(tenant_id)
+        tenant = emulator.tenant.tenant_id
+        root = f"{self.base_url}/{tenant}"
+        return 200, {
+            "token_endpoint": f"{root}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{self.base_url}/{tenant}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{root}/v2.0",
+            "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+            "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "emulated",
+        }
+
+    def issue_token(
+        self, tenant_id: str, form: dict[str, str], headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The v2.0 token endpoint, client-credentials grant only (what the provider and azure-identity use)."""
+        client_id = form.get("client_id", "").lower()
+        assertion = form.get("client_assertion", "")
+        credential = "client_assertion" if assertion else "client_secret"
+        scope = form.get("scope", "")
+        resource = scope.removesuffix("/.default")
+        issuer = _unverified_issuer(assertion) if assertion else None
+        library = (headers or {}).get("x-client-sku", "")
+        agent = (headers or {}).get("user-agent", "")
+        status, body = self._issue(tenant_id, form, client_id, assertion, scope, resource)
+        with self._lock:
+            self.token_requests.append(
+                TokenRequest(tenant_id.lower(), client_id, credential, issuer, resource, library, agent, status == 200)
             )
+        return status, body
+
+    def _issue(
+        self, tenant_id: str, form: dict[str, str], client_id: str, assertion: str, scope: str, resource: str
+    ) -> tuple[int, dict[str, Any]]:
+        emulator = self.tenants.get(tenant_id.lower())
+        if emulator is None:
+            return _tenant_not_found(tenant_id)
         if form.get("grant_type") != "client_credentials":
             return _aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
-        client_id = form.get("client_id", "").lower()
         tenant = emulator.tenant
         sp = tenant.service_principal_by_app_id(client_id) if client_id else None
         if client_id != self.automation.client_id or sp is None:
@@ -139,7 +290,18 @@ class EmulatedCloud:
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'.",
             )
-        if form.get("client_secret") != self.automation.client_secret:
+        if assertion:
+            refused = self._check_assertion(assertion, form.get("client_assertion_type", ""))
+            if refused is not None:
+                return refused
+        elif not form.get("client_secret"):
+            return _aadsts(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
+        elif form["client_secret"] != self.automation.client_secret:
             return _aadsts(
                 401,
                 "invalid_client",
@@ -147,52 +309,149 @@ class EmulatedCloud:
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
                 f"value, not the client secret ID, for a secret added to app '{client_id}'.",
             )
-        roles = tenant.roles_of(sp.id)
-        # Graph authorises each request by the token's roles: the tenant's emulator now sees this caller.
-        emulator.caller = Caller(app_only=True, permissions=frozenset(roles))
+        if not scope.endswith("/.default"):
+            # v2-oauth2-client-creds-grant-flow: "the value passed for the scope parameter ... should be the
+            # resource identifier (application ID URI) of the resource you want, affixed with the .default suffix".
+            return _aadsts(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {scope} is not valid. Client credential flows must have a scope "
+                "value with /.default suffixed to the resource identifier (application ID URI).",
+            )
+        known = resource.rstrip("/")
+        if known in {self.base_url, GRAPH_APP_ID}:
+            roles = tenant.roles_of(sp.id)
+        elif known in {ARM_RESOURCE, ARM_APP_ID}:
+            roles = []
+        else:
+            return _aadsts(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named {tenant.tenant_id}. "
+                "This can happen if the application has not been installed by the administrator of the tenant or "
+                "consented to by any user in the tenant.",
+            )
         now = int(time.time())
-        claims = {
-            "aud": f"{self.base_url}/",
+        claims: dict[str, Any] = {
+            "aud": resource,
             "iss": f"{self.base_url}/{tenant.tenant_id}/",
             "iat": now,
             "nbf": now,
-            "exp": now + 3600,
+            "exp": now + TOKEN_LIFETIME,
             "tid": tenant.tenant_id,
             "oid": sp.id,
             "sub": sp.id,
             "appid": client_id,
+            "app_displayname": sp.display_name,
             "idtyp": "app",
-            "roles": roles,
+            "ver": "1.0",
         }
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": encode_token(claims)}
+        if roles:  # Entra leaves the claim out when the app holds no role on the resource
+            claims["roles"] = roles
+        return 200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME - 1, "access_token": self.sign(claims)}
 
-    def route(self, token: str) -> GraphEmulator | None:
-        claims = decode_token(token)
-        if claims is None:
-            return None
-        return self.tenants.get(str(claims.get("tid", "")).lower())
-
-
-def encode_token(claims: dict[str, Any]) -> str:
-    def part(document: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
-
-    return f"{part({'typ': 'JWT', 'alg': 'none'})}.{part(claims)}."
-
-
-def decode_token(token: str) -> dict[str, Any] | None:
-    """The claims of a token this cloud issued; None for anything else (opaque or malformed)."""
-    pieces = token.split(".")
-    if len(pieces) != 3:
+    def _check_assertion(self, assertion: str, assertion_type: str) -> tuple[int, dict[str, Any]] | None:
+        """A client assertion from another issuer, as workload identity federation checks it."""
+        if assertion_type != JWT_BEARER:
+            return _aadsts(
+                400,
+                "invalid_request",
+                7000219,
+                "'client_assertion' or 'client_secret' is required for the 'client_credentials' grant type.",
+            )
+        issuer_url = _unverified_issuer(assertion) or ""
+        credentials = [c for c in self.automation.federated if c.issuer == issuer_url]
+        issuer = self.issuers.get(issuer_url)
+        if not credentials or issuer is None:
+            return _aadsts(
+                401,
+                "invalid_client",
+                700211,
+                f"No matching federated identity record found for presented assertion issuer '{issuer_url}'. Please "
+                "check your federated identity credential Subject, Audience and Issuer against the presented "
+                "assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+            )
+        try:
+            claims = jwt.decode(
+                assertion,
+                issuer.public_key,
+                algorithms=["ES256"],
+                options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError:
+            return _aadsts(401, "invalid_client", 700027, "Client assertion failed signature validation.")
+        now = time.time()
+        if not float(claims.get("nbf", 0)) - 300 <= now <= float(claims.get("exp", 0)):
+            return _aadsts(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+        subject = str(claims.get("sub", ""))
+        # Case-sensitive since 2024 (learn.microsoft.com/entra/identity-platform/reference-breaking-changes).
+        matching = [c for c in credentials if c.subject == subject]
+        if not matching:
+            return _aadsts(
+                401,
+                "invalid_client",
+                700213,
+                f"No matching federated identity record found for presented assertion subject '{subject}'. Check "
+                "your federated identity credential Subject, Audience and Issuer against the presented assertion. "
+                "https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+            )
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if not any(a in c.audiences for c in matching for a in audiences):
+            return _aadsts(
+                401,
+                "invalid_client",
+                700212,
+                f"No matching federated identity record found for presented assertion audience '{audience}'. "
+                "Please check your federated identity credential Subject, Audience and Issuer against the "
+                "presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+            )
         return None
+
+    def route(self, token: str) -> tuple[GraphEmulator, Caller] | str:
+        """The tenant's Graph and the caller a bearer token names, or why Graph refuses the token (401)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(
+                token,
+                self._key.public_key(),
+                algorithms=["ES256"],
+                options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError:
+            return "Invalid JWT token. The token is malformed or its signature is not valid."
+        if header.get("kid") != self._kid:
+            return "Invalid JWT token. The token is malformed or its signature is not valid."
+        if float(claims.get("exp", 0)) < time.time():
+            return "Lifetime validation failed, the token is expired."
+        if claims.get("aud") not in self.graph_audiences():
+            return "Access token validation failure. Invalid audience."
+        emulator = self.tenants.get(str(claims.get("tid", "")).lower())
+        if emulator is None:
+            return "Access token validation failure."
+        roles = claims.get("roles") or []
+        return emulator, Caller(app_only=claims.get("idtyp") == "app", permissions=frozenset(roles))
+
+
+def _unverified_issuer(assertion: str) -> str | None:
     try:
-        payload = pieces[1] + "=" * (-len(pieces[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except ValueError:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
         return None
-    if not isinstance(claims, dict) or claims.get("exp", 0) < time.time():
-        return None
-    return claims
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
+def _tenant_not_found(tenant_id: str) -> tuple[int, dict[str, Any]]:
+    return _aadsts(
+        400,
+        "invalid_request",
+        90002,
+        f"Tenant '{tenant_id}' not found. Check to make sure you have the correct tenant ID and are signing into "
+        "the correct cloud.",
+    )
 
 
 def _aadsts(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
@@ -241,22 +500,25 @@ def _handler(cloud: EmulatedCloud) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(200, {}, cloud.metadata())
                 return
+            if self.command == "GET" and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+                status, answer = cloud.openid_configuration(segments[0])
+                self._send(status, {}, answer)
+                return
             if self.command == "POST" and len(segments) == 4 and segments[1:] == ["oauth2", "v2.0", "token"]:
                 form = dict(parse_qsl(body.decode()))
-                status, answer = cloud.issue_token(segments[0], form)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, answer = cloud.issue_token(segments[0], form, headers)
                 self._send(status, {}, answer)
                 return
             auth = self.headers.get("Authorization", "")
             token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
-            emulator = cloud.route(token) if token else None
-            if emulator is None:
-                message = (
-                    "Access token is empty." if not token else "Access token validation failure. Invalid audience."
-                )
-                status, headers, payload = _error(401, "InvalidAuthenticationToken", message)
+            routed = cloud.route(token) if token else "Access token is empty."
+            if isinstance(routed, str):
+                status, headers, payload = _error(401, "InvalidAuthenticationToken", routed)
             else:
+                emulator, caller = routed
                 status, headers, payload = emulator.handle(
-                    self.command, self.path, body, headers=dict(self.headers.items())
+                    self.command, self.path, body, headers=dict(self.headers.items()), caller=caller
                 )
             self._send(status, headers, payload)
 
@@ -271,18 +533,21 @@ def serve_cloud(
     published_apps: dict[str, str] | None = None,
     automation: AutomationApp | None = None,
     page_size: int = 100,
+    roles: Iterable[str] = AUTOMATION_ROLES,
 ) -> Iterator[EmulatedCloud]:
-    """Serve ``tenants`` on an ephemeral port; each gets the automation identity (unless it has one already)
-    and sees ``published_apps`` (multi-tenant apps registered elsewhere, app id -> name)."""
+    """Serve ``tenants`` over https on an ephemeral port; each gets the automation identity with ``roles``
+    (unless it has one already) and sees ``published_apps`` (multi-tenant apps registered elsewhere, app id ->
+    name). Clients must trust ``cloud.certificates`` (``trust_environment()``)."""
     automation = automation or AutomationApp()
     emulators: dict[str, GraphEmulator] = {}
     for tenant in tenants:
         if tenant.service_principal_by_app_id(automation.client_id) is None:
-            tenant.add_automation_identity(automation.client_id, AUTOMATION_NAME, AUTOMATION_ROLES)
+            tenant.add_automation_identity(automation.client_id, AUTOMATION_NAME, list(roles))
         tenant.published_apps.update({k.lower(): v for k, v in (published_apps or {}).items()})
         emulators[tenant.tenant_id.lower()] = GraphEmulator(tenant, page_size)
-    cloud = EmulatedCloud(emulators, automation)
-    with serve_handler(_handler(cloud), "entra-cloud") as base_url:
+    tls = certificates()
+    cloud = EmulatedCloud(emulators, automation, tls)
+    with serve_handler(_handler(cloud), "entra-cloud", tls.server_context()) as base_url:
         cloud.base_url = base_url
         for emulator in emulators.values():
             emulator.base_url = base_url

@@ -33,12 +33,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,6 +138,10 @@ class Caller:
 
     def holds_any(self, permissions: frozenset[str]) -> bool:
         return self.permissions is None or bool(self.permissions & permissions)
+
+
+_REQUEST_CALLER: ContextVar[Caller | None] = ContextVar("graph_emulator_request_caller", default=None)
+"""The caller of the request being answered on this thread, when its token named one (emulated cloud)."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +278,11 @@ class GraphEmulator:
         """From now on the caller holds exactly these application permissions."""
         self.caller = Caller(self.caller.app_only, frozenset(permissions))
 
+    @property
+    def current_caller(self) -> Caller:
+        """Who sent the request being answered: its token's caller (emulated cloud), else the test's."""
+        return _REQUEST_CALLER.get() or self.caller
+
     def writes(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method != "GET" and r.path != "/$batch"]
 
@@ -292,8 +303,18 @@ class GraphEmulator:
         body: bytes,
         in_batch: bool = False,
         headers: Mapping[str, str] | None = None,
+        caller: Caller | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        """One request: (status, headers, JSON body). Relative to /v1.0 inside a batch."""
+        """One request: (status, headers, JSON body). Relative to /v1.0 inside a batch.
+
+        ``caller``: who the request's own token says it comes from (the emulated cloud reads it from each
+        token); None: the emulator's ``caller``, which a test sets (``grant_only``)."""
+        if caller is not None:
+            reset = _REQUEST_CALLER.set(caller)
+            try:
+                return self.handle(method, raw_url, body, in_batch, headers)
+            finally:
+                _REQUEST_CALLER.reset(reset)
         parts = urlsplit(raw_url)
         path = unquote(parts.path)
         version = "v1.0"
@@ -342,7 +363,7 @@ class GraphEmulator:
         for route, params in matching:
             if route.method != method:
                 continue
-            if not self.caller.holds_any(route.permissions):
+            if not self.current_caller.holds_any(route.permissions):
                 # https://learn.microsoft.com/graph/errors and every permissions table: a token without a
                 # listed permission gets 403 Authorization_RequestDenied with this message.
                 raise ODataError(
@@ -431,7 +452,7 @@ class GraphEmulator:
         selected = {f.strip() for f in r.query.get("$select", "").split(",") if f.strip()}
         exchange = selected & EXCHANGE_GROUP_PROPERTIES
         item = _group(group)
-        if exchange and group.unified and self.caller.app_only:
+        if exchange and group.unified and self.current_caller.app_only:
             # terraform-provider-azuread#1929/#1866: app-only callers are refused these, with this error.
             raise ODataError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
         if exchange:
@@ -778,7 +799,7 @@ class GraphEmulator:
         with "limited information": the id and type only, other properties null
         (https://learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects)."""
         item = _user(user)
-        if not self.caller.holds_any(USER_READERS):
+        if not self.current_caller.holds_any(USER_READERS):
             item = {key: (value if key == "id" else None) for key, value in item.items()}
         return {"@odata.type": "#microsoft.graph.user", **item}
 
@@ -1381,15 +1402,16 @@ def serve(tenant: FakeTenant, page_size: int = PAGE_SIZE, caller: Caller | None 
 
 
 @contextmanager
-def serve_handler(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[str]:
+def serve_handler(handler: type[BaseHTTPRequestHandler], name: str, tls: ssl.SSLContext | None = None) -> Iterator[str]:
     """Serve ``handler`` on an ephemeral 127.0.0.1 port, on a thread named ``name``, for the duration of the
-    block; yields the base URL. (The emulated cloud of entra_cloud.py serves the same way.)"""
+    block; yields the base URL, https with ``tls``. (The emulated cloud of entra_cloud.py serves the same way.)"""
     server = _Server(("127.0.0.1", 0), handler)
+    server.tls = tls
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), name=name, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -1400,3 +1422,18 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 refuses connections when a run opens many at once (--parallel 8
     # tenants, four reads each); Graph accepts them.
     request_queue_size = 128
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # The TLS handshake happens here, in the connection's own thread, not in the accepting one.
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a client that does not trust the certificate: it sees the handshake fail
+        try:
+            self.RequestHandlerClass(secure, client_address, self)
+        finally:
+            secure.close()

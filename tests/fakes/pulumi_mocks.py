@@ -40,7 +40,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV, TOKEN_ENV
+from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
 from taxcalc_consent.infra.kinds import (
     admin_consent_workflow,
     app_registration,
@@ -49,8 +49,9 @@ from taxcalc_consent.infra.kinds import (
     service_principal,
     user_consent_setting,
 )
-from tests.fakes.entra import FakeTenant, GraphError, ServicePrincipal
-from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.fakes.entra import AppRoleAssignment, FakeTenant, GraphError, ServicePrincipal
+from tests.fakes.entra_cloud import APPLY_ROLES, AUTOMATION_APP_ID, EmulatedCloud, serve_cloud
+from tests.fakes.graph_emulator import GraphEmulator
 
 PROVIDER_TYPE = "pulumi:providers:azuread"
 # The program's type tokens, from the one module per kind; what each import id must look like is the
@@ -120,6 +121,8 @@ class EntraMocks(pulumi.runtime.Mocks):
         """By logical name, filled by ``EntraMonitor``."""
         self.graph: GraphEmulator | None = None
         """The same tenant's Microsoft Graph, which the program reads groups from (``mocked_stack`` serves it)."""
+        self.cloud: EmulatedCloud | None = None
+        """The emulated cloud serving that Graph, where the program's own calls sign in (``mocked_stack``)."""
         self.retried: dict[str, float] = {}
         """Logical name -> seconds the provider would have spent retrying a create before giving up."""
         self._registering = ""
@@ -570,19 +573,33 @@ def mocked_stack(
 ) -> Iterator[EntraMocks]:
     """Point Pulumi's runtime at ``mocks`` with a fresh root stack and ``config``; restore a clean runtime after.
 
-    The program reads groups through the tool's own Graph client, from the tenant's Microsoft Graph: the
-    block also serves the same tenant on a local Graph emulator (``mocks.graph``, an app-only caller with
-    every permission unless a test says otherwise) and points the program at it.
+    The program reads groups (and the consent settings provider writes) through the tool's own Graph client,
+    signed in as the stack's azuread provider would be: the block also serves the same tenant in an emulated
+    cloud (``mocks.cloud``; ``mocks.graph`` is its Graph), and gives the process the provider's variables for
+    it (``ARM_METADATA_HOSTNAME``, the automation app's ``ARM_CLIENT_ID`` and ``ARM_CLIENT_SECRET``), so the
+    program signs in there for real. Permissions are the automation app's roles in the tenant
+    (``mocks.cloud.grant_only``).
     """
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(config or {}))
     pulumi.runtime.set_mocks(mocks, project="taxcalc-consent", stack=stack, preview=False, monitor=EntraMonitor(mocks))
-    saved = {name: os.environ.get(name) for name in (GRAPH_ENDPOINT_ENV, TOKEN_ENV)}
+    saved = {name: os.environ.get(name) for name in (GRAPH_ENDPOINT_ENV, *_SIGN_IN_ENVIRONMENT)}
     try:
-        with serve(mocks.tenant) as emulator, _short_replication_waits():
-            mocks.graph = emulator
-            os.environ[GRAPH_ENDPOINT_ENV] = emulator.base_url
-            os.environ[TOKEN_ENV] = "program-token"
+        with (
+            serve_cloud([mocks.tenant], dict(mocks.published_apps), roles=APPLY_ROLES) as cloud,
+            _short_replication_waits(),
+        ):
+            mocks.cloud = cloud
+            mocks.graph = cloud.tenants[mocks.tenant.tenant_id.lower()]
+            os.environ.pop(GRAPH_ENDPOINT_ENV, None)
+            os.environ.update(
+                {
+                    **cloud.certificates.trust_environment(),
+                    "ARM_METADATA_HOSTNAME": cloud.metadata_host,
+                    "ARM_CLIENT_ID": cloud.automation.client_id,
+                    "ARM_CLIENT_SECRET": cloud.automation.client_secret,
+                }
+            )
             yield mocks
     finally:
         for name, value in saved.items():
@@ -610,6 +627,22 @@ def _short_replication_waits() -> Iterator[None]:
         yield
     finally:
         provider.WAITS = saved
+
+
+def program_assignments(tenant: FakeTenant) -> list[AppRoleAssignment]:
+    """The tenant's app role assignments, less the automation app's own Graph permissions: those are there
+    so the program's own calls can sign in (``mocked_stack``), not made by the program."""
+    automation = tenant.service_principal_by_app_id(AUTOMATION_APP_ID)
+    return [a for a in tenant.app_role_assignments.values() if automation is None or a.principal_id != automation.id]
+
+
+_SIGN_IN_ENVIRONMENT = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "ARM_METADATA_HOSTNAME",
+    "ARM_CLIENT_ID",
+    "ARM_CLIENT_SECRET",
+)
 
 
 def settle_event_loop() -> None:

@@ -13,8 +13,9 @@ data sources getServicePrincipal, getUser, getUsers, getGroup and getClientConfi
 source outside that set is refused with a message saying so, never silently accepted.
 
 Deviations from the real provider, on purpose and only these:
-- the metadata host is fetched over http when it is a loopback address (the real one always uses https);
-- only client-secret sign-in is emulated (the Azure CLI, managed identity and OIDC are refused, naming it);
+- of the ways to sign in, a client certificate, Azure DevOps' OIDC and a managed identity are not emulated:
+  where the real provider would pick one of them, this one refuses, naming it (client secret, an OIDC token
+  in hand or in a file, GitHub Actions' OIDC and the Azure CLI are signed in as the real one does);
 - ``TAXCALC_TEST_AZUREAD_TIMEOUT`` (seconds) caps every operation timeout, so a test of "retried until
   the create timeout" takes seconds rather than the real provider's ten minutes.
 """

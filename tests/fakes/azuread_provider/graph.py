@@ -4,7 +4,9 @@
   (go-azure-sdk sdk/environments/from_endpoint.go, sdk/internal/metadata/client.go); Microsoft Graph is the
   document's ``microsoftGraphResourceId``, sign-in its ``authentication.loginEndpoint``.
 - Sign-in: the client-credentials grant at ``{login}/{tenant}/oauth2/v2.0/token`` with scope
-  ``{graph}/.default``; the token's claims give the caller's object id (internal/clients/client.go).
+  ``{graph}/.default``, with a client secret or a client assertion (an OIDC token in hand, or GitHub Actions'
+  token fetched from the runner), or a token from ``az account get-access-token``; the token's claims give the
+  caller's object id (internal/clients/client.go).
 - Requests: a failure is retried by the policy of go-azure-sdk's base client (sdk/client/client.go
   ``Execute``, its CheckRetry): an answer with 408 or 424 always, then the operation's own ``RetryFunc``, then
   go-retryablehttp's ``DefaultRetryPolicy`` (429, and 5xx except 501). A request that got no answer (the
@@ -22,14 +24,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -109,19 +110,10 @@ CLOUDS = {
 }
 
 
-def _scheme(host: str) -> str:
-    """https, as the real provider always uses; http only for a loopback emulator (a stated deviation)."""
-    name = urlsplit(f"//{host}").hostname or ""
-    try:
-        loopback = ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        loopback = name == "localhost"
-    return "http" if loopback else "https"
-
-
 async def discover(metadata_host: str, http: httpx.AsyncClient) -> Endpoints:
-    """Endpoints from the Azure Metadata Service at ``metadata_host`` (environments.FromEndpoint)."""
-    endpoint = f"{_scheme(metadata_host)}://{metadata_host}"
+    """Endpoints from the Azure Metadata Service at ``metadata_host`` (environments.FromEndpoint), over https
+    (provider.go: ``fmt.Sprintf("https://%s", metadataHost)``)."""
+    endpoint = f"https://{metadata_host}"
     uri = f"{endpoint}/metadata/endpoints?api-version=2022-09-01"
     try:
         response = await http.get(uri)
@@ -156,31 +148,114 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims
 
 
+async def client_credentials(
+    endpoints: Endpoints, tenant_id: str, client_id: str, credential: dict[str, str], http: httpx.AsyncClient
+) -> str:
+    """An app-only token for Microsoft Graph by the client-credentials grant at ``{login}/{tenant}/oauth2/v2.0/token``
+    with scope ``{graph}/.default`` (client_credentials.go ``tokenEndpoint``, client_secret_authorizer.go
+    ``Token``, ClientAssertionAuthorizer ``token``): ``credential`` is the client secret or the client assertion.
+    Never puts a secret or an assertion in an error."""
+    url = f"{endpoints.login}/{tenant_id}/oauth2/v2.0/token"
+    form = {"client_id": client_id, "grant_type": "client_credentials", "scope": f"{endpoints.graph}/.default"}
+    form.update(credential)
+    try:
+        response = await http.post(url, data=form, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise ProviderError(
+            f"unable to obtain access token: clientCredentialsToken: cannot request token: {exc}"
+        ) from None
+    if not 200 <= response.status_code <= 299:
+        raise ProviderError(
+            f"unable to obtain access token: clientCredentialsToken: received HTTP status {response.status_code} "
+            f"with response: {response.text}"
+        )
+    return str(response.json()["access_token"])
+
+
 async def sign_in(
     endpoints: Endpoints, tenant_id: str, client_id: str, client_secret: str, http: httpx.AsyncClient
 ) -> str:
-    """An app-only token for Microsoft Graph by the client-credentials grant; never puts the secret in an error."""
-    url = f"{endpoints.login}/{tenant_id}/oauth2/v2.0/token"
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "scope": f"{endpoints.graph}/.default",
+    """The client secret way (auth.go, ClientSecretAuthorizer)."""
+    return await client_credentials(endpoints, tenant_id, client_id, {"client_secret": client_secret}, http)
+
+
+async def sign_in_with_assertion(
+    endpoints: Endpoints, tenant_id: str, client_id: str, assertion: str, http: httpx.AsyncClient
+) -> str:
+    """The OIDC ways (oidc_authorizer.go, github_oidc_authorizer.go): a federated assertion as client assertion."""
+    credential = {
+        "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    return await client_credentials(endpoints, tenant_id, client_id, credential, http)
+
+
+async def github_assertion(request_url: str, request_token: str, http: httpx.AsyncClient) -> str:
+    """githubAssertion (github_oidc_authorizer.go): GET the request URL with ``audience=api://AzureADTokenExchange``
+    unless it names one, ``Authorization: Bearer <request token>``; the token is the answer's ``value``."""
+    url = httpx.URL(request_url)
+    if not url.params.get("audience"):
+        url = url.copy_merge_params({"audience": "api://AzureADTokenExchange"})
+    headers = {
+        "Accept": "application/json",
+        "Authorization": f"Bearer {request_token}",
+        "Content-Type": "application/x-www-form-urlencoded",
     }
     try:
-        response = await http.post(url, data=form)
+        response = await http.get(url, headers=headers)
     except httpx.HTTPError as exc:
+        raise ProviderError(f"githubAssertion: cannot request token: {exc}") from None
+    if not 200 <= response.status_code <= 299:
         raise ProviderError(
-            f"unable to obtain access token: clientCredentialsAuthorizer: {type(exc).__name__}"
-        ) from None
-    body = response.json() if response.content else {}
-    if response.status_code != 200:
-        description = str(body.get("error_description") or body.get("error") or response.reason_phrase)
-        raise ProviderError(
-            f"unable to obtain access token: clientCredentialsAuthorizer: could not acquire access token: "
-            f"{response.status_code} {description}"
+            f"githubAssertion: received HTTP status {response.status_code} with response: {response.text}"
         )
-    return str(body["access_token"])
+    value = response.json().get("value")
+    if not value:
+        raise ProviderError("GitHubOIDCAuthorizer: nil JWT assertion received from GitHub")
+    return str(value)
+
+
+async def azure_cli_token(endpoints: Endpoints, tenant_id: str) -> str:
+    """The Azure CLI way (azure_cli_authorizer.go, sdk/internal/azurecli): ``az version`` must be 2.0.81 or later
+    and before 3.0.0; ``az account show`` gives the account; then ``az account get-access-token --scope
+    {graph}/.default --tenant {tenant}`` (no ``--tenant`` in Cloud Shell or for a managed identity account)."""
+    version = await _az("version")
+    found = str(version.get("azure-cli") or "")
+    try:
+        parsed = tuple(int(p) for p in found.split(".")[:3])
+    except ValueError:
+        raise ProviderError(f"could not parse detected Azure CLI version {found!r}") from None
+    if not (2, 0, 81) <= parsed < (3, 0, 0):
+        raise ProviderError(f"unsupported Azure CLI version {found!r} detected")
+    account = await _az("account", "show")
+    user = account.get("user") or {}
+    args = ["account", "get-access-token", "--scope", f"{endpoints.graph}/.default"]
+    managed = user.get("type") == "servicePrincipal" and user.get("name") in (
+        "systemAssignedIdentity",
+        "userAssignedIdentity",
+    )
+    if not (os.environ.get("AZUREPS_HOST_ENVIRONMENT", "").startswith("cloud-shell/") or managed):
+        args += ["--tenant", tenant_id]
+    token = await _az(*args)
+    return str(token["accessToken"])
+
+
+async def _az(*args: str) -> dict[str, Any]:
+    """JSONUnmarshalAzCmd: ``az <args> -o=json``; a failure carries az's stderr."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "az", *args, "-o=json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as exc:
+        raise ProviderError(f"launching Azure CLI: {exc}") from None
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise ProviderError(f"running Azure CLI: exit status {process.returncode}: {err.decode().strip()}")
+    try:
+        answer = json.loads(out)
+    except ValueError as exc:
+        raise ProviderError(f"unmarshaling the output of Azure CLI: {exc}") from None
+    return answer if isinstance(answer, dict) else {}
 
 
 class GraphClient:

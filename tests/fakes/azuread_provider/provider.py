@@ -6,6 +6,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +34,16 @@ from pulumi.provider.experimental.provider import (
 
 from tests.fakes.azuread_provider import resources
 from tests.fakes.azuread_provider.data_sources import DATA_SOURCES
-from tests.fakes.azuread_provider.graph import CLOUDS, GraphClient, ProviderError, discover, sign_in
+from tests.fakes.azuread_provider.graph import (
+    CLOUDS,
+    GraphClient,
+    ProviderError,
+    azure_cli_token,
+    discover,
+    github_assertion,
+    sign_in,
+    sign_in_with_assertion,
+)
 from tests.fakes.azuread_provider.schema import (
     APP_ROLE_ASSIGNMENT,
     APPLICATION,
@@ -86,6 +96,11 @@ def _flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+# Go's strconv.ParseBool, which terraform-plugin-sdk applies to a boolean's DefaultFunc value.
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_GO_BOOLS.update({"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False})
+
+
 class AzureADProvider(Provider):
     """The engine's view: configure once per provider resource, then CRUD and invokes against its tenant."""
 
@@ -108,45 +123,109 @@ class AzureADProvider(Provider):
         return DiffResponse(changes=bool(keys), diffs=keys)
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
+        """Sign in as terraform-provider-azuread does (internal/provider/provider.go providerConfigure): each
+        argument the program gives, else its environment variable, then go-azure-sdk's order
+        (sdk/auth/auth.go NewAuthorizerFromCredentials). Emulated: client secret, an OIDC token in hand,
+        GitHub Actions' OIDC and the Azure CLI; a client certificate, Azure DevOps' OIDC or a managed identity
+        is refused by name (they are what the real provider would pick there, and are not emulated)."""
         args = plain_map(request.args)
 
-        def setting(name: str, env: str) -> str:
+        def given(name: str) -> Any:
             value = args.get(name)
             if value is None or value is UNKNOWN:
-                value = request.variables.get(f"azuread:config:{name}") or os.environ.get(env, "")
-            return str(value or "")
+                value = request.variables.get(f"azuread:config:{name}")
+            return value
+
+        def setting(name: str, *envs: str) -> str:
+            """A string argument, else the first of its DefaultFunc variables that is not empty."""
+            value = given(name)
+            if value is None:
+                value = next((os.environ[e] for e in envs if os.environ.get(e)), "")
+            return str(value or "").strip()
+
+        def flag(name: str, env: str, default: bool = False) -> bool:
+            """A boolean argument, else its variable read as Go's strconv.ParseBool reads it, else the default."""
+            value = given(name)
+            if value is None:
+                raw = os.environ.get(env, "")
+                if raw and raw not in _GO_BOOLS:
+                    raise ProviderError(f'strconv.ParseBool: parsing "{raw}": invalid syntax ({env})')
+                return _GO_BOOLS.get(raw, default)
+            return _flag(value)
+
+        def with_file(value: str, env: str, what: str) -> str:
+            """helpers.go getClientId/getClientSecret/getOidcToken."""
+            path = os.environ.get(env, "")
+            if not path:
+                return value
+            try:
+                from_file = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ProviderError(f"reading {what} from file {path!r}: {exc}") from None
+            if value and value != from_file:
+                raise ProviderError(f"mismatch between supplied {what} and supplied {what} file contents")
+            return from_file
 
         self._http = httpx.AsyncClient(timeout=30.0, follow_redirects=False)
         metadata_host = setting("metadataHost", "ARM_METADATA_HOSTNAME")
         environment = setting("environment", "ARM_ENVIRONMENT") or "global"
+        certificate = setting("clientCertificate", "ARM_CLIENT_CERTIFICATE")
+        certificate_path = setting("clientCertificatePath", "ARM_CLIENT_CERTIFICATE_PATH")
+        oidc_token = with_file(setting("oidcToken", "ARM_OIDC_TOKEN"), "ARM_OIDC_TOKEN_FILE_PATH", "OIDC Token")
+        client_secret = with_file(
+            setting("clientSecret", "ARM_CLIENT_SECRET"), "ARM_CLIENT_SECRET_FILE_PATH", "Client Secret"
+        )
+        client_id = with_file(setting("clientId", "ARM_CLIENT_ID"), "ARM_CLIENT_ID_FILE_PATH", "Client ID")
         tenant_id = setting("tenantId", "ARM_TENANT_ID")
-        client_id = setting("clientId", "ARM_CLIENT_ID")
-        client_secret = setting("clientSecret", "ARM_CLIENT_SECRET")
-        if any(
-            _flag(args.get(k)) or _flag(os.environ.get(e))
-            for k, e in (("useMsi", "ARM_USE_MSI"), ("useOidc", "ARM_USE_OIDC"))
-        ):
-            raise ProviderError(
-                "the test azuread provider signs in with a client secret only (use_msi/use_oidc are not emulated)"
-            )
-        if _flag(args.get("useCli")) and not client_secret:
-            raise ProviderError(
-                "the test azuread provider signs in with a client secret only (use_cli is not emulated)"
-            )
-        if not tenant_id:
-            raise ProviderError("building AzureAD client: a tenant ID is required (tenant_id or ARM_TENANT_ID)")
-        if not client_id or not client_secret:
-            raise ProviderError(
-                "building AzureAD client: no authentication method could be configured: set client_id and "
-                "client_secret (or ARM_CLIENT_ID and ARM_CLIENT_SECRET)"
-            )
+        use_aks = flag("useAksWorkloadIdentity", "ARM_USE_AKS_WORKLOAD_IDENTITY")
+        if use_aks and os.environ.get("AZURE_TENANT_ID") and tenant_id and os.environ["AZURE_TENANT_ID"] != tenant_id:
+            raise ProviderError("mismatch between supplied Tenant ID and that provided by AKS Workload Identity")
         if metadata_host:
             endpoints = await discover(metadata_host, self._http)
         elif environment.lower() in CLOUDS:
             endpoints = CLOUDS[environment.lower()]
         else:
-            raise ProviderError(f"unknown environment {environment!r}")
-        token = await sign_in(endpoints, tenant_id, client_id, client_secret, self._http)
+            raise ProviderError(f"no environment was found with the name {environment!r}")
+        use_oidc = flag("useOidc", "ARM_USE_OIDC") or use_aks
+        request_url = setting(
+            "oidcRequestUrl", "ARM_OIDC_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_URL", "SYSTEM_OIDCREQUESTURI"
+        )
+        request_token = setting(
+            "oidcRequestToken", "ARM_OIDC_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SYSTEM_ACCESSTOKEN"
+        )
+        connection = setting(
+            "adoPipelineServiceConnectionId",
+            "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID",
+            "ARM_OIDC_AZURE_SERVICE_CONNECTION_ID",
+        )
+        use_msi = flag("useMsi", "ARM_USE_MSI")
+        use_cli = (
+            flag("useCli", "ARM_USE_CLI") if given("useCli") is not None or os.environ.get("ARM_USE_CLI") else True
+        )
+
+        not_emulated = "is what the azuread provider would sign in with here; the test provider does not emulate it"
+        if tenant_id and client_id and (certificate or certificate_path):
+            raise ProviderError(f"a client certificate {not_emulated}")
+        if tenant_id and client_id and client_secret:
+            token = await sign_in(endpoints, tenant_id, client_id, client_secret, self._http)
+        elif use_oidc and tenant_id and client_id and oidc_token:
+            token = await sign_in_with_assertion(endpoints, tenant_id, client_id, oidc_token, self._http)
+        elif use_oidc and tenant_id and client_id and request_url and request_token and connection:
+            raise ProviderError(f"Azure DevOps' OIDC {not_emulated}")
+        elif use_oidc and tenant_id and client_id and request_url and request_token:
+            assertion = await github_assertion(request_url, request_token, self._http)
+            token = await sign_in_with_assertion(endpoints, tenant_id, client_id, assertion, self._http)
+        elif use_msi:
+            raise ProviderError(f"a managed identity {not_emulated}")
+        elif use_cli:
+            if not tenant_id:
+                raise ProviderError("azure-cli could not determine tenant ID to use")
+            token = await azure_cli_token(endpoints, tenant_id)
+        else:
+            raise ProviderError(
+                "building client: unable to build authorizer: no Authorizer could be configured, please check "
+                "your configuration"
+            )
         self._graph = GraphClient(endpoints, token, self._http)
         if not self._graph.caller_object_id:
             raise ProviderError("parsing claims in access token: oid claim is empty")
