@@ -128,9 +128,7 @@ def test_configure_discovers_the_endpoints_and_signs_in_as_the_automation_identi
 
     answer = run(scenario())
     assert any(sp["appId"] == cloud.automation.client_id for sp in answer["value"])
-    assert [(r.tenant_id, r.credential, r.issued) for r in cloud.token_requests] == [
-        (TENANT_ID, "client_secret", True)
-    ]
+    assert [(r.tenant_id, r.credential, r.issued) for r in cloud.token_requests] == [(TENANT_ID, "client_secret", True)]
 
 
 def test_a_wrong_secret_fails_with_entras_error_and_never_shows_the_secret(cloud: EmulatedCloud) -> None:

@@ -2,10 +2,13 @@
 
 Once per session: find (or build) the engine (``locate.find_engine``) and install the test provider into
 a private ``PULUMI_HOME``. Per test: a workspace folder of tenant files, an emulated cloud holding the
-tests' tenants, and the environment the tool and every engine process see (file backend in the workspace,
-passphrase, sign-in through ``ARM_METADATA_HOSTNAME``/``ARM_CLIENT_ID``/``ARM_CLIENT_SECRET``). Commands
-run as a user runs them: ``taxcalc-consent <command>`` through Typer's runner, in this process, with the
-real Automation API starting real ``pulumi`` processes.
+tests' tenants (over https, its throwaway CA trusted through ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE``), and
+the environment the tool and every engine process see (file backend in the workspace, passphrase, and the
+azuread provider's sign-in variables: ``ARM_METADATA_HOSTNAME``, ``ARM_CLIENT_ID``, ``ARM_CLIENT_SECRET``).
+Commands run as a user runs them: ``taxcalc-consent <command>`` through Typer's runner, in this process, with
+the real Automation API starting real ``pulumi`` processes. No token is handed to anything: the test
+provider and the tool's own Graph calls (the program's group reads and consent-settings writes, ``audit``,
+``adopt``) each sign in at the emulated cloud, as they would at Entra (tests/engine/test_sign_in.py varies how).
 
 Without an engine the tests skip, naming why; with ``CI=true`` they fail instead.
 """
@@ -27,6 +30,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra import signin
 from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
 from taxcalc_consent.infra.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
@@ -34,24 +38,37 @@ from tests.engine.locate import Engine, find_engine
 from tests.fakes.azuread_provider.plugin import install
 from tests.fakes.azuread_provider.provider import TIMEOUT_ENV
 from tests.fakes.entra import FakeTenant
-from tests.fakes.entra_cloud import EmulatedCloud, serve_cloud
+from tests.fakes.entra_cloud import AutomationApp, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import PUBLISHED_APPS
 
 PASSPHRASE = f"engine-tests-{secrets.token_hex(8)}"
 STRAY_ENVIRONMENT = (
-    # Whatever the machine running the tests has set must not choose the tenant or the credentials.
+    # Whatever the machine running the tests has set must not choose the tenant, the cloud or the credentials.
     "ARM_TENANT_ID",
     "ARM_USE_CLI",
     "ARM_USE_MSI",
     "ARM_USE_OIDC",
+    "ARM_USE_AKS_WORKLOAD_IDENTITY",
     "ARM_ENVIRONMENT",
-    "ARM_OIDC_TOKEN",
+    "ARM_MSI_ENDPOINT",
+    signin.CLIENT_ID_FILE_ENV,
+    signin.CERTIFICATE_ENV,
+    signin.CERTIFICATE_PATH_ENV,
+    signin.CERTIFICATE_PASSWORD_ENV,
+    signin.CLIENT_SECRET_FILE_ENV,
+    signin.OIDC_TOKEN_ENV,
+    signin.OIDC_TOKEN_FILE_ENV,
+    *signin.OIDC_REQUEST_URL_ENVS,
+    *signin.OIDC_REQUEST_TOKEN_ENVS,
+    *signin.ADO_SERVICE_CONNECTION_ENVS,
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
     "AZURE_TENANT_ID",
+    "AZURE_CONFIG_DIR",
     "PULUMI_ACCESS_TOKEN",
     "PULUMI_CONFIG_PASSPHRASE_FILE",
     "TAXCALC_CONSENT_GRAPH_TOKEN",
+    GRAPH_ENDPOINT_ENV,
 )
 
 
@@ -124,15 +141,9 @@ class World:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def cli(self, *args: str, token_for: str | None = None) -> Run:
-        """``taxcalc-consent <args>`` in the workspace; ``token_for`` signs the tool's own Graph reads (audit,
-        adopt, and the program's group lookups) in to that tenant."""
-        if token_for is None and len(self.cloud.tenants) == 1:
-            # The program's own Graph calls (TaxCalc-Hub's service principal, groups, consent settings) sign in
-            # by themselves; one tenant's world lends them its token.
-            (token_for,) = self.cloud.tenants
-        env = {"TAXCALC_CONSENT_GRAPH_TOKEN": self.cloud.token_for(token_for)} if token_for else {}
-        result: Result = CliRunner().invoke(app, list(args), env=env)
+    def cli(self, *args: str) -> Run:
+        """``taxcalc-consent <args>`` in the workspace, signing in as the environment says."""
+        result: Result = CliRunner().invoke(app, list(args))
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         self.outputs.append(result.stdout + result.stderr)
@@ -181,8 +192,9 @@ def world(engine: Engine, pulumi_home: Path, tmp_path: Path, monkeypatch: pytest
             files: Mapping[str, str],
             published_apps: Mapping[str, str] = PUBLISHED_APPS,
             defaults: str = f"app:\n  client_id: {CLIENT_ID}\n",
+            automation: AutomationApp | None = None,
         ) -> World:
-            cloud = stack.enter_context(serve_cloud(tenants, dict(published_apps)))
+            cloud = stack.enter_context(serve_cloud(tenants, dict(published_apps), automation))
             root = tmp_path / "workspace"
             (root / "tenants").mkdir(parents=True)
             (root / ".pulumi-state").mkdir()
@@ -200,14 +212,12 @@ def world(engine: Engine, pulumi_home: Path, tmp_path: Path, monkeypatch: pytest
                 "PULUMI_BACKEND_URL": f"file://{root / '.pulumi-state'}",
                 # The engine runs the program and the policy pack with this interpreter (the tool's own).
                 "PULUMI_PYTHON_CMD": sys.executable,
+                # The azuread provider's own variables: its cloud (whose metadata names Graph and the sign-in
+                # endpoint) and the automation app's client secret. The tool's own Graph calls follow them too.
                 "ARM_METADATA_HOSTNAME": cloud.metadata_host,
                 "ARM_CLIENT_ID": cloud.automation.client_id,
                 "ARM_CLIENT_SECRET": cloud.automation.client_secret,
-                # The program reads groups with the tool's own Graph client (infra/directory.py), from here. It
-                # signs in through azure-identity, which cannot reach this cloud's sign-in endpoint, so a command
-                # whose tenants name groups passes ``token_for`` (TAXCALC_CONSENT_GRAPH_TOKEN): one such tenant
-                # per command, as a token holds one tenant.
-                GRAPH_ENDPOINT_ENV: cloud.base_url,
+                **cloud.certificates.trust_environment(),
                 TIMEOUT_ENV: "30",
                 ROOT_ENV: str(root),
             }

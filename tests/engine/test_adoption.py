@@ -27,7 +27,7 @@ def test_a_hand_made_grant_collides_until_adopt_then_apply_imports_it(world: Wor
     assert "Permission entry already exists" in collided.tenant("contoso")["error"]
 
     writes = len(w.cloud.writes())
-    adopted = w.cli("adopt", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tenant.tenant_id)
+    adopted = w.cli("adopt", "tenants", "--json")
     assert adopted.code == 0, adopted.output
     assert len(w.cloud.writes()) == writes, "adopt wrote to Graph"
     settings = yaml.safe_load(w.stack_settings("contoso").read_text(encoding="utf-8"))
@@ -51,8 +51,8 @@ def test_per_user_consent_given_by_hand_is_adopted_per_user(world: WorldFactory)
     alice_grant = next(g for g in tenant.grants.values() if g.principal_id == alice.id)
     w = world([tenant], {"fabrikam": scenarios.FABRIKAM_FILE})
 
-    assert w.cli("adopt", "tenants", "--graph-endpoint", w.cloud.base_url, token_for=tenant.tenant_id).code == 0
-    applied = w.cli("apply", "tenants", "--yes", "--json", token_for=tenant.tenant_id)
+    assert w.cli("adopt", "tenants").code == 0
+    applied = w.cli("apply", "tenants", "--yes", "--json")
 
     assert applied.code == 0, applied.output
     per_user = [g for g in tenant.grants.values() if g.consent_type == "Principal"]
@@ -78,7 +78,7 @@ def test_a_service_principal_that_predates_the_tool_survives_offboard(world: Wor
     assert offboarded.code == 0, offboarded.output
     assert tenant.service_principals.get(existing.id) is existing, "retained: it was there before the tool"
     assert tenant.grants == {}
-    audit = w.cli("audit", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tenant.tenant_id)
+    audit = w.cli("audit", "tenants", "--json")
     (report,) = audit.document["tenants"]
     assert report["service_principal"]["exists"] and report["grants"] == []
     assert audit.code == 3, "the file still asks for consent the tenant no longer holds"
@@ -87,13 +87,13 @@ def test_a_service_principal_that_predates_the_tool_survives_offboard(world: Wor
 def test_offboard_removes_per_user_grants_and_assignments(world: WorldFactory) -> None:
     tenant = scenarios.fabrikam_partly_consented()
     w = world([tenant], {"fabrikam": scenarios.FABRIKAM_FILE})
-    assert w.cli("adopt", "tenants", "--graph-endpoint", w.cloud.base_url, token_for=tenant.tenant_id).code == 0
-    assert w.cli("apply", "tenants", "--yes", token_for=tenant.tenant_id).code == 0
+    assert w.cli("adopt", "tenants").code == 0
+    assert w.cli("apply", "tenants", "--yes").code == 0
     hub = tenant.service_principal_by_app_id(CLIENT_ID)
     assert hub is not None
     dave = tenant.user("dave@fabrikam.com")
 
-    offboarded = w.cli("offboard", "tenants", "--yes", "--json", token_for=tenant.tenant_id)
+    offboarded = w.cli("offboard", "tenants", "--yes", "--json")
 
     assert offboarded.code == 0, offboarded.output
     assert offboarded.tenant("fabrikam")["changes"]["delete"] >= 7
@@ -102,6 +102,6 @@ def test_offboard_removes_per_user_grants_and_assignments(world: WorldFactory) -
     assert [g.principal_id for g in left] == [dave.id]
     assigned = [a.principal_id for a in tenant.app_role_assignments.values() if a.resource_id == hub.id]
     assert assigned == [dave.id]
-    audit = w.cli("audit", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tenant.tenant_id)
+    audit = w.cli("audit", "tenants", "--json")
     (report,) = audit.document["tenants"]
     assert [g["principal"] for g in report["grants"]] == ["dave@fabrikam.com"]

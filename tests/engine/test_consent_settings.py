@@ -51,9 +51,8 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
     world: WorldFactory,
 ) -> None:
     w, tenant = northwind_world(world, [*AUTOMATION_ROLES, *SETTINGS_WRITERS])
-    tid = tenant.tenant_id
 
-    plan = w.cli("plan", "tenants", "--json", token_for=tid)
+    plan = w.cli("plan", "tenants", "--json")
     assert plan.code == 0, plan.output
     words = settings_changes(plan.tenant("northwind"))
     assert words["user consent setting"].startswith(
@@ -65,7 +64,7 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
     assert "user it.admin@northwind.co.uk, role Global Administrator" in words["admin consent workflow"]
     assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]  # a preview
 
-    applied = w.cli("apply", "tenants", "--yes", "--json", token_for=tid)
+    applied = w.cli("apply", "tenants", "--yes", "--json")
     assert applied.code == 0, applied.output
     assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
     policy = tenant.admin_consent_request_policy
@@ -77,7 +76,7 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
         "'62e90394-69f5-4237-9190-012177145e10'",
     }
 
-    audit = w.cli("audit", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tid)
+    audit = w.cli("audit", "tenants", "--json")
     assert audit.code == 0, audit.output
     (report,) = audit.document["tenants"]
     assert report["differences"] == []
@@ -88,7 +87,7 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
     tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
     policy.request_duration_in_days = 3
     policy.reminders_enabled = False
-    drift = w.cli("drift", "tenants", "--json", token_for=tid)
+    drift = w.cli("drift", "tenants", "--json")
     assert drift.code == 3, drift.output
     words = settings_changes(drift.tenant("northwind"))
     assert words["user consent setting"] == (
@@ -98,15 +97,15 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
     assert "Consent request expires after (days): 3, the file says 14" in words["admin consent workflow"]
     assert "reminders" not in words["admin consent workflow"]
 
-    again = w.cli("apply", "tenants", "--yes", "--json", token_for=tid)
+    again = w.cli("apply", "tenants", "--yes", "--json")
     assert again.code == 0, again.output
     assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
     assert policy.request_duration_in_days == 14
     assert policy.reminders_enabled is False
-    assert w.cli("drift", "tenants", "--json", token_for=tid).code == 0
+    assert w.cli("drift", "tenants", "--json").code == 0
 
     # Offboarding leaves the settings as they are (the next test asks for them back).
-    offboard = w.cli("offboard", "tenants", "--yes", "--json", token_for=tid)
+    offboard = w.cli("offboard", "tenants", "--yes", "--json")
     assert offboard.code == 0, offboard.output
     words = settings_changes(offboard.tenant("northwind"))
     assert words["user consent setting"].startswith(
@@ -118,14 +117,13 @@ def test_apply_sets_audit_confirms_drift_finds_a_hand_change_apply_restores_offb
 
 def test_restore_puts_back_what_the_tenant_had_before_the_tool(world: WorldFactory) -> None:
     w, tenant = northwind_world(world, [*AUTOMATION_ROLES, *SETTINGS_WRITERS])
-    tid = tenant.tenant_id
-    assert w.cli("apply", "tenants", "--yes", "--json", token_for=tid).code == 0
+    assert w.cli("apply", "tenants", "--yes", "--json").code == 0
     # Meanwhile somebody adds a policy for owned resources: restoring must keep it.
     tenant.authorization_policy.permission_grant_policies_assigned = [
         DEVELOPER,
         "ManagePermissionGrantsForOwnedResource.Y",
     ]
-    done = w.cli("offboard", "tenants", "--yes", "--restore-consent-settings", "--json", token_for=tid)
+    done = w.cli("offboard", "tenants", "--yes", "--restore-consent-settings", "--json")
     assert done.code == 0, done.output
     words = settings_changes(done.tenant("northwind"))
     assert words["user consent setting"] == (
@@ -143,7 +141,7 @@ def test_restore_puts_back_what_the_tenant_had_before_the_tool(world: WorldFacto
 
 def test_without_the_write_permission_apply_fails_naming_it_and_nothing_else_is_said(world: WorldFactory) -> None:
     w, tenant = northwind_world(world, [*AUTOMATION_ROLES, "Policy.ReadWrite.ConsentRequest"])
-    applied = w.cli("apply", "tenants", "--yes", "--json", token_for=tenant.tenant_id)
+    applied = w.cli("apply", "tenants", "--yes", "--json")
     assert applied.code == 1, applied.output
     error = applied.tenant("northwind")["error"]
     assert "Policy.ReadWrite.Authorization" in error and "403" in error
@@ -173,21 +171,20 @@ def test_a_file_that_names_only_enabled_keeps_the_reviewers_an_administrator_set
         text[: text.index("consent_settings:")] + "consent_settings:\n  admin_consent_workflow:\n    enabled: false\n"
     )
     w = world([tenant], {"northwind": text}, defaults=example("_defaults"))
-    tid = tenant.tenant_id
 
-    plan = w.cli("plan", "tenants", "--json", token_for=tid)
+    plan = w.cli("plan", "tenants", "--json")
     assert plan.code == 0, plan.output
     words = settings_changes(plan.tenant("northwind"))["admin consent workflow"]
     assert "Users can request admin consent to apps they are unable to consent to: No" in words
     assert "kept as the tenant has them: Who can review admin consent requests" in words
 
-    applied = w.cli("apply", "tenants", "--yes", "--json", token_for=tid)
+    applied = w.cli("apply", "tenants", "--yes", "--json")
     assert applied.code == 0, applied.output
     assert policy.is_enabled is False
     assert policy.reviewers == reviewers
     assert (policy.notify_reviewers, policy.reminders_enabled, policy.request_duration_in_days) == (False, True, 7)
 
-    audit = w.cli("audit", "tenants", "--json", "--graph-endpoint", w.cloud.base_url, token_for=tid)
+    audit = w.cli("audit", "tenants", "--json")
     (report,) = audit.document["tenants"]
     assert not [d for d in report["differences"] if d["subject"].startswith("tenant-wide")]
     kept = {k["setting"]: k["value"] for k in report["admin_consent_workflow_kept"]}
@@ -204,11 +201,11 @@ def test_a_file_that_names_only_enabled_keeps_the_reviewers_an_administrator_set
             "queryRoot": None,
         }
     )
-    assert w.cli("drift", "tenants", "--json", token_for=tid).code == 0
-    assert w.cli("apply", "tenants", "--yes", "--json", token_for=tid).code == 0
+    assert w.cli("drift", "tenants", "--json").code == 0
+    assert w.cli("apply", "tenants", "--yes", "--json").code == 0
     assert len(policy.reviewers) == 3
 
-    done = w.cli("offboard", "tenants", "--yes", "--restore-consent-settings", "--json", token_for=tid)
+    done = w.cli("offboard", "tenants", "--yes", "--restore-consent-settings", "--json")
     assert done.code == 0, done.output
     assert policy.is_enabled is True  # what the tool changed, put back
     assert len(policy.reviewers) == 3 and policy.request_duration_in_days == 7  # never the tool's: as they are

@@ -19,6 +19,7 @@ Not signed in, it fails as ``az`` does: exit 1, ``ERROR: Please run 'az login' t
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -30,6 +31,9 @@ from pathlib import Path
 import httpx
 
 STATE_FILE = "taxcalc-fake-az.json"
+LOG_FILE = "taxcalc-fake-az.log"
+"""Each run's arguments, one JSON list a line, so a test can tell who asked (go-azure-sdk passes ``--scope``,
+azure-identity ``--resource``)."""
 VERSION = "2.67.0"
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -48,6 +52,13 @@ def install(bin_dir: Path, python: str = sys.executable) -> Path:
     )
     az.chmod(0o755)
     return az
+
+
+def invocations(config_dir: Path) -> list[list[str]]:
+    """Every ``az`` run after ``az version``, in order (its arguments)."""
+    log = config_dir / LOG_FILE
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return [json.loads(line) for line in lines]
 
 
 def login_service_principal(config_dir: Path, login_endpoint: str, tenant_id: str, client_id: str, secret: str) -> None:
@@ -91,6 +102,8 @@ def main(argv: list[str]) -> int:
         )
         return 0
     config = Path(os.environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
+    with contextlib.suppress(OSError), (config / LOG_FILE).open("a", encoding="utf-8") as log:
+        log.write(json.dumps(argv) + "\n")
     try:
         state = json.loads((config / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
