@@ -236,7 +236,6 @@ def engine_bin() -> Path | None:
 
 
 def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
-    from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
     from tests.fakes.azuread_provider.plugin import install
     from tests.fakes.entra import FakeTenant
     from tests.fakes.entra_cloud import serve_cloud
@@ -297,7 +296,8 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
                         "ARM_METADATA_HOSTNAME": cloud.metadata_host,
                         "ARM_CLIENT_ID": cloud.automation.client_id,
                         "ARM_CLIENT_SECRET": cloud.automation.client_secret,
-                        GRAPH_ENDPOINT_ENV: cloud.base_url,
+                        # The cloud is https only; its throwaway CA is trusted through these.
+                        **cloud.certificates.trust_environment(),
                         "TAXCALC_CONSENT_ROOT": str(root),
                     }
                     for label, command in (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"])):

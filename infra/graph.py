@@ -474,7 +474,9 @@ def token_source(
         _check_ready_token(token, tenant_id, graph_base)
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
-    credential = _credential(sign_in(tenant_id, auth, env), endpoints)
+    found = sign_in(tenant_id, auth, env)
+    # Made now, so a value azure-identity refuses is a CredentialError before anything is read.
+    unused = [_credential(found, endpoints)]
 
     cached: list[Any] = []
     # One tenant's reads may run at once (GraphClient.reads): one of them asks for a token, the others wait for it.
@@ -487,6 +489,7 @@ def token_source(
             # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
             if cached and cached[0].expires_on - 300 > time.time():
                 return str(cached[0].token)
+            credential = unused.pop() if unused else _credential(found, endpoints)
             try:
                 cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
                 return str(cached[0].token)
@@ -496,6 +499,12 @@ def token_source(
                 # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
                 # they carry no secret. One line: the rest is a troubleshooting link.
                 raise GraphError(f"could not get a token for tenant {tenant_id}: {_first_line(exc)}") from None
+            finally:
+                # One credential per token (a token outlives any run): its connections close with it, none is
+                # left for the garbage collector. A later token, if one is needed, signs in afresh.
+                close = getattr(credential, "close", None)
+                if callable(close):
+                    close()
 
     return fetch
 
