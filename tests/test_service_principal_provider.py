@@ -1,8 +1,8 @@
 """TaxCalc-Hub's service principal through the tool's own provider, over real HTTP against the Graph emulator.
 
 Called as ``pulumi-resource-pulumi-python`` calls it (check, create, read, diff, update, delete), signed in
-through ``TAXCALC_CONSENT_GRAPH_ENDPOINT`` as in the engine. What the tenant holds afterwards is read from the
-emulator's tenant; what went over the wire from its request log.
+at an emulated cloud through the azuread provider's variables, as in the engine. What the tenant holds afterwards
+is read from the emulator's tenant; what went over the wire from its request log.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from taxcalc_consent.infra import service_principal_provider as sp_provider
 from taxcalc_consent.infra.service_principal_provider import HubServicePrincipalProvider, Waits
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import INTEGRATED_APP_TAG, FakeTenant
+from tests.fakes.entra_cloud import APPLY_ROLES, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import HUB_CLIENT_ID, PUBLISHED_APPS
-from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.fakes.graph_emulator import GraphEmulator
 
 TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 OTHER_TENANT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -33,12 +34,27 @@ def tenant() -> FakeTenant:
 
 
 @pytest.fixture
-def emulator(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphEmulator]:
-    with serve(tenant) as running:
-        monkeypatch.setenv(graph.GRAPH_ENDPOINT_ENV, running.base_url)
-        monkeypatch.setenv(graph.TOKEN_ENV, "provider-token")
+def cloud(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCloud]:
+    """The tenant in an emulated cloud, and the azuread provider's variables for it in the environment: the
+    provider signs in there as the stack's azuread provider would (infra.signin)."""
+    with serve_cloud([tenant], roles=APPLY_ROLES) as running:
+        environment = {
+            **running.certificates.trust_environment(),
+            "ARM_METADATA_HOSTNAME": running.metadata_host,
+            "ARM_CLIENT_ID": running.automation.client_id,
+            "ARM_CLIENT_SECRET": running.automation.client_secret,
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        for name in (graph.GRAPH_ENDPOINT_ENV, graph.TOKEN_ENV):
+            monkeypatch.delenv(name, raising=False)
         monkeypatch.setattr(sp_provider, "WAITS", Waits(application_elsewhere=0.3, readable=3, interval=0.01))
         yield running
+
+
+@pytest.fixture
+def emulator(cloud: EmulatedCloud) -> GraphEmulator:
+    return cloud.tenants[TENANT_ID]
 
 
 def inputs(required: bool = False, client_id: str = HUB_CLIENT_ID, **extra: Any) -> dict[str, Any]:
@@ -150,7 +166,7 @@ def test_a_new_service_principal_that_never_reads_back_says_so(tenant: FakeTenan
     emulator.replication_lag(requests=10_000)
     with pytest.raises(sp_provider.ServicePrincipalError, match=r"did not read back within 3 s .*run apply again"):
         HubServicePrincipalProvider().create(inputs())
-    assert len(tenant.service_principals) == 2, "created once, never twice"
+    assert len(tenant.service_principals) == 3, "created once, never twice (beside Graph's and the automation app's)"
 
 
 def test_an_application_registered_moments_ago_is_retried_until_graph_knows_it(
@@ -179,12 +195,12 @@ def test_an_unknown_application_fails_naming_it_after_a_short_retry(
         HubServicePrincipalProvider().create(inputs(client_id=mistyped))
     assert f"Microsoft Graph knows no application {mistyped} in tenant {TENANT_ID}" in str(failure.value)
     assert "app.client_id" in str(failure.value)
-    assert len(tenant.service_principals) == 1
+    assert len(tenant.service_principals) == 2  # Graph's and the automation app's: nothing created
 
 
-def test_a_refused_write_names_the_permission(tenant: FakeTenant, emulator: GraphEmulator) -> None:
+def test_a_refused_write_names_the_permission(tenant: FakeTenant, cloud: EmulatedCloud) -> None:
     scenarios.tended_enterprise_app(tenant)
-    emulator.grant_only("Application.Read.All")
+    cloud.grant_only(TENANT_ID, "Application.Read.All")
     with pytest.raises(graph.GraphError) as failure:
         HubServicePrincipalProvider().create(inputs(required=True))
     assert failure.value.status == 403
