@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -549,17 +550,22 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
 
     def leaky(stack_name: str, env_vars: dict[str, str]) -> object:
         stack = real_write(stack_name, env_vars)
-        original = stack.up
 
-        def up(**kwargs: object) -> object:
-            on_event = kwargs["on_event"]
-            from pulumi.automation import EngineEvent
+        def echoing(original: Any) -> Any:
+            def operation(**kwargs: object) -> object:
+                on_event = kwargs["on_event"]
+                from pulumi.automation import EngineEvent
 
-            message = f"AADSTS7000215: Invalid client secret {SECRET} (passphrase {PASSPHRASE}; token {token})"
-            on_event(EngineEvent.from_json({"diagnosticEvent": {"message": message, "severity": "error"}}))  # type: ignore[operator]
-            return original(**kwargs)
+                message = f"AADSTS7000215: Invalid client secret {SECRET} (passphrase {PASSPHRASE}; token {token})"
+                on_event(EngineEvent.from_json({"diagnosticEvent": {"message": message, "severity": "error"}}))  # type: ignore[operator]
+                return original(**kwargs)
 
-        stack.up = up  # type: ignore[method-assign]
+            return operation
+
+        # The tenant refuses these credentials already at the preview (the program's own Graph calls sign in
+        # with them), so the careless echo comes there.
+        stack.preview = echoing(stack.preview)  # type: ignore[method-assign]
+        stack.up = echoing(stack.up)  # type: ignore[method-assign]
         return stack
 
     backend_factory = leaky
