@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import pulumi
 import pulumi.dynamic
 import tenacity
+from pulumi.output import Unknown
 
 from taxcalc_consent.infra.graph import GraphError
 from taxcalc_consent.infra.kinds.service_principal import ORIGIN_CREATED, ORIGIN_FOUND
@@ -225,9 +226,10 @@ def failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
     found = []
     for key, what in (("tenantId", "the tenant id"), ("clientId", "TaxCalc-Hub's application id")):
         value = news.get(key)
-        if isinstance(value, pulumi.Output):
+        if isinstance(value, pulumi.Output | Unknown):
             # Not known until apply (register mode: the application registered in the same run): the plugin
-            # hands the check an unknown as an Output (pulumi/dynamic/__main__.py, Check, keep_unknowns).
+            # hands the check an unknown (pulumi/dynamic/__main__.py, Check, keep_unknowns): an Output for an
+            # output value, ``pulumi.output.Unknown`` for the plain unknown sentinel (runtime/rpc.py).
             continue
         if not isinstance(value, str) or not is_guid(value):
             found.append(pulumi.dynamic.CheckFailure(key, f"expected {what}, a GUID"))

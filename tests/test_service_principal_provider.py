@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.output import Unknown
 
 from taxcalc_consent.infra import graph
 from taxcalc_consent.infra import service_principal_provider as sp_provider
@@ -83,6 +84,8 @@ def test_check_refuses_what_is_not_a_tenant_id_or_an_application_id() -> None:
     # An application registered in the same run: its id is unknown at preview, and the plugin hands the check an
     # Output for it (pulumi/dynamic/__main__.py, Check); it is checked again with the value before create.
     assert provider.check({}, {**inputs(), "clientId": pulumi.Output.from_input("later")}).failures == []
+    # ...or, through the plugin's rpc.deserialize_properties(keep_unknowns=True), as the plain unknown.
+    assert provider.check({}, {**inputs(), "clientId": Unknown()}).failures == []
 
 
 def test_a_found_enterprise_app_gets_one_patch_and_is_put_back_on_release(
