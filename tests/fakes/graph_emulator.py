@@ -15,7 +15,8 @@ application permissions that doc lists; the rules that apply to every route:
 - error bodies ``{"error": {"code", "message", "innerError": {"request-id", "date"}}}``;
 - 401 ``InvalidAuthenticationToken`` without a bearer token;
 - 403 ``Authorization_RequestDenied`` "Insufficient privileges to complete the operation." when the
-  caller holds none of the permissions the route's doc lists (``Caller``; by default a caller holds
+  caller holds none of the permissions the route's doc lists (``Caller``: in the emulated cloud, the one
+  each request's own token names, entra_cloud.py; served alone, the one a test sets, by default holding
   every permission, so tests that do not care about permissions are not affected);
 - a 429 with ``Retry-After`` when a test asks for one (``throttle``), or a 503 (``unavailable``);
 - a connection dropped without an answer, at once or after a stall (``drop_connection``).
