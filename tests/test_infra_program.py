@@ -662,6 +662,9 @@ def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
     writer = policy_writer.policy_writer(plan.tenant_id, AuthSection(), environ)
     assert reader.base_url == writer.reader.base_url == graph_root
     assert authorities == [login] * 2
+    # TAXCALC_CONSENT_GRAPH_ENDPOINT moves the Graph root only; sign-in stays at the provider's cloud.
+    moved = directory.program_graph_client(plan, {**environ, graph.GRAPH_ENDPOINT_ENV: "https://graph.example.net/"})
+    assert moved.base_url == "https://graph.example.net" and authorities[-1] == login
 
 
 def test_a_cloud_the_provider_does_not_know_is_refused() -> None:
