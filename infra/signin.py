@@ -35,10 +35,10 @@ import binascii
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.files import Unreadable, read_regular_file
 from taxcalc_consent.infra.spec import AuthSection
 
 
@@ -365,9 +365,28 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     for name in SECRET_FILE_VARIABLES:
         path = environ.get(name)
         if path:
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                values.append(Path(path).read_text(encoding="utf-8").strip())
+            with contextlib.suppress(CredentialError):
+                values.append(_read_small_file(path, name, "secret"))
     return values
+
+
+CREDENTIAL_FILE_LIMIT = 64 * 1024
+"""Client ids, secrets and OIDC tokens are a few kilobytes at most (an Entra or GitHub token is ~1-2 KiB)."""
+
+
+def _read_small_file(path: str, variable: str, what: str) -> str:
+    """The trimmed text of the credential file ``variable`` names, read as every file the tool did not make is
+    (``files.read_regular_file``: a FIFO or a device there cannot hang or flood the run)."""
+    try:
+        data = read_regular_file(path, CREDENTIAL_FILE_LIMIT, expected=f"the {what}")
+    except Unreadable as exc:
+        raise CredentialError(f"{variable}: cannot read the {what} from {path}: {exc}") from None
+    if len(data) > CREDENTIAL_FILE_LIMIT:
+        raise CredentialError(f"{variable}: {path} is larger than a {what} can be ({CREDENTIAL_FILE_LIMIT} bytes)")
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CredentialError(f"{variable}: {path} is not text, so it holds no {what}") from None
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -393,11 +412,7 @@ def _with_file(what: str, value: str, source: str, environ: Mapping[str, str], f
     path = environ.get(file_env, "")
     if not path:
         return value, source if value else ""
-    try:
-        from_file = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise CredentialError(f"{file_env}: cannot read the {what} from {path}: {reason}") from None
+    from_file = _read_small_file(path, file_env, what)
     if value and value != from_file:
         raise CredentialError(
             f"the {what} from {source} and the one in the file {file_env} names differ: remove one, or make them match"

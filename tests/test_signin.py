@@ -490,3 +490,14 @@ def test_secret_files_are_redacted_too(tmp_path: Path) -> None:
     token_file.write_text("projected-token-value\n", encoding="utf-8")
     env = {"ARM_OIDC_TOKEN_FILE_PATH": str(token_file), "SYSTEM_ACCESSTOKEN": "ado-access-token"}
     assert set(signin.secret_values(env)) == {"projected-token-value", "ado-access-token"}
+
+
+def test_a_credential_file_that_is_no_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A named pipe where the token file should be would hang the provider's os.ReadFile; the tool refuses it
+    (infra/files.py read_regular_file), naming the variable, before anything is sent."""
+    import os
+
+    pipe = tmp_path / "token"
+    os.mkfifo(pipe)
+    with pytest.raises(CredentialError, match=r"ARM_OIDC_TOKEN_FILE_PATH: cannot read the OIDC token .*named pipe"):
+        sign_in(TENANT_ID, AuthSection(method="oidc", client_id=APP), {"ARM_OIDC_TOKEN_FILE_PATH": str(pipe)})
