@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -62,6 +63,7 @@ from taxcalc_consent.cli.engine_setup import (
 from taxcalc_consent.cli.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
 from taxcalc_consent.infra import signin
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
+from taxcalc_consent.infra.documents import StackUpdate
 from taxcalc_consent.infra.plan import ConsentPlan
 from taxcalc_consent.infra.workspace import ensure_project, update_stack_settings
 
@@ -122,6 +124,11 @@ class StackLike(Protocol):
         on_event: Callable[[EngineEvent], Any] | None = None,
         suppress_progress: bool | None = None,
     ) -> object: ...
+
+    def last_update(self) -> Mapping[str, Any] | None:
+        """The newest entry of ``pulumi stack history --json`` (keys ``version``, ``kind``, ``result``,
+        ``endTime``), or None for a stack never updated."""
+        ...
 
 
 StackFactory = Callable[[str, Mapping[str, str]], StackLike]
@@ -236,6 +243,16 @@ class CliStack:
     ) -> CommandResult:
         flags = _flags(None, None, refresh, color, suppress_progress)
         return self._run(["destroy", "--skip-preview", "--yes", *flags], on_event)
+
+    def last_update(self) -> Mapping[str, Any] | None:
+        """``pulumi stack history --json --page-size 1``: one launch, no engine run, nothing written."""
+        workspace = self.workspace
+        env = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home is not None else {}
+        env.update(workspace.env_vars)
+        command = ["stack", "history", "--json", "--page-size", "1", "--stack", self.name]
+        result = workspace.pulumi_command.run(command, workspace.work_dir, env)
+        updates = json.loads(result.stdout or "[]")
+        return updates[0] if isinstance(updates, list) and updates else None
 
     def _run(
         self, args: list[str], on_event: Callable[[EngineEvent], Any] | None, *, summary_required: bool = False
@@ -381,12 +398,14 @@ class Engine:
             if step == "drift" and outcome.changes and not recorder.state_seen:
                 # Nothing in state: the file was never applied, which is not something done by hand.
                 outcome.changes = recorder.never_applied()
-        except auto.ConcurrentUpdateError:
+        except auto.ConcurrentUpdateError as exc:
             outcome.locked = True
-            outcome.error = (
-                f"stack {plan.tenant} is locked by another run; wait for it to finish (if none is running, "
-                f"clear the stale lock with `pulumi cancel --stack {plan.tenant}` on Pulumi Cloud, or remove "
-                "the lock file under .pulumi/locks/ on a self-managed backend)"
+            holders = lock_holders(str(exc))
+            held = f" ({'; '.join(holders)})" if holders else ""
+            outcome.error = redact(
+                f"stack {plan.tenant} is locked by another run{held}; wait for it to finish (if none is running, "
+                f"clear the stale lock with `pulumi cancel --stack {plan.tenant}` on Pulumi Cloud, or delete "
+                "the lock file named here, under .pulumi/locks/, on a self-managed backend)"
             )
         except auto.CommandError as exc:
             outcome.error = redact(recorder.error_text() or _command_error_summary(str(exc)))
@@ -394,6 +413,29 @@ class Engine:
             # e.g. "summary event never found" when the engine died before reporting.
             outcome.error = redact(recorder.error_text() or str(exc).strip() or type(exc).__name__)
         return outcome
+
+    def last_update(self, plan: ConsentPlan, redact: Callable[[str], str]) -> tuple[StackUpdate | None, str | None]:
+        """The tenant's stack's last update (None: never updated, or no stack yet), or the error reading it."""
+        from pulumi import automation as auto
+
+        try:
+            entry = self.open_stack(plan).last_update()
+        except auto.StackNotFoundError:
+            return None, None
+        except auto.CommandError as exc:
+            return None, redact(_command_error_summary(str(exc)))
+        except (OSError, ValueError) as exc:
+            return None, redact(f"reading the stack's history: {exc}")
+        if entry is None:
+            return None, None
+        end = entry.get("endTime")
+        update: StackUpdate = {
+            "version": int(entry.get("version", 0)),
+            "kind": str(entry.get("kind", "")),
+            "result": str(entry.get("result", "")),
+            "end_time": str(end) if end else None,
+        }
+        return update, None
 
     def open_stack(self, plan: ConsentPlan) -> StackLike:
         """Open (once per run, without an engine launch) and configure the tenant's stack."""
@@ -476,6 +518,16 @@ class Engine:
             yield path
         finally:
             os.unlink(path)
+
+
+_LOCK_LINE = re.compile(r"^\s*(\S+\.json: created by .+)$")
+
+
+def lock_holders(text: str) -> list[str]:
+    """The locks a self-managed backend names when it refuses an update: one line per lock file, its URL and
+    who made it (pulumi/pulumi pkg/backend/diy/lock.go ``checkForLock``: "<url>: created by user@host (pid N)
+    at <time>"). Pulumi Cloud's 409 names none."""
+    return [m.group(1).strip() for line in strip_ansi(text).splitlines() if (m := _LOCK_LINE.match(line))]
 
 
 def _command_error_summary(text: str) -> str:

@@ -26,20 +26,33 @@ from rich.text import Text
 
 from taxcalc_consent.cli import automation, engine_setup
 from taxcalc_consent.cli.automation import Engine
-from taxcalc_consent.cli.console import check_out, emit, err, literal_row, say
+from taxcalc_consent.cli.console import OutputError, check_out, emit, err, literal_row, print_json, say
 from taxcalc_consent.cli.events import ResourceChange, Step, StepOutcome
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.cli.options import Shard
 from taxcalc_consent.cli.pipeline import load_plans, select_shard
 from taxcalc_consent.cli.render import client_words
+from taxcalc_consent.cli.review import Evidence, Review, differences, evidence, read_review, review_entry, tool_version
+from taxcalc_consent.cli.rings import Wave, waves
+from taxcalc_consent.cli.run_report import PreviousRun, ReportWriter, read_previous_run
 from taxcalc_consent.infra.consent_settings import RESTORE_ENV
-from taxcalc_consent.infra.documents import RUN_FORMAT, ChangeCounts, RunDocument
-from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.documents import (
+    REVIEW_FORMAT,
+    RUN_FORMAT,
+    ChangeCounts,
+    ResultName,
+    ReviewDocument,
+    ReviewTenant,
+    RunDocument,
+    RunTenant,
+)
+from taxcalc_consent.infra.errors import TaxcalcConsentError, did_you_mean
 from taxcalc_consent.infra.errors import redact as redact_shapes
 from taxcalc_consent.infra.plan import ConsentPlan
+from taxcalc_consent.infra.rollout import ROLLOUT_FILE, Rollout, read_rollout, rollout_file_for
 
 Operation = Literal["plan", "apply", "drift", "offboard"]
-Result = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
+Result = ResultName
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,12 @@ class FleetOptions:
     detailed_exitcode: bool = False
     restore_consent_settings: bool = False
     """offboard: put each tenant's consent settings back as they were before the first apply."""
+    reviewed_plan: Path | None = None
+    """apply --plan: a review@1 document; only tenants whose fresh preview is exactly as reviewed are applied."""
+    resume: Path | None = None
+    """apply --resume: an earlier apply's report; the tenants it applied are skipped."""
+    ring: str | None = None
+    """apply --ring: only this ring of _rollout.yaml."""
 
 
 class FleetUsageError(TaxcalcConsentError):
@@ -67,10 +86,16 @@ class FleetUsageError(TaxcalcConsentError):
 @dataclass
 class TenantRun:
     plan: ConsentPlan
+    ring: str | None = None
     state: str = "queued"
     result: Result | None = None
     changes: list[ResourceChange] = field(default_factory=list)
     error: str | None = None
+    differences: list[str] = field(default_factory=list)
+    """What differs from the reviewed plan (apply --plan)."""
+    note: str | None = None
+    evidence: Evidence | None = None
+    """plan: what the review of this tenant rests on (recorded in the review@1 document)."""
     warnings: list[str] = field(default_factory=list)
     warnings_shown: int = 0
     attempts: int = 0
@@ -184,8 +209,13 @@ def run_phase(
     redact: Callable[[str], str],
     parallel: int,
     progress: Progress,
+    report: ReportWriter | None = None,
+    after: Callable[[TenantRun], None] | None = None,
 ) -> None:
-    """Run one step on every tenant, ``parallel`` at a time; a failure stays with its own tenant."""
+    """Run one step on every tenant, ``parallel`` at a time; a failure stays with its own tenant. ``after``
+    runs in the same worker once the step is settled (the reviewed-plan check); each tenant's outcome is in
+    the report before the worker takes the next tenant."""
+    writer = report or ReportWriter(None, _no_document)
 
     def work(run: TenantRun) -> None:
         run.state = _STEP_STATE[step]
@@ -202,8 +232,12 @@ def run_phase(
             outcome = StepOutcome(error=redact(f"{type(exc).__name__}: {exc}"))
         run.duration += time.monotonic() - run.started
         run.started = None
-        _settle(run, step, outcome)
+        with writer.recording():
+            _settle(run, step, outcome)
+        if after is not None:
+            after(run)
         progress.finished(run)
+        writer.write()
 
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="tenant") as pool:
         list(pool.map(work, runs))
@@ -257,12 +291,16 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     plans = load_plans(paths)
     check_out(options.report)  # again, now that the files are read: an --out naming one is refused before any change
     _refuse_mandatory_violations(plans)
-    confirmable = operation in ("apply", "offboard")
     if operation == "apply" and not options.yes and not is_interactive():
         raise FleetUsageError(
             "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
         )
+    review = read_review(options.reviewed_plan) if options.reviewed_plan else None
+    previous = read_previous_run(options.resume) if options.resume else None
     selected = select_shard(plans, options.shard)
+    rollout, ring_of = _rollout(operation, plans, options.ring)
+    if options.ring is not None:
+        selected = [p for p in selected if ring_of[p.tenant] == options.ring]
     settings, problems = engine_setup.prerequisites(options.backend, selected, os.environ)
     if problems or settings is None:
         # Every missing prerequisite in one run: the Pulumi CLI too, though alone it would fail later (exit 1).
@@ -272,6 +310,11 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
             say(problem)
         raise engine_setup.EngineSetupError(
             f"{len(problems)} problem(s) to fix before any tenant can run; nothing was changed"
+        )
+    if previous is not None and previous.backend != settings.backend_display:
+        raise FleetUsageError(
+            f"--resume {previous.path}: that run used the backend {previous.backend}, this one "
+            f"{settings.backend_display}: resume with the same --backend; nothing was changed"
         )
     if operation == "offboard" and options.restore_consent_settings:
         # Read by the consent settings provider in the engine's process (infra/settings_provider.py).
@@ -285,36 +328,202 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
 
     engine = automation.connect(settings) if selected else None
 
-    runs = [TenantRun(plan) for plan in selected]
+    runs = [TenantRun(plan, ring=ring_of.get(plan.tenant)) for plan in selected]
     if options.shard:
         say(f"shard {options.shard}: {len(runs)} of {len(plans)} tenant(s)")
-    first = _FIRST_STEP[operation]
+    if previous is not None:
+        _skip_done(runs, previous)
+    plan_waves = waves(runs, rollout if operation == "apply" else None, ring_of, options.ring)
+    context = _RunContext(operation, options, settings.backend_display, started_at, plan_waves, runs, review, previous)
+    report = ReportWriter(options.report if operation != "plan" else None, context.document)
+    context.report = report
+    report.write()
     if engine is not None:
-        with Progress(runs, live=err.is_terminal) as progress:
-            run_phase(engine, runs, first, redact, options.parallel, progress)
-        render_changes(runs, operation)
-        pending = [r for r in runs if r.result == "changes"]
-        if confirmable and pending:
+        for index, wave in enumerate(plan_waves):
+            _run_wave(engine, context, wave, redact)
+            report.write()
+            if wave.result == "stopped":
+                _not_reached(plan_waves[index + 1 :], wave)
+                break
+            if rollout is not None and index + 1 < len(plan_waves) and options.ring is None:
+                _pause(rollout.pause_seconds, wave, plan_waves[index + 1])
+    code = exit_code(operation, runs, options)
+    context.code = code
+    render_summary(runs, operation)
+    if operation == "plan":
+        emit(review_document(context), json_output=options.json_output, out=options.report)
+    else:
+        if options.report is not None:
+            report.write()
+            if report.failure:
+                raise OutputError(report.failure)
+            say(f"wrote {options.report}")
+        if options.json_output:
+            print_json(context.document())
+    return code
+
+
+@dataclass
+class _RunContext:
+    """One command's run as the report says it."""
+
+    operation: Operation
+    options: FleetOptions
+    backend: str
+    started_at: datetime
+    waves: list[Wave[TenantRun]]
+    runs: list[TenantRun]
+    review: Review | None
+    previous: PreviousRun | None
+    code: ExitCode | None = None
+    report: ReportWriter | None = None
+
+    def document(self) -> RunDocument:
+        return report_document(self)
+
+
+def _rollout(
+    operation: Operation, plans: Sequence[ConsentPlan], ring: str | None
+) -> tuple[Rollout | None, dict[str, str]]:
+    """The rollout beside the tenant files (for apply, and for plan to show each tenant's ring) and each tenant's
+    ring; ``--ring`` must name one of its rings."""
+    path = rollout_file_for([p.file for p in plans]) if operation in ("apply", "plan") else None
+    if path is None:
+        if ring is not None:
+            raise FleetUsageError(
+                f"--ring {ring}: the tenant files have no {ROLLOUT_FILE} beside them naming rings; nothing was changed"
+            )
+        return None, {}
+    rollout = read_rollout(path)
+    ring_of = rollout.assign((p.tenant, p.file) for p in plans)
+    if ring is not None and rollout.ring(ring) is None:
+        names = [r.name for r in rollout.rings]
+        raise FleetUsageError(
+            f"--ring {ring}: {path} has no such ring{did_you_mean(ring, names, known='its rings')}; nothing was changed"
+        )
+    return rollout, ring_of
+
+
+def _skip_done(runs: Sequence[TenantRun], previous: PreviousRun) -> None:
+    skipped = []
+    for run in runs:
+        if previous.done(run.tenant):
+            run.result, run.state = "skipped", _RESULT_TEXT["skipped"][0]
+            run.note = (
+                f"{previous.results[run.tenant]} in the run started {previous.started_at} ({previous.path}): "
+                "not run again"
+            )
+            skipped.append(run.tenant)
+    if skipped:
+        say(f"resuming {previous.path}: {len(skipped)} tenant(s) already done there, skipped: {', '.join(skipped)}")
+
+
+def _run_wave(engine: Engine, context: _RunContext, wave: Wave[TenantRun], redact: Callable[[str], str]) -> None:
+    operation, options = context.operation, context.options
+    assert context.report is not None
+    todo = [r for r in wave.runs if r.result != "skipped"]
+    wave.result = "running"
+    if wave.ring is not None:
+        say(f"ring {wave.ring.name}: {len(todo)} tenant(s) to run, {wave.ring.max_failures} failure(s) allowed")
+    if todo:
+        after = _after_preview(engine, context, redact)
+        with Progress(todo, live=err.is_terminal) as progress:
+            run_phase(engine, todo, _FIRST_STEP[operation], redact, options.parallel, progress, context.report, after)
+        render_changes(todo, operation)
+        pending = [r for r in todo if r.result == "changes"]
+        if operation in ("apply", "offboard") and pending:
             total = sum(len(r.changes) for r in pending)
+            where = f" in ring {wave.ring.name}" if wave.ring is not None else ""
             question = (
-                f"Apply {total} change(s) to {len(pending)} tenant(s)?"
+                f"Apply {total} change(s) to {len(pending)} tenant(s){where}?"
                 if operation == "apply"
                 else f"Offboard {len(pending)} tenant(s), {total} removal(s)?"
             )
             if options.yes or _confirm(question):
                 second: Step = "up" if operation == "apply" else "destroy"
                 with Progress(pending, live=err.is_terminal) as progress:
-                    run_phase(engine, pending, second, redact, options.parallel, progress)
+                    run_phase(engine, pending, second, redact, options.parallel, progress, context.report)
                 render_notes(pending)
             elif options.yes or is_interactive():
                 say("nothing was changed")
             else:
                 say("nothing was changed: run again with --yes to go ahead")
-    code = exit_code(operation, runs, options)
-    render_summary(runs, operation)
-    document = report_document(operation, runs, settings.backend_display, options.shard, started_at, code)
-    emit(document, json_output=options.json_output, out=options.report)
-    return code
+    wave.result = "stopped" if wave.past_its_rule() else "passed"
+    if wave.ring is not None:
+        say(f"ring {wave.ring.name}: {wave.failures()} failure(s), {wave.ring.max_failures} allowed: {wave.result}")
+
+
+def _after_preview(
+    engine: Engine, context: _RunContext, redact: Callable[[str], str]
+) -> Callable[[TenantRun], None] | None:
+    """What each tenant's worker does once its preview is settled: for ``plan`` with a document, record what
+    the review rests on; for ``apply --plan``, compare with the review and refuse a tenant that differs."""
+    review, report = context.review, context.report
+    assert report is not None
+    options = context.options
+    if context.operation == "plan" and (options.json_output or options.report is not None):
+
+        def record(run: TenantRun) -> None:
+            update, error = engine.last_update(run.plan, redact) if run.result in _PREVIEWED else (None, None)
+            if error is not None:
+                run.warnings.append(f"the stack's last update could not be read for the review: {error}")
+            run.evidence = evidence(run.plan.file, update, run.changes)
+
+        return record
+    if context.operation != "apply" or review is None:
+        return None
+    version = tool_version()
+
+    def check(run: TenantRun) -> None:
+        if run.result not in _PREVIEWED:
+            return  # failed, locked or blocked already: nothing will be written
+        update, error = engine.last_update(run.plan, redact)
+        with report.recording():
+            if error is not None:
+                run.result, run.state = "failed", _RESULT_TEXT["failed"][0]
+                run.error = f"the stack's last update could not be read to compare with the review: {error}"
+                return
+            found = differences(
+                review, run.tenant, run.plan.file, evidence(run.plan.file, update, run.changes), version
+            )
+            if found:
+                run.result, run.state, run.differences = "refused", "refused", found
+                run.error = (
+                    f"differs from its review in {review.path} ({len(found)} difference(s)); nothing was written"
+                )
+            elif not run.changes and review.tenants[run.tenant]["resources"]:
+                run.note = "its reviewed changes are in place already: nothing to write"
+
+    return check
+
+
+_PREVIEWED = ("changes", "no-changes")
+
+
+def _not_reached(later: Sequence[Wave[TenantRun]], stopped: Wave[TenantRun]) -> None:
+    assert stopped.ring is not None
+    why = (
+        f"ring {stopped.ring.name} stopped the run: {stopped.failures()} failure(s), "
+        f"{stopped.ring.max_failures} allowed"
+    )
+    names: list[str] = []
+    for wave in later:
+        wave.result = "not-reached"
+        for run in wave.runs:
+            if run.result is None:
+                run.result, run.state, run.note = "not-reached", _RESULT_TEXT["not-reached"][0], f"not reached: {why}"
+                names.append(run.tenant)
+    say(f"{why}; not reached: {', '.join(names) if names else 'no tenant'}")
+
+
+def _pause(seconds: int, done: Wave[TenantRun], following: Wave[TenantRun]) -> None:
+    if seconds and any(r.result != "skipped" for r in done.runs):
+        say(f"pausing {seconds}s before ring {following.name}")
+        sleep(seconds)
+
+
+sleep = time.sleep
+"""Between rings (a module attribute, so a test can make the pause instant)."""
 
 
 _FIRST_STEP: dict[Operation, Step] = {
@@ -348,7 +557,7 @@ def _refuse_mandatory_violations(plans: Sequence[ConsentPlan]) -> None:
 
 
 def exit_code(operation: Operation, runs: Sequence[TenantRun], options: FleetOptions) -> ExitCode:
-    if any(r.result in ("failed", "locked") for r in runs):
+    if any(r.result in ("failed", "locked", "refused", "not-reached") for r in runs):
         return ExitCode.FAILED
     if any(r.result == "policy-violation" for r in runs):
         return ExitCode.INVALID
@@ -372,6 +581,9 @@ _RESULT_TEXT = {
     "failed": ("failed", "red"),
     "locked": ("locked by another run", "red"),
     "policy-violation": ("blocked by policy", "red"),
+    "refused": ("refused: differs from its review", "red"),
+    "skipped": ("skipped: already done", "green"),
+    "not-reached": ("not reached", "yellow"),
 }
 
 
@@ -403,6 +615,10 @@ def render_notes(runs: Sequence[TenantRun]) -> None:
     for run in runs:
         if run.error:
             err.print(Text.assemble((f"{run.tenant}: ", "bold"), (f"{run.state}: ", "red"), run.error))
+        for difference in run.differences:
+            err.print(Text.assemble((f"{run.tenant}: ", "bold"), "  ", difference))
+        if run.note and run.result not in ("skipped", "not-reached"):  # those are said once, for all of them
+            err.print(Text.assemble((f"{run.tenant}: ", "bold"), run.note))
 
 
 def render_summary(runs: Sequence[TenantRun], operation: Operation) -> None:
@@ -444,38 +660,65 @@ def tenants_table(
     return table
 
 
-def report_document(
-    operation: Operation,
-    runs: Sequence[TenantRun],
-    backend: str,
-    shard: Shard | None,
-    started_at: datetime,
-    code: ExitCode,
-) -> RunDocument:
+def report_document(context: _RunContext) -> RunDocument:
+    runs = context.runs
     results: dict[str, int] = {}
     for run in runs:
-        results[run.result or "failed"] = results.get(run.result or "failed", 0) + 1
+        if run.result is not None:
+            results[run.result] = results.get(run.result, 0) + 1
+    code = context.code
     return {
         "format": RUN_FORMAT,
-        "operation": operation,
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "backend": backend,
-        "shard": str(shard) if shard else None,
-        "exit_code": int(code),
+        "operation": context.operation,
+        "started_at": context.started_at.isoformat(timespec="seconds"),
+        "backend": context.backend,
+        "shard": str(context.options.shard) if context.options.shard else None,
+        "complete": code is not None,
+        "exit_code": int(code) if code is not None else None,
+        "reviewed_plan": context.review.path if context.review else None,
+        "resumed_from": context.previous.path if context.previous else None,
+        "rings": [wave.entry() for wave in context.waves if wave.ring is not None],
         "summary": {"tenants": len(runs), "results": results},
-        "tenants": [
-            {
-                "tenant": run.tenant,
-                "file": run.plan.file,
-                "stack": run.tenant,
-                "result": run.result,
-                "changes": run.counts(),
-                "resources": [c.to_dict() for c in run.changes],
-                "error": run.error,
-                "warnings": run.warnings,
-                "attempts": run.attempts,
-                "duration_seconds": round(run.duration, 3),
-            }
-            for run in runs
-        ],
+        "tenants": [_tenant_entry(run) for run in runs],
     }
+
+
+def _tenant_entry(run: TenantRun) -> RunTenant:
+    return {
+        "tenant": run.tenant,
+        "file": run.plan.file,
+        "stack": run.tenant,
+        "ring": run.ring,
+        "result": run.result,
+        "changes": run.counts(),
+        "resources": [c.to_dict() for c in list(run.changes)],
+        "error": run.error,
+        "differences": list(run.differences),
+        "note": run.note,
+        "warnings": list(run.warnings),
+        "attempts": run.attempts,
+        "duration_seconds": round(run.duration, 3),
+    }
+
+
+def review_document(context: _RunContext) -> ReviewDocument:
+    """plan's document: each tenant's preview and what its review rests on, for apply --plan."""
+    run_document = report_document(context)
+    tenants: list[ReviewTenant] = []
+    for run, entry in zip(context.runs, run_document["tenants"], strict=True):
+        found = run.evidence or evidence(run.plan.file, None, run.changes)
+        tenants.append(review_entry(entry, found))
+    return {
+        "format": REVIEW_FORMAT,
+        "tool_version": tool_version(),
+        "started_at": run_document["started_at"],
+        "backend": run_document["backend"],
+        "shard": run_document["shard"],
+        "exit_code": int(context.code) if context.code is not None else 0,
+        "summary": run_document["summary"],
+        "tenants": tenants,
+    }
+
+
+def _no_document() -> RunDocument:
+    raise AssertionError("a ReportWriter without a path never builds its document")

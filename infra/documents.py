@@ -1,4 +1,4 @@
-"""Every document the tool emits, as a type: plan@1, validate@1, run@1, audit@1, adopt@1.
+"""Every document the tool emits, as a type: plan@1, validate@1, run@1, review@1, audit@1, adopt@1.
 
 The types are TypedDicts: the code that builds a document is checked against them by mypy (strict),
 building one costs no more than building the dict it is, and pydantic generates each JSON Schema from
@@ -22,6 +22,7 @@ from taxcalc_consent.infra.kinds.base import ChangeOp
 PLAN_FORMAT: Final = "taxcalc-consent/plan@1"
 VALIDATE_FORMAT: Final = "taxcalc-consent/validate@1"
 RUN_FORMAT: Final = "taxcalc-consent/run@1"
+REVIEW_FORMAT: Final = "taxcalc-consent/review@1"
 AUDIT_FORMAT: Final = "taxcalc-consent/audit@1"
 ADOPT_FORMAT: Final = "taxcalc-consent/adopt@1"
 
@@ -167,7 +168,22 @@ class ValidateDocument(TypedDict):
 # ------------------------------------------------------------------------------------------- run@1
 
 OperationName = Literal["plan", "apply", "drift", "offboard"]
-ResultName = Literal["no-changes", "changes", "applied", "drift", "removed", "failed", "locked", "policy-violation"]
+ResultName = Literal[
+    "no-changes",
+    "changes",
+    "applied",
+    "drift",
+    "removed",
+    "failed",
+    "locked",
+    "policy-violation",
+    "refused",
+    "skipped",
+    "not-reached",
+]
+"""A tenant's outcome. ``refused``: its preview differs from its reviewed plan, so nothing was written;
+``skipped``: a run resumed with --resume found it already applied; ``not-reached``: an earlier ring stopped
+the run before its ring."""
 
 
 # "import" is a Python keyword, so this one takes the functional form.
@@ -186,10 +202,17 @@ class RunTenant(TypedDict):
     tenant: str
     file: str
     stack: str
+    ring: str | None
+    """The ring of ``_rollout.yaml`` the tenant is in; null without one."""
     result: ResultName | None
+    """Null while the run has not finished with the tenant (a report written as the run goes)."""
     changes: ChangeCounts
     resources: list[ResourceChangeEntry]
     error: str | None
+    differences: list[str]
+    """What differs from the reviewed plan (apply --plan): why the tenant was refused."""
+    note: str | None
+    """Why a tenant was skipped or not reached, or that its reviewed changes were already in place."""
     warnings: list[str]
     attempts: int
     duration_seconds: float
@@ -200,15 +223,73 @@ class RunSummary(TypedDict):
     results: dict[str, int]
 
 
+RingResultName = Literal["queued", "running", "passed", "stopped", "not-reached"]
+
+
+class RunRing(TypedDict):
+    """One ring of ``_rollout.yaml`` in an apply: how it went against its stop rule."""
+
+    name: str
+    tenants: int
+    failures: int
+    """Tenants failed, locked, blocked by policy or refused."""
+    max_failures: int
+    result: RingResultName
+
+
 class RunDocument(TypedDict):
     format: Literal["taxcalc-consent/run@1"]
     operation: OperationName
     started_at: str
     backend: str
     shard: str | None
-    exit_code: int
+    complete: bool
+    """False in a report written while the run goes: a run killed midway leaves it so (apply --resume)."""
+    exit_code: int | None
+    """Null until the run is complete."""
+    reviewed_plan: str | None
+    """apply --plan: the review@1 document whose changes were the only ones allowed."""
+    resumed_from: str | None
+    """apply --resume: the report of the run this one went on from."""
+    rings: list[RunRing]
     summary: RunSummary
     tenants: list[RunTenant]
+
+
+# ---------------------------------------------------------------------------------------- review@1
+
+
+class StackUpdate(TypedDict):
+    """The stack's last update in its backend (``pulumi stack history``), as the review saw it."""
+
+    version: int
+    kind: str
+    result: str
+    end_time: str | None
+
+
+class ReviewTenant(RunTenant):
+    """A tenant's preview (its run@1 entry: ``resources`` are the reviewed changes) and what it rested on."""
+
+    file_sha256: str
+    defaults_file: str | None
+    """The ``_defaults.yaml`` merged under the file (its policy and defaults), if its folder has one."""
+    defaults_sha256: str | None
+    stack_last_update: StackUpdate | None
+    """Null for a stack never updated."""
+
+
+class ReviewDocument(TypedDict):
+    """What ``plan`` previewed, recorded so that ``apply --plan`` applies exactly that and nothing else."""
+
+    format: Literal["taxcalc-consent/review@1"]
+    tool_version: str
+    started_at: str
+    backend: str
+    shard: str | None
+    exit_code: int
+    summary: RunSummary
+    tenants: list[ReviewTenant]
 
 
 # ----------------------------------------------------------------------------------------- audit@1
@@ -387,12 +468,13 @@ class AdoptDocument(TypedDict):
     tenants: list[AdoptTenant | AdoptFailedTenant]
 
 
-Document = PlanDocument | ValidateDocument | RunDocument | AuditDocument | AdoptDocument
+Document = PlanDocument | ValidateDocument | RunDocument | ReviewDocument | AuditDocument | AdoptDocument
 
 DOCUMENTS: dict[str, type[Any]] = {
     "plan": PlanDocument,
     "validate": ValidateDocument,
     "run": RunDocument,
+    "review": ReviewDocument,
     "audit": AuditDocument,
     "adopt": AdoptDocument,
 }

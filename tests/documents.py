@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
-_BY_FORMAT = {f"taxcalc-consent/{name}@1": name for name in ("plan", "validate", "run", "audit", "adopt")}
+_BY_FORMAT = {f"taxcalc-consent/{name}@1": name for name in ("plan", "validate", "run", "review", "audit", "adopt")}
 
 
 @cache

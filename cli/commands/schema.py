@@ -15,6 +15,7 @@ class SchemaName(StrEnum):
     plan = "plan"
     validate = "validate"
     run = "run"
+    review = "review"
     audit = "audit"
     adopt = "adopt"
 
@@ -25,7 +26,7 @@ def schema(
         SchemaName,
         typer.Argument(
             metavar="[NAME]",
-            help="tenant (the tenant file), or a document: plan, validate, run, audit, adopt.",
+            help="tenant (the tenant file), or a document: plan, validate, run, review, audit, adopt.",
         ),
     ] = SchemaName.tenant,
     out: OutOpt = None,

@@ -28,8 +28,9 @@ import asyncio
 import copy
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -97,6 +98,10 @@ class FakeBackend:
     """Stack -> message of a mandatory violation the attached policy pack reports on preview and update."""
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     env: dict[str, dict[str, str]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Stack -> its updates, oldest first, as ``pulumi stack history --json`` lists them (newest first there):
+    every update and destroy that got past the lock is one, failed ones included (pulumi/pulumi
+    pkg/backend/diy/backend.go ``apply`` records the update's result whatever it was); previews are none."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def factory(self, stack_name: str, env_vars: Mapping[str, str]) -> FakeStack:
@@ -171,11 +176,39 @@ class FakeStack:
         self.backend.record(self.name, "up", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
-        desired = self._program(emit)
-        self._policies(kwargs, emit)
-        counts = self._diff(self.backend.states[self.name], desired, emit, apply=True)
+        with self._update("update"):
+            desired = self._program(emit)
+            self._policies(kwargs, emit)
+            counts = self._diff(self.backend.states[self.name], desired, emit, apply=True)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
         return counts
+
+    def last_update(self) -> dict[str, Any] | None:
+        """``pulumi stack history --json --page-size 1``: the newest update, or None; a stack must exist."""
+        self._check_exists()
+        self.backend.record(self.name, "last_update", {})
+        with self.backend._lock:
+            updates = self.backend.history.get(self.name) or []
+            return dict(updates[-1]) if updates else None
+
+    @contextmanager
+    def _update(self, kind: str) -> Iterator[None]:
+        """One entry of the stack's history for an update or destroy, with its result."""
+        result = "failed"
+        try:
+            yield
+            result = "succeeded"
+        finally:
+            with self.backend._lock:
+                updates = self.backend.history.setdefault(self.name, [])
+                updates.append(
+                    {
+                        "version": len(updates) + 1,
+                        "kind": kind,
+                        "result": result,
+                        "endTime": f"2026-01-01T00:00:{len(updates):02d}Z",
+                    }
+                )
 
     def preview_destroy(self, **kwargs: Any) -> PreviewResult:
         self._check_exists()
@@ -191,7 +224,8 @@ class FakeStack:
         self.backend.record(self.name, "destroy", kwargs)
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
-        counts = self._diff(self.backend.states[self.name], {}, emit, apply=True)
+        with self._update("destroy"):
+            counts = self._diff(self.backend.states[self.name], {}, emit, apply=True)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
         return counts
 
