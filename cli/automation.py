@@ -127,7 +127,7 @@ class StackLike(Protocol):
 
     def last_update(self) -> Mapping[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` (keys ``version``, ``kind``, ``result``,
-        ``endTime``), or None for a stack never updated."""
+        ``startTime``, ``endTime``), or None for a stack never updated."""
         ...
 
 
@@ -433,6 +433,7 @@ class Engine:
             "version": int(entry.get("version", 0)),
             "kind": str(entry.get("kind", "")),
             "result": str(entry.get("result", "")),
+            "start_time": str(entry.get("startTime", "")),
             "end_time": str(end) if end else None,
         }
         return update, None

@@ -172,8 +172,8 @@ def differences(review: Review, tenant: str, file: str, now: Evidence, version: 
 def _update(update: StackUpdate | None) -> str:
     if update is None:
         return "never updated"
-    when = f" ended {update['end_time']}" if update["end_time"] else ""
-    return f"update {update['version']} ({update['kind']}, {update['result']}{when})"
+    number = f" {update['version']}" if update["version"] else ""  # self-managed backends number none
+    return f"{update['kind']}{number} started {update['start_time']} ({update['result']})"
 
 
 def review_entry(entry: Mapping[str, object], now: Evidence) -> ReviewTenant:

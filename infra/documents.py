@@ -263,8 +263,10 @@ class StackUpdate(TypedDict):
     """The stack's last update in its backend (``pulumi stack history``), as the review saw it."""
 
     version: int
+    """Pulumi Cloud numbers updates; self-managed backends (file, azblob, s3) say 0 for every one."""
     kind: str
     result: str
+    start_time: str
     end_time: str | None
 
 

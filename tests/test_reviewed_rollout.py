@@ -98,9 +98,10 @@ def test_plan_out_records_what_was_reviewed(fleet_dir: Path, backend: FakeBacken
     tailspin = by_tenant(document)["tailspin"]
     assert tailspin["result"] == "no-changes"
     assert tailspin["stack_last_update"] == {
-        "version": 1,
+        "version": 0,
         "kind": "update",
         "result": "succeeded",
+        "start_time": "2026-01-01T00:00:00Z",
         "end_time": "2026-01-01T00:00:00Z",
     }
 
@@ -191,7 +192,7 @@ def test_a_stack_moved_by_another_run_is_refused_but_changes_already_in_place_ar
     assert report["fabrikam"]["result"] == "refused"
     moved = [d for d in report["fabrikam"]["differences"] if d.startswith("the stack moved")]
     assert moved == [
-        "the stack moved: never updated when reviewed, now update 1 (update, succeeded ended 2026-01-01T00:00:00Z)"
+        "the stack moved: never updated when reviewed, now update started 2026-01-01T00:00:00Z (succeeded)"
     ]
     assert fabrikam.grants == {}
 

@@ -203,7 +203,10 @@ class FakeStack:
                 updates = self.backend.history.setdefault(self.name, [])
                 updates.append(
                     {
-                        "version": len(updates) + 1,
+                        "startTime": f"2026-01-01T00:00:{len(updates):02d}Z",
+                        # A self-managed backend numbers no update (pulumi/pulumi pkg/backend/diy/state.go
+                        # ``getHistory`` leaves UpdateInfo.Version 0); Pulumi Cloud does.
+                        "version": 0,
                         "kind": kind,
                         "result": result,
                         "endTime": f"2026-01-01T00:00:{len(updates):02d}Z",
