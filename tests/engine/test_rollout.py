@@ -48,17 +48,17 @@ def results(document: Mapping[str, Any]) -> dict[str, Any]:
 def spawn(w: World, *args: str, name: str) -> subprocess.Popen[str]:
     """``taxcalc-consent <args>`` in a process of its own (a second CI job, or one to kill), in its own
     session so that killing it takes its engine processes too; its output goes to ``<name>.log``."""
-    log = (w.root / f"{name}.log").open("w", encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, "-m", "taxcalc_consent.cli", *args],
-        cwd=w.root,
-        env=os.environ.copy(),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    with (w.root / f"{name}.log").open("w", encoding="utf-8") as log:  # the process keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "taxcalc_consent.cli", *args],
+            cwd=w.root,
+            env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def finished(w: World, process: subprocess.Popen[str], name: str, timeout: float = 900) -> tuple[int, str]:
