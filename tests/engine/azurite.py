@@ -178,3 +178,6 @@ def serve(executable: Path, workdir: Path) -> Iterator[Azurite]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -201,14 +201,12 @@ def throttled_grant_creation(emulator: GraphEmulator, monkeypatch: pytest.Monkey
     released, met = threading.Event(), threading.Event()
     original = emulator.handle
 
-    def handle(
-        method: str, raw_url: str, body: bytes, in_batch: bool = False, headers: Mapping[str, str] | None = None
-    ) -> tuple[int, dict[str, str], Any]:
+    def handle(method: str, raw_url: str, body: bytes, *args: Any, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
         if method == "POST" and "/oauth2PermissionGrants" in raw_url and not released.is_set():
             met.set()
             status, answer_headers, payload = _error(429, *_TRANSIENT_ERRORS[429])
             return status, {**answer_headers, "Retry-After": "1"}, payload
-        return original(method, raw_url, body, in_batch, headers)
+        return original(method, raw_url, body, *args, **kwargs)
 
     monkeypatch.setattr(emulator, "handle", handle)
     try:
