@@ -1,6 +1,7 @@
 """Benchmark: the fleet commands' own cost beside the engine's, and what grows with the number of tenants.
 
 Run: python benchmarks/fleet.py [--tenants 1 10] [--parallel 1 4 8] [--skip-engine]
+     python benchmarks/fleet.py --rollout 50 --parallel 8
 
 Without the engine (in this process, on the classes themselves), at 1, 10, 100 and 1,000 tenants:
 - redaction: every tenant with its own client secret; each tenant's texts (change descriptions,
@@ -24,6 +25,11 @@ holding the tenants), whole ``taxcalc-consent`` processes as a user runs them:
   (the issue's): ``apply`` runs the preview and the update, the second ``plan`` the preview alone. The
   first ``plan`` on a new stack shows 2 too, the preview that finds no stack and the one after ``stack
   init``, which names the stack without ``--stack`` and is not counted.
+- ``--rollout N``: a reviewed plan applied ring by ring: ``plan --out reviewed.json`` then ``apply --plan
+  reviewed.json`` over N tenants in three rings of ``_rollout.yaml`` (one canary, nine, the rest), wall time
+  in all and per ring, CPU as above, launches per tenant. Targets: every tenant applied as reviewed, every
+  ring passed, the tool's CPU under 5% of the engine's, and 3 launches per tenant for ``apply --plan`` (the
+  preview, ``stack history`` for the comparison with the review, the update).
 Prints each figure and ratio, and exits 1 if a target is missed.
 """
 
@@ -235,6 +241,24 @@ def engine_bin() -> Path | None:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def cloud_environment(cloud: Any, root: Path, base_env: dict[str, str], path_first: Sequence[Path]) -> dict[str, str]:
+    """The environment a ``taxcalc-consent`` process gets in a benchmark workspace over the emulated cloud."""
+    return {
+        **os.environ,
+        **base_env,
+        "PATH": os.pathsep.join([*map(str, path_first), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "PULUMI_CONFIG_PASSPHRASE": "benchmark-passphrase",
+        "PULUMI_BACKEND_URL": f"file://{root / '.pulumi-state'}",
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "ARM_METADATA_HOSTNAME": cloud.metadata_host,
+        "ARM_CLIENT_ID": cloud.automation.client_id,
+        "ARM_CLIENT_SECRET": cloud.automation.client_secret,
+        # The cloud is https only; its throwaway CA is trusted through these.
+        **cloud.certificates.trust_environment(),
+        "TAXCALC_CONSENT_ROOT": str(root),
+    }
+
+
 def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
     from tests.fakes.azuread_provider.plugin import install
     from tests.fakes.entra import FakeTenant
@@ -284,22 +308,7 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
                         f"tenant:\n  id: {tenant.tenant_id}\nconsent:\n  mode: organization\n", "utf-8"
                     )
                 with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
-                    env = {
-                        **os.environ,
-                        **base_env,
-                        "PATH": os.pathsep.join(
-                            [str(shim_dir), str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
-                        ),
-                        "PULUMI_CONFIG_PASSPHRASE": "benchmark-passphrase",
-                        "PULUMI_BACKEND_URL": f"file://{root / '.pulumi-state'}",
-                        "PULUMI_PYTHON_CMD": sys.executable,
-                        "ARM_METADATA_HOSTNAME": cloud.metadata_host,
-                        "ARM_CLIENT_ID": cloud.automation.client_id,
-                        "ARM_CLIENT_SECRET": cloud.automation.client_secret,
-                        # The cloud is https only; its throwaway CA is trusted through these.
-                        **cloud.certificates.trust_environment(),
-                        "TAXCALC_CONSENT_ROOT": str(root),
-                    }
+                    env = cloud_environment(cloud, root, base_env, [shim_dir, bin_dir])
                     for label, command in (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"])):
                         log.write_text("", encoding="utf-8")
                         argv = [sys.executable, str(runner), *command, "tenants", "--parallel", str(parallel), "--json"]
@@ -323,6 +332,118 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
                             missed += most > LAUNCH_TARGET
     print(f"  target: launches per tenant on a stack that exists (apply, plan (2)) <= {LAUNCH_TARGET}")
     missed += tool_share_per_tenant(cpu)
+    return missed
+
+
+ROLLOUT = """\
+pause: 0s
+rings:
+  - name: canary
+    tenants: [firm-000]
+  - name: early
+    tenants: ["firm-00[1-9]"]
+  - name: rest
+    tenants: ["*"]
+"""
+ROLLOUT_LAUNCH_TARGET = 3
+"""apply --plan on a new stack: the preview, ``stack history`` for the review's comparison, the update."""
+
+
+def rollout(count: int, parallel: int) -> int:
+    """``plan --out reviewed.json`` then ``apply --plan reviewed.json`` over ``count`` tenants in three rings
+    (a canary, nine more, the rest), as the merge of a reviewed pull request runs them."""
+    from tests.fakes.azuread_provider.plugin import install
+    from tests.fakes.entra import FakeTenant
+    from tests.fakes.entra_cloud import serve_cloud
+    from tests.fakes.example_tenants import PUBLISHED_APPS
+
+    bin_dir = engine_bin()
+    if bin_dir is None:
+        print("\nno Pulumi engine: rollout figures skipped")
+        return 1
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        base_env = {
+            "PULUMI_HOME": str(work / "pulumi-home"),
+            "PULUMI_SKIP_UPDATE_CHECK": "1",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        }
+        install(str(bin_dir / "pulumi"), base_env, work)
+        log = work / "launches.log"
+        shim_dir = work / "shim"
+        shim_dir.mkdir()
+        shim = shim_dir / "pulumi"
+        shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{bin_dir / "pulumi"}" "$@"\n', "utf-8")
+        shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+        runner = work / "runner.py"
+        runner.write_text(RUNNER, encoding="utf-8")
+        tenants = [FakeTenant(str(uuid.UUID(int=0xBE_0000_0000_4000_8000_0000_0000_0000 + n))) for n in range(count)]
+        root = work / "workspace"
+        (root / "tenants").mkdir(parents=True)
+        (root / ".pulumi-state").mkdir()
+        (root / "tenants" / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", "utf-8")
+        (root / "tenants" / "_rollout.yaml").write_text(ROLLOUT, "utf-8")
+        for n, tenant in enumerate(tenants):
+            (root / "tenants" / f"firm-{n:03d}.yaml").write_text(
+                f"tenant:\n  id: {tenant.tenant_id}\nconsent:\n  mode: organization\n", "utf-8"
+            )
+        print(f"\nrings: {count} tenants in three rings (1, 9, {count - 10}), --parallel {parallel}")
+        print(
+            f"  {'command':<14}{'wall':>9}{'wall/tenant':>13}{'tool CPU':>10}{'engine CPU':>11}{'tool/engine':>13}"
+            f"{'launches/tenant':>17}"
+        )
+        with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
+            env = cloud_environment(cloud, root, base_env, [shim_dir, bin_dir])
+            commands = (
+                ("plan --out", ["plan", "--out", "reviewed.json"]),
+                ("apply --plan", ["apply", "--yes", "--plan", "reviewed.json", "--out", "run.json"]),
+            )
+            ring_walls: dict[str, float] = {}
+            for label, command in commands:
+                log.write_text("", encoding="utf-8")
+                argv = [sys.executable, str(runner), *command, "tenants", "--parallel", str(parallel)]
+                started = time.perf_counter()
+                process = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                assert process.stderr is not None
+                ring_started = started
+                for raw in process.stderr:  # "ring NAME: N tenant(s) to run" ... "ring NAME: ... passed"
+                    line = raw.decode("utf-8", "replace")
+                    if line.startswith("ring ") and "to run" in line:
+                        ring_started = time.perf_counter()
+                    elif line.startswith("ring ") and line.rstrip().endswith(("passed", "stopped")):
+                        ring_walls[line.split()[1].rstrip(":")] = time.perf_counter() - ring_started
+                process.wait()
+                wall = time.perf_counter() - started
+                usage = json.loads(Path(str(runner) + ".usage").read_text(encoding="utf-8"))
+                if usage["code"] not in (0, 3):
+                    raise SystemExit(f"{' '.join(command)} exited {usage['code']}")
+                launches = [line for line in log.read_text(encoding="utf-8").splitlines() if "--stack" in line]
+                per_tenant = Counter(line.split("--stack ")[1].split()[0] for line in launches)
+                most = max(per_tenant.values()) if per_tenant else 0
+                share = usage["tool"] / usage["engine"]
+                print(
+                    f"  {label:<14}{wall:>8.1f}s{wall / count:>12.2f}s{usage['tool']:>9.2f}s{usage['engine']:>10.2f}s"
+                    f"{share:>12.1%}{most:>17}"
+                )
+                missed += share > TOOL_SHARE_TARGET
+                if label == "apply --plan":
+                    missed += most > ROLLOUT_LAUNCH_TARGET
+            report = json.loads((root / "run.json").read_text(encoding="utf-8"))
+            applied = sum(t["result"] == "applied" for t in report["tenants"])
+            rings = ", ".join(
+                f"{r['name']} {r['tenants']} tenant(s) {ring_walls.get(r['name'], 0.0):.1f}s {r['result']}"
+                for r in report["rings"]
+            )
+            print(f"  apply --plan by ring: {rings}")
+            print(
+                f"  applied as reviewed: {applied} of {count}; grants in Entra: {sum(len(t.grants) for t in tenants)}"
+            )
+            missed += applied != count or any(r["result"] != "passed" for r in report["rings"])
+    print(
+        f"  targets: tool/engine <= {TOOL_SHARE_TARGET:.0%}; "
+        f"apply --plan launches per tenant <= {ROLLOUT_LAUNCH_TARGET}"
+    )
     return missed
 
 
@@ -352,8 +473,16 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--parallel", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--skip-engine", action="store_true")
+    parser.add_argument(
+        "--rollout",
+        type=int,
+        metavar="N",
+        help="only the rings run: plan --out, then apply --plan of N tenants in three rings (at the first --parallel)",
+    )
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.rollout:
+        return 1 if rollout(args.rollout, args.parallel[0]) else 0
     missed = redaction() + progress()
     if not args.skip_engine:
         missed += engine(args.tenants, args.parallel)
