@@ -351,7 +351,8 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     context.code = code
     render_summary(runs, operation)
     if operation == "plan":
-        emit(review_document(context), json_output=options.json_output, out=options.report)
+        if options.json_output or options.report is not None:
+            emit(review_document(context), json_output=options.json_output, out=options.report)
     else:
         if options.report is not None:
             report.write()
@@ -446,9 +447,11 @@ def _run_wave(engine: Engine, context: _RunContext, wave: Wave[TenantRun], redac
                 render_notes(pending)
             elif options.yes or is_interactive():
                 say("nothing was changed")
+                wave.declined = True
             else:
                 say("nothing was changed: run again with --yes to go ahead")
-    wave.result = "stopped" if wave.past_its_rule() else "passed"
+                wave.declined = True
+    wave.result = "stopped" if wave.past_its_rule() or wave.declined else "passed"
     if wave.ring is not None:
         say(f"ring {wave.ring.name}: {wave.failures()} failure(s), {wave.ring.max_failures} allowed: {wave.result}")
 
@@ -503,7 +506,9 @@ _PREVIEWED = ("changes", "no-changes")
 def _not_reached(later: Sequence[Wave[TenantRun]], stopped: Wave[TenantRun]) -> None:
     assert stopped.ring is not None
     why = (
-        f"ring {stopped.ring.name} stopped the run: {stopped.failures()} failure(s), "
+        f"ring {stopped.ring.name}'s changes were not confirmed"
+        if stopped.declined
+        else f"ring {stopped.ring.name} stopped the run: {stopped.failures()} failure(s), "
         f"{stopped.ring.max_failures} allowed"
     )
     names: list[str] = []
@@ -557,7 +562,9 @@ def _refuse_mandatory_violations(plans: Sequence[ConsentPlan]) -> None:
 
 
 def exit_code(operation: Operation, runs: Sequence[TenantRun], options: FleetOptions) -> ExitCode:
-    if any(r.result in ("failed", "locked", "refused", "not-reached") for r in runs):
+    # Tenants not reached are not counted here: a ring stopped the run for failures counted already, or its
+    # changes were declined (changes pending, 3).
+    if any(r.result in ("failed", "locked", "refused") for r in runs):
         return ExitCode.FAILED
     if any(r.result == "policy-violation" for r in runs):
         return ExitCode.INVALID

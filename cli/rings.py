@@ -34,6 +34,8 @@ class Wave(Generic[R]):
     ring: Ring | None
     runs: list[R] = field(default_factory=list)
     result: RingResultName = "queued"
+    declined: bool = False
+    """Its changes were not confirmed (at a terminal, or no --yes): the run stops after it too."""
 
     @property
     def name(self) -> str | None:

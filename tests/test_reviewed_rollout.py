@@ -325,6 +325,28 @@ def test_the_report_is_written_as_the_run_goes(
     assert [r["result"] for r in during["rings"]] == ["passed", "queued", "queued"]
 
 
+def test_at_a_terminal_each_ring_is_confirmed_and_declining_one_stops_the_run(
+    fleet_dir: Path, backend: FakeBackend, tmp_path: Path, pauses: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (fleet_dir / "_rollout.yaml").write_text(ROLLOUT, encoding="utf-8")
+    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+
+    out = tmp_path / "run.json"
+    result = invoke("apply", "--out", str(out), str(fleet_dir), input="y\nn\n")
+
+    assert result.exit_code == 3, result.output  # changes left pending
+    assert "in ring canary?" in result.stderr and "in ring early?" in result.stderr
+    assert "in ring rest?" not in result.stderr
+    assert {t["tenant"]: t["result"] for t in read(out)["tenants"]} == {
+        "contoso": "applied",
+        "fabrikam": "changes",
+        "northwind": "changes",
+        "tailspin": "not-reached",
+    }
+    assert "ring early's changes were not confirmed; not reached: tailspin" in result.stderr
+    assert backend.methods("tailspin") == []
+
+
 def test_one_ring_alone(fleet_dir: Path, backend: FakeBackend, pauses: list[int]) -> None:
     (fleet_dir / "_rollout.yaml").write_text(ROLLOUT, encoding="utf-8")
     result = invoke("apply", "--yes", "--ring", "early", "--json", str(fleet_dir))
