@@ -31,7 +31,8 @@ def plan(
     shard: ShardOpt = None,
     backend: BackendOpt = None,
 ) -> ExitCode:
-    """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra."""
+    """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra
+    (--out FILE then records what was reviewed, for apply --plan FILE)."""
     if not offline:
         from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
 
