@@ -289,16 +289,18 @@ def run_fleet(operation: Operation, paths: Sequence[Path], options: FleetOptions
     started_at = datetime.now(UTC)
     check_out(options.report)
     plans = load_plans(paths)
-    check_out(options.report)  # again, now that the files are read: an --out naming one is refused before any change
+    review = read_review(options.reviewed_plan) if options.reviewed_plan else None
+    previous = read_previous_run(options.resume) if options.resume else None
+    rollout, ring_of = _rollout(operation, plans, options.ring)
+    # Again, now that every input is read (the review, the report resumed and _rollout.yaml too): an --out naming
+    # one is refused before any change.
+    check_out(options.report)
     _refuse_mandatory_violations(plans)
     if operation == "apply" and not options.yes and not is_interactive():
         raise FleetUsageError(
             "apply changes tenants: pass --yes, or run it at a terminal to confirm; nothing was changed"
         )
-    review = read_review(options.reviewed_plan) if options.reviewed_plan else None
-    previous = read_previous_run(options.resume) if options.resume else None
     selected = select_shard(plans, options.shard)
-    rollout, ring_of = _rollout(operation, plans, options.ring)
     if options.ring is not None:
         selected = [p for p in selected if ring_of[p.tenant] == options.ring]
     settings, problems = engine_setup.prerequisites(options.backend, selected, os.environ)

@@ -29,7 +29,11 @@ from taxcalc_consent.cli.events import ResourceChange
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.documents import REVIEW_FORMAT, ReviewDocument, ReviewTenant, StackUpdate
 from taxcalc_consent.infra.errors import TaxcalcConsentError
+from taxcalc_consent.infra.files import Unreadable, read_regular_file
 from taxcalc_consent.infra.loader import DEFAULTS_FILE
+
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+"""A review or a run report of a very large fleet is tens of megabytes; anything past this is not one."""
 
 PACKAGE = "taxcalc-consent"
 
@@ -97,11 +101,13 @@ def read_review(path: Path) -> Review:
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReviewError(f"--plan {path}: {exc.strerror or exc}") from None
+        data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected="the review@1 document `plan --out` wrote")
+    except Unreadable as exc:
+        raise ReviewError(f"--plan {path}: {exc}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ReviewError(f"--plan {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not a review `plan --out` wrote")
     try:
-        raw = json.loads(text)
+        raw = json.loads(data)
     except ValueError as exc:
         raise ReviewError(f"--plan {path}: not JSON ({exc}); pass the file `plan --out` wrote") from None
     found = raw.get("format") if isinstance(raw, dict) else None

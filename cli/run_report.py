@@ -20,7 +20,7 @@ from pathlib import Path
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.documents import RUN_FORMAT, RunDocument, to_json
 from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.files import write_atomically
+from taxcalc_consent.infra.files import TargetRefused, Unreadable, read_regular_file, write_atomically
 
 DONE_RESULTS = frozenset({"applied", "no-changes", "skipped"})
 """Results after which an apply has nothing left to do for a tenant: what --resume skips."""
@@ -61,7 +61,12 @@ class ReportWriter:
         with self._lock:
             text = to_json(self._build())
             try:
+                # Whole or not at all (infra/files.py). That the path names no input was checked once every input
+                # was read (console.check_out); not again here, where files.py would judge by inode, and the
+                # stack settings rewritten meanwhile free inodes a new report file can be given.
                 write_atomically(self.path, text)
+            except TargetRefused as exc:
+                self.failure = f"--out {self.path}: {exc}"
             except OSError as exc:
                 # The run goes on (stopping it midway would be worse); the final write reports the failure.
                 self.failure = f"cannot write {self.path}: {exc.strerror or exc}"
@@ -86,10 +91,16 @@ def read_previous_run(path: Path) -> PreviousRun:
     """Read the report of an apply to go on from. Raises ResumeError (exit 2) saying what is wrong with it."""
     from pydantic import TypeAdapter, ValidationError
 
+    from taxcalc_consent.cli.review import MAX_DOCUMENT_BYTES
+
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ResumeError(f"--resume {path}: {exc.strerror or exc}") from None
+        data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected="the report an apply wrote with --out")
+    except Unreadable as exc:
+        raise ResumeError(f"--resume {path}: {exc}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ResumeError(f"--resume {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not a report an apply wrote")
+    try:
+        raw = json.loads(data)
     except ValueError as exc:
         raise ResumeError(f"--resume {path}: not JSON ({exc}); pass the report an apply wrote with --out") from None
     found = raw.get("format") if isinstance(raw, dict) else None

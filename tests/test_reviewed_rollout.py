@@ -245,6 +245,14 @@ def test_a_plan_that_is_not_a_review_is_exit_2_before_anything_runs(
     assert backend.calls == []
 
 
+def test_the_review_is_never_overwritten_by_the_report(fleet_dir: Path, backend: FakeBackend, tmp_path: Path) -> None:
+    plan = reviewed(fleet_dir, tmp_path, str(fleet_dir / "contoso.yaml"))
+    before = plan.read_bytes()
+    result = invoke("apply", "--yes", "--plan", str(plan), "--out", str(plan), str(fleet_dir / "contoso.yaml"))
+    assert result.exit_code == 2, result.output
+    assert plan.read_bytes() == before and backend.tenants["contoso"].grants == {}
+
+
 # -------------------------------------------------------------------------------------------- rings
 
 
@@ -312,7 +320,8 @@ def test_the_report_is_written_as_the_run_goes(
     seen: list[dict[str, Any]] = []
     monkeypatch.setattr(fleet, "sleep", lambda seconds: seen.append(read(out)))
 
-    assert invoke("apply", "--yes", "--out", str(out), str(fleet_dir)).exit_code == 0
+    result = invoke("apply", "--yes", "--out", str(out), str(fleet_dir))
+    assert result.exit_code == 0, result.output
 
     during = seen[0]  # in the pause after the canary: what a run killed then leaves
     assert during["complete"] is False and during["exit_code"] is None
