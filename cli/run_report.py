@@ -61,10 +61,8 @@ class ReportWriter:
         with self._lock:
             text = to_json(self._build())
             try:
-                # Whole or not at all (infra/files.py). That the path names no input was checked once every input
-                # was read (console.check_out); not again here, where files.py would judge by inode, and the
-                # stack settings rewritten meanwhile free inodes a new report file can be given.
-                write_atomically(self.path, text)
+                # The one writer's rules (infra/files.py): whole or not at all, never over what this run read.
+                write_atomically(self.path, text, inputs_protected=True)
             except TargetRefused as exc:
                 self.failure = f"--out {self.path}: {exc}"
             except OSError as exc:

@@ -191,7 +191,15 @@ def atomic_writer(path: Path, *, exclusive: bool = False, inputs_protected: bool
             os.unlink(temporary)
         else:
             writable_target(target, inputs_protected=inputs_protected)
+            try:
+                replaced = os.stat(target)
+            except OSError:
+                replaced = None
             os.replace(temporary, target)
+            if replaced is not None:
+                # The file read before is gone: its inode may now be given to any new file (a report written
+                # later), which must not be taken for an input this run read.
+                _read.discard((replaced.st_dev, replaced.st_ino))
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -468,3 +468,20 @@ def test_resume_refuses_another_operations_report_and_another_backend(
     invoke("apply", "--yes", "--out", str(first), str(fleet_dir / "contoso.yaml"))
     elsewhere = invoke("apply", "--yes", "--resume", str(first), "--backend", "file:///elsewhere", str(fleet_dir))
     assert elsewhere.exit_code == 2 and "resume with the same --backend" in elsewhere.stderr
+
+
+def test_a_file_the_tool_replaced_is_no_longer_an_input_whose_inode_a_report_could_be_given(tmp_path: Path) -> None:
+    """Stack settings are read and then replaced while a run goes on; the inode the old file held is free for
+    the next new file, such as the report's, which must not then be refused as "a file this run read"."""
+    from taxcalc_consent.infra import files
+
+    settings, report = tmp_path / "Pulumi.contoso.yaml", tmp_path / "run.json"
+    settings.write_text("config: {}\n", encoding="utf-8")
+    files.read_regular_file(settings, 1024)
+    old = settings.stat()
+    files.write_atomically(settings, "config: {a: b}\n")
+    assert (old.st_dev, old.st_ino) not in files.files_read()
+    files.write_atomically(report, "{}\n", inputs_protected=True)  # whatever inode it was given
+    files.read_regular_file(report, 1024)
+    with pytest.raises(files.ReadByThisRun):  # an input that still exists stays protected
+        files.write_atomically(report, "{}\n", inputs_protected=True)
