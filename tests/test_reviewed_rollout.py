@@ -18,7 +18,18 @@ from taxcalc_consent.cli.automation import Engine
 from tests.conftest import ROOT
 from tests.documents import check_document
 from tests.fakes.pulumi_engine import FakeBackend
-from tests.test_fleet import ALICE, PASSPHRASE, TENANT_IDS, by_tenant, entra, invoke, organization, report_of
+from tests.test_fleet import (
+    ALICE,
+    AUTOMATION_APP,
+    AUTOMATION_SECRET,
+    PASSPHRASE,
+    TENANT_IDS,
+    by_tenant,
+    entra,
+    invoke,
+    organization,
+    report_of,
+)
 
 ROLLOUT = """\
 pause: 5m
@@ -43,6 +54,8 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARM_CLIENT_ID", AUTOMATION_APP)  # a way for every tenant to sign in (infra.signin)
+    monkeypatch.setenv("ARM_CLIENT_SECRET", AUTOMATION_SECRET)
     fake = FakeBackend(root, {name: entra(name) for name in TENANT_IDS})
     monkeypatch.setattr(automation, "connect", lambda settings: Engine(settings, fake.factory))
     return fake
