@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from taxcalc_consent.cli.events import ResourceChange
 from taxcalc_consent.cli.exit_codes import ExitCode
@@ -33,6 +34,7 @@ from taxcalc_consent.infra.files import Unreadable, read_regular_file
 from taxcalc_consent.infra.loader import DEFAULTS_FILE
 
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+T = TypeVar("T")
 """A review or a run report of a very large fleet is tens of megabytes; anything past this is not one."""
 
 PACKAGE = "taxcalc-consent"
@@ -94,33 +96,40 @@ class Review:
     tenants: Mapping[str, ReviewTenant]
 
 
-def read_review(path: Path) -> Review:
-    """Read and check a review@1 document. Raises ReviewError (exit 2) saying what is wrong with it."""
+def read_document(
+    path: Path, option: str, expected_format: str, document_type: type[T], made_by: str, error: type[Exception]
+) -> T:
+    """A document the tool wrote, read back for ``option`` (``--plan``, ``--resume``) as every input is read
+    (a regular file, capped), then checked against its type. Raises ``error`` (exit 2) saying what is wrong and
+    which file to pass instead (``made_by``: "the file `plan --out` wrote")."""
     import json
 
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected="the review@1 document `plan --out` wrote")
+        data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected=made_by)
     except Unreadable as exc:
-        raise ReviewError(f"--plan {path}: {exc}") from None
+        raise error(f"{option} {path}: {exc}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise ReviewError(f"--plan {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not a review `plan --out` wrote")
+        raise error(f"{option} {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not {made_by}")
     try:
         raw = json.loads(data)
     except ValueError as exc:
-        raise ReviewError(f"--plan {path}: not JSON ({exc}); pass the file `plan --out` wrote") from None
+        raise error(f"{option} {path}: not JSON ({exc}); pass {made_by}") from None
     found = raw.get("format") if isinstance(raw, dict) else None
-    if found != REVIEW_FORMAT:
-        raise ReviewError(
-            f"--plan {path}: format is {found!r}, expected {REVIEW_FORMAT!r}: pass the file `plan --out` wrote"
-        )
+    if found != expected_format:
+        raise error(f"{option} {path}: format is {found!r}, expected {expected_format!r}: pass {made_by}")
     try:
-        document: ReviewDocument = TypeAdapter(ReviewDocument).validate_python(raw, strict=True)
+        return TypeAdapter(document_type).validate_python(raw, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ReviewError(f"--plan {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        raise error(f"{option} {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+
+
+def read_review(path: Path) -> Review:
+    """Read and check a review@1 document. Raises ReviewError (exit 2) saying what is wrong with it."""
+    document = read_document(path, "--plan", REVIEW_FORMAT, ReviewDocument, "the file `plan --out` wrote", ReviewError)
     return Review(str(path), document["tool_version"], {t["tenant"]: t for t in document["tenants"]})
 
 

@@ -11,7 +11,6 @@ No rich, no typer: data in, data out.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from taxcalc_consent.cli.exit_codes import ExitCode
 from taxcalc_consent.infra.documents import RUN_FORMAT, RunDocument, to_json
 from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.files import TargetRefused, Unreadable, read_regular_file, write_atomically
+from taxcalc_consent.infra.files import TargetRefused, write_atomically
 
 DONE_RESULTS = frozenset({"applied", "no-changes", "skipped"})
 """Results after which an apply has nothing left to do for a tenant: what --resume skips."""
@@ -87,31 +86,11 @@ class PreviousRun:
 
 def read_previous_run(path: Path) -> PreviousRun:
     """Read the report of an apply to go on from. Raises ResumeError (exit 2) saying what is wrong with it."""
-    from pydantic import TypeAdapter, ValidationError
+    from taxcalc_consent.cli.review import read_document
 
-    from taxcalc_consent.cli.review import MAX_DOCUMENT_BYTES
-
-    try:
-        data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected="the report an apply wrote with --out")
-    except Unreadable as exc:
-        raise ResumeError(f"--resume {path}: {exc}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ResumeError(f"--resume {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not a report an apply wrote")
-    try:
-        raw = json.loads(data)
-    except ValueError as exc:
-        raise ResumeError(f"--resume {path}: not JSON ({exc}); pass the report an apply wrote with --out") from None
-    found = raw.get("format") if isinstance(raw, dict) else None
-    if found != RUN_FORMAT:
-        raise ResumeError(
-            f"--resume {path}: format is {found!r}, expected {RUN_FORMAT!r}: pass an apply's --out report"
-        )
-    try:
-        document: RunDocument = TypeAdapter(RunDocument).validate_python(raw, strict=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ResumeError(f"--resume {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+    document = read_document(
+        path, "--resume", RUN_FORMAT, RunDocument, "the report an apply wrote with --out", ResumeError
+    )
     if document["operation"] != "apply":
         raise ResumeError(f"--resume {path}: a report of {document['operation']}, not of apply: nothing to go on from")
     return PreviousRun(
