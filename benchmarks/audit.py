@@ -176,10 +176,10 @@ def round_trips(base_url: str, folder: Path) -> list[list[dict[str, Any]]]:
     """
     import httpx
 
-    from taxcalc_consent.cli.graph_reads import per_tenant
-    from taxcalc_consent.cli.options import CloudName
-    from taxcalc_consent.cli.pipeline import load_plans
-    from taxcalc_consent.infra.audit import audit_tenant
+    from taxcalc_consent.cli.fleet.graph_reads import per_tenant
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
+    from taxcalc_consent.cli.ui.options import CloudName
+    from taxcalc_consent.infra.graph.audit import audit_tenant
 
     sent: list[tuple[float, float, dict[str, Any]]] = []
     lock = threading.Lock()
@@ -330,9 +330,9 @@ def fleet(args: argparse.Namespace) -> int:
 
 def audit_work(users: int) -> Callable[[], object]:
     """``audit_tenant`` for a tenant of ``users`` users, its snapshot read once from the emulator."""
-    from taxcalc_consent.cli.pipeline import load_plans
-    from taxcalc_consent.infra.audit import audit_tenant, read_tenant
-    from taxcalc_consent.infra.graph import GraphClient
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
+    from taxcalc_consent.infra.graph.audit import audit_tenant, read_tenant
+    from taxcalc_consent.infra.graph.client import GraphClient
     from tests.fakes import graph_emulator
 
     with tempfile.TemporaryDirectory() as tmp:

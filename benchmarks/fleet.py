@@ -118,7 +118,7 @@ def redaction_cost(tenants: int, make: Callable[[Sequence[str]], Callable[[str],
 
 
 def redaction() -> int:
-    from taxcalc_consent.cli.engine_setup import Redactor
+    from taxcalc_consent.cli.fleet.engine_setup import Redactor
 
     print("\nredaction, per tenant (a client secret each; 6 texts per tenant)")
     now = {n: redaction_cost(n, Redactor) for n in SIZES}
@@ -140,9 +140,9 @@ def redaction() -> int:
 
 
 def fleet_runs(tenants: int) -> list[Any]:
-    from taxcalc_consent.cli import fleet
-    from taxcalc_consent.cli.events import ResourceChange
-    from taxcalc_consent.infra.plan import AppPlan, ConsentPlan, ServicePrincipalPlan
+    from taxcalc_consent.cli.fleet import fleet
+    from taxcalc_consent.cli.fleet.events import ResourceChange
+    from taxcalc_consent.infra.model.plan import AppPlan, ConsentPlan, ServicePrincipalPlan
 
     plan = ConsentPlan(
         tenant="client",
@@ -163,7 +163,7 @@ def fleet_runs(tenants: int) -> list[Any]:
 
 def table_of_every_tenant(runs: Sequence[Any]) -> Any:
     """The display before: a row for every tenant, redrawn whole."""
-    from taxcalc_consent.cli import fleet
+    from taxcalc_consent.cli.fleet import fleet
 
     table = fleet.tenants_table(runs, "state", lambda run: run.state, lambda run: run.elapsed())
     table.show_edge = table.pad_edge = False
@@ -184,7 +184,7 @@ def frame_cost(render: Callable[[], Any]) -> float:
 
 
 def progress() -> int:
-    from taxcalc_consent.cli import fleet
+    from taxcalc_consent.cli.fleet import fleet
 
     rate = fleet.Progress.REFRESH_PER_SECOND
     print(

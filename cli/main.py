@@ -23,9 +23,9 @@ from taxcalc_consent.cli.commands.offboard import offboard
 from taxcalc_consent.cli.commands.plan import plan
 from taxcalc_consent.cli.commands.schema import schema
 from taxcalc_consent.cli.commands.validate import validate
-from taxcalc_consent.cli.console import exits
-from taxcalc_consent.cli.options import DebugOpt
-from taxcalc_consent.infra.errors import redact
+from taxcalc_consent.cli.ui.console import exits
+from taxcalc_consent.cli.ui.options import DebugOpt
+from taxcalc_consent.infra.model.errors import redact
 
 
 @contextmanager

@@ -43,10 +43,10 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from taxcalc_consent.infra.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.consent_settings import MANAGED_USER_CONSENT, parse_reviewer_query
-from taxcalc_consent.infra.errors import SpecError, TaxcalcConsentError
-from taxcalc_consent.infra.kinds import (
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.model.consent_settings import MANAGED_USER_CONSENT, parse_reviewer_query
+from taxcalc_consent.infra.model.errors import SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.model.kinds import (
     ResourceKind,
     access_assignment,
     admin_consent_workflow,
@@ -56,9 +56,9 @@ from taxcalc_consent.infra.kinds import (
     service_principal,
     user_consent_setting,
 )
-from taxcalc_consent.infra.kinds import stack_name as stack_name_from_urn
-from taxcalc_consent.infra.loader import load_tenants
-from taxcalc_consent.infra.plan import (
+from taxcalc_consent.infra.model.kinds import stack_name as stack_name_from_urn
+from taxcalc_consent.infra.model.loader import load_tenants
+from taxcalc_consent.infra.model.plan import (
     AccessAssignment,
     AdminConsentWorkflowPlan,
     AppPlan,
@@ -70,8 +70,8 @@ from taxcalc_consent.infra.plan import (
     ServicePrincipalPlan,
     build_plan,
 )
-from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES
-from taxcalc_consent.infra.workspace import TENANT_FILE_KEY, engine_root, open_workspace, read_stack_settings
+from taxcalc_consent.infra.model.profiles import DEFAULT_PROFILE, PROFILES
+from taxcalc_consent.infra.model.workspace import TENANT_FILE_KEY, engine_root, open_workspace, read_stack_settings
 from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
     RULES,
     TENANT_FILE_PROPERTY,
@@ -84,7 +84,7 @@ from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-e
 
 TENANT_FILE_CONFIG = TENANT_FILE_KEY
 """Policy config property (``--policy-pack-config``) naming the tenant file; wins over the stack config (whose key,
-``taxcalc-consent:tenantFile``, the program reads its tenant file from: infra/program.py)."""
+``taxcalc-consent:tenantFile``, the program reads its tenant file from: infra/program/stack.py)."""
 
 _LEVELS = {
     "mandatory": EnforcementLevel.MANDATORY,

@@ -18,12 +18,12 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Literal
 
-from taxcalc_consent.infra.catalog import PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.errors import MAX_PROBLEMS_PER_FILE, MoreProblems, Problem, did_you_mean, quote
-from taxcalc_consent.infra.loader import KeyPath, LoadedTenant
-from taxcalc_consent.infra.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
-from taxcalc_consent.infra.profiles import DEFAULT_PROFILE, PROFILES, Profile
-from taxcalc_consent.infra.spec import PolicyConfig, PolicyException
+from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
+from taxcalc_consent.infra.model.errors import MAX_PROBLEMS_PER_FILE, MoreProblems, Problem, did_you_mean, quote
+from taxcalc_consent.infra.model.loader import KeyPath, LoadedTenant
+from taxcalc_consent.infra.model.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
+from taxcalc_consent.infra.model.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from taxcalc_consent.infra.model.spec import PolicyConfig, PolicyException
 
 
 @dataclass(frozen=True)

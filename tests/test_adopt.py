@@ -10,11 +10,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from taxcalc_consent.cli import engine_setup
+from taxcalc_consent.cli.fleet import engine_setup
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.adopt import read_adoption, write_adoption
-from taxcalc_consent.infra.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
-from taxcalc_consent.infra.workspace import ROOT_ENV
+from taxcalc_consent.infra.graph.adopt import read_adoption, write_adoption
+from taxcalc_consent.infra.model.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.model.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.adopt import read_adoption
-from taxcalc_consent.infra.kinds import delegated_grant
-from taxcalc_consent.infra.program import load_plan
+from taxcalc_consent.infra.graph.adopt import read_adoption
+from taxcalc_consent.infra.model.kinds import delegated_grant
+from taxcalc_consent.infra.program.stack import load_plan
 from tests.conftest import CLIENT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.graph_emulator import serve

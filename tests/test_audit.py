@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.consent_settings import UserConsent, classify_user_consent, predict_experience
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.model.consent_settings import UserConsent, classify_user_consent, predict_experience
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli.audit_html import INDEX
 from taxcalc_consent.cli.commands.audit import write_report
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.cli.ui.audit_html import INDEX
 from tests.conftest import CLIENT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from taxcalc_consent.cli.automation import EVENT_LOG_POLL, CliStack, EventLog
+from taxcalc_consent.cli.fleet.automation import EVENT_LOG_POLL, CliStack, EventLog
 
 # A stand-in for the Pulumi CLI v3.274.1, for what CliStack relies on:
 # - `pulumi version` prints the version (PulumiCommand checks it);

@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.consent_settings import (
+from taxcalc_consent.infra.model.consent_settings import (
     DIRECTORY_ROLES,
     classify_user_consent,
     parse_reviewer_query,
@@ -24,10 +24,10 @@ from taxcalc_consent.infra.consent_settings import (
     with_self_consent_entries,
     with_user_consent,
 )
-from taxcalc_consent.infra.errors import SpecError
-from taxcalc_consent.infra.loader import load_tenants
-from taxcalc_consent.infra.plan import build_plan, predict_users
-from taxcalc_consent.infra.schema import tenant_file_schema
+from taxcalc_consent.infra.model.errors import SpecError
+from taxcalc_consent.infra.model.loader import load_tenants
+from taxcalc_consent.infra.model.plan import build_plan, predict_users
+from taxcalc_consent.infra.model.schema import tenant_file_schema
 from taxcalc_consent.policies.rules import evaluate
 from tests.conftest import CLIENT_ID, TENANT_ID
 from tests.documents import parse_document

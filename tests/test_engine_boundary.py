@@ -1,4 +1,4 @@
-"""One seam to the engine: only ``cli/automation.py`` imports ``pulumi.automation`` at run time."""
+"""One seam to the engine: only ``cli/fleet/automation.py`` imports ``pulumi.automation`` at run time."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_only_the_automation_module_imports_the_automation_api() -> None:
         )
     )
     assert len(modules()) > 20
-    assert importers == ["cli/automation.py"]
+    assert importers == ["cli/fleet/automation.py"]
 
 
 def test_the_check_sees_an_import_inside_a_function() -> None:

@@ -21,8 +21,8 @@ import httpx
 import jwt
 import pytest
 
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.spec import AuthSection
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.model.spec import AuthSection
 from tests.fakes import azure_cli
 from tests.fakes.entra import FakeTenant
 from tests.fakes.entra_cloud import (

@@ -20,13 +20,13 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from taxcalc_consent.cli import automation, engine_setup, fleet
-from taxcalc_consent.cli.automation import Engine
+from taxcalc_consent.cli.fleet import automation, engine_setup, fleet
+from taxcalc_consent.cli.fleet.automation import Engine
+from taxcalc_consent.cli.fleet.pipeline import select_shard
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.cli.options import Shard
-from taxcalc_consent.cli.pipeline import select_shard
-from taxcalc_consent.infra.kinds import delegated_grant
-from taxcalc_consent.infra.plan import ConsentPlan, Violation
+from taxcalc_consent.cli.ui.options import Shard
+from taxcalc_consent.infra.model.kinds import delegated_grant
+from taxcalc_consent.infra.model.plan import ConsentPlan, Violation
 from tests.conftest import CLIENT_ID, ROOT
 from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
@@ -413,7 +413,7 @@ def test_a_shard_runs_only_its_tenants(tenants: Path, backend: FakeBackend) -> N
 
 
 def _plan(name: str) -> ConsentPlan:
-    from taxcalc_consent.infra.plan import AppPlan, ServicePrincipalPlan
+    from taxcalc_consent.infra.model.plan import AppPlan, ServicePrincipalPlan
 
     return ConsentPlan(
         tenant=name,
@@ -549,7 +549,7 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
     # The tenant rejects the credentials and the provider echoes them back, as a careless provider might.
     hand_consented(backend.tenants["contoso"])
     real_write = backend.factory
-    token = "pul-" + "3f9c0a7d1e5b2c8a" * 2 + "4d6e8f01"  # a Pulumi access token's shape (infra/errors.py)
+    token = "pul-" + "3f9c0a7d1e5b2c8a" * 2 + "4d6e8f01"  # a Pulumi access token's shape (infra/model/errors.py)
 
     def leaky(stack_name: str, env_vars: dict[str, str]) -> object:
         stack = real_write(stack_name, env_vars)

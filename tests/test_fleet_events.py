@@ -10,12 +10,12 @@ import pytest
 from pulumi.automation import CommandResult, EngineEvent
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.cli.automation import Engine
-from taxcalc_consent.cli.engine_setup import EngineSettings, Redactor
-from taxcalc_consent.cli.events import describe_step
-from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.infra.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
-from taxcalc_consent.infra.workspace import open_workspace
+from taxcalc_consent.cli.fleet.automation import Engine
+from taxcalc_consent.cli.fleet.engine_setup import EngineSettings, Redactor
+from taxcalc_consent.cli.fleet.events import describe_step
+from taxcalc_consent.cli.fleet.pipeline import load_plans
+from taxcalc_consent.infra.model.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.model.workspace import open_workspace
 from tests.conftest import EXAMPLES
 
 COMPONENT = "taxcalc-consent:index:TenantConsent"

@@ -14,9 +14,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.graph import GraphClient, GraphError
-from taxcalc_consent.infra.spec import AuthSection
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph.client import GraphClient, GraphError
+from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import CLIENT_ID
 from tests.fakes.consent_tenants import PROFILE_SCOPE, add_taxcalc_hub
 from tests.fakes.entra import FakeTenant

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.graph import GraphClient, GraphError
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph.client import GraphClient, GraphError
 from tests.fakes.consent_tenants import add_taxcalc_hub
 from tests.fakes.entra import FakeTenant
 from tests.fakes.graph_emulator import Caller, GraphEmulator, serve

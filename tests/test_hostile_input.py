@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli.console import err
-from taxcalc_consent.cli.engine_setup import PULUMI_MISSING
+from taxcalc_consent.cli.fleet.engine_setup import PULUMI_MISSING
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import loader
-from taxcalc_consent.infra.catalog import graph_catalog
-from taxcalc_consent.infra.errors import TaxcalcConsentError, looks_like_secret, quote, redact
-from taxcalc_consent.infra.profiles import CLIENT_ID_HELP
+from taxcalc_consent.cli.ui.console import err
+from taxcalc_consent.infra.model import loader
+from taxcalc_consent.infra.model.catalog import graph_catalog
+from taxcalc_consent.infra.model.errors import TaxcalcConsentError, looks_like_secret, quote, redact
+from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP
 from tests.conftest import CLIENT_ID, TENANT_ID
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import DEFAULT_ROLE_ID
@@ -843,7 +843,7 @@ CASES: list[Case] = [
 # =====================================================================================================
 
 # Secrets in the shapes an MSP's tools issue them (never real ones), each built from parts so that no
-# scanner takes this file for a leak. The shapes and their sources: SECRET_SHAPES in infra/errors.py.
+# scanner takes this file for a leak. The shapes and their sources: SECRET_SHAPES in infra/model/errors.py.
 PULUMI_TOKEN = "pul-" + "3f9c0a7d1e5b2c8a" * 2 + "4d6e8f01"
 GITHUB_TOKEN = "gh" + "p_" + "A1bC2dE3fH4iJ5kL6mN7oP8qR9sT0uVwXyZ1"
 GITHUB_FINE_GRAINED = "github" + "_pat_" + "11ABCDEFG0123456789abc" + "_" + "Zy9" * 19 + "Qx"
@@ -1429,7 +1429,7 @@ def test_names_from_graph_are_never_markup(project: Path, monkeypatch: pytest.Mo
 
 
 def test_redaction_knows_secret_shapes_and_spares_names() -> None:
-    """infra/errors.py's shapes, measured: every shape redacted alone and inside a message, the legacy portal
+    """infra/model/errors.py's shapes, measured: every shape redacted alone and inside a message, the legacy portal
     password's rule missing what it says it misses, and no ordinary name hidden."""
     rng = random.Random(12)
     portal = string.ascii_letters + string.digits + "-_.:?@[]*+/="
@@ -1531,8 +1531,8 @@ def test_a_fifo_as_stack_settings_cannot_hang_a_run(project: Path) -> None:
     os.mkfifo(project / "Pulumi.acme.yaml")
     code = (
         "from pathlib import Path\n"
-        "from taxcalc_consent.infra.workspace import read_stack_settings\n"
-        "from taxcalc_consent.infra.errors import TaxcalcConsentError\n"
+        "from taxcalc_consent.infra.model.workspace import read_stack_settings\n"
+        "from taxcalc_consent.infra.model.errors import TaxcalcConsentError\n"
         "try:\n    read_stack_settings(Path('Pulumi.acme.yaml'))\n"
         "except TaxcalcConsentError as exc:\n    print(exc)\n"
     )
@@ -1605,7 +1605,7 @@ def test_unreadable_for_real(project: Path) -> None:
 
 def test_problems_beyond_the_cap_are_counted_not_explained(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The did-you-mean (difflib) is the costly part of a problem: it runs for the problems shown only."""
-    from taxcalc_consent.infra import catalog, errors
+    from taxcalc_consent.infra.model import catalog, errors
 
     calls = {"did_you_mean": 0}
     real = errors.did_you_mean
@@ -1718,7 +1718,7 @@ def test_json_documents_hold_no_hidden_characters() -> None:
     """A value Graph returned (a group named with an escape sequence, a line separator) or a path a file system
     named (a byte of a name that is not UTF-8) reaches a JSON document escaped as on a terminal: a consumer
     printing it (jq -r) shows it, and a name that is not UTF-8 cannot fail the encoder."""
-    from taxcalc_consent.infra.documents import to_json
+    from taxcalc_consent.infra.model.documents import to_json
 
     document = {"groups": ["Tax\x1b]0;pwned\x07", "Mail\u2028boxes", "Rev\u202eiewers"], "file": "caf\udce9.yaml"}
     assert json.loads(to_json(document)) == {

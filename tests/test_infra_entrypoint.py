@@ -12,9 +12,9 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
-from taxcalc_consent.infra.kinds import delegated_grant, service_principal
-from taxcalc_consent.infra.program import load_plan
-from taxcalc_consent.infra.provider import provider_arguments
+from taxcalc_consent.infra.model.kinds import delegated_grant, service_principal
+from taxcalc_consent.infra.program.provider import provider_arguments
+from taxcalc_consent.infra.program.stack import load_plan
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import PUBLISHED_APPS, contoso
@@ -126,7 +126,7 @@ def test_a_client_secret_is_read_from_the_named_variable_and_sent_as_a_secret(te
     plan = load_plan(str(path))
     mocks = EntraMocks(FakeTenant(TENANT_ID), PUBLISHED_APPS)
     with mocked_stack(mocks):
-        from taxcalc_consent.infra.provider import tenant_provider
+        from taxcalc_consent.infra.program.provider import tenant_provider
 
         run(lambda: tenant_provider(plan, {"TAXCALC_SP_SECRET": SECRET}).id)
     [provider] = mocks.of_type(PROVIDER_TYPE)

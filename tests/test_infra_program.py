@@ -12,16 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
-from taxcalc_consent.infra.kinds import (
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.model.kinds import (
     access_assignment,
     app_registration,
     app_role_assignment,
     delegated_grant,
     service_principal,
 )
-from taxcalc_consent.infra.profiles import PROFILES
-from taxcalc_consent.infra.program import deploy, load_plan
+from taxcalc_consent.infra.model.profiles import PROFILES
+from taxcalc_consent.infra.program.stack import deploy, load_plan
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
@@ -618,9 +618,9 @@ def test_the_programs_graph_calls_never_fall_back_to_another_identity() -> None:
     enables the Azure CLI implicitly), so the program's group reads and consent-settings writes refuse
     too, rather than signing in as whoever is logged in to the Azure CLI. A ready token
     (TAXCALC_CONSENT_GRAPH_TOKEN, for audit and adopt) does not serve them either: they act as the provider."""
-    from taxcalc_consent.infra import graph
-    from taxcalc_consent.infra.policy_writer import policy_writer
-    from taxcalc_consent.infra.spec import AuthSection
+    from taxcalc_consent.infra.graph import client as graph
+    from taxcalc_consent.infra.graph.policy_writer import policy_writer
+    from taxcalc_consent.infra.model.spec import AuthSection
 
     for environ in ({}, {graph.TOKEN_ENV: "ready"}, {"ARM_USE_CLI": "true"}):
         with pytest.raises(graph.CredentialError, match=r"names no auth\.method and the azuread provider's ARM_"):
@@ -649,13 +649,15 @@ def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
     """pulumi-azuread takes its cloud from ARM_ENVIRONMENT (go-azure-sdk environments.FromName and each
     environment's file: azure_public.go, azure_public_canary.go, azure_gov.go, azure_china.go); the group reads
     and the consent-settings writes go to that cloud's Graph and sign in at its authority."""
-    from taxcalc_consent.infra import directory, graph, policy_writer
-    from taxcalc_consent.infra.spec import AuthSection
+    from taxcalc_consent.infra.graph import client as graph
+    from taxcalc_consent.infra.graph import policy_writer
+    from taxcalc_consent.infra.model.spec import AuthSection
+    from taxcalc_consent.infra.program import directory
 
     authorities: list[str] = []
     monkeypatch.setattr(graph, "_credential", lambda signin, endpoints: authorities.append(endpoints.login))
     environ = {"ARM_USE_MSI": "true", **({"ARM_ENVIRONMENT": environment} if environment else {})}
-    from taxcalc_consent.cli.pipeline import load_plans
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
 
     (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
     reader = directory.program_graph_client(plan, environ)
@@ -668,7 +670,7 @@ def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
 
 
 def test_a_cloud_the_provider_does_not_know_is_refused() -> None:
-    from taxcalc_consent.infra import graph
+    from taxcalc_consent.infra.graph import client as graph
 
     with pytest.raises(graph.CredentialError, match="ARM_ENVIRONMENT is 'mars': not a cloud the azuread provider"):
         graph.provider_endpoints({"ARM_ENVIRONMENT": "mars"})

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.loader import load_tenants
+from taxcalc_consent.infra.model.loader import load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
 from tests.documents import parse_document
 

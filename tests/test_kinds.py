@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from taxcalc_consent.infra.kinds import (
+from taxcalc_consent.infra.model.kinds import (
     KINDS,
     Step,
     access_assignment,
@@ -24,8 +24,8 @@ from taxcalc_consent.infra.kinds import (
     type_token,
     user_consent_setting,
 )
-from taxcalc_consent.infra.service_principal_provider import HubServicePrincipal
-from taxcalc_consent.infra.settings_provider import AdminConsentWorkflow, UserConsentSetting
+from taxcalc_consent.infra.program.service_principal_provider import HubServicePrincipal
+from taxcalc_consent.infra.program.settings_provider import AdminConsentWorkflow, UserConsentSetting
 from tests.conftest import EXAMPLES, TENANT_ID
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, fabrikam
 from tests.test_infra_program import deploy_file, write_tenant
@@ -139,7 +139,7 @@ def test_adopting_the_service_principal_by_its_import_id_builds_the_assignment_i
 
 def test_the_kinds_import_no_engine_and_no_console() -> None:
     code = (
-        "import sys, taxcalc_consent.infra.kinds; "
+        "import sys, taxcalc_consent.infra.model.kinds; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_azuread', 'typer', 'rich')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

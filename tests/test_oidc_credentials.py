@@ -24,8 +24,9 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import graph, signin
-from taxcalc_consent.infra.spec import AuthSection
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import CLIENT_ID, TENANT_ID
 
 AUTOMATION_APP = "9d7f3a2b-1c4e-4f5a-8b6c-7d8e9f0a1b2c"

@@ -1,4 +1,4 @@
-"""Many tenant files are checked in several processes (cli/pipeline.py): the outcome is the same, to the byte,
+"""Many tenant files are checked in several processes (cli/fleet/pipeline.py): the outcome is the same, to the byte,
 as checking them one after another, problems and their order included."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli import pipeline
+from taxcalc_consent.cli.fleet import pipeline
 from taxcalc_consent.cli.main import app
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli.console import err
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.catalog import GRAPH_APP_ID
+from taxcalc_consent.cli.ui.console import err
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
 from tests.conftest import EXAMPLES, ROOT, TENANT_ID
 from tests.documents import parse_document
 

@@ -17,10 +17,10 @@ import pytest
 import yaml
 from pulumi_policy import StackValidationArgs, StackValidationPolicy
 
-from taxcalc_consent.infra.catalog import GRAPH_APP_ID
-from taxcalc_consent.infra.loader import load_tenants
-from taxcalc_consent.infra.plan import AppRoleAssignment, ConsentPlan, DelegatedGrant, build_plan
-from taxcalc_consent.infra.spec import PolicyConfig
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.model.loader import load_tenants
+from taxcalc_consent.infra.model.plan import AppRoleAssignment, ConsentPlan, DelegatedGrant, build_plan
+from taxcalc_consent.infra.model.spec import PolicyConfig
 from taxcalc_consent.policies.pack import build_policies, pack_config
 from taxcalc_consent.policies.rules import RULES, RULES_BY_ID, evaluate
 from tests.fakes.preview import preview_resources, resource_args, stack_resources
@@ -216,7 +216,7 @@ def test_assignment_coverage_only_applies_with_assignment_required_in_users_mode
 
 def test_assignment_coverage_names_an_unassigned_group() -> None:
     plan, _ = fixture_plan("assignment-coverage", "fail")
-    from taxcalc_consent.infra.plan import GroupGrant
+    from taxcalc_consent.infra.model.plan import GroupGrant
 
     with_group = dataclasses.replace(
         plan, grants=(), group_grants=(GroupGrant("TaxCalc Mailboxes", GRAPH_APP_ID, plan.scopes),), assignments=()
@@ -228,7 +228,7 @@ def test_assignment_coverage_names_an_unassigned_group() -> None:
 def test_assignment_coverage_needs_the_granted_group_itself_assigned() -> None:
     """Grants go to a group's direct members and assignment to a group reaches its direct members only, so
     another assigned group does not cover them (before, any assigned group silenced the rule)."""
-    from taxcalc_consent.infra.plan import AccessAssignment, GroupGrant
+    from taxcalc_consent.infra.model.plan import AccessAssignment, GroupGrant
 
     plan, _ = fixture_plan("assignment-coverage", "fail")
     granted = GroupGrant("TaxCalc Mailboxes", GRAPH_APP_ID, plan.scopes)

@@ -22,7 +22,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.model.kinds import app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.policies.rules import RULES
 from tests.conftest import CLIENT_ID, ROOT
 

@@ -11,9 +11,9 @@ import pytest
 from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from taxcalc_consent.infra.errors import SpecError
-from taxcalc_consent.infra.kinds import delegated_grant, service_principal
-from taxcalc_consent.infra.plan import ServicePrincipalPlan
+from taxcalc_consent.infra.model.errors import SpecError
+from taxcalc_consent.infra.model.kinds import delegated_grant, service_principal
+from taxcalc_consent.infra.model.plan import ServicePrincipalPlan
 from taxcalc_consent.policies.pack import (
     ResourceView,
     build_policies,

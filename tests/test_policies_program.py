@@ -1,6 +1,6 @@
 """Offline and pack agree on what the real Pulumi program registers, not only on a hand-made preview.
 
-The program (infra/program.py) runs under Pulumi's mock runtime over the in-memory Entra tenant
+The program (infra/program/stack.py) runs under Pulumi's mock runtime over the in-memory Entra tenant
 (tests/fakes/pulumi_mocks.py); the resources it registers, with the camelCase inputs the engine would
 hand a policy pack, go through every pack policy. The verdict must equal `validate`'s for the same file.
 """
@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from taxcalc_consent.infra.program import deploy, load_plan
+from taxcalc_consent.infra.program.stack import deploy, load_plan
 from taxcalc_consent.policies.pack import build_policies, pack_config
 from taxcalc_consent.policies.rules import evaluate
 from tests.conftest import EXAMPLES

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.spec import AuthSection
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.model.spec import AuthSection
 
 CONTOSO = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 FABRIKAM = "0f8fad5b-d9cb-469f-a165-70867728950e"

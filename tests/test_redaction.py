@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from taxcalc_consent.cli.engine_setup import Redactor
+from taxcalc_consent.cli.fleet.engine_setup import Redactor
 
 
 def covered(text: str, secrets: list[str]) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from taxcalc_consent.cli import automation, fleet, review
-from taxcalc_consent.cli.automation import Engine
+from taxcalc_consent.cli.fleet import automation, fleet, review
+from taxcalc_consent.cli.fleet.automation import Engine
 from tests.conftest import ROOT
 from tests.documents import check_document
 from tests.fakes.pulumi_engine import FakeBackend
@@ -486,7 +486,7 @@ def test_resume_refuses_another_operations_report_and_another_backend(
 def test_a_file_the_tool_replaced_is_no_longer_an_input_whose_inode_a_report_could_be_given(tmp_path: Path) -> None:
     """Stack settings are read and then replaced while a run goes on; the inode the old file held is free for
     the next new file, such as the report's, which must not then be refused as "a file this run read"."""
-    from taxcalc_consent.infra import files
+    from taxcalc_consent.infra.model import files
 
     settings, report = tmp_path / "Pulumi.contoso.yaml", tmp_path / "run.json"
     settings.write_text("config: {}\n", encoding="utf-8")

@@ -14,9 +14,9 @@ import pulumi
 import pytest
 from pulumi.output import Unknown
 
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra import service_principal_provider as sp_provider
-from taxcalc_consent.infra.service_principal_provider import HubServicePrincipalProvider, Waits
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.program import service_principal_provider as sp_provider
+from taxcalc_consent.infra.program.service_principal_provider import HubServicePrincipalProvider, Waits
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import INTEGRATED_APP_TAG, FakeTenant
 from tests.fakes.entra_cloud import APPLY_ROLES, EmulatedCloud, serve_cloud

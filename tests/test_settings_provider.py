@@ -20,13 +20,13 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli.events import without_traceback
+from taxcalc_consent.cli.fleet.events import without_traceback
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import graph
-from taxcalc_consent.infra.consent_settings import DIRECTORY_ROLES, RESTORE_ENV, reviewer_query
-from taxcalc_consent.infra.graph import GraphError
-from taxcalc_consent.infra.kinds import admin_consent_workflow, user_consent_setting
-from taxcalc_consent.infra.settings_provider import (
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph.client import GraphError
+from taxcalc_consent.infra.model.consent_settings import DIRECTORY_ROLES, RESTORE_ENV, reviewer_query
+from taxcalc_consent.infra.model.kinds import admin_consent_workflow, user_consent_setting
+from taxcalc_consent.infra.program.settings_provider import (
     AdminConsentWorkflowProvider,
     UserConsentSettingProvider,
     WorkflowRefused,
@@ -391,7 +391,7 @@ def test_graph_refuses_what_these_policies_do_not_declare(cloud: EmulatedCloud, 
 def test_state_holds_a_reference_to_the_provider_not_its_code_nor_any_secret() -> None:
     pickled = serialize_provider(UserConsentSettingProvider())
     raw = base64.b64decode(pickled)
-    assert b"taxcalc_consent.infra.settings_provider" in raw and b"UserConsentSettingProvider" in raw
+    assert b"taxcalc_consent.infra.program.settings_provider" in raw and b"UserConsentSettingProvider" in raw
     assert len(raw) < 400  # a reference by name: the code comes from the installed package
     assert type(dill.loads(raw)) is UserConsentSettingProvider
     assert UserConsentSettingProvider.serialize_as_secret_always is False

@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
-from taxcalc_consent.cli.engine_setup import preflight_problems
-from taxcalc_consent.infra import graph, signin
-from taxcalc_consent.infra.signin import CredentialError, provider_arguments, sign_in
-from taxcalc_consent.infra.spec import AuthSection
+from taxcalc_consent.cli.fleet.engine_setup import preflight_problems
+from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph.signin import CredentialError, provider_arguments, sign_in
+from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import TENANT_ID
 
 APP = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
@@ -413,7 +414,7 @@ def test_every_part_of_the_tool_asks_the_same_resolver(
 ) -> None:
     """The preflight of an engine run, the program's own Graph client (group reads, consent settings) and
     audit/adopt's client agree with the table: the same way, or the same refusal."""
-    from taxcalc_consent.cli.pipeline import load_plans
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
 
     env = _environment(row, tmp_path)
     tenants = tmp_path / "tenants"
@@ -450,7 +451,7 @@ def test_every_part_of_the_tool_asks_the_same_resolver(
 @pytest.mark.parametrize(
     ("auth", "arguments", "config"),
     [
-        # infra/provider.py passes these to azuread.Provider; engine_setup writes them as stack settings.
+        # infra/program/provider.py passes these to azuread.Provider; engine_setup writes them as stack settings.
         (AuthSection(), {"tenant_id": TENANT_ID, "use_cli": False}, {"azuread:tenantId": TENANT_ID}),
         (
             AuthSection(method="cli"),
@@ -494,7 +495,7 @@ def test_secret_files_are_redacted_too(tmp_path: Path) -> None:
 
 def test_a_credential_file_that_is_no_file_is_refused_not_waited_on(tmp_path: Path) -> None:
     """A named pipe where the token file should be would hang the provider's os.ReadFile; the tool refuses it
-    (infra/files.py read_regular_file), naming the variable, before anything is sent."""
+    (infra/model/files.py read_regular_file), naming the variable, before anything is sent."""
     import os
 
     pipe = tmp_path / "token"

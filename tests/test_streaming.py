@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from taxcalc_consent.cli import pipeline
+from taxcalc_consent.cli.fleet import pipeline
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.errors import SpecError
-from taxcalc_consent.infra.loader import LoadedTenant, iter_tenants
+from taxcalc_consent.infra.model.errors import SpecError
+from taxcalc_consent.infra.model.loader import LoadedTenant, iter_tenants
 from tests.conftest import CLIENT_ID
 
 runner = CliRunner()
@@ -114,8 +114,8 @@ def test_validate_at_a_terminal_colours_each_warning_and_off_one_writes_plain_li
 ) -> None:
     from rich.console import Console
 
-    from taxcalc_consent.cli import console
     from taxcalc_consent.cli.commands.validate import validate
+    from taxcalc_consent.cli.ui import console
 
     _fleet(tenants_dir, 2)
     screen = _Terminal()

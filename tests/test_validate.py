@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.errors import SpecError
-from taxcalc_consent.infra.loader import MAX_FILE_BYTES, load_tenants
+from taxcalc_consent.infra.model.errors import SpecError
+from taxcalc_consent.infra.model.loader import MAX_FILE_BYTES, load_tenants
 from tests.conftest import CLIENT_ID, EXAMPLES, TENANT_ID
 from tests.documents import parse_document
 

@@ -88,8 +88,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"taxcalc_consent", wheel.name.split("-py")[0] + ".dist-info"}
     assert "taxcalc_consent/policies/PulumiPolicy.yaml" in names
-    assert "taxcalc_consent/infra/graph_permissions.json" in names
-    assert "taxcalc_consent/infra/kinds/service_principal.py" in names
+    assert "taxcalc_consent/infra/model/graph_permissions.json" in names
+    assert "taxcalc_consent/infra/model/kinds/service_principal.py" in names
 
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)

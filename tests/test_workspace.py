@@ -11,8 +11,8 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
-from taxcalc_consent.infra.kinds import delegated_grant
-from taxcalc_consent.infra.workspace import (
+from taxcalc_consent.infra.model.kinds import delegated_grant
+from taxcalc_consent.infra.model.workspace import (
     GENERATED_MARK,
     ROOT_ENV,
     engine_root,
@@ -55,7 +55,7 @@ def test_a_folder_of_tenant_files_gets_a_portable_project_in_stacks(tmp_path: Pa
         assert text.startswith(f"# {GENERATED_MARK}\n")
         assert str(tmp_path) not in text and "/work" not in text  # nothing tied to this machine
     main = (tmp_path / "stacks" / "__main__.py").read_text(encoding="utf-8")
-    assert "from taxcalc_consent.infra.program import main\n" in main
+    assert "from taxcalc_consent.infra.program.stack import main\n" in main
     assert ensure_project(found) == []  # unchanged: not rewritten
     (tmp_path / "stacks" / "__main__.py").write_text("print('edited')\n", encoding="utf-8")
     assert ensure_project(found) == [tmp_path / "stacks" / "__main__.py"]

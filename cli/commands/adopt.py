@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from taxcalc_consent.cli.console import check_out, emit, is_debug, say
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.infra.documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import check_out, emit, is_debug, say
+from taxcalc_consent.cli.ui.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
+from taxcalc_consent.infra.model.documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
 
 
 def adopt(
@@ -26,11 +26,11 @@ def adopt(
     stacks/Pulumi.<tenant>.yaml (key taxcalc-consent:adopt) under the workspace root ($TAXCALC_CONSENT_ROOT,
     else the current folder), the file apply reads. A second run changes nothing.
     """
-    from taxcalc_consent.cli.graph_reads import per_tenant
-    from taxcalc_consent.cli.pipeline import load_plans
-    from taxcalc_consent.infra.adopt import adoption_to_dict, plan_adoption, write_adoption
-    from taxcalc_consent.infra.graph import GraphError
-    from taxcalc_consent.infra.workspace import ADOPT_KEY, current_workspace
+    from taxcalc_consent.cli.fleet.graph_reads import per_tenant
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
+    from taxcalc_consent.infra.graph.adopt import adoption_to_dict, plan_adoption, write_adoption
+    from taxcalc_consent.infra.graph.client import GraphError
+    from taxcalc_consent.infra.model.workspace import ADOPT_KEY, current_workspace
 
     check_out(out)
     plans = load_plans(paths)

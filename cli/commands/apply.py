@@ -5,8 +5,8 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
 
 
 def apply(
@@ -51,7 +51,7 @@ def apply(
 ) -> ExitCode:
     """Preview every tenant's stack, then (after --yes or your confirmation) make Entra match the files, ring by
     ring when the tenant files have a _rollout.yaml beside them."""
-    from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+    from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
 
     options = FleetOptions(
         parallel=parallel,

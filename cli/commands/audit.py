@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import UsageError, check_out, emit, is_debug, say, write_out
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.infra.documents import AuditDocument, AuditTenant, FailedTenant
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import UsageError, check_out, emit, is_debug, say, write_out
+from taxcalc_consent.cli.ui.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
+from taxcalc_consent.infra.model.documents import AuditDocument, AuditTenant, FailedTenant
 
 
 class ReportFormat(StrEnum):
@@ -50,15 +50,15 @@ def audit(
     Exit 0 when every tenant matches its file, 3 when there are differences, 1 when Graph failed for a
     tenant (the others still run), 2 on invalid input.
     """
-    from taxcalc_consent.cli.audit_render import render_markdown, render_table
-    from taxcalc_consent.cli.graph_reads import per_tenant
-    from taxcalc_consent.infra.audit import audit_document, audit_tenant
-    from taxcalc_consent.infra.graph import GraphError
+    from taxcalc_consent.cli.fleet.graph_reads import per_tenant
+    from taxcalc_consent.cli.ui.audit_render import render_markdown, render_table
+    from taxcalc_consent.infra.graph.audit import audit_document, audit_tenant
+    from taxcalc_consent.infra.graph.client import GraphError
 
     textual = output_format is not ReportFormat.table
     if json_output and textual and out is None:
         raise UsageError("--json prints JSON on stdout; write the md/html report with --out FILE")
-    from taxcalc_consent.cli.pipeline import load_plans
+    from taxcalc_consent.cli.fleet.pipeline import load_plans
 
     if output_format is ReportFormat.html:
         check_report_folder(out)
@@ -128,7 +128,7 @@ def write_report(folder: Path, document: AuditDocument, prepared_by: str) -> Non
     """The client pages and the index, each written atomically; the folder is made if missing."""
     from datetime import UTC, datetime
 
-    from taxcalc_consent.cli.audit_html import INDEX, render_pages
+    from taxcalc_consent.cli.ui.audit_html import INDEX, render_pages
 
     folder.mkdir(exist_ok=True)
     pages = render_pages(document, prepared_by, datetime.now(UTC))

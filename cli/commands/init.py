@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import say
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.infra.profiles import ConsentMode
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import say
+from taxcalc_consent.infra.model.profiles import ConsentMode
 
 
 def init(
@@ -28,8 +28,8 @@ def init(
     The file is checked as `validate` would check it, beside the folder's _defaults.yaml and other tenant
     files, before it is written: nothing is written when it would not validate. Never overwrites a file.
     """
-    from taxcalc_consent.cli.pipeline import check_tenants
-    from taxcalc_consent.infra.scaffold import prepare_tenant_file, write_new_tenant_file
+    from taxcalc_consent.cli.fleet.pipeline import check_tenants
+    from taxcalc_consent.infra.model.scaffold import prepare_tenant_file, write_new_tenant_file
 
     new = prepare_tenant_file(folder, name, tenant_id, mode, users or [], client_id)
     (checked,) = check_tenants([new.tenant])

@@ -4,8 +4,8 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
 
 
 def offboard(
@@ -32,7 +32,7 @@ def offboard(
     puts back what each tenant had before the tool first set them. Without --yes (and no confirmation at a
     terminal) this only previews the removal and exits 3.
     """
-    from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+    from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
 
     options = FleetOptions(
         parallel=parallel,

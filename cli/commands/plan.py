@@ -4,9 +4,9 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import UsageError, check_out, emit_plans, given, say
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import (
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import UsageError, check_out, emit_plans, given, say
+from taxcalc_consent.cli.ui.options import (
     BackendOpt,
     DetailedExitcodeOpt,
     JsonOpt,
@@ -34,7 +34,7 @@ def plan(
     """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra
     (--out FILE then records what was reviewed, for apply --plan FILE)."""
     if not offline:
-        from taxcalc_consent.cli.fleet import FleetOptions, run_fleet
+        from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
 
         options = FleetOptions(
             parallel=parallel,
@@ -48,7 +48,7 @@ def plan(
     engine_only = [f"--{n.replace('_', '-')}" for n in ("detailed_exitcode", "parallel", "backend") if given(ctx, n)]
     if engine_only:
         raise UsageError(f"{', '.join(engine_only)}: only with the engine, and --offline does not run it; drop one")
-    from taxcalc_consent.cli.pipeline import load_encoded_plans, load_plans, select_shard
+    from taxcalc_consent.cli.fleet.pipeline import load_encoded_plans, load_plans, select_shard
 
     check_out(out)
     if json_output:
@@ -60,9 +60,9 @@ def plan(
         emit_plans([e.body for e in encoded], json_output=json_output, out=out)
         mandatory = sum(e.mandatory for e in encoded)
     else:
-        from taxcalc_consent.cli.render import render_plan
-        from taxcalc_consent.infra.documents import encode_item
-        from taxcalc_consent.infra.plan import plan_to_dict
+        from taxcalc_consent.cli.ui.render import render_plan
+        from taxcalc_consent.infra.model.documents import encode_item
+        from taxcalc_consent.infra.model.plan import plan_to_dict
 
         plans = select_shard(load_plans(paths), shard)
         if shard is not None:

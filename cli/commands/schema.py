@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
-from taxcalc_consent.cli.console import check_out, emit
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import OutOpt
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import check_out, emit
+from taxcalc_consent.cli.ui.options import OutOpt
 
 
 class SchemaName(StrEnum):
@@ -39,9 +39,9 @@ def schema(
 
 def schema_document(name: SchemaName) -> dict[str, object]:
     if name is SchemaName.tenant:
-        from taxcalc_consent.infra.schema import tenant_file_schema
+        from taxcalc_consent.infra.model.schema import tenant_file_schema
 
         return tenant_file_schema()
-    from taxcalc_consent.infra.documents import document_schema
+    from taxcalc_consent.infra.model.documents import document_schema
 
     return document_schema(name.value)

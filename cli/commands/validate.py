@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import typer
 
-from taxcalc_consent.cli.console import check_out, emit, say, say_lines
-from taxcalc_consent.cli.exit_codes import ExitCode
-from taxcalc_consent.cli.options import JsonOpt, OutOpt, PathsArg
-from taxcalc_consent.infra.documents import VALIDATE_FORMAT, ValidateDocument
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.ui.console import check_out, emit, say, say_lines
+from taxcalc_consent.cli.ui.options import JsonOpt, OutOpt, PathsArg
+from taxcalc_consent.infra.model.documents import VALIDATE_FORMAT, ValidateDocument
 
 
 def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, out: OutOpt = None) -> ExitCode:
@@ -13,7 +13,7 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
 
     Exit 2 on any problem or mandatory policy violation; advisory violations are warnings.
     """
-    from taxcalc_consent.cli.pipeline import load_checked
+    from taxcalc_consent.cli.fleet.pipeline import load_checked
 
     check_out(out)
     checked = load_checked(paths)

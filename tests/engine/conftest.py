@@ -30,9 +30,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra import signin
-from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
-from taxcalc_consent.infra.workspace import ROOT_ENV
+from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph.client import GRAPH_ENDPOINT_ENV
+from taxcalc_consent.infra.model.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
 from tests.engine.locate import Engine, find_engine
 from tests.fakes.azuread_provider.plugin import install
@@ -153,7 +153,7 @@ class World:
 
     @property
     def project_dir(self) -> Path:
-        """The Pulumi project the tool generates in the workspace (infra/workspace.py), stack settings beside it."""
+        """The Pulumi project the tool generates in the workspace (infra/model/workspace.py), settings beside it."""
         return self.root / "stacks"
 
     def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:

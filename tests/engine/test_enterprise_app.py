@@ -76,10 +76,10 @@ LEGACY_PROGRAM = textwrap.dedent(
     import pulumi
     import pulumi_azuread as azuread
 
-    from taxcalc_consent.infra.catalog import GRAPH_APP_ID
-    from taxcalc_consent.infra.component import COMPONENT_TYPE
-    from taxcalc_consent.infra.program import COMPONENT_NAME, load_plan
-    from taxcalc_consent.infra.provider import tenant_provider
+    from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
+    from taxcalc_consent.infra.program.component import COMPONENT_TYPE
+    from taxcalc_consent.infra.program.stack import COMPONENT_NAME, load_plan
+    from taxcalc_consent.infra.program.provider import tenant_provider
 
     plan = load_plan(pulumi.Config("taxcalc-consent").require("tenantFile"))
     provider = tenant_provider(plan)

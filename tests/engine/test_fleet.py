@@ -8,7 +8,7 @@ import uuid
 import pytest
 import yaml
 
-from taxcalc_consent.cli.engine_setup import policy_pack_dir
+from taxcalc_consent.cli.fleet.engine_setup import policy_pack_dir
 from tests.conftest import CLIENT_ID
 from tests.engine.conftest import WorldFactory
 from tests.fakes.entra import FakeTenant
@@ -87,7 +87,7 @@ def test_a_replacement_counts_once_and_nothing_but_entra_objects_is_counted(worl
 def test_an_application_id_no_tenant_knows_fails_in_seconds_naming_it(world: WorldFactory) -> None:
     """Graph answers "does not reference a valid application object" for an application it does not know; for an
     application registered elsewhere nothing replicates here, so the tool's provider retries that for 20 s only
-    (infra/service_principal_provider.py), not the 10 minutes of terraform-provider-azuread's create timeout."""
+    (infra/program/service_principal_provider.py), not the 10 minutes of terraform-provider-azuread's create timeout."""
     (tenant,) = org_tenants(1)
     unknown = "5a1e0000-7ac0-4c1c-9000-0000000bad00"
     w = world([tenant], {"firm": organisation_file(tenant.tenant_id)}, defaults=f"app:\n  client_id: {unknown}\n")

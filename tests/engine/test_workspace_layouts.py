@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taxcalc_consent.cli import automation, engine_setup
-from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.infra.workspace import open_workspace
+from taxcalc_consent.cli.fleet import automation, engine_setup
+from taxcalc_consent.cli.fleet.pipeline import load_plans
+from taxcalc_consent.infra.model.workspace import open_workspace
 from tests.conftest import EXAMPLES, ROOT
 from tests.engine.locate import Engine
 

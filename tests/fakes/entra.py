@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from taxcalc_consent.infra.catalog import GRAPH_APP_ID, graph_catalog
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID, graph_catalog
 
 DEFAULT_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 

@@ -693,7 +693,7 @@ class GraphEmulator:
         return self._collection("directoryObjects", [], r, set())
 
     # ------------------------------------------- the consent settings provider's writes (issue 14)
-    # The two policies the tool's own provider (infra/settings_provider.py) reads and writes. The shapes and
+    # The two policies the tool's own provider (infra/program/settings_provider.py) reads and writes. The shapes and
     # the validation are FakeTenant's (update_authorization_policy, replace_admin_consent_request_policy), each
     # rule with its Graph doc; the routes and the permissions each doc's table lists are here.
 

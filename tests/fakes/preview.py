@@ -19,14 +19,14 @@ from typing import Any
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from taxcalc_consent.infra.catalog import graph_catalog
-from taxcalc_consent.infra.consent_settings import (
+from taxcalc_consent.infra.model.catalog import graph_catalog
+from taxcalc_consent.infra.model.consent_settings import (
     DIRECTORY_ROLES,
     REVIEWER_QUERY_TYPE,
     describe_reviewer,
     reviewer_query,
 )
-from taxcalc_consent.infra.kinds import (
+from taxcalc_consent.infra.model.kinds import (
     access_assignment,
     admin_consent_workflow,
     app_role_assignment,
@@ -34,8 +34,8 @@ from taxcalc_consent.infra.kinds import (
     service_principal,
     user_consent_setting,
 )
-from taxcalc_consent.infra.plan import ConsentPlan
-from taxcalc_consent.infra.spec import is_guid
+from taxcalc_consent.infra.model.plan import ConsentPlan
+from taxcalc_consent.infra.model.spec import is_guid
 
 GRAPH_SP_OBJECT_ID = "9b2e0c1e-6f0a-4a53-9c6e-3c4d1f00b7aa"
 """Microsoft Graph's service principal in the fake tenant: looked up, so known during a preview."""
@@ -157,8 +157,8 @@ def preview_resources(plan: ConsentPlan, group_members: dict[str, list[str]] | N
             props["reviewerNames"] = [
                 describe_reviewer(r.reviewer_type, i, r.reference) for r, i in zip(workflow.reviewers, ids, strict=True)
             ]
-        # As the program sends it (infra/settings_provider.py AdminConsentWorkflow): a key the file leaves out is
-        # absent, kept as the tenant has it.
+        # As the program sends it (infra/program/settings_provider.py AdminConsentWorkflow): a key the file leaves
+        # out is absent, kept as the tenant has it.
         out.append(
             PreviewResource(
                 admin_consent_workflow.TYPE,

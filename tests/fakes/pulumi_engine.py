@@ -42,8 +42,8 @@ from pulumi.automation import (
 )
 from pulumi.automation.errors import create_command_error
 
-from taxcalc_consent.infra.kinds import app_role_assignment, delegated_grant, service_principal
-from taxcalc_consent.infra.workspace import (
+from taxcalc_consent.infra.model.kinds import app_role_assignment, delegated_grant, service_principal
+from taxcalc_consent.infra.model.workspace import (
     ADOPT_KEY,
     TENANT_FILE_KEY,
     open_workspace,
@@ -451,7 +451,7 @@ class FakeStack:
                 inputs[key] = sp_id
         outputs: dict[str, Any] = {}
         if new.type == service_principal.TYPE:
-            # The tool's own provider (infra/service_principal_provider.py): found or created, and only
+            # The tool's own provider (infra/program/service_principal_provider.py): found or created, and only
             # appRoleAssignmentRequired changed; where it came from and what was found are recorded.
             wanted = bool(inputs["appRoleAssignmentRequired"])
             existing = tenant.service_principal_by_app_id(str(inputs["clientId"]))
@@ -494,7 +494,7 @@ class FakeStack:
 
 
 _SERVICE_PRINCIPAL_DIFFED = ("tenantId", "clientId", "appRoleAssignmentRequired")
-"""What the tool's service principal provider's diff compares (infra/service_principal_provider.py): its other
+"""What the tool's service principal provider's diff compares (infra/program/service_principal_provider.py): its other
 inputs (what the program saw, the provider reference) change nothing in the tenant."""
 
 

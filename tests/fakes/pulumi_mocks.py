@@ -11,7 +11,7 @@ again. Beyond Graph, it enforces what the provider itself does:
   updates what differs, as Pulumi does since pulumi/pulumi#19339;
 - every read and write must come through an explicit azuread provider bound to this tenant's id:
   anything else fails, the way credentials for another tenant would.
-The tool's own consent settings resources (infra/settings_provider.py) are created as the engine creates
+The tool's own consent settings resources (infra/program/settings_provider.py) are created as the engine creates
 them: the dynamic provider is unpickled from the resource's ``__provider`` input, checked, then asked to
 create, and it writes over HTTP to the Graph emulator that serves this same tenant (the program's reads go
 there too), with Graph's shapes and rules.
@@ -40,8 +40,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from taxcalc_consent.infra.graph import GRAPH_ENDPOINT_ENV
-from taxcalc_consent.infra.kinds import (
+from taxcalc_consent.infra.graph.client import GRAPH_ENDPOINT_ENV
+from taxcalc_consent.infra.model.kinds import (
     admin_consent_workflow,
     app_registration,
     app_role_assignment,
@@ -617,7 +617,7 @@ def _short_replication_waits() -> Iterator[None]:
     """The service principal provider's waits on Entra replication, in milliseconds: the emulator answers at once
     (or after a set number of requests, with replication lag on), and a refused application id is refused for
     good, so the unit tests need the same retries, not the same minutes."""
-    from taxcalc_consent.infra import service_principal_provider as provider
+    from taxcalc_consent.infra.program import service_principal_provider as provider
 
     saved = provider.WAITS
     provider.WAITS = provider.Waits(
@@ -682,8 +682,8 @@ def deploy_file(
     published_apps: Mapping[str, str] | None = None,
 ) -> tuple[EntraMocks, dict[str, Any]]:
     """Run the real program for ``tenant_file`` against ``tenant``; return the mocks and the component's outputs."""
-    from taxcalc_consent.infra.component import TenantConsent
-    from taxcalc_consent.infra.program import deploy, load_plan
+    from taxcalc_consent.infra.program.component import TenantConsent
+    from taxcalc_consent.infra.program.stack import deploy, load_plan
     from tests.fakes.example_tenants import PUBLISHED_APPS
 
     plan = load_plan(str(tenant_file))

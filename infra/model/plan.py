@@ -1,0 +1,350 @@
+"""The ConsentPlan: pure data saying what one tenant should hold, derived from a validated tenant file.
+
+Everything downstream reads this: the offline render and JSON, the policy rules, the Pulumi program
+(which maps it 1:1 onto resources), and the Graph audit. What each resource kind is called in Pulumi
+(logical names, type tokens, import ids) lives in ``infra.kinds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.model.consent_settings import (
+    USER_CONSENT_LABELS,
+    Experience,
+    ManagedUserConsent,
+    ReviewerType,
+    predict_experience,
+)
+from taxcalc_consent.infra.model.documents import (
+    PlanConsentSettings,
+    TenantPlan,
+)
+from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
+from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
+from taxcalc_consent.infra.model.loader import LoadedTenant
+from taxcalc_consent.infra.model.profiles import PROFILES
+from taxcalc_consent.infra.model.spec import AuthSection, ConsentSettingsSection, PolicyConfig, PolicyException
+
+ConsentType = Literal["AllPrincipals", "Principal"]
+Severity = Literal["mandatory", "advisory"]
+
+
+@dataclass(frozen=True)
+class DelegatedGrant:
+    """One oauth2PermissionGrant from TaxCalc-Hub's service principal to a resource (Graph)."""
+
+    consent_type: ConsentType
+    principal: str | None
+    """None for AllPrincipals; a UPN or object id (as written, normalised) for Principal."""
+    resource_app_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupGrant:
+    """Principal grants for every user member of a group, expanded at apply time."""
+
+    group: str
+    resource_app_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppRoleAssignment:
+    """An application permission: TaxCalc-Hub's service principal assigned an app role on a resource."""
+
+    resource_app_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AccessAssignment:
+    """A user or group assigned to TaxCalc-Hub (the default role), for assignment-required apps."""
+
+    principal_type: PrincipalType
+    principal: str
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    profile: str
+    display_name: str
+    client_id: str | None
+    """None when ``register`` is true: Entra assigns it when the registration is created."""
+    register: bool
+    redirect_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServicePrincipalPlan:
+    assignment_required: bool
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """One reviewer of admin consent requests, as the file names it (resolved to an object id at apply)."""
+
+    reviewer_type: ReviewerType
+    reference: str
+    """A UPN or object id (user), a display name or object id (group), a role name or definition id (role)."""
+
+
+@dataclass(frozen=True)
+class AdminConsentWorkflowPlan:
+    """The adminConsentRequestPolicy the tenant should hold: the keys the file names. None: a key the file does
+    not name, kept as the tenant has it (the tool reads the policy, merges, then writes it whole)."""
+
+    enabled: bool
+    reviewers: tuple[Reviewer, ...] | None = None
+    notify_reviewers: bool | None = None
+    reminders: bool | None = None
+    request_duration_in_days: int | None = None
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The tenant file keys left out, so kept as the tenant has them (the file's own spelling)."""
+        named = {
+            "reviewers": self.reviewers,
+            "notify_reviewers": self.notify_reviewers,
+            "reminders": self.reminders,
+            "request_expires_in_days": self.request_duration_in_days,
+        }
+        return tuple(key for key, value in named.items() if value is None)
+
+
+@dataclass(frozen=True)
+class ConsentSettingsPlan:
+    """Tenant-wide consent settings the file manages; None for a setting left as the tenant has it."""
+
+    user_consent: ManagedUserConsent | None = None
+    admin_consent_workflow: AdminConsentWorkflowPlan | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.user_consent is not None or self.admin_consent_workflow is not None
+
+
+@dataclass(frozen=True)
+class PlannedExperience:
+    """What one listed user (or everyone else) sees once the plan is applied."""
+
+    principal: str
+    experience: Experience
+    refused: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class ConsentPlan:
+    tenant: str
+    file: str
+    tenant_id: str
+    app: AppPlan
+    service_principal: ServicePrincipalPlan
+    grants: tuple[DelegatedGrant, ...]
+    group_grants: tuple[GroupGrant, ...]
+    app_role_assignments: tuple[AppRoleAssignment, ...]
+    assignments: tuple[AccessAssignment, ...]
+    auth: AuthSection = field(default_factory=AuthSection)
+    exceptions: tuple[PolicyException, ...] = ()
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    violations: tuple[Violation, ...] = ()
+    consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
+    tenant_name: str | None = None
+    """The client's name, for people (``tenant.name``)."""
+    tenant_domain: str | None = None
+    """The client's primary domain, for people (``tenant.domain``)."""
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The delegated scopes every grant in this plan carries."""
+        carriers: tuple[DelegatedGrant | GroupGrant, ...] = (*self.grants, *self.group_grants)
+        return carriers[0].scopes if carriers else ()
+
+    @property
+    def mode(self) -> Literal["organization", "users"]:
+        return "organization" if any(g.consent_type == "AllPrincipals" for g in self.grants) else "users"
+
+
+def sorted_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Distinct scopes in plain code-point order, as the plan and Graph's scope string carry them."""
+    return tuple(sorted(set(scopes)))
+
+
+def build_plan(tenant: LoadedTenant) -> ConsentPlan:
+    spec = tenant.spec
+    profile = PROFILES[spec.app.profile]
+    scopes = sorted_scopes(spec.consent.scopes if spec.consent.scopes is not None else profile.scopes)
+    if spec.consent.mode == "organization":
+        grants: tuple[DelegatedGrant, ...] = (DelegatedGrant("AllPrincipals", None, GRAPH_APP_ID, scopes),)
+        group_grants: tuple[GroupGrant, ...] = ()
+    else:
+        grants = tuple(DelegatedGrant("Principal", user, GRAPH_APP_ID, scopes) for user in spec.consent.users)
+        group_grants = tuple(GroupGrant(group, GRAPH_APP_ID, scopes) for group in spec.consent.groups)
+    register = spec.app.register_app
+    return ConsentPlan(
+        tenant=tenant.name,
+        file=tenant.file,
+        tenant_id=spec.tenant.id,
+        app=AppPlan(
+            profile=profile.name,
+            display_name=profile.display_name,
+            client_id=None if register else (spec.app.client_id or profile.client_id),
+            register=register,
+            redirect_uris=tuple(spec.app.redirect_uris),
+        ),
+        service_principal=ServicePrincipalPlan(assignment_required=spec.access.assignment_required),
+        grants=grants,
+        group_grants=group_grants,
+        app_role_assignments=tuple(AppRoleAssignment(GRAPH_APP_ID, r) for r in sorted(set(spec.consent.app_roles))),
+        assignments=(
+            *(AccessAssignment("User", u) for u in spec.access.users),
+            *(AccessAssignment("Group", g) for g in spec.access.groups),
+        ),
+        auth=spec.auth,
+        exceptions=tuple(spec.exceptions),
+        policy=spec.policy,
+        consent_settings=consent_settings_plan(spec.consent_settings),
+        tenant_name=spec.tenant.name,
+        tenant_domain=spec.tenant.domain,
+    )
+
+
+def consent_settings_plan(section: ConsentSettingsSection) -> ConsentSettingsPlan:
+    workflow = section.admin_consent_workflow
+    if workflow is None:
+        return ConsentSettingsPlan(section.managed_user_consent, None)
+    reviewers = workflow.reviewers
+    return ConsentSettingsPlan(
+        section.managed_user_consent,
+        AdminConsentWorkflowPlan(
+            enabled=workflow.enabled,
+            reviewers=None
+            if reviewers is None
+            else (
+                *(Reviewer("user", u) for u in reviewers.users),
+                *(Reviewer("group", g) for g in reviewers.groups),
+                *(Reviewer("role", r) for r in reviewers.roles),
+            ),
+            notify_reviewers=workflow.notify_reviewers,
+            reminders=workflow.reminders,
+            request_duration_in_days=workflow.request_expires_in_days,
+        ),
+    )
+
+
+ANY_OTHER_USER = "any other user"
+
+
+def predict_users(plan: ConsentPlan) -> list[PlannedExperience]:
+    """What each user the file lists (and everyone else) sees at sign-in once settings and grants are applied.
+
+    Offline: a setting the file leaves as it is is not known here, so a prediction it decides says so
+    (``unknown``); ``audit`` makes the same prediction with the tenant's own settings.
+    """
+    requested = PROFILES[plan.app.profile].scopes
+    consent = plan.consent_settings.user_consent
+    workflow = plan.consent_settings.admin_consent_workflow
+    workflow_on = None if workflow is None else workflow.enabled
+    required = plan.service_principal.assignment_required
+    assigned_users = {a.principal.casefold() for a in plan.assignments if a.principal_type == "User"}
+    assigned_groups = [a.principal for a in plan.assignments if a.principal_type == "Group"]
+
+    def entry(principal: str, granted: tuple[str, ...], listed_for_access: bool) -> PlannedExperience:
+        experience, reason = predict_experience(requested, granted, consent, workflow_on, required)
+        refused = False
+        if required and not listed_for_access:
+            if assigned_groups:
+                reason = (
+                    f"assignment is required: they may sign in only through a group in access.groups "
+                    f"({', '.join(assigned_groups)}); {reason}"
+                )
+            else:
+                refused = True
+                reason = (
+                    f"assignment is required and they are not assigned: Entra refuses sign-in (AADSTS50105); {reason}"
+                )
+        return PlannedExperience(principal, experience, refused, reason)
+
+    out: list[PlannedExperience] = []
+    if plan.mode == "organization":
+        out.append(entry(EVERY_USER, plan.scopes, not required))
+        out += [entry(u, plan.scopes, True) for u in sorted(assigned_users)]
+        return out
+    granted_users = {g.principal.casefold() for g in plan.grants if g.principal}
+    for grant in plan.grants:
+        if grant.principal is not None:
+            out.append(entry(grant.principal, grant.scopes, grant.principal.casefold() in assigned_users))
+    for group_grant in plan.group_grants:
+        # Graph matches group display names ignoring case, so "Finance" and "finance" are one group.
+        group_assigned = group_grant.group.casefold() in {g.casefold() for g in assigned_groups}
+        principal = f"each direct user member of group {group_grant.group}"
+        out.append(entry(principal, group_grant.scopes, group_assigned))
+    for user in sorted(assigned_users - granted_users):
+        out.append(entry(user, (), True))
+    out.append(entry(ANY_OTHER_USER, (), False))
+    return out
+
+
+def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
+    """The plan@1 JSON shape of one tenant (see README: plan --offline --json)."""
+    return {
+        "tenant": plan.tenant,
+        "file": plan.file,
+        "tenant_id": plan.tenant_id,
+        "app": {"client_id": plan.app.client_id, "register": plan.app.register},
+        "service_principal": {"assignment_required": plan.service_principal.assignment_required},
+        "grants": [
+            {
+                "consent_type": g.consent_type,
+                "principal": g.principal,
+                "resource_app_id": g.resource_app_id,
+                "scopes": list(g.scopes),
+            }
+            for g in plan.grants
+        ],
+        "group_grants": [
+            {"group": g.group, "resource_app_id": g.resource_app_id, "scopes": list(g.scopes)}
+            for g in plan.group_grants
+        ],
+        "app_role_assignments": [
+            {"resource_app_id": a.resource_app_id, "role": a.role} for a in plan.app_role_assignments
+        ],
+        "assignments": [{"principal_type": a.principal_type, "principal": a.principal} for a in plan.assignments],
+        "consent_settings": consent_settings_to_dict(plan.consent_settings),
+        "user_experience": [
+            {"principal": p.principal, "experience": p.experience, "refused": p.refused, "reason": p.reason}
+            for p in predict_users(plan)
+        ],
+        "violations": [{"rule": v.rule, "severity": v.severity, "message": v.message} for v in plan.violations],
+    }
+
+
+def consent_settings_to_dict(settings: ConsentSettingsPlan) -> PlanConsentSettings:
+    workflow = settings.admin_consent_workflow
+    return {
+        "user_consent": None
+        if settings.user_consent is None
+        else {"setting": settings.user_consent, "label": USER_CONSENT_LABELS[settings.user_consent]},
+        "admin_consent_workflow": None
+        if workflow is None
+        else {
+            "enabled": workflow.enabled,
+            "reviewers": None
+            if workflow.reviewers is None
+            else [{"type": r.reviewer_type, "reviewer": r.reference} for r in workflow.reviewers],
+            "notify_reviewers": workflow.notify_reviewers,
+            "reminders": workflow.reminders,
+            "request_expires_in_days": workflow.request_duration_in_days,
+        },
+    }

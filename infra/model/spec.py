@@ -1,0 +1,504 @@
+"""The tenant file (format v1) as a pydantic model: types, formats and normalisation.
+
+Cross-field and catalog checks that need to know where a value came from live in ``loader``;
+this module only says what a well-formed tenant file looks like. A message may quote part of a value
+(the GUID inside braces, the address after "mailto:") to say what to write instead; every message
+passes through ``errors.redact`` before it is shown, so a secret pasted into the wrong key is not echoed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
+
+from taxcalc_consent.infra.model.consent_settings import (
+    DIRECTORY_ROLES,
+    LEAVE_AS_IS,
+    MAX_REQUEST_DAYS,
+    ManagedUserConsent,
+)
+from taxcalc_consent.infra.model.errors import HIDDEN_CATEGORIES, did_you_mean, quote
+from taxcalc_consent.infra.model.profiles import ConsentMode
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NIL_GUID = "00000000-0000-0000-0000-000000000000"
+_GUID_SHAPE = "a GUID: 32 hexadecimal digits as 8-4-4-4-12, such as 0f8fad5b-d9cb-469f-a165-70867728950e"
+# A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RULE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+# What Entra allows in a user principal name ("Username policies" in "Password policies and account
+# restrictions in Microsoft Entra ID", https://learn.microsoft.com/entra/identity/authentication/concept-sspr-policy):
+# A-Z a-z 0-9 and ' . - _ ! # ^ ~; one @, separating the username from the domain; no . right before the @;
+# at most 64 characters before the @, 48 after it, 113 in all. Guest accounts (alice_fabrikam.com#EXT#@...)
+# fit these rules too. Anything else (a space, a slash, "mailto:", a Cyrillic look-alike letter) is no UPN.
+UPN_DOCS = "https://learn.microsoft.com/entra/identity/authentication/concept-sspr-policy#username-policies"
+_UPN_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'.-_!#^~")
+_UPN_ALLOWED = "A-Z a-z 0-9 and ' . - _ ! # ^ ~"
+# The same rules as one pattern, for the common case; user_ref_problem says what is wrong otherwise.
+_UPN = re.compile(rf"[A-Za-z0-9'._!#^~-]{{0,63}}[A-Za-z0-9'_!#^~-]@(?=.{{1,48}}\Z)(?:{_LABEL}\.)+{_LABEL}", re.ASCII)
+
+
+# C0 controls have no Unicode name; these are the ones people meet in pasted text.
+_CONTROL_NAMES = {
+    0x00: "NUL",
+    0x07: "BEL",
+    0x08: "BACKSPACE",
+    0x09: "TAB",
+    0x0A: "LINE FEED",
+    0x0B: "VERTICAL TAB",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESC",
+    0x7F: "DELETE",
+    0x85: "NEXT LINE",
+}
+
+
+def describe_char(char: str) -> str:
+    """A character named so a person can find it even when it is invisible: "U+200B (ZERO WIDTH SPACE)"."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8, as Python holds it
+        return f"the byte 0x{code - 0xDC00:02X} (the name is not UTF-8: Latin-1 from a Windows zip, say)"
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
+    if not name:
+        name = "a control character" if unicodedata.category(char) == "Cc" else "an unnamed character"
+    return f"U+{code:04X} ({name})"
+
+
+# Characters that print as nothing, or as something else: format characters (zero-width space, joiners,
+# bidirectional overrides), controls, line and paragraph separators, private-use and unassigned code points.
+# The same set is escaped wherever text is shown (errors.printable).
+_INVISIBLE_CATEGORIES = HIDDEN_CATEGORIES
+_ALLOWED_CONTROLS = frozenset("\t")
+
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85\u2028\u2029")
+"""Every character that breaks a line somewhere: LF and CR; VT and FF; NEL (U+0085), LINE SEPARATOR and
+PARAGRAPH SEPARATOR, which YAML 1.1 itself reads as line breaks. A tenant file value is one line, whatever it
+is (a name, an id, a reason): a value holding one could print a line of its own in the tool's output, such as
+a forged "ok" for another tenant."""
+
+
+def invisible_char(value: str) -> str | None:
+    """A message naming the first line break or invisible character in ``value``, or None when there is none."""
+    for index, char in enumerate(value):
+        if char in LINE_BREAKS:
+            return (
+                f"contains a line break, {describe_char(char)}, at position {index + 1}: a value is one line, so "
+                "remove it (a block scalar, | or >, keeps its last line break unless written |- or >-)"
+            )
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            return (
+                f"contains the invisible character {describe_char(char)} at position {index + 1}: "
+                "delete it (retype the value rather than pasting it)"
+            )
+    return None
+
+
+def is_guid(value: str) -> bool:
+    """Exactly a GUID, 8-4-4-4-12 hexadecimal digits: nothing before or after it, not even a line break."""
+    return _GUID.fullmatch(value) is not None
+
+
+def guid_problem(value: str, what: str) -> str | None:
+    """Why ``value`` is not a usable GUID, saying what to write instead; None when it is one."""
+    if is_guid(value):
+        return None if value != _NIL_GUID else f"the all-zero GUID is a placeholder, not a real {what}"
+    inner = value.strip()
+    if inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]):
+        return f"write the GUID without braces: {inner[1:-1].lower()}"
+    if is_guid(inner):
+        return "remove the spaces or line break around the GUID"
+    return f"expected {_GUID_SHAPE}"
+
+
+def _looks_like_guid(value: str) -> bool:
+    """A GUID, perhaps in braces or with spaces around it: meant as an object id, not as a name."""
+    inner = value.strip()
+    return is_guid(inner) or (inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]))
+
+
+def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = guid_problem(value, what)
+        if problem is not None:
+            raise ValueError(f"{problem}: {placeholder_hint}" if value == _NIL_GUID else problem)
+        return value.lower()
+
+    return AfterValidator(check)
+
+
+def user_ref_problem(value: str) -> str | None:
+    """Why ``value`` is neither a user principal name Entra accepts nor an object id; None when it is one."""
+    if _looks_like_guid(value):
+        return guid_problem(value, "user object id")
+    if value != value.strip():
+        return "remove the spaces or line break around the address"
+    if value[:7].casefold() == "mailto:":
+        return f"write the address without 'mailto:': {value[7:]}"
+    hidden = invisible_char(value)
+    if hidden is not None:
+        return hidden
+    if "@" not in value:
+        return "expected a user principal name (alice@contoso.com) or an object id (GUID)"
+    local, _, domain = value.rpartition("@")
+    for index, char in enumerate(local):
+        if char == "@":
+            return "a user principal name has one @, between the username and the domain"
+        if char not in _UPN_LOCAL_CHARS:
+            what = describe_char(char) if not char.isascii() else repr(char)
+            look_alike = " (a letter from another alphabet is a different address)" if char.isalpha() else ""
+            return (
+                f"{what} at position {index + 1} is not allowed in a user principal name{look_alike}: "
+                f"Entra allows {_UPN_ALLOWED} before the @"
+            )
+    if not local:
+        return "nothing before the @: write the whole user principal name, such as alice@contoso.com"
+    if local.endswith("."):
+        return "Entra does not allow a . right before the @; check the address"
+    if len(local) > 64:
+        return f"{len(local)} characters before the @; Entra allows at most 64"
+    if len(domain) > 48:
+        return f"{len(domain)} characters after the @; Entra allows at most 48"
+    return _domain_problem(domain, after_at=True)
+
+
+def _user_ref(value: str) -> str:
+    if _UPN.fullmatch(value) is not None:
+        return value.lower()
+    problem = user_ref_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value.lower()
+
+
+def _group_ref(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("expected a group display name or object id, not an empty string")
+    if _looks_like_guid(value):
+        problem = guid_problem(value, "group object id")
+        if problem is not None:
+            raise ValueError(problem)
+        return value.lower()
+    if len(value) > 256:
+        raise ValueError(f"{len(value)} characters; Entra group display names have at most 256")
+    return value
+
+
+def _domain_problem(value: str, after_at: bool = False) -> str | None:
+    where = "after the @, " if after_at else ""
+    for char in value:
+        if not char.isascii():
+            return (
+                f"{where}{describe_char(char)} is not allowed in a domain name here: retype it in plain ASCII "
+                "(a look-alike letter is a different domain; an internationalised domain goes in its xn-- form)"
+            )
+    if _DOMAIN.fullmatch(value) is None:
+        return f"{where}expected a domain name such as contoso.com (letters, digits and -, labels joined by .)"
+    return None
+
+
+def _domain(value: str) -> str:
+    problem = _domain_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value.lower()
+
+
+def _env_var_name(value: str) -> str:
+    if not _ENV_VAR.fullmatch(value):
+        raise ValueError(
+            "expected the NAME of an environment variable (letters, digits, _) that holds the secret, "
+            "never the secret itself"
+        )
+    return value
+
+
+def _redirect_uri(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    local = parts.hostname in {"localhost", "127.0.0.1"}
+    if not parts.netloc or parts.scheme not in ({"https", "http"} if local else {"https"}):
+        raise ValueError("expected an absolute https:// URL (http:// only for localhost)")
+    return value
+
+
+def _rule_id(value: str) -> str:
+    if _RULE_ID.fullmatch(value) is None:
+        suggestion = re.sub(r"[^a-z0-9]+", "-", value.strip().lower()).strip("-")
+        hint = f"; did you mean {quote(suggestion)}?" if suggestion and suggestion != value else ""
+        raise ValueError(f"expected a policy rule id: lower-case words joined by -, such as high-risk-app-roles{hint}")
+    return value
+
+
+TenantId = Annotated[
+    str, _guid_validator("tenant id", "copy the Directory (tenant) ID from Entra admin centre > Identity > Overview")
+]
+AppId = Annotated[
+    str,
+    _guid_validator(
+        "application id",
+        "copy TaxCalc-Hub's Application ID from Entra admin centre > Enterprise applications in a tenant using it",
+    ),
+]
+AutomationAppId = Annotated[
+    str, _guid_validator("application id", "copy the automation app's Application (client) ID from its registration")
+]
+UserRef = Annotated[str, AfterValidator(_user_ref)]
+GroupRef = Annotated[str, AfterValidator(_group_ref)]
+Domain = Annotated[str, AfterValidator(_domain)]
+EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
+RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
+RuleId = Annotated[str, AfterValidator(_rule_id), WithJsonSchema({"type": "string", "pattern": _RULE_ID.pattern})]
+AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
+Enforcement = Literal["mandatory", "advisory", "disabled"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantInfo(_Section):
+    id: TenantId = Field(description="Entra tenant (directory) id.")
+    name: str | None = Field(default=None, description="Display name, for people.")
+    domain: Domain | None = Field(default=None, description="Primary domain, for people.")
+
+
+class AppSection(_Section):
+    profile: str = Field(default="taxcalc-hub", description="Built-in application profile.")
+    client_id: AppId | None = Field(
+        default=None,
+        description="The app's application (client) id; required unless the profile or defaults give it.",
+    )
+    # Named register_app in Python: BaseModel's metaclass already has a ``register`` attribute.
+    register_app: StrictBool = Field(
+        default=False,
+        alias="register",
+        description="Create the multi-tenant app registration in this tenant (home or lab tenants).",
+    )
+    redirect_uris: list[RedirectUri] = Field(default_factory=list, description="Only with register: true.")
+
+
+class ConsentSection(_Section):
+    mode: ConsentMode = Field(description="organization: one AllPrincipals grant; users: one Principal grant per user.")
+    scopes: list[str] | None = Field(default=None, description="Delegated Graph scopes; default: the profile's.")
+    users: list[UserRef] = Field(default_factory=list, description="users mode: UPNs or object ids.")
+    groups: list[GroupRef] = Field(default_factory=list, description="users mode: every user member gets a grant.")
+    app_roles: list[str] = Field(default_factory=list, description="Graph application permissions (policy-guarded).")
+
+
+class AccessSection(_Section):
+    assignment_required: StrictBool = Field(default=False, description="Only assigned users and groups may sign in.")
+    users: list[UserRef] = Field(default_factory=list)
+    groups: list[GroupRef] = Field(default_factory=list)
+
+
+class AuthSection(_Section):
+    method: AuthMethod | None = Field(default=None, description="Default: from the environment.")
+    client_id: AutomationAppId | None = Field(default=None, description="The automation identity's client id.")
+    client_secret_env: EnvVarName | None = Field(
+        default=None, description="Name of the environment variable holding the client secret."
+    )
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _strict_date(value: object) -> object:
+    """A calendar date, written YYYY-MM-DD (YAML reads it as a date; quoted, it is text of that form), and
+    nothing else: pydantic would take a number as a Unix timestamp (1735689600: 2024-12-31) and a date-time
+    whose time is midnight as its date, so an exception could expire on a day nobody wrote."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date as YYYY-MM-DD, without a time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected a real date as YYYY-MM-DD") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("expected a date as YYYY-MM-DD, not a number (a Unix timestamp is not read as a date)")
+    raise ValueError("expected a date as YYYY-MM-DD")
+
+
+def _not_blank(what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"{what}, not {'an empty text' if not value else 'only blanks'}")
+        return value
+
+    return AfterValidator(check)
+
+
+StrictDate = Annotated[date, BeforeValidator(_strict_date), WithJsonSchema({"type": "string", "format": "date"})]
+
+
+class PolicyException(_Section):
+    rule: RuleId
+    permission: Annotated[str, _not_blank("expected the permission the exception is for")] = Field(
+        json_schema_extra={"pattern": r"\S"}
+    )
+    reason: Annotated[
+        str, _not_blank("expected the reason for the exception (who approved it and why, e.g. a change number)")
+    ] = Field(json_schema_extra={"pattern": r"\S"})
+    expires: StrictDate = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
+
+
+ConsentSettingKey = Literal["user_consent", "admin_consent_workflow"]
+
+
+class PolicyConfig(_Section):
+    """Consent policy settings; allowed in _defaults.yaml only, so a tenant cannot loosen its own policy."""
+
+    allowed_scopes: list[str] | None = Field(
+        default=None, description="Delegated scopes any tenant may grant; default: the profile's scopes."
+    )
+    enforcement: dict[RuleId, Enforcement] = Field(
+        default_factory=dict, description="Per-rule level: mandatory, advisory or disabled."
+    )
+    consent_settings_in_tenant_files: list[ConsentSettingKey] = Field(
+        default_factory=list,
+        description="Which consent_settings keys a tenant file may set or override; default: none, so the "
+        "tenant-wide consent settings are set in _defaults.yaml only.",
+    )
+    client_id_in_tenant_files: StrictBool = Field(
+        default=False,
+        description="Whether a tenant file may replace the app.client_id this _defaults.yaml sets; default: no, so "
+        "consent goes to the application reviewed here.",
+    )
+
+
+# ------------------------------------------------------------------------------------ consent settings
+# Tenant-wide: Entra admin centre > Enterprise applications > Consent and permissions. Absent (or
+# leave-as-is) means the tool never touches the setting.
+
+
+def _role_ref(value: str) -> str:
+    text = value.strip()
+    if is_guid(text):
+        return text.lower()
+    by_fold = {name.casefold(): name for name in DIRECTORY_ROLES}
+    if text.casefold() in by_fold:
+        return by_fold[text.casefold()]
+    hint = did_you_mean(text, DIRECTORY_ROLES, known="known roles")
+    raise ValueError(f"unknown directory role{hint}; or give the role's definition id (a GUID)")
+
+
+def _leave_as_is(value: object) -> object:
+    """``leave-as-is`` for the workflow means no mapping at all: the tool leaves the policy untouched."""
+    if value == LEAVE_AS_IS:
+        return None
+    if value is not None and not isinstance(value, dict):
+        # YAML reads a bare off/no/false as a boolean: say what the key takes instead of "not a mapping".
+        raise ValueError(f"expected {LEAVE_AS_IS}, or a mapping with enabled: true or false")
+    return value
+
+
+RoleRef = Annotated[str, AfterValidator(_role_ref)]
+UserConsentChoice = Literal["leave-as-is", "disabled", "verified-publishers-low-impact", "microsoft-managed", "all"]
+
+
+class ReviewersSection(_Section):
+    users: list[UserRef] = Field(default_factory=list, description="UPNs or object ids (tenant files only).")
+    groups: list[GroupRef] = Field(
+        default_factory=list, description="Display names or object ids: every user in the group, nested ones too."
+    )
+    roles: list[RoleRef] = Field(
+        default_factory=list,
+        description="Directory roles by name (" + ", ".join(DIRECTORY_ROLES) + ") or role definition id.",
+    )
+
+    @property
+    def count(self) -> int:
+        return len(self.users) + len(self.groups) + len(self.roles)
+
+
+KEPT = "Not set: kept as the tenant has it."
+
+
+class AdminConsentWorkflowSection(_Section):
+    """The admin consent workflow: the file owns the keys it names; the others stay as the tenant has them."""
+
+    # Graph's update is a PUT of the whole policy (https://learn.microsoft.com/graph/api/adminconsentrequestpolicy-
+    # update), so the tool reads the policy, lays the named keys over it and writes it back
+    # (infra/program/settings_provider).
+
+    enabled: StrictBool = Field(description="Users can request admin consent to apps they are unable to consent to.")
+    reviewers: ReviewersSection | None = Field(
+        default=None,
+        description="Who reviews requests: users, groups or directory roles; named, they replace the tenant's "
+        f"reviewers. {KEPT}",
+    )
+    notify_reviewers: StrictBool | None = Field(
+        default=None, description=f"Reviewers get an email for each request. {KEPT}"
+    )
+    reminders: StrictBool | None = Field(
+        default=None, description=f"Reviewers get reminders before a request expires. {KEPT}"
+    )
+    request_expires_in_days: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_REQUEST_DAYS,
+        description=f"Consent request expires after (days): 1 to {MAX_REQUEST_DAYS}. {KEPT}",
+    )
+
+
+class ConsentSettingsSection(_Section):
+    """The tenant's own consent settings, which apply to every app, not only TaxCalc-Hub."""
+
+    user_consent: UserConsentChoice = Field(
+        default="leave-as-is",
+        description="User consent for applications: disabled, verified-publishers-low-impact, microsoft-managed, "
+        "all, or leave-as-is (the default: the tool does not touch it).",
+    )
+    admin_consent_workflow: Annotated[AdminConsentWorkflowSection | None, BeforeValidator(_leave_as_is)] = Field(
+        default=None,
+        description="The admin consent workflow, or leave-as-is (the default: the tool does not touch it).",
+    )
+
+    @property
+    def managed_user_consent(self) -> ManagedUserConsent | None:
+        """The setting the file asks for; None when it leaves the tenant's as it is."""
+        return None if self.user_consent == LEAVE_AS_IS else self.user_consent  # type: ignore[return-value]
+
+
+class TenantSpec(_Section):
+    """One client tenant: what TaxCalc-Hub may do there, and who may use it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="taxcalc-consent tenant file (v1)",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    tenant: TenantInfo
+    app: AppSection = Field(default_factory=AppSection)
+    consent: ConsentSection
+    access: AccessSection = Field(default_factory=AccessSection)
+    auth: AuthSection = Field(default_factory=AuthSection)
+    exceptions: list[PolicyException] = Field(default_factory=list)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    consent_settings: ConsentSettingsSection = Field(
+        default_factory=ConsentSettingsSection,
+        description="Tenant-wide consent settings (Enterprise applications > Consent and permissions); "
+        "absent means left as they are.",
+    )
