@@ -37,13 +37,13 @@ from taxcalc_consent.infra.model.documents import (
     FailedTenant,
 )
 from taxcalc_consent.infra.model.errors import did_you_mean
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds import admin_consent_workflow as workflow_kind
 from taxcalc_consent.infra.model.kinds import user_consent_setting
 from taxcalc_consent.infra.model.kinds.access_assignment import DEFAULT_ROLE_ID as DEFAULT_ACCESS_ROLE_ID
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.plan import ConsentPlan, Reviewer
 from taxcalc_consent.infra.model.profiles import PROFILES
-from taxcalc_consent.infra.model.spec import is_guid
 
 # --------------------------------------------------------------------------------------- snapshot
 

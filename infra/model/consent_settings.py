@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from taxcalc_consent.infra.model.catalog import graph_catalog
+from taxcalc_consent.infra.model.guid import GUID_PATTERN
 
 UserConsent = Literal["disabled", "verified-publishers-low-impact", "all", "microsoft-managed", "custom"]
 """The user consent setting as read from a tenant (``custom``: a consent policy of the tenant's own)."""
@@ -149,11 +150,10 @@ DIRECTORY_ROLES: dict[str, str] = {
 
 ROLE_NAMES = {role_id: name for name, role_id in DIRECTORY_ROLES.items()}
 
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_USER_QUERY = re.compile(rf"^/users/({_GUID})$")
-_GROUP_QUERY = re.compile(rf"^/groups/({_GUID})/transitiveMembers/microsoft\.graph\.user$", re.IGNORECASE)
+_USER_QUERY = re.compile(rf"^/users/({GUID_PATTERN})$")
+_GROUP_QUERY = re.compile(rf"^/groups/({GUID_PATTERN})/transitiveMembers/microsoft\.graph\.user$", re.IGNORECASE)
 _ROLE_QUERY = re.compile(
-    rf"^(?:/beta|/v1\.0)?/roleManagement/directory/roleAssignments\?\$filter=roleDefinitionId\s+eq\s+'({_GUID})'$",
+    rf"^(?:/beta|/v1\.0)?/roleManagement/directory/roleAssignments\?\$filter=roleDefinitionId\s+eq\s+'({GUID_PATTERN})'$",
     re.IGNORECASE,
 )
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from taxcalc_consent.infra.model.guid import GUID_PATTERN
+
 REDACTED = "[redacted]"
 
 # ------------------------------------------------------------------------------------- secret shapes
@@ -134,7 +136,7 @@ _PORTAL_PASSWORD = re.compile(rf"(?<![{_PORTAL_CHARS}])[{_PORTAL_CHARS}]{{32}}(?
 _SEPARATORS = re.compile(r"[._/:-]")
 _WORD = re.compile(r"[0-9]{1,4}|[A-Z]{1,5}[0-9]{0,4}|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*[0-9]{0,4}")
 """A part of a name between separators: a number, an abbreviation, or words run together (ReadWrite)."""
-_GUID_TEXT = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
+_GUID_TEXT = re.compile(rf"\{{?{GUID_PATTERN}\}}?")
 
 
 def _portal_password(text: str) -> bool:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, PermissionKind, graph_catalog
+from taxcalc_consent.infra.model.characters import describe_char, invisible_char
 from taxcalc_consent.infra.model.errors import (
     MAX_PROBLEMS_PER_FILE,
     MoreProblems,
@@ -36,8 +37,9 @@ from taxcalc_consent.infra.model.errors import (
     secret_in,
 )
 from taxcalc_consent.infra.model.files import Unreadable, file_kind, os_error_message, read_regular_file
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, PROFILES
-from taxcalc_consent.infra.model.spec import TenantSpec, describe_char, invisible_char, is_guid
+from taxcalc_consent.infra.model.spec import TenantSpec
 
 MAX_FILE_BYTES = 1024 * 1024
 """Tenant files are small; anything larger is a mistake (or an attack on the parser)."""

@@ -28,9 +28,10 @@ from taxcalc_consent.infra.model.files import (
     write_atomically,
     write_if_changed,
 )
+from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant, folder_defaults, tenant_name_problem
 from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, ConsentMode
-from taxcalc_consent.infra.model.spec import guid_problem, user_ref_problem
+from taxcalc_consent.infra.model.spec import user_ref_problem
 
 
 class ScaffoldError(TaxcalcConsentError):

@@ -9,7 +9,6 @@ passes through ``errors.redact`` before it is shown, so a secret pasted into the
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -24,18 +23,17 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from taxcalc_consent.infra.model.characters import describe_char, invisible_char
 from taxcalc_consent.infra.model.consent_settings import (
     DIRECTORY_ROLES,
     LEAVE_AS_IS,
     MAX_REQUEST_DAYS,
     ManagedUserConsent,
 )
-from taxcalc_consent.infra.model.errors import HIDDEN_CATEGORIES, did_you_mean, quote
+from taxcalc_consent.infra.model.errors import did_you_mean, quote
+from taxcalc_consent.infra.model.guid import NIL_GUID, guid_problem, is_guid, looks_like_guid
 from taxcalc_consent.infra.model.profiles import ConsentMode
 
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_NIL_GUID = "00000000-0000-0000-0000-000000000000"
-_GUID_SHAPE = "a GUID: 32 hexadecimal digits as 8-4-4-4-12, such as 0f8fad5b-d9cb-469f-a165-70867728950e"
 # A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
@@ -54,90 +52,11 @@ _UPN_ALLOWED = "A-Z a-z 0-9 and ' . - _ ! # ^ ~"
 _UPN = re.compile(rf"[A-Za-z0-9'._!#^~-]{{0,63}}[A-Za-z0-9'_!#^~-]@(?=.{{1,48}}\Z)(?:{_LABEL}\.)+{_LABEL}", re.ASCII)
 
 
-# C0 controls have no Unicode name; these are the ones people meet in pasted text.
-_CONTROL_NAMES = {
-    0x00: "NUL",
-    0x07: "BEL",
-    0x08: "BACKSPACE",
-    0x09: "TAB",
-    0x0A: "LINE FEED",
-    0x0B: "VERTICAL TAB",
-    0x0C: "FORM FEED",
-    0x0D: "CARRIAGE RETURN",
-    0x1B: "ESC",
-    0x7F: "DELETE",
-    0x85: "NEXT LINE",
-}
-
-
-def describe_char(char: str) -> str:
-    """A character named so a person can find it even when it is invisible: "U+200B (ZERO WIDTH SPACE)"."""
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8, as Python holds it
-        return f"the byte 0x{code - 0xDC00:02X} (the name is not UTF-8: Latin-1 from a Windows zip, say)"
-    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
-    if not name:
-        name = "a control character" if unicodedata.category(char) == "Cc" else "an unnamed character"
-    return f"U+{code:04X} ({name})"
-
-
-# Characters that print as nothing, or as something else: format characters (zero-width space, joiners,
-# bidirectional overrides), controls, line and paragraph separators, private-use and unassigned code points.
-# The same set is escaped wherever text is shown (errors.printable).
-_INVISIBLE_CATEGORIES = HIDDEN_CATEGORIES
-_ALLOWED_CONTROLS = frozenset("\t")
-
-LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85\u2028\u2029")
-"""Every character that breaks a line somewhere: LF and CR; VT and FF; NEL (U+0085), LINE SEPARATOR and
-PARAGRAPH SEPARATOR, which YAML 1.1 itself reads as line breaks. A tenant file value is one line, whatever it
-is (a name, an id, a reason): a value holding one could print a line of its own in the tool's output, such as
-a forged "ok" for another tenant."""
-
-
-def invisible_char(value: str) -> str | None:
-    """A message naming the first line break or invisible character in ``value``, or None when there is none."""
-    for index, char in enumerate(value):
-        if char in LINE_BREAKS:
-            return (
-                f"contains a line break, {describe_char(char)}, at position {index + 1}: a value is one line, so "
-                "remove it (a block scalar, | or >, keeps its last line break unless written |- or >-)"
-            )
-        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
-            return (
-                f"contains the invisible character {describe_char(char)} at position {index + 1}: "
-                "delete it (retype the value rather than pasting it)"
-            )
-    return None
-
-
-def is_guid(value: str) -> bool:
-    """Exactly a GUID, 8-4-4-4-12 hexadecimal digits: nothing before or after it, not even a line break."""
-    return _GUID.fullmatch(value) is not None
-
-
-def guid_problem(value: str, what: str) -> str | None:
-    """Why ``value`` is not a usable GUID, saying what to write instead; None when it is one."""
-    if is_guid(value):
-        return None if value != _NIL_GUID else f"the all-zero GUID is a placeholder, not a real {what}"
-    inner = value.strip()
-    if inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]):
-        return f"write the GUID without braces: {inner[1:-1].lower()}"
-    if is_guid(inner):
-        return "remove the spaces or line break around the GUID"
-    return f"expected {_GUID_SHAPE}"
-
-
-def _looks_like_guid(value: str) -> bool:
-    """A GUID, perhaps in braces or with spaces around it: meant as an object id, not as a name."""
-    inner = value.strip()
-    return is_guid(inner) or (inner.startswith("{") and inner.endswith("}") and is_guid(inner[1:-1]))
-
-
 def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
     def check(value: str) -> str:
         problem = guid_problem(value, what)
         if problem is not None:
-            raise ValueError(f"{problem}: {placeholder_hint}" if value == _NIL_GUID else problem)
+            raise ValueError(f"{problem}: {placeholder_hint}" if value == NIL_GUID else problem)
         return value.lower()
 
     return AfterValidator(check)
@@ -145,7 +64,7 @@ def _guid_validator(what: str, placeholder_hint: str) -> AfterValidator:
 
 def user_ref_problem(value: str) -> str | None:
     """Why ``value`` is neither a user principal name Entra accepts nor an object id; None when it is one."""
-    if _looks_like_guid(value):
+    if looks_like_guid(value):
         return guid_problem(value, "user object id")
     if value != value.strip():
         return "remove the spaces or line break around the address"
@@ -191,7 +110,7 @@ def _group_ref(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("expected a group display name or object id, not an empty string")
-    if _looks_like_guid(value):
+    if looks_like_guid(value):
         problem = guid_problem(value, "group object id")
         if problem is not None:
             raise ValueError(problem)

@@ -29,8 +29,8 @@ import pulumi_azuread as azuread
 
 from taxcalc_consent.infra.graph import client as msgraph
 from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.plan import ConsentPlan
-from taxcalc_consent.infra.model.spec import is_guid
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ import tenacity
 from pulumi.output import Unknown
 
 from taxcalc_consent.infra.graph.client import GraphError
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds.service_principal import ORIGIN_CREATED, ORIGIN_FOUND
-from taxcalc_consent.infra.model.spec import is_guid
 from taxcalc_consent.infra.program.settings_provider import SettingsAuth, graph_writer
 
 APPLICATION_REPLICATION_SECONDS = 120.0

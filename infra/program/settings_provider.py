@@ -45,8 +45,9 @@ from taxcalc_consent.infra.model.consent_settings import (
     with_self_consent_entries,
     with_user_consent,
 )
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds import admin_consent_workflow
-from taxcalc_consent.infra.model.spec import AuthSection, is_guid
+from taxcalc_consent.infra.model.spec import AuthSection
 
 if TYPE_CHECKING:
     from taxcalc_consent.infra.graph.policy_writer import PolicyWriter

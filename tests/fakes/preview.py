@@ -26,6 +26,7 @@ from taxcalc_consent.infra.model.consent_settings import (
     describe_reviewer,
     reviewer_query,
 )
+from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds import (
     access_assignment,
     admin_consent_workflow,
@@ -35,7 +36,6 @@ from taxcalc_consent.infra.model.kinds import (
     user_consent_setting,
 )
 from taxcalc_consent.infra.model.plan import ConsentPlan
-from taxcalc_consent.infra.model.spec import is_guid
 
 GRAPH_SP_OBJECT_ID = "9b2e0c1e-6f0a-4a53-9c6e-3c4d1f00b7aa"
 """Microsoft Graph's service principal in the fake tenant: looked up, so known during a preview."""
