@@ -20,8 +20,9 @@ from typing import Literal
 
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.model.errors import MAX_PROBLEMS_PER_FILE, MoreProblems, Problem, did_you_mean, quote
-from taxcalc_consent.infra.model.loader import KeyPath, LoadedTenant
+from taxcalc_consent.infra.model.loader import LoadedTenant
 from taxcalc_consent.infra.model.plan import ConsentPlan, DelegatedGrant, GroupGrant, Severity, Violation
+from taxcalc_consent.infra.model.positions import KeyPath
 from taxcalc_consent.infra.model.profiles import DEFAULT_PROFILE, PROFILES, Profile
 from taxcalc_consent.infra.model.spec import PolicyConfig, PolicyException
 

@@ -1605,7 +1605,7 @@ def test_unreadable_for_real(project: Path) -> None:
 
 def test_problems_beyond_the_cap_are_counted_not_explained(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The did-you-mean (difflib) is the costly part of a problem: it runs for the problems shown only."""
-    from taxcalc_consent.infra.model import catalog, errors
+    from taxcalc_consent.infra.model import catalog, errors, validation
 
     calls = {"did_you_mean": 0}
     real = errors.did_you_mean
@@ -1616,14 +1616,14 @@ def test_problems_beyond_the_cap_are_counted_not_explained(project: Path, monkey
 
     monkeypatch.setattr(errors, "did_you_mean", counted)
     monkeypatch.setattr(catalog, "did_you_mean", counted)
-    monkeypatch.setattr(loader, "did_you_mean", counted)
+    monkeypatch.setattr(validation, "did_you_mean", counted)
     keys = "".join(f"k{i:05d}: {i}\n" for i in range(30_000))
     scopes = "".join(f"    - S{i}.Read\n" for i in range(30_000))
     (project / "tenants/a.yaml").write_text(HEAD + "consent:\n  mode: organization\n  scopes:\n" + scopes + keys)
     result = CliRunner().invoke(app, ["validate", "tenants"])
     assert result.exit_code == 2
-    assert calls["did_you_mean"] <= 2 * loader.MAX_PROBLEMS_PER_FILE
-    assert len(result.stderr.splitlines()) == loader.MAX_PROBLEMS_PER_FILE + 2
+    assert calls["did_you_mean"] <= 2 * errors.MAX_PROBLEMS_PER_FILE
+    assert len(result.stderr.splitlines()) == errors.MAX_PROBLEMS_PER_FILE + 2
     assert "60,000 problem(s) in 1 file(s)" in result.stderr
 
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.model.errors import SpecError
-from taxcalc_consent.infra.model.loader import MAX_FILE_BYTES, load_tenants
+from taxcalc_consent.infra.model.loader import load_tenants
+from taxcalc_consent.infra.model.yaml_reader import MAX_FILE_BYTES
 from tests.conftest import CLIENT_ID, EXAMPLES, TENANT_ID
 from tests.documents import parse_document
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.infra.graph import signin
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
-from taxcalc_consent.infra.model.loader import tenant_name_problem
 from taxcalc_consent.infra.model.plan import ConsentPlan
+from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 from taxcalc_consent.infra.model.workspace import ROOT_ENV, TENANT_FILE_KEY, Workspace, current_workspace
 
 PYTHON_CMD_ENV = "PULUMI_PYTHON_CMD"

@@ -17,15 +17,10 @@ from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.model.documents import encode_item
 from taxcalc_consent.infra.model.errors import Problem, SpecError
 from taxcalc_consent.infra.model.files import files_read, remember_read
-from taxcalc_consent.infra.model.loader import (
-    Identity,
-    KeyPath,
-    LoadedTenant,
-    across_files,
-    check_files,
-    collect_tenant_files,
-)
+from taxcalc_consent.infra.model.loader import Identity, LoadedTenant, across_files, check_files
 from taxcalc_consent.infra.model.plan import ConsentPlan, Violation, build_plan, plan_to_dict
+from taxcalc_consent.infra.model.positions import KeyPath
+from taxcalc_consent.infra.model.tenant_files import collect_tenant_files
 from taxcalc_consent.policies.rules import config_problems, findings, locate_finding, utc_today
 
 T = TypeVar("T")

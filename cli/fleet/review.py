@@ -28,10 +28,10 @@ from typing import TypeVar
 
 from taxcalc_consent.cli.fleet.events import ResourceChange
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.infra.model.defaults import DEFAULTS_FILE
 from taxcalc_consent.infra.model.documents import REVIEW_FORMAT, ReviewDocument, ReviewTenant, StackUpdate
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import Unreadable, read_regular_file
-from taxcalc_consent.infra.model.loader import DEFAULTS_FILE
 
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def defaults_file(tenant_file: str) -> Path | None:
-    """The ``_defaults.yaml`` merged under ``tenant_file`` (infra.loader reads it from the file's folder)."""
+    """The ``_defaults.yaml`` merged under ``tenant_file`` (infra.model.defaults reads it from the file's folder)."""
     candidate = Path(tenant_file).parent / DEFAULTS_FILE
     return candidate if candidate.is_file() else None
 

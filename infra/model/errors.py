@@ -322,6 +322,11 @@ def capped(problems: Iterable[Problem]) -> list[Problem]:
     return out
 
 
+def capped_file(file: str, problems: list[Problem], omitted: int) -> list[Problem]:
+    """One file's problems held to the one cap (``capped``), with those a reader only counted (``omitted``)."""
+    return capped([*problems, MoreProblems(file, 1, 1, "", "", omitted)] if omitted else problems)
+
+
 class TaxcalcConsentError(Exception):
     """Base of every failure the user can fix; the CLI prints it without a traceback.
 

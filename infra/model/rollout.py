@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from taxcalc_consent.infra.model.errors import Problem, SpecError, did_you_mean
-from taxcalc_consent.infra.model.loader import Positions, read_yaml_file
+from taxcalc_consent.infra.model.positions import Positions
+from taxcalc_consent.infra.model.yaml_reader import read_yaml_file
 
 ROLLOUT_FILE = "_rollout.yaml"
 MAX_PAUSE_SECONDS = 24 * 3600

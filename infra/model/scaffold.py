@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from taxcalc_consent.infra.model.defaults import folder_defaults
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError, secret_in
 from taxcalc_consent.infra.model.files import (
     FileExists,
@@ -29,9 +30,10 @@ from taxcalc_consent.infra.model.files import (
     write_if_changed,
 )
 from taxcalc_consent.infra.model.guid import guid_problem
-from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant, folder_defaults, tenant_name_problem
+from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant
 from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, ConsentMode
 from taxcalc_consent.infra.model.spec import user_ref_problem
+from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 
 
 class ScaffoldError(TaxcalcConsentError):

@@ -1,6 +1,6 @@
 """The tenant file (format v1) as a pydantic model: types, formats and normalisation.
 
-Cross-field and catalog checks that need to know where a value came from live in ``loader``;
+Cross-field and catalog checks that need to know where a value came from live in ``validation``;
 this module only says what a well-formed tenant file looks like. A message may quote part of a value
 (the GUID inside braces, the address after "mailto:") to say what to write instead; every message
 passes through ``errors.redact`` before it is shown, so a secret pasted into the wrong key is not echoed.
