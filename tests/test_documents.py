@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.commands.schema import SchemaName, schema_document
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.model.documents import PLAN_FORMAT, encode_item, to_json, write_encoded
+from taxcalc_consent.infra.model.document_json import encode_item, to_json, write_encoded
+from taxcalc_consent.infra.model.documents import PLAN_FORMAT
 from tests.documents import SCHEMA_DIR, check_document
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -1718,7 +1718,7 @@ def test_json_documents_hold_no_hidden_characters() -> None:
     """A value Graph returned (a group named with an escape sequence, a line separator) or a path a file system
     named (a byte of a name that is not UTF-8) reaches a JSON document escaped as on a terminal: a consumer
     printing it (jq -r) shows it, and a name that is not UTF-8 cannot fail the encoder."""
-    from taxcalc_consent.infra.model.documents import to_json
+    from taxcalc_consent.infra.model.document_json import to_json
 
     document = {"groups": ["Tax\x1b]0;pwned\x07", "Mail\u2028boxes", "Rev\u202eiewers"], "file": "caf\udce9.yaml"}
     assert json.loads(to_json(document)) == {

@@ -61,7 +61,7 @@ def plan(
         mandatory = sum(e.mandatory for e in encoded)
     else:
         from taxcalc_consent.cli.ui.render import render_plan
-        from taxcalc_consent.infra.model.documents import encode_item
+        from taxcalc_consent.infra.model.document_json import encode_item
         from taxcalc_consent.infra.model.plan import plan_to_dict
 
         plans = select_shard(load_plans(paths), shard)

@@ -42,6 +42,6 @@ def schema_document(name: SchemaName) -> dict[str, object]:
         from taxcalc_consent.infra.model.schema import tenant_file_schema
 
         return tenant_file_schema()
-    from taxcalc_consent.infra.model.documents import document_schema
+    from taxcalc_consent.infra.model.document_json import document_schema
 
     return document_schema(name.value)

@@ -14,7 +14,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 from taxcalc_consent.cli.ui.console import say
 from taxcalc_consent.cli.ui.options import Shard
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.model.documents import encode_item
+from taxcalc_consent.infra.model.document_json import encode_item
 from taxcalc_consent.infra.model.errors import Problem, SpecError
 from taxcalc_consent.infra.model.files import files_read, remember_read
 from taxcalc_consent.infra.model.loader import Identity, LoadedTenant, across_files, check_files
@@ -67,7 +67,7 @@ def load_checked(paths: Sequence[str | Path], today: date | None = None) -> list
 
 
 class EncodedPlan(NamedTuple):
-    """A tenant's plan@1 entry, encoded for ``documents.write_encoded``, and what the command's exit code
+    """A tenant's plan@1 entry, encoded for ``document_json.write_encoded``, and what the command's exit code
     needs of it."""
 
     tenant: str

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
-from taxcalc_consent.infra.model.documents import RUN_FORMAT, RunDocument, to_json
+from taxcalc_consent.infra.model.document_json import to_json
+from taxcalc_consent.infra.model.documents import RUN_FORMAT, RunDocument
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import TargetRefused, write_atomically
 

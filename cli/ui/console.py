@@ -158,7 +158,7 @@ def say_lines(lines: Iterable[tuple[str, str | None]]) -> None:
 
 def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout, nothing else there."""
-    from taxcalc_consent.infra.model.documents import to_json
+    from taxcalc_consent.infra.model.document_json import to_json
 
     sys.stdout.write(to_json(document))
     sys.stdout.flush()
@@ -222,7 +222,7 @@ def write_out(out: Path, text: str) -> None:
 
 def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
     """A command's document: to --out FILE and/or, with --json, on stdout."""
-    from taxcalc_consent.infra.model.documents import to_json
+    from taxcalc_consent.infra.model.document_json import to_json
 
     if out is not None:
         write_out(out, to_json(document))
@@ -231,9 +231,10 @@ def emit(document: Any, *, json_output: bool, out: Path | None) -> None:
 
 
 def emit_plans(bodies: Sequence[str], *, json_output: bool, out: Path | None) -> None:
-    """The plan@1 document from each tenant's entry, encoded by ``documents.encode_item``: written entry by
+    """The plan@1 document from each tenant's entry, encoded by ``document_json.encode_item``: written entry by
     entry (thousands of tenants are never one string), to --out and/or, with --json, on stdout."""
-    from taxcalc_consent.infra.model.documents import PLAN_FORMAT, write_encoded
+    from taxcalc_consent.infra.model.document_json import write_encoded
+    from taxcalc_consent.infra.model.documents import PLAN_FORMAT
 
     head = {"format": PLAN_FORMAT}
     if out is not None:
@@ -286,7 +287,7 @@ def user_errors(debug: bool = False, json_output: bool = False, out: Path | None
 
 
 def _write_failure(out: Path, document: ValidateDocument) -> None:
-    from taxcalc_consent.infra.model.documents import to_json
+    from taxcalc_consent.infra.model.document_json import to_json
 
     try:
         write_out(out, to_json(document))

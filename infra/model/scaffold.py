@@ -223,7 +223,7 @@ def write_new_tenant_file(new: NewTenantFile) -> Path:
 
 def write_schema_beside(folder: Path) -> Path:
     """Write (or refresh) the tenant file's JSON Schema into ``folder``; returns its path."""
-    from taxcalc_consent.infra.model.documents import to_json
+    from taxcalc_consent.infra.model.document_json import to_json
     from taxcalc_consent.infra.model.schema import tenant_file_schema
 
     path = folder / SCHEMA_FILE_NAME
