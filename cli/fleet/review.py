@@ -108,10 +108,8 @@ def read_document(
 
     try:
         data = read_regular_file(path, MAX_DOCUMENT_BYTES, expected=made_by)
-    except Unreadable as exc:
+    except Unreadable as exc:  # TooLarge included: "larger than N bytes; not <made_by>"
         raise error(f"{option} {path}: {exc}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise error(f"{option} {path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; not {made_by}")
     try:
         raw = json.loads(data)
     except ValueError as exc:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
-from taxcalc_consent.infra.model.files import Unreadable, read_regular_file
+from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
 from taxcalc_consent.infra.model.spec import AuthSection
 
 
@@ -379,10 +379,12 @@ def _read_small_file(path: str, variable: str, what: str) -> str:
     (``files.read_regular_file``: a FIFO or a device there cannot hang or flood the run)."""
     try:
         data = read_regular_file(path, CREDENTIAL_FILE_LIMIT, expected=f"the {what}")
+    except TooLarge:
+        raise CredentialError(
+            f"{variable}: {path} is larger than a {what} can be ({CREDENTIAL_FILE_LIMIT} bytes)"
+        ) from None
     except Unreadable as exc:
         raise CredentialError(f"{variable}: cannot read the {what} from {path}: {exc}") from None
-    if len(data) > CREDENTIAL_FILE_LIMIT:
-        raise CredentialError(f"{variable}: {path} is larger than a {what} can be ({CREDENTIAL_FILE_LIMIT} bytes)")
     try:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError:

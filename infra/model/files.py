@@ -1,8 +1,9 @@
 """The one way the tool reads a file it did not make, and the one way it writes a file.
 
 Reading (``read_regular_file``): only a regular file, opened without blocking and checked on the open
-descriptor, never more than a limit: a named pipe named like a tenant file (or like the schema ``init``
-refreshes) cannot hang a run, nor a link to /dev/zero fill its memory. Every file read is remembered, so a
+descriptor, never more than a limit (a file over it is refused here, ``TooLarge``, not by each caller): a named
+pipe named like a tenant file (or like the schema ``init`` refreshes) cannot hang a run, nor a link to /dev/zero
+fill its memory. Every file read is remembered, so a
 write can tell an input from an output.
 
 Writing (``atomic_writer``): whole or not at all, never a half-written file left behind, and only over a
@@ -65,13 +66,38 @@ class Unreadable(Exception):
     """A path that cannot be read as the file expected there; the message says why and what to do."""
 
 
+class TooLarge(Unreadable):
+    """A regular file holding more than the reader's limit: nothing of it is returned. Said, unless the caller
+    says it in its own words, as "larger than N bytes; not <what was expected>"."""
+
+    def __init__(self, size: int, limit: int, expected: str) -> None:
+        super().__init__(f"larger than {limit:,} bytes; not {expected}")
+        self.size = size
+        """The file's size (at least ``limit`` + 1 bytes, when it grew while it was read)."""
+        self.limit = limit
+
+
 _read: set[tuple[int, int]] = set()
 """(device, inode) of every file this process read through ``read_regular_file``."""
 
 
 def read_regular_file(path: str | Path, limit: int, *, expected: str = "a text file") -> bytes:
-    """At most ``limit`` + 1 bytes of the regular file at ``path`` (one more than the limit, so that the
-    caller can tell a file over it); raises Unreadable for anything else, saying what it is.
+    """The whole of the regular file at ``path``, at most ``limit`` bytes; raises TooLarge for a larger one and
+    Unreadable for anything else, saying what it is."""
+    data, size = _read_at_most(path, limit + 1, expected)
+    if len(data) > limit:
+        raise TooLarge(max(len(data), size), limit, expected)
+    return data
+
+
+def read_file_head(path: str | Path, count: int, *, expected: str = "a text file") -> bytes:
+    """The first ``count`` bytes (or fewer, the whole file) of the regular file at ``path``, however large it is;
+    raises Unreadable as ``read_regular_file`` does."""
+    return _read_at_most(path, count, expected)[0]
+
+
+def _read_at_most(path: str | Path, count: int, expected: str) -> tuple[bytes, int]:
+    """At most ``count`` bytes of the regular file at ``path``, and its size when it was opened.
 
     Opened non-blocking and checked with fstat on the open descriptor (not on the path, which could change
     in between), so a FIFO is refused instead of hanging the run and /dev/zero instead of read forever.
@@ -87,8 +113,8 @@ def read_regular_file(path: str | Path, limit: int, *, expected: str = "a text f
             raise Unreadable(f"{file_kind(info.st_mode)}, not a file: expected {expected} here")
         _read.add((info.st_dev, info.st_ino))
         # Straight from the descriptor (no buffered file object per file), asking for no more than the file
-        # holds plus one byte, so a file that grew past the limit since fstat is still caught.
-        wanted = min(info.st_size, limit) + 1
+        # holds plus one byte (up to ``count``), so a file that grew past a limit since fstat is still caught.
+        wanted = min(info.st_size + 1, count)
         chunks = []
         while wanted > 0:
             chunk = os.read(fd, wanted)
@@ -100,7 +126,7 @@ def read_regular_file(path: str | Path, limit: int, *, expected: str = "a text f
         raise Unreadable(os_error_message(exc, path)) from None
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return b"".join(chunks), info.st_size
 
 
 def files_read() -> frozenset[tuple[int, int]]:

@@ -32,7 +32,14 @@ from typing import Any
 import yaml
 
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
-from taxcalc_consent.infra.model.files import Unreadable, read_regular_file, write_atomically, write_if_changed
+from taxcalc_consent.infra.model.files import (
+    TooLarge,
+    Unreadable,
+    read_file_head,
+    read_regular_file,
+    write_atomically,
+    write_if_changed,
+)
 
 ROOT_ENV = "TAXCALC_CONSENT_ROOT"
 CONFIG_NAMESPACE = "taxcalc-consent"
@@ -162,7 +169,7 @@ def ensure_project(workspace: Workspace) -> list[Path]:
 
 def is_generated(project_file: Path) -> bool:
     try:
-        head = read_regular_file(project_file, 4096, expected="a Pulumi project file")
+        head = read_file_head(project_file, 4096, expected="a Pulumi project file")
     except Unreadable:
         return False
     return GENERATED_MARK in head.decode("utf-8", "replace").partition("\n")[0]
@@ -177,10 +184,10 @@ def _read_settings_text(path: Path, what: str) -> str:
     MAX_SETTINGS_BYTES (a named pipe there would hang the run, a link to /dev/zero fill its memory)."""
     try:
         raw = read_regular_file(path, MAX_SETTINGS_BYTES, expected=what)
+    except TooLarge:
+        raise TaxcalcConsentError(f"{path}: larger than 1 MiB; expected {what}") from None
     except Unreadable as exc:
         raise TaxcalcConsentError(f"{path}: {exc}") from None
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise TaxcalcConsentError(f"{path}: larger than 1 MiB; expected {what}")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

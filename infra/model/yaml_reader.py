@@ -8,7 +8,6 @@ or echoed. Never raises for a file's content: every problem comes back located.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 
 from taxcalc_consent.infra.model.characters import describe_char, invisible_char
 from taxcalc_consent.infra.model.errors import MAX_PROBLEMS_PER_FILE, Problem, looks_like_secret, secret_in
-from taxcalc_consent.infra.model.files import Unreadable, read_regular_file
+from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
 from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.positions import KeyPath, Mark, Positions, format_key_path
 
@@ -330,13 +329,13 @@ def read_yaml_file(path: str | Path, shown: str) -> ReadYaml:
     """Read one YAML file into plain values and positions. Never raises for the file's content."""
     try:
         raw = read_regular_file(path, MAX_FILE_BYTES, expected="a YAML text file")
+    except TooLarge as exc:
+        message = f"file is {exc.size:,} bytes; tenant files are limited to 1 MiB"
     except Unreadable as exc:
-        return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", str(exc))])
-    if len(raw) > MAX_FILE_BYTES:
-        size = max(len(raw), os.stat(path).st_size)
-        message = f"file is {size:,} bytes; tenant files are limited to 1 MiB"
-        return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", message)])
-    return parse_yaml(raw, shown)
+        message = str(exc)
+    else:
+        return parse_yaml(raw, shown)
+    return ReadYaml(None, Positions(shown), [Problem(shown, 1, 1, "", message)])
 
 
 def parse_yaml(raw: bytes, shown: str) -> ReadYaml:
