@@ -15,7 +15,9 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from taxcalc_consent.infra.graph import client as graph
+from taxcalc_consent.infra.graph import credentials
 from taxcalc_consent.infra.graph.client import GraphClient, GraphError
+from taxcalc_consent.infra.graph.policy_writer import PolicyWriter
 from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import CLIENT_ID
 from tests.fakes.consent_tenants import PROFILE_SCOPE, add_taxcalc_hub
@@ -189,6 +191,28 @@ def test_a_refused_connection_is_retried_a_bounded_number_of_times(sleeps: list[
     assert len(sleeps) == graph.TRANSPORT_RETRIES
 
 
+def test_a_throttled_write_is_sent_again_after_retry_after(emulator: GraphEmulator, sleeps: list[float]) -> None:
+    """The writer sends through the reader's transport: the same 429/503 rules
+    (https://learn.microsoft.com/graph/throttling)."""
+    emulator.throttle("/policies/authorizationPolicy", times=1, retry_after=4)
+    reader = GraphClient(emulator.base_url, lambda: "t", sleep=sleeps.append)
+    with PolicyWriter(reader) as writer:
+        writer.set_permission_grant_policies_assigned([])
+    assert [r.method for r in emulator.requests] == ["PATCH", "PATCH"] and sleeps == [4.0]
+
+
+def test_a_write_whose_connection_drops_is_not_sent_again(emulator: GraphEmulator, sleeps: list[float]) -> None:
+    """A write whose answer was lost may have landed: only reads are sent again (go-azure-sdk
+    sdk/client/client.go, Execute's CheckRetry: with no answer, only an idempotent GET is retried)."""
+    emulator.drop_connection("/policies/adminConsentRequestPolicy", times=1)
+    reader = GraphClient(emulator.base_url, lambda: "t", sleep=sleeps.append)
+    with PolicyWriter(reader) as writer, pytest.raises(GraphError, match="cannot reach"):
+        writer.set_admin_consent_request_policy(
+            {key: None for key in graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS} | {"reviewers": []}
+        )
+    assert [(r.method, r.dropped) for r in emulator.requests] == [("PUT", True)] and sleeps == []
+
+
 @pytest.mark.parametrize(
     ("status", "read"),
     [
@@ -242,10 +266,13 @@ def test_requests_without_a_token_are_unauthorised(emulator: GraphEmulator) -> N
 
 def test_the_client_never_writes(client: GraphClient, emulator: GraphEmulator) -> None:
     with pytest.raises(RuntimeError, match="read-only"):
-        client._send("POST", f"{client.root}/oauth2PermissionGrants", "/oauth2PermissionGrants", {})
+        client.send("POST", f"{client.root}/oauth2PermissionGrants", "/oauth2PermissionGrants", json_body={})
     with pytest.raises(RuntimeError, match="read-only"):
-        client._send(
-            "POST", f"{client.root}/$batch", "/$batch", {"requests": [{"id": "1", "method": "DELETE", "url": "/x"}]}
+        client.send(
+            "POST",
+            f"{client.root}/$batch",
+            "/$batch",
+            json_body={"requests": [{"id": "1", "method": "DELETE", "url": "/x"}]},
         )
     assert emulator.requests == []
 
@@ -320,7 +347,7 @@ class FakeCredential:
 def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
     credential = FakeCredential()
-    monkeypatch.setattr(graph, "_credential", lambda *_: credential)
+    monkeypatch.setattr(credentials, "_credential", lambda *_: credential)
     source = graph.token_source(
         TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["usgov"], "https://graph.microsoft.us"
     )
@@ -330,7 +357,7 @@ def test_tokens_come_from_the_credential_once_until_near_expiry(monkeypatch: pyt
 
 def test_credential_failure_is_a_graph_error_naming_the_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(graph.TOKEN_ENV, raising=False)
-    monkeypatch.setattr(graph, "_credential", lambda *_: FakeCredential(fail=True))
+    monkeypatch.setattr(credentials, "_credential", lambda *_: FakeCredential(fail=True))
     source = graph.token_source(
         TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["public"], "https://graph.microsoft.com"
     )
@@ -438,7 +465,7 @@ def test_a_tenants_reads_at_once_ask_the_credential_once(monkeypatch: pytest.Mon
         return slow(scope, tenant_id)
 
     monkeypatch.setattr(credential, "get_token", get_token)
-    monkeypatch.setattr(graph, "_credential", lambda *_: credential)
+    monkeypatch.setattr(credentials, "_credential", lambda *_: credential)
     source = graph.token_source(
         TENANT_ID, AuthSection(method="cli"), graph.CLOUDS["public"], "https://graph.microsoft.com"
     )

@@ -650,12 +650,12 @@ def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
     environment's file: azure_public.go, azure_public_canary.go, azure_gov.go, azure_china.go); the group reads
     and the consent-settings writes go to that cloud's Graph and sign in at its authority."""
     from taxcalc_consent.infra.graph import client as graph
-    from taxcalc_consent.infra.graph import policy_writer
+    from taxcalc_consent.infra.graph import credentials, policy_writer
     from taxcalc_consent.infra.model.spec import AuthSection
     from taxcalc_consent.infra.program import directory
 
     authorities: list[str] = []
-    monkeypatch.setattr(graph, "_credential", lambda signin, endpoints: authorities.append(endpoints.login))
+    monkeypatch.setattr(credentials, "_credential", lambda signin, endpoints: authorities.append(endpoints.login))
     environ = {"ARM_USE_MSI": "true", **({"ARM_ENVIRONMENT": environment} if environment else {})}
     from taxcalc_consent.cli.fleet.pipeline import load_plans
 

@@ -25,7 +25,7 @@ import pytest
 
 from taxcalc_consent.cli.fleet.engine_setup import preflight_problems
 from taxcalc_consent.infra.graph import client as graph
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import credentials, signin
 from taxcalc_consent.infra.graph.signin import CredentialError, provider_arguments, sign_in
 from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import TENANT_ID
@@ -428,7 +428,7 @@ def test_every_part_of_the_tool_asks_the_same_resolver(
     )
     (plan,) = load_plans([tenants / "t.yaml"])
     made: list[str] = []
-    monkeypatch.setattr(graph, "_credential", lambda found, cloud: made.append(found.method))
+    monkeypatch.setattr(credentials, "_credential", lambda found, cloud: made.append(found.method))
     problems = preflight_problems([plan], env)
     outcomes = []
     for make in (

@@ -3,7 +3,7 @@
 Used by the tool's own providers (``infra.settings_provider``, ``infra.service_principal_provider``) and nothing
 else: ``audit`` and ``adopt`` read through ``infra.graph.GraphClient``, which refuses every write, and an
 import-linter contract keeps this module out of their reach. Reads go through that same read-only client; the
-writes are here:
+writes are here, sent through the reader's transport rules (``infra.graph.transport``):
 - ``PATCH /policies/authorizationPolicy`` with ``defaultUserRolePermissions.permissionGrantPoliciesAssigned``
   (https://learn.microsoft.com/graph/api/authorizationpolicy-update; least privilege
   ``Policy.ReadWrite.Authorization``, the only application permission its table lists);
@@ -33,7 +33,8 @@ from typing import Any, Literal
 import httpx
 
 from taxcalc_consent.infra.graph import client as graph
-from taxcalc_consent.infra.graph.client import GraphClient, GraphError
+from taxcalc_consent.infra.graph.client import GraphClient
+from taxcalc_consent.infra.graph.transport import GraphTransport
 from taxcalc_consent.infra.model.spec import AuthSection
 
 AUTHORIZATION_POLICY_WRITE = "Policy.ReadWrite.Authorization"
@@ -51,7 +52,8 @@ class PolicyWriter:
     reader: GraphClient
     sleep: Callable[[float], None] | None = None
     """Waits between retries; default the reader's."""
-    _http: httpx.Client | None = field(default=None, init=False, repr=False)
+    _writes: GraphTransport | None = field(default=None, init=False, repr=False)
+    """The writes' own transport (and connections): the reader's refuses anything but reads."""
 
     # https://learn.microsoft.com/graph/api/authorizationpolicy-get
     def permission_grant_policies_assigned(self) -> list[str]:
@@ -105,9 +107,8 @@ class PolicyWriter:
 
     def close(self) -> None:
         self.reader.close()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._writes is not None:
+            self._writes.close()
 
     def __enter__(self) -> PolicyWriter:
         return self
@@ -119,29 +120,12 @@ class PolicyWriter:
         self, method: Literal["PATCH", "POST", "PUT"], path: str, body: dict[str, Any], permission: str
     ) -> dict[str, Any]:
         """Send one write; the created object for a POST, else an empty mapping (Graph answers 204)."""
-        described = f"{method} {path}"
-        reader = self.reader
-        if self._http is None:
-            self._http = httpx.Client(timeout=reader.timeout, transport=reader.transport, follow_redirects=False)
-        sleep = self.sleep or reader.sleep
-        for attempt in range(1, graph.MAX_ATTEMPTS + 1):
-            token = reader.token()
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            try:
-                response = self._http.request(method, f"{reader.root}{path}", headers=headers, json=body)
-            except httpx.HTTPError as exc:
-                raise GraphError(f"{type(exc).__name__}: cannot reach {reader.base_url}", request=described) from None
-            delay = graph._retry_delay(response.headers.get("Retry-After"), attempt)
-            if response.status_code in graph.RETRY_STATUSES and attempt < graph.MAX_ATTEMPTS and delay is not None:
-                sleep(delay)
-                continue
-            if response.status_code >= 400:
-                answer = graph._json_body(response)
-                raise graph._error_from_body(
-                    response.status_code, answer, dict(response.headers), described, permission
-                )
-            return graph._json_body(response) if response.content else {}
-        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+        if self._writes is None:
+            reader = self.reader
+            self._writes = GraphTransport(
+                reader.base_url, reader.token, self.sleep or reader.sleep, reader.timeout, reader.transport
+            )
+        return self._writes.send(method, f"{self._writes.root}{path}", path, json_body=body, permission=permission)
 
 
 def policy_writer(

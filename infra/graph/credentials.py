@@ -1,0 +1,287 @@
+"""Bearer tokens for one tenant's Microsoft Graph: who signs in, and how the token is asked for.
+
+Who signs in, and where: exactly as the stack's azuread provider (``infra.graph.signin``: the tenant file's
+``auth`` block and the provider's ``ARM_*`` variables; ``endpoints.provider_endpoints``: ``ARM_METADATA_HOSTNAME``
+or ``ARM_ENVIRONMENT``), through azure-identity; ``audit`` and ``adopt`` also take a ready token
+(``TAXCALC_CONSENT_GRAPH_TOKEN``). A credential that cannot be made is a ``CredentialError`` (exit 2, before
+anything is read); one refused at sign-in is a ``GraphError`` for that tenant. Tokens are never logged, printed
+or put in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
+from taxcalc_consent.infra.graph.signin import CredentialError, SignIn, sign_in
+from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin
+from taxcalc_consent.infra.model.spec import AuthSection
+
+TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
+GITHUB_TOKEN_URL_ENV = "ACTIONS_ID_TOKEN_REQUEST_URL"
+GITHUB_TOKEN_ENV = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+ENTRA_TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+"""The audience Entra expects on a federated credential's token (Entra admin centre > Certificates &
+secrets > Federated credentials, "Audience"), asked of the CI's token service as ``audience=``."""
+ADO_OIDC_API_VERSION = "7.1"
+"""The Azure DevOps OIDC token API version go-azure-sdk asks for (sdk/auth/ado_pipeline_oidc_authorizer.go)."""
+IMDS_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
+IMDS_API_VERSION = "2018-02-01"
+"""go-azure-sdk's managed identity request (sdk/auth/managed_identity_authorizer.go): this endpoint unless
+``ARM_MSI_ENDPOINT`` names another, this API version, the resource, and the client id when there is one."""
+
+
+def token_source(
+    tenant_id: str,
+    auth: AuthSection,
+    endpoints: CloudEndpoints,
+    graph_base: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ready_token: bool = False,
+) -> TokenSource:
+    """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet.
+
+    Signs in as the stack's azuread provider does (``infra.signin.sign_in``), at ``endpoints``' sign-in
+    endpoint, for the Graph at ``graph_base`` (the token's audience must be the Graph it is sent to).
+    ``ready_token``: ``TAXCALC_CONSENT_GRAPH_TOKEN`` serves first when set (``audit`` and ``adopt`` only).
+    Raises ``CredentialError`` when the auth block and the environment cannot make a credential.
+    """
+    env = os.environ if environ is None else environ
+    ready = env.get(TOKEN_ENV) if ready_token else None
+    if ready:
+        token = ready.strip()
+        _check_ready_token(token, tenant_id, graph_base)
+        return lambda: token
+    scope = graph_base.rstrip("/") + "/.default"
+    found = sign_in(tenant_id, auth, env)
+    # Made now, so a value azure-identity refuses is a CredentialError before anything is read.
+    unused = [_credential(found, endpoints)]
+
+    cached: list[Any] = []
+    # One tenant's reads may run at once (GraphClient.reads): one of them asks for a token, the others wait for it.
+    lock = threading.Lock()
+
+    def fetch() -> str:
+        from azure.core.exceptions import AzureError
+
+        with lock:
+            # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
+            if cached and cached[0].expires_on - 300 > time.time():
+                return str(cached[0].token)
+            credential = unused.pop() if unused else _credential(found, endpoints)
+            try:
+                cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
+                return str(cached[0].token)
+            except (GraphError, CredentialError):
+                raise  # the CI's token request failed: already said in one line
+            except (AzureError, OSError, ValueError) as exc:
+                # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
+                # they carry no secret. One line: the rest is a troubleshooting link.
+                raise GraphError(f"could not get a token for tenant {tenant_id}: {first_line(exc)}") from None
+            finally:
+                # One credential per token (a token outlives any run): its connections close with it, none is
+                # left for the garbage collector. A later token, if one is needed, signs in afresh.
+                close = getattr(credential, "close", None)
+                if callable(close):
+                    close()
+
+    return fetch
+
+
+def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
+    """A ready token acts on one tenant only: the one whose id it carries (its ``tid`` claim).
+
+    Every run names its tenants in files, and a token from the environment applies to all of them; without
+    this check, one client's token would read (and adopt record) that client's objects under another
+    client's name. Entra access tokens are JWTs whose payload names the tenant
+    (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference#payload-claims).
+    The signature is Graph's to check, not ours: this only refuses a token aimed at another tenant. A
+    token that is no JWT is never one Entra issued, so it is accepted only by a Graph on this machine (a
+    local emulator, as the tests use).
+    """
+    import base64
+    import binascii
+    import json
+
+    pieces = token.split(".")
+    claims: Any = None
+    if len(pieces) == 3:
+        payload = pieces[1] + "=" * (-len(pieces[1]) % 4)
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(payload))
+        except (binascii.Error, ValueError):
+            claims = None
+    issued_for = claims.get("tid") if isinstance(claims, dict) else None
+    if not isinstance(issued_for, str):
+        if is_loopback(graph_base):
+            return
+        raise CredentialError(
+            f"{TOKEN_ENV} is not an Entra access token naming its tenant (no tid claim): "
+            "unset it, or set it to a token issued for this tenant"
+        )
+    if issued_for.lower() != tenant_id.lower():
+        raise CredentialError(
+            f"{TOKEN_ENV} was issued for tenant {issued_for}, not {tenant_id} (the file's tenant.id): "
+            f"a ready token serves one tenant; run one tenant file at a time with it, or unset it"
+        )
+
+
+def _credential(signin: SignIn, endpoints: CloudEndpoints) -> Any:
+    """An azure-identity credential that signs in the way ``signin`` says, at ``endpoints``' sign-in endpoint.
+
+    Each asks Entra what go-azure-sdk asks it (the client-credentials grant at the tenant's v2.0 token
+    endpoint) with the same values; MSAL first reads the tenant's OpenID configuration there. Instance
+    discovery is off for a cloud from a metadata document, as azure-identity advises for private clouds and
+    Azure Stack (go-azure-sdk never does instance discovery at all).
+    """
+    # Imported here: azure.identity is slow to import and only needed when a real token is wanted.
+    from azure import identity
+
+    authority = endpoints.login
+    options: dict[str, Any] = {"authority": authority}
+    if not endpoints.known_to_microsoft:
+        options["disable_instance_discovery"] = True
+    tenant, client_id = signin.tenant_id, signin.client_id
+    try:
+        if signin.method == "client-certificate":
+            if signin.certificate:
+                return identity.CertificateCredential(
+                    tenant,
+                    client_id,
+                    certificate_data=signin.certificate,
+                    password=signin.certificate_password or None,
+                    **options,
+                )
+            return identity.CertificateCredential(
+                tenant,
+                client_id,
+                certificate_path=signin.certificate_path,
+                password=signin.certificate_password or None,
+                **options,
+            )
+        if signin.method == "client-secret":
+            return identity.ClientSecretCredential(tenant, client_id, signin.client_secret, **options)
+        if signin.method == "oidc-token":
+            token = signin.oidc_token
+            return identity.ClientAssertionCredential(tenant, client_id, lambda: token, **options)
+        if signin.method == "ado-pipeline-oidc":
+            url, request_token, connection = (
+                signin.oidc_request_url,
+                signin.oidc_request_token,
+                signin.ado_service_connection_id,
+            )
+            return identity.ClientAssertionCredential(
+                tenant, client_id, lambda: ado_pipeline_id_token(url, request_token, connection), **options
+            )
+        if signin.method == "github-oidc":
+            url, request_token = signin.oidc_request_url, signin.oidc_request_token
+            return identity.ClientAssertionCredential(
+                tenant, client_id, lambda: github_actions_id_token(url, request_token), **options
+            )
+        if signin.method == "msi":
+            return ImdsCredential(client_id, signin.msi_endpoint)
+        return identity.AzureCliCredential(tenant_id=tenant)
+    except (ValueError, OSError) as exc:
+        # azure-identity validates its arguments in the constructor (a malformed value, an unreadable certificate).
+        raise CredentialError(f"signing in with {signin.describe()}: {first_line(exc)}") from None
+
+
+@dataclass
+class ImdsCredential:
+    """A managed identity's token, asked as go-azure-sdk asks (sdk/auth/managed_identity_authorizer.go):
+    ``GET <endpoint>?api-version=2018-02-01&resource=<Graph>[&client_id=<id>]`` with ``Metadata: true``, at
+    ``ARM_MSI_ENDPOINT`` or the Azure Instance Metadata Service; the answer holds ``access_token`` and
+    ``expires_in``. (azure-identity's ManagedIdentityCredential picks another endpoint by other variables.)"""
+
+    client_id: str
+    endpoint: str = ""
+    timeout: float = 30.0
+
+    def get_token(self, *scopes: str, tenant_id: str | None = None) -> Any:
+        from azure.core.credentials import AccessToken
+
+        resource = scopes[0].removesuffix("/.default") if scopes else ""
+        query = {"api-version": IMDS_API_VERSION, "resource": resource}
+        if self.client_id:
+            query["client_id"] = self.client_id
+        url = self.endpoint or IMDS_ENDPOINT
+        where = f"the managed identity endpoint {origin(url)}"
+        try:
+            response = httpx.get(url, params=query, headers={"Metadata": "true"}, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise GraphError(f"could not get a managed identity token: {type(exc).__name__} from {where}") from None
+        if not 200 <= response.status_code <= 299:
+            raise GraphError(f"could not get a managed identity token: HTTP {response.status_code} from {where}")
+        try:
+            answer = response.json()
+            token = str(answer["access_token"])
+            lifetime = int(str(answer.get("expires_in") or "0"))
+        except (ValueError, KeyError, TypeError):
+            raise GraphError(f"could not get a managed identity token: {where} answered without a token") from None
+        return AccessToken(token, int(time.time()) + lifetime)
+
+
+def github_actions_id_token(request_url: str, request_token: str, timeout: float = 30.0) -> str:
+    """The runner's OIDC token for Entra, asked as go-azure-sdk asks (sdk/auth/github_oidc_authorizer.go,
+    githubAssertion): GET the request URL, ``audience=api://AzureADTokenExchange`` added when the URL names
+    no audience, ``Authorization: Bearer <request token>``; the answer is ``{"value": "<JWT>"}``. Neither
+    token ever appears in an error message."""
+    try:
+        url = httpx.URL(request_url)
+        if not url.params.get("audience"):
+            url = url.copy_merge_params({"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE})
+    except (httpx.InvalidURL, TypeError):
+        raise CredentialError("the OIDC token request URL is not a URL") from None
+    answer = _ci_token_request("GET", url, request_token, timeout, "the GitHub Actions OIDC token")
+    value = answer.get("value")
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"could not get the GitHub Actions OIDC token: {origin(str(url))} answered without a value")
+    return value
+
+
+def ado_pipeline_id_token(
+    request_url: str, request_token: str, service_connection_id: str, timeout: float = 30.0
+) -> str:
+    """An Azure DevOps pipeline's OIDC token for Entra, asked as go-azure-sdk asks
+    (sdk/auth/ado_pipeline_oidc_authorizer.go, adoPipelineAssertion): POST the request URL with
+    ``api-version=7.1``, ``serviceConnectionId`` and ``audience`` added where missing, ``Authorization: Bearer
+    <SYSTEM_ACCESSTOKEN>``; the answer is ``{"oidcToken": "<JWT>"}``."""
+    try:
+        url = httpx.URL(request_url)
+        extra = {
+            "api-version": ADO_OIDC_API_VERSION,
+            "serviceConnectionId": service_connection_id,
+            "audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE,
+        }
+        url = url.copy_merge_params({k: v for k, v in extra.items() if not url.params.get(k)})
+    except (httpx.InvalidURL, TypeError):
+        raise CredentialError("the OIDC token request URL is not a URL") from None
+    answer = _ci_token_request("POST", url, request_token, timeout, "the Azure DevOps OIDC token")
+    value = answer.get("oidcToken")
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"could not get the Azure DevOps OIDC token: {origin(str(url))} answered without a token")
+    return value
+
+
+def _ci_token_request(method: str, url: httpx.URL, request_token: str, timeout: float, what: str) -> dict[str, Any]:
+    where = f"{url.scheme}://{url.host}"
+    headers = {"Authorization": f"Bearer {request_token}", "Accept": "application/json"}
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise GraphError(f"could not get {what}: {type(exc).__name__} from {where}") from None
+    if not 200 <= response.status_code <= 299:
+        raise GraphError(f"could not get {what}: HTTP {response.status_code} from {where}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    return answer if isinstance(answer, dict) else {}
