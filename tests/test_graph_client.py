@@ -208,7 +208,7 @@ def test_a_write_whose_connection_drops_is_not_sent_again(emulator: GraphEmulato
     reader = GraphClient(emulator.base_url, lambda: "t", sleep=sleeps.append)
     with PolicyWriter(reader) as writer, pytest.raises(GraphError, match="cannot reach"):
         writer.set_admin_consent_request_policy(
-            {key: None for key in graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS} | {"reviewers": []}
+            dict.fromkeys(graph.ADMIN_CONSENT_REQUEST_POLICY_FIELDS) | {"reviewers": []}
         )
     assert [(r.method, r.dropped) for r in emulator.requests] == [("PUT", True)] and sleeps == []
 
