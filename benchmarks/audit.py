@@ -331,8 +331,9 @@ def fleet(args: argparse.Namespace) -> int:
 def audit_work(users: int) -> Callable[[], object]:
     """``audit_tenant`` for a tenant of ``users`` users, its snapshot read once from the emulator."""
     from taxcalc_consent.cli.fleet.pipeline import load_plans
-    from taxcalc_consent.infra.graph.audit import audit_tenant, read_tenant
+    from taxcalc_consent.infra.graph.audit import audit_tenant
     from taxcalc_consent.infra.graph.client import GraphClient
+    from taxcalc_consent.infra.graph.snapshot import read_tenant
     from tests.fakes import graph_emulator
 
     with tempfile.TemporaryDirectory() as tmp:

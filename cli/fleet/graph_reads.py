@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from taxcalc_consent.cli.ui.console import UsageError, say
 from taxcalc_consent.cli.ui.options import CloudName
-from taxcalc_consent.infra.graph.audit import TenantSnapshot, read_tenant
 from taxcalc_consent.infra.graph.client import (
     CLOUDS,
     TENANT_READS_AT_ONCE,
@@ -30,6 +29,7 @@ from taxcalc_consent.infra.graph.client import (
     provider_endpoints,
     shared_http_client,
 )
+from taxcalc_consent.infra.graph.snapshot import TenantSnapshot, read_tenant
 from taxcalc_consent.infra.model.plan import ConsentPlan
 
 T = TypeVar("T")

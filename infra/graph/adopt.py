@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taxcalc_consent.infra.graph.audit import (
+from taxcalc_consent.infra.graph.matching import (
     SP_DISABLED,
-    TenantSnapshot,
     expected_grants,
     match_grants,
     role_name,
     wanted_assignments,
 )
+from taxcalc_consent.infra.graph.snapshot import TenantSnapshot
 from taxcalc_consent.infra.model.documents import AdoptTenant
 from taxcalc_consent.infra.model.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
