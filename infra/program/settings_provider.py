@@ -22,7 +22,6 @@ it against Graph (``infra.policy_writer``), the tests' mock runtime against the 
 from __future__ import annotations
 
 import os
-from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -72,8 +71,12 @@ class ConsentPolicies(Protocol):
 # ------------------------------------------------------------------------------- user consent setting
 
 
-def apply_user_consent(policies: ConsentPolicies, inputs: Mapping[str, Any], before: Any = None) -> dict[str, Any]:
-    """Set the user consent setting ``inputs`` asks for; the outputs record ``before`` (read now when None)."""
+def apply_user_consent(
+    policies: ConsentPolicies, inputs: Mapping[str, Any], state: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Set the user consent setting ``inputs`` asks for; the outputs record what was there before: the
+    ``state``'s record (an update), else what is read now (a create)."""
+    before = state.get("before") if state is not None else None
     assigned = policies.permission_grant_policies_assigned()
     wanted = with_user_consent(assigned, cast(ManagedUserConsent, inputs["setting"]))
     if wanted != assigned:
@@ -151,13 +154,13 @@ def merged_workflow(found: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict
 
 
 def apply_admin_consent_workflow(
-    policies: ConsentPolicies,
-    inputs: Mapping[str, Any],
-    before: Any = None,
-    managed: Sequence[str] = (),
+    policies: ConsentPolicies, inputs: Mapping[str, Any], state: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Set the properties ``inputs`` owns, keep the rest as found; the outputs record ``before`` (read now when
-    None) and the properties owned so far (``managed`` from the state, plus the ones owned now)."""
+    """Set the properties ``inputs`` owns, keep the rest as found; the outputs record what was there before (the
+    ``state``'s record on an update, else what is read now) and the properties owned so far (the ``state``'s,
+    plus the ones owned now)."""
+    before = state.get("before") if state is not None else None
+    managed = managed_fields(state) if state is not None else ()
     found = policies.admin_consent_request_policy()
     recorded = _recordable(found)
     wanted = merged_workflow(found, inputs)
@@ -298,93 +301,92 @@ def _restore_requested() -> bool:
     return os.environ.get(RESTORE_ENV, "") == "1"
 
 
-class _SettingsProvider(pulumi.dynamic.ResourceProvider, metaclass=ABCMeta):
-    """What both settings providers share: Graph from the inputs, no secret captured, no import step.
+@dataclass(frozen=True)
+class ConsentSetting:
+    """One tenant-wide consent setting, as the provider serves it: a row of its table."""
 
-    An instance is pickled (by reference to this importable class: dill serialises a class defined in a
-    module by name) into the stack's state, so it holds nothing: the provider's code is the installed
-    package's, and credentials are read when a call needs them.
+    policy_id: str
+    """The resource's id: the policy's own name in Graph (one per tenant)."""
+    failures: Callable[[Mapping[str, Any]], list[pulumi.dynamic.CheckFailure]]
+    """What ``check`` refuses in the inputs, as Pulumi reports it."""
+    changes: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
+    """The inputs whose change is a change in the tenant."""
+    apply: Callable[[ConsentPolicies, Mapping[str, Any], Mapping[str, Any] | None], dict[str, Any]]
+    """Set what the inputs ask (given the state before an update, None on create); the outputs."""
+    read: Callable[[ConsentPolicies, Mapping[str, Any]], dict[str, Any]]
+    restore: Callable[[ConsentPolicies, Mapping[str, Any]], None]
+    """Put back what the state recorded (``offboard --restore-consent-settings``)."""
+
+
+USER_CONSENT = ConsentSetting(
+    AUTHORIZATION_POLICY_ID,
+    user_consent_failures,
+    user_consent_changes,
+    apply_user_consent,
+    read_user_consent,
+    restore_user_consent,
+)
+ADMIN_CONSENT_WORKFLOW = ConsentSetting(
+    ADMIN_CONSENT_REQUEST_POLICY_ID,
+    workflow_failures,
+    workflow_changes,
+    apply_admin_consent_workflow,
+    read_admin_consent_workflow,
+    restore_admin_consent_workflow,
+)
+
+
+class SettingsProvider(pulumi.dynamic.ResourceProvider):
+    """The provider of the tenant's consent settings, one ``ConsentSetting`` (``setting``) per subclass: Graph
+    from the inputs, no secret captured, no import step.
+
+    An instance is pickled (by reference to its importable class: dill serialises a class defined in a module
+    by name) into the stack's state, so it holds nothing, and the subclasses' names are what existing stacks'
+    state refers to: the provider's code is the installed package's, and credentials are read when a call
+    needs them.
     """
 
     serialize_as_secret_always = False
     """It captures no secret, so the reference to it need not be encrypted in state."""
 
-    policy_id: str = ""
+    setting: ConsentSetting
 
     def policies(self, props: Mapping[str, Any]) -> AbstractContextManager[ConsentPolicies]:
         return graph_policies(props)
 
-    @abstractmethod
-    def changes(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        """The inputs whose change is a change in the tenant."""
-
-    @abstractmethod
-    def failures(self, news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
-        """What ``check`` refuses in the inputs, as Pulumi reports it."""
-
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
-        return pulumi.dynamic.CheckResult(news, self.failures(news))
+        return pulumi.dynamic.CheckResult(news, self.setting.failures(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         if str(olds.get("tenantId", "")).lower() != str(news.get("tenantId", "")).lower():
             # Another tenant's policy is another resource: the old one is released (left as it is).
             return pulumi.dynamic.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
-        return pulumi.dynamic.DiffResult(changes=bool(self.changes(olds, news)))
-
-
-class UserConsentSettingProvider(_SettingsProvider):
-    policy_id = AUTHORIZATION_POLICY_ID
-
-    def changes(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        return user_consent_changes(olds, news)
-
-    def failures(self, news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
-        return user_consent_failures(news)
+        return pulumi.dynamic.DiffResult(changes=bool(self.setting.changes(olds, news)))
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         with self.policies(props) as policies:
-            return pulumi.dynamic.CreateResult(self.policy_id, apply_user_consent(policies, props))
+            return pulumi.dynamic.CreateResult(self.setting.policy_id, self.setting.apply(policies, props, None))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         with self.policies(props) as policies:
-            return pulumi.dynamic.ReadResult(id_, read_user_consent(policies, props))
+            return pulumi.dynamic.ReadResult(id_, self.setting.read(policies, props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
         with self.policies(news) as policies:
-            return pulumi.dynamic.UpdateResult(apply_user_consent(policies, news, olds.get("before")))
+            return pulumi.dynamic.UpdateResult(self.setting.apply(policies, news, olds))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if _restore_requested():
             with self.policies(props) as policies:
-                restore_user_consent(policies, props)
+                self.setting.restore(policies, props)
 
 
-class AdminConsentWorkflowProvider(_SettingsProvider):
-    policy_id = ADMIN_CONSENT_REQUEST_POLICY_ID
+class UserConsentSettingProvider(SettingsProvider):
+    setting = USER_CONSENT
 
-    def changes(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        return workflow_changes(olds, news)
 
-    def failures(self, news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailure]:
-        return workflow_failures(news)
-
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        with self.policies(props) as policies:
-            return pulumi.dynamic.CreateResult(self.policy_id, apply_admin_consent_workflow(policies, props))
-
-    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        with self.policies(props) as policies:
-            return pulumi.dynamic.ReadResult(id_, read_admin_consent_workflow(policies, props))
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        with self.policies(news) as policies:
-            outputs = apply_admin_consent_workflow(policies, news, olds.get("before"), managed_fields(olds))
-            return pulumi.dynamic.UpdateResult(outputs)
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        if _restore_requested():
-            with self.policies(props) as policies:
-                restore_admin_consent_workflow(policies, props)
+class AdminConsentWorkflowProvider(SettingsProvider):
+    setting = ADMIN_CONSENT_WORKFLOW
 
 
 # ------------------------------------------------------------------------------------------ resources
