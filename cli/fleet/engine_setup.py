@@ -25,7 +25,7 @@ used by the pip toolchain when the project names no virtualenv); the tool sets i
 
 # Provider settings the tool owns in each stack's config. Keys it does not own (for example
 # ``taxcalc-consent:adopt``, written by ``adopt``) are never touched.
-MANAGED_PROVIDER_KEYS = ("azuread:tenantId", "azuread:clientId", "azuread:useCli", "azuread:useOidc", "azuread:useMsi")
+MANAGED_PROVIDER_KEYS = signin.STACK_CONFIG_KEYS
 
 # Environment variables whose values are secrets wherever they appear: never printed, never reported.
 SECRET_ENV_VARS = (

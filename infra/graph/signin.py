@@ -17,8 +17,9 @@ there (``sdk/auth/auth.go``, ``NewAuthorizerFromCredentials``):
 
 Certificates and secrets are always tried first, whatever ``use_*`` says (provider.go sets
 ``EnableAuthenticatingUsingClientCertificate`` and ``...ClientSecret`` to true). This module says what the
-tool passes to the provider (``provider_arguments``: the tenant file's ``auth`` block and nothing else) and
-which way, with which values, the provider then signs in (``sign_in``). The program's provider, the stack
+tool passes to the provider (``provider_arguments``: the tenant file's ``auth`` block and nothing else, each
+setting with its provider keyword and stack setting in one table, ``PROVIDER_SETTINGS``; ``AUTH_INPUTS``: the
+block as the tool's own resources carry it to their providers) and which way, with which values, the provider then signs in (``sign_in``). The program's provider, the stack
 settings, the engine's environment, the program's group reads, the consent-settings writes, ``audit`` and
 ``adopt`` all ask it, so they sign in as the same identity, the same way. ``tests/test_signin.py`` holds the
 provider's table, row by row with the source line of each.
@@ -35,7 +36,7 @@ import binascii
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
@@ -102,6 +103,38 @@ SECRET_FILE_VARIABLES = (CLIENT_SECRET_FILE_ENV, OIDC_TOKEN_FILE_ENV)
 
 # ----------------------------------------------------------------------------- what the tool passes
 
+PROVIDER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "azuread:tenantId"),
+    ("client_id", "azuread:clientId"),
+    ("use_cli", "azuread:useCli"),
+    ("use_oidc", "azuread:useOidc"),
+    ("use_msi", "azuread:useMsi"),
+)
+"""Each setting the tool gives the stack's azuread provider: its ``azuread.Provider`` keyword (a field of
+``ProviderArguments``) and its key in a stack's settings (pulumi-azuread's config names)."""
+STACK_CONFIG_KEYS = tuple(key for _, key in PROVIDER_SETTINGS)
+"""The provider settings the tool owns in each stack's settings; keys it does not own are never touched."""
+
+AUTH_INPUTS: tuple[tuple[str, str], ...] = (
+    ("method", "method"),
+    ("client_id", "clientId"),
+    ("client_secret_env", "clientSecretEnv"),
+)
+"""The ``auth`` block's keys (``AuthSection``'s fields) and their names in the inputs of the tool's own resources
+(the consent settings, TaxCalc-Hub's service principal), whose providers sign in from them: names, never a secret."""
+
+
+def auth_inputs(auth: AuthSection) -> dict[str, str]:
+    """The ``auth`` block as the tool's own resources carry it (the keys it sets)."""
+    given = {name: getattr(auth, key) for key, name in AUTH_INPUTS}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def auth_from_inputs(inputs: Mapping[str, Any] | None) -> AuthSection:
+    """The ``auth`` block back from a resource's ``auth`` input (``auth_inputs``)."""
+    given = inputs or {}
+    return AuthSection(**{key: given.get(name) for key, name in AUTH_INPUTS})
+
 
 @dataclass(frozen=True)
 class ProviderArguments:
@@ -123,23 +156,21 @@ class ProviderArguments:
     ``ARM_CLIENT_SECRET``): ``auth.client_secret_env``. None: the provider reads ``ARM_CLIENT_SECRET``."""
 
     def pulumi_arguments(self) -> dict[str, str | bool]:
-        """``azuread.Provider`` keyword arguments, without the secret (the program adds it as a Pulumi secret)."""
-        given: dict[str, str | bool | None] = {
-            "tenant_id": self.tenant_id,
-            "use_cli": self.use_cli,
-            "use_oidc": self.use_oidc,
-            "use_msi": self.use_msi,
-            "client_id": self.client_id,
-        }
+        """``azuread.Provider`` keyword arguments, without the secret (the program adds it as a Pulumi secret):
+        every setting given, a flag switched off included."""
+        given: dict[str, str | bool | None] = {name: getattr(self, name) for name, _ in PROVIDER_SETTINGS}
         return {name: value for name, value in given.items() if value is not None}
 
     def stack_config(self) -> dict[str, str]:
-        """The provider's keys in a stack's settings: what a hand-run ``pulumi up`` of the stack also sees."""
-        config = {"azuread:tenantId": self.tenant_id}
-        if self.client_id:
-            config["azuread:clientId"] = self.client_id
-        flags = {"azuread:useCli": self.use_cli, "azuread:useOidc": self.use_oidc, "azuread:useMsi": self.use_msi}
-        config.update({key: "true" for key, on in flags.items() if on})
+        """The provider's keys in a stack's settings: what a hand-run ``pulumi up`` of the stack also sees. Values
+        are strings, as ``pulumi config set`` writes them: the ids, and ``"true"`` for each flag switched on."""
+        config: dict[str, str] = {}
+        for name, key in PROVIDER_SETTINGS:
+            value = getattr(self, name)
+            if value is True:
+                config[key] = "true"
+            elif isinstance(value, str) and value:
+                config[key] = value
         return config
 
     def engine_environment(self, environ: Mapping[str, str]) -> dict[str, str]:

@@ -37,7 +37,6 @@ from taxcalc_consent.infra.program.settings_provider import (
     AdminConsentWorkflow,
     AdminConsentWorkflowArgs,
     ReviewerArg,
-    SettingsAuth,
     UserConsentSetting,
     UserConsentSettingArgs,
 )
@@ -88,7 +87,7 @@ class TenantConsent(pulumi.ComponentResource):
         self._provider = args.provider
         self._adopt = {key: value.strip() for key, value in args.adopt.items()}
         self._declared: set[str] = set()
-        self._auth = SettingsAuth(plan.auth.method, plan.auth.client_id, plan.auth.client_secret_env)
+        self._auth = plan.auth
         directory = Directory(plan, args.provider, parent=self)
         graph = directory.graph()
 

@@ -40,10 +40,12 @@ import pulumi.dynamic
 import tenacity
 from pulumi.output import Unknown
 
+from taxcalc_consent.infra.graph import signin
 from taxcalc_consent.infra.graph.client import GraphError
 from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds.service_principal import ORIGIN_CREATED, ORIGIN_FOUND
-from taxcalc_consent.infra.program.settings_provider import SettingsAuth, graph_writer
+from taxcalc_consent.infra.model.spec import AuthSection
+from taxcalc_consent.infra.program.settings_provider import graph_writer
 
 APPLICATION_REPLICATION_SECONDS = 120.0
 """How long a create retries while Graph does not know the application id yet, when the same stack registered
@@ -287,7 +289,7 @@ class HubServicePrincipalArgs:
     client_id: pulumi.Input[str]
     assignment_required: bool
     application_registered_here: bool
-    auth: SettingsAuth
+    auth: AuthSection
     found_in_tenant: bool | None = None
     """What the program saw when it ran: the tenant has one already (True), has none (False), or the application
     id is not known yet (None, register mode). Said in the plan; the provider finds or creates all the same."""
@@ -306,7 +308,7 @@ class HubServicePrincipal(pulumi.dynamic.Resource, module="taxcalc-consent", nam
             "appRoleAssignmentRequired": args.assignment_required,
             "applicationRegisteredHere": args.application_registered_here,
             "foundInTenant": args.found_in_tenant,
-            "auth": args.auth.props(),
+            "auth": signin.auth_inputs(args.auth),
             # Outputs the program reads, declared so the engine resolves them (by their Python names: the SDK
             # keys each output's resolver by the name given here, after translate_output_property).
             "object_id": None,

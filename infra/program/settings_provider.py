@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import pulumi
 import pulumi.dynamic
 
+from taxcalc_consent.infra.graph import signin
 from taxcalc_consent.infra.model.consent_settings import (
     DEFAULT_REQUEST_DAYS,
     MANAGED_USER_CONSENT,
@@ -285,11 +286,8 @@ def graph_writer(inputs: Mapping[str, Any], environ: Mapping[str, str] | None = 
     # provider process needs only once a call reaches Graph.
     from taxcalc_consent.infra.graph.policy_writer import policy_writer
 
-    auth = inputs.get("auth") or {}
-    section = AuthSection(
-        method=auth.get("method"), client_id=auth.get("clientId"), client_secret_env=auth.get("clientSecretEnv")
-    )
-    with policy_writer(str(inputs["tenantId"]), section, os.environ if environ is None else environ) as writer:
+    auth = signin.auth_from_inputs(inputs.get("auth"))
+    with policy_writer(str(inputs["tenantId"]), auth, os.environ if environ is None else environ) as writer:
         yield writer
 
 
@@ -393,30 +391,18 @@ class AdminConsentWorkflowProvider(SettingsProvider):
 
 
 @dataclass(frozen=True)
-class SettingsAuth:
-    """How the provider signs in: the tenant file's ``auth`` block, names only (never a secret)."""
-
-    method: str | None = None
-    client_id: str | None = None
-    client_secret_env: str | None = None
-
-    def props(self) -> dict[str, str]:
-        given = {"method": self.method, "clientId": self.client_id, "clientSecretEnv": self.client_secret_env}
-        return {key: value for key, value in given.items() if value is not None}
-
-
-@dataclass(frozen=True)
 class UserConsentSettingArgs:
     tenant_id: str
     setting: ManagedUserConsent
-    auth: SettingsAuth
+    auth: AuthSection
+    """How the provider signs in: the tenant file's ``auth`` block (names only, never a secret)."""
 
 
 class UserConsentSetting(pulumi.dynamic.Resource, module="taxcalc-consent", name="UserConsentSetting"):
     """User consent for applications (tenant-wide); type token ``user_consent_setting.TYPE``."""
 
     def __init__(self, name: str, args: UserConsentSettingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"tenantId": args.tenant_id, "setting": args.setting, "auth": args.auth.props()}
+        props = {"tenantId": args.tenant_id, "setting": args.setting, "auth": signin.auth_inputs(args.auth)}
         super().__init__(UserConsentSettingProvider(), name, props, opts)
 
 
@@ -437,7 +423,7 @@ class AdminConsentWorkflowArgs:
     notify_reviewers: bool | None
     reminders: bool | None
     request_duration_in_days: int | None
-    auth: SettingsAuth
+    auth: AuthSection
 
 
 class AdminConsentWorkflow(pulumi.dynamic.Resource, module="taxcalc-consent", name="AdminConsentWorkflow"):
@@ -451,7 +437,7 @@ class AdminConsentWorkflow(pulumi.dynamic.Resource, module="taxcalc-consent", na
             "notifyReviewers": args.notify_reviewers,
             "remindersEnabled": args.reminders,
             "requestDurationInDays": args.request_duration_in_days,
-            "auth": args.auth.props(),
+            "auth": signin.auth_inputs(args.auth),
         }
         if reviewers is not None:
             props["reviewers"] = [{"query": r.query, "queryType": REVIEWER_QUERY_TYPE} for r in reviewers]
