@@ -214,12 +214,9 @@ class ImdsCredential:
             query["client_id"] = self.client_id
         url = self.endpoint or IMDS_ENDPOINT
         where = f"the managed identity endpoint {origin(url)}"
-        try:
-            response = httpx.get(url, params=query, headers={"Metadata": "true"}, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            raise GraphError(f"could not get a managed identity token: {type(exc).__name__} from {where}") from None
-        if not 200 <= response.status_code <= 299:
-            raise GraphError(f"could not get a managed identity token: HTTP {response.status_code} from {where}")
+        response = _token_service(
+            "GET", url, "a managed identity token", where, self.timeout, {"Metadata": "true"}, query
+        )
         try:
             answer = response.json()
             token = str(answer["access_token"])
@@ -234,17 +231,9 @@ def github_actions_id_token(request_url: str, request_token: str, timeout: float
     githubAssertion): GET the request URL, ``audience=api://AzureADTokenExchange`` added when the URL names
     no audience, ``Authorization: Bearer <request token>``; the answer is ``{"value": "<JWT>"}``. Neither
     token ever appears in an error message."""
-    try:
-        url = httpx.URL(request_url)
-        if not url.params.get("audience"):
-            url = url.copy_merge_params({"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE})
-    except (httpx.InvalidURL, TypeError):
-        raise CredentialError("the OIDC token request URL is not a URL") from None
-    answer = _ci_token_request("GET", url, request_token, timeout, "the GitHub Actions OIDC token")
-    value = answer.get("value")
-    if not isinstance(value, str) or not value:
-        raise GraphError(f"could not get the GitHub Actions OIDC token: {origin(str(url))} answered without a value")
-    return value
+    params = {"audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE}
+    what = "the GitHub Actions OIDC token"
+    return _ci_id_token("GET", request_url, params, request_token, timeout, what, ("value", "value"))
 
 
 def ado_pipeline_id_token(
@@ -254,34 +243,58 @@ def ado_pipeline_id_token(
     (sdk/auth/ado_pipeline_oidc_authorizer.go, adoPipelineAssertion): POST the request URL with
     ``api-version=7.1``, ``serviceConnectionId`` and ``audience`` added where missing, ``Authorization: Bearer
     <SYSTEM_ACCESSTOKEN>``; the answer is ``{"oidcToken": "<JWT>"}``."""
+    params = {
+        "api-version": ADO_OIDC_API_VERSION,
+        "serviceConnectionId": service_connection_id,
+        "audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE,
+    }
+    what = "the Azure DevOps OIDC token"
+    return _ci_id_token("POST", request_url, params, request_token, timeout, what, ("oidcToken", "token"))
+
+
+def _ci_id_token(
+    method: str,
+    request_url: str,
+    params: dict[str, str],
+    request_token: str,
+    timeout: float,
+    what: str,
+    found_at: tuple[str, str],
+) -> str:
+    """A CI's OIDC token: ``params`` added to the request URL where it names none of them; the token is the JSON
+    answer's ``found_at[0]``, called ``found_at[1]`` when it is missing."""
+    key, noun = found_at
     try:
         url = httpx.URL(request_url)
-        extra = {
-            "api-version": ADO_OIDC_API_VERSION,
-            "serviceConnectionId": service_connection_id,
-            "audience": ENTRA_TOKEN_EXCHANGE_AUDIENCE,
-        }
-        url = url.copy_merge_params({k: v for k, v in extra.items() if not url.params.get(k)})
+        url = url.copy_merge_params({k: v for k, v in params.items() if not url.params.get(k)})
     except (httpx.InvalidURL, TypeError):
         raise CredentialError("the OIDC token request URL is not a URL") from None
-    answer = _ci_token_request("POST", url, request_token, timeout, "the Azure DevOps OIDC token")
-    value = answer.get("oidcToken")
-    if not isinstance(value, str) or not value:
-        raise GraphError(f"could not get the Azure DevOps OIDC token: {origin(str(url))} answered without a token")
-    return value
-
-
-def _ci_token_request(method: str, url: httpx.URL, request_token: str, timeout: float, what: str) -> dict[str, Any]:
-    where = f"{url.scheme}://{url.host}"
     headers = {"Authorization": f"Bearer {request_token}", "Accept": "application/json"}
-    try:
-        response = httpx.request(method, url, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise GraphError(f"could not get {what}: {type(exc).__name__} from {where}") from None
-    if not 200 <= response.status_code <= 299:
-        raise GraphError(f"could not get {what}: HTTP {response.status_code} from {where}")
+    response = _token_service(method, url, what, f"{url.scheme}://{url.host}", timeout, headers)
     try:
         answer = response.json()
     except ValueError:
         answer = None
-    return answer if isinstance(answer, dict) else {}
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if not isinstance(value, str) or not value:
+        raise GraphError(f"could not get {what}: {origin(str(url))} answered without a {noun}")
+    return value
+
+
+def _token_service(
+    method: str,
+    url: httpx.URL | str,
+    what: str,
+    where: str,
+    timeout: float,
+    headers: dict[str, str],
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One request for a token (``what``) to a token service (``where``), answered 2xx; nothing secret is said."""
+    try:
+        response = httpx.request(method, url, params=params, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise GraphError(f"could not get {what}: {type(exc).__name__} from {where}") from None
+    if not 200 <= response.status_code <= 299:
+        raise GraphError(f"could not get {what}: HTTP {response.status_code} from {where}")
+    return response

@@ -19,14 +19,15 @@ Certificates and secrets are always tried first, whatever ``use_*`` says (provid
 ``EnableAuthenticatingUsingClientCertificate`` and ``...ClientSecret`` to true). This module says what the
 tool passes to the provider (``provider_arguments``: the tenant file's ``auth`` block and nothing else, each
 setting with its provider keyword and stack setting in one table, ``PROVIDER_SETTINGS``; ``AUTH_INPUTS``: the
-block as the tool's own resources carry it to their providers) and which way, with which values, the provider then signs in (``sign_in``). The program's provider, the stack
-settings, the engine's environment, the program's group reads, the consent-settings writes, ``audit`` and
-``adopt`` all ask it, so they sign in as the same identity, the same way. ``tests/test_signin.py`` holds the
-provider's table, row by row with the source line of each.
+block as the tool's own resources carry it to their providers) and which way, with which values, the provider
+then signs in (``sign_in``). The program's provider, the stack settings, the engine's environment, the program's
+group reads, the consent-settings writes, ``audit`` and ``adopt`` all ask it, so they sign in as the same
+identity, the same way. ``tests/test_signin.py`` holds the provider's table, row by row with the source line of
+each.
 
 Pure: it reads the environment it is given and the files the provider itself reads at configuration time
 (client id, secret and OIDC token files), and sends nothing anywhere. Making the credential and asking for
-tokens is ``infra.graph``'s job.
+tokens is ``infra.graph.credentials``' job.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import httpx
 import tenacity
@@ -116,6 +116,9 @@ def _default_sleep(seconds: float) -> None:
 class GraphTransport:
     """Sends requests to one tenant's Microsoft Graph, as one identity, by Graph's retry rules."""
 
+    read_only: ClassVar[bool] = False
+    """True: refuses anything but GETs, and ``$batch`` POSTs of GETs (the read client)."""
+
     base_url: str
     """Graph's root, e.g. https://graph.microsoft.com (the API version is appended)."""
     token: TokenSource
@@ -157,6 +160,8 @@ class GraphTransport:
         """One request, sent again as Graph's rules say; its JSON body (empty for none). ``shown``: the path
         said in errors; ``permission``: the one a 403 names; ``resend_dropped``: a read, so a connection dropped
         before the answer is sent again."""
+        if self.read_only:
+            _assert_read_only(method, shown, json_body)
         described = f"{method} {shown}"
         rules = _RetryRules(resend_dropped)
 
@@ -301,6 +306,16 @@ class _RetryRules:
             return _backoff(self.dropped)
         response: httpx.Response = state.outcome.result() if state.outcome else httpx.Response(0)
         return retry_delay(response.headers.get("Retry-After"), state.attempt_number) or 0.0
+
+
+def _assert_read_only(method: str, shown: str, json_body: dict[str, Any] | None) -> None:
+    """A read-only transport never writes: only GETs, and $batch POSTs whose every request is a GET."""
+    if method == "GET":
+        return
+    batch = method == "POST" and shown == "/$batch" and json_body is not None
+    if batch and all(r.get("method") == "GET" for r in (json_body or {}).get("requests", [])):
+        return
+    raise RuntimeError(f"the Graph client is read-only; refusing {method} {shown}")
 
 
 def _without_responses(requests: Iterable[GraphRequest]) -> GraphError:
