@@ -288,6 +288,7 @@ class _RetryRules:
         """Attempts so far whose connection dropped: each waits longer (``TRANSPORT_RETRIES`` at most)."""
 
     def retry(self, state: tenacity.RetryCallState) -> bool:
+        """Whether to send again (tenacity's stop caps the attempts at ``MAX_ATTEMPTS``)."""
         outcome = state.outcome
         if outcome is None:  # pragma: no cover - tenacity asks only after an attempt
             return False
@@ -302,10 +303,11 @@ class _RetryRules:
         return response.status_code in RETRY_STATUSES and not too_long
 
     def wait(self, state: tenacity.RetryCallState) -> float:
-        if state.outcome is not None and state.outcome.failed:
+        """Backoff after a dropped connection; after a 429, 503 or 504, its Retry-After (else backoff)."""
+        outcome = state.outcome
+        if outcome is None or outcome.failed:
             return _backoff(self.dropped)
-        response: httpx.Response = state.outcome.result() if state.outcome else httpx.Response(0)
-        return retry_delay(response.headers.get("Retry-After"), state.attempt_number) or 0.0
+        return retry_delay(outcome.result().headers.get("Retry-After"), state.attempt_number) or 0.0
 
 
 def _assert_read_only(method: str, shown: str, json_body: dict[str, Any] | None) -> None:
