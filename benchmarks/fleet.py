@@ -163,9 +163,9 @@ def fleet_runs(tenants: int) -> list[Any]:
 
 def table_of_every_tenant(runs: Sequence[Any]) -> Any:
     """The display before: a row for every tenant, redrawn whole."""
-    from taxcalc_consent.cli.fleet import fleet
+    from taxcalc_consent.cli.ui import fleet_display
 
-    table = fleet.tenants_table(runs, "state", lambda run: run.state, lambda run: run.elapsed())
+    table = fleet_display.tenants_table(runs, "state", lambda run: run.state, lambda run: run.elapsed())
     table.show_edge = table.pad_edge = False
     return table
 
@@ -184,9 +184,9 @@ def frame_cost(render: Callable[[], Any]) -> float:
 
 
 def progress() -> int:
-    from taxcalc_consent.cli.fleet import fleet
+    from taxcalc_consent.cli.ui import fleet_display
 
-    rate = fleet.Progress.REFRESH_PER_SECOND
+    rate = fleet_display.Progress.REFRESH_PER_SECOND
     print(
         f"\nlive progress display, per tenant (up to {RUNNING} running, {ENGINE_SECONDS_PER_TENANT:g} s of engine "
         f"each, {rate} frames a second shared by the tenants running)"
@@ -196,7 +196,7 @@ def progress() -> int:
         runs = fleet_runs(n)
         running = min(RUNNING, n)
         frames_per_tenant = rate * ENGINE_SECONDS_PER_TENANT / running
-        display = fleet.Progress(runs, live=True)  # never entered: frames are drawn here, not by rich.live
+        display = fleet_display.Progress(runs, live=True)  # never entered: frames are drawn here, not by rich.live
         started = time.perf_counter()
         for run in runs:  # every tenant starts and finishes once: the bookkeeping the display keeps
             display.started(run)

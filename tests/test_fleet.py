@@ -24,6 +24,7 @@ from taxcalc_consent.cli.fleet import automation, engine_setup, fleet
 from taxcalc_consent.cli.fleet.automation import Engine
 from taxcalc_consent.cli.fleet.pipeline import select_shard
 from taxcalc_consent.cli.main import app
+from taxcalc_consent.cli.ui import fleet_display
 from taxcalc_consent.cli.ui.options import Shard
 from taxcalc_consent.infra.model.kinds import delegated_grant
 from taxcalc_consent.infra.model.plan import ConsentPlan, Violation
@@ -209,7 +210,7 @@ def test_apply_without_yes_and_without_a_terminal_refuses_before_anything_runs(
 def test_apply_asks_at_a_terminal_and_declining_changes_nothing(
     tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    monkeypatch.setattr(fleet_display, "is_interactive", lambda: True)
     declined = invoke("apply", str(tenants), input="n\n")
     assert declined.exit_code == 3, declined.output
     assert "Apply 6 change(s) to 2 tenant(s)?" in declined.stderr
@@ -304,7 +305,7 @@ def test_a_failed_tenant_says_its_error_once_after_the_phase(
     backend.locked.add("tailspin")
     screen = io.StringIO()
     if terminal:
-        monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=400))
+        monkeypatch.setattr(fleet_display, "err", Console(file=screen, force_terminal=True, width=400))
     result = invoke(operation, *(["--yes"] if operation == "apply" else []), "--json", str(tenants))
     assert result.exit_code == 1, result.output
     shown = without_escapes(screen) if terminal else result.stderr
@@ -328,7 +329,7 @@ def test_a_tenant_failing_on_apply_after_its_preview_says_its_error_once(
     hand_consented(backend.tenants["contoso"])
     screen = io.StringIO()
     if terminal:
-        monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=400))
+        monkeypatch.setattr(fleet_display, "err", Console(file=screen, force_terminal=True, width=400))
     result = invoke("apply", "--yes", str(tenants / "contoso.yaml"))
     assert result.exit_code == 1, result.output
     shown = without_escapes(screen) if terminal else result.stderr
@@ -436,8 +437,8 @@ def test_a_mandatory_policy_violation_stops_every_command(
 ) -> None:
     real = fleet.load_plans
 
-    def with_violation(paths: object) -> list[ConsentPlan]:
-        plans = real(paths)  # type: ignore[arg-type]
+    def with_violation(paths: object, **given: Any) -> list[ConsentPlan]:
+        plans = real(paths, **given)  # type: ignore[arg-type]
         violation = Violation("no-application-permissions", "mandatory", "remove consent.app_roles")
         return [replace(plans[0], violations=(violation,)), *plans[1:]]
 
@@ -469,9 +470,9 @@ def test_advisory_violations_are_shown_and_do_not_stop_the_run(
 ) -> None:
     real = fleet.load_plans
 
-    def with_advisory(paths: object) -> list[ConsentPlan]:
+    def with_advisory(paths: object, **given: Any) -> list[ConsentPlan]:
         violation = Violation("prefer-principal-grants", "advisory", "consider per-mailbox consent")
-        return [replace(plan, violations=(violation,)) for plan in real(paths)]  # type: ignore[arg-type]
+        return [replace(plan, violations=(violation,)) for plan in real(paths, **given)]  # type: ignore[arg-type]
 
     monkeypatch.setattr(fleet, "load_plans", with_advisory)
     result = invoke("plan", str(tenants))
@@ -685,7 +686,7 @@ def test_a_terminal_gets_a_live_table_instead_of_lines(
     tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(fleet, "err", Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(fleet_display, "err", Console(file=screen, force_terminal=True, width=120))
     result = invoke("plan", str(tenants))
     assert result.exit_code == 0, result.output
     shown = screen.getvalue()
@@ -695,7 +696,7 @@ def test_a_terminal_gets_a_live_table_instead_of_lines(
 
 def test_the_live_display_shows_running_tenants_and_a_summary_however_many_there_are() -> None:
     runs = [fleet.TenantRun(replace(_plan("contoso"), tenant=f"tenant{i:04d}")) for i in range(1000)]
-    progress = fleet.Progress(runs, live=False)
+    progress = fleet_display.Progress(runs, live=False)
     with progress:
         pass
     for run in runs[:10]:
@@ -717,7 +718,7 @@ def test_offboard_at_a_terminal_asks_first(
     tenants: Path, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert invoke("apply", "--yes", str(tenants / "contoso.yaml")).exit_code == 0
-    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    monkeypatch.setattr(fleet_display, "is_interactive", lambda: True)
     result = invoke("offboard", str(tenants / "contoso.yaml"), input="y\n")
     assert result.exit_code == 0, result.output
     assert "Offboard 1 tenant(s), 2 removal(s)?" in result.stderr

@@ -15,6 +15,7 @@ import pytest
 
 from taxcalc_consent.cli.fleet import automation, fleet, review
 from taxcalc_consent.cli.fleet.automation import Engine
+from taxcalc_consent.cli.ui import fleet_display
 from tests.conftest import ROOT
 from tests.documents import check_document
 from tests.fakes.pulumi_engine import FakeBackend
@@ -351,7 +352,7 @@ def test_at_a_terminal_each_ring_is_confirmed_and_declining_one_stops_the_run(
     fleet_dir: Path, backend: FakeBackend, tmp_path: Path, pauses: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (fleet_dir / "_rollout.yaml").write_text(ROLLOUT, encoding="utf-8")
-    monkeypatch.setattr(fleet, "is_interactive", lambda: True)
+    monkeypatch.setattr(fleet_display, "is_interactive", lambda: True)
 
     out = tmp_path / "run.json"
     result = invoke("apply", "--out", str(out), str(fleet_dir), input="y\nn\n")

@@ -64,8 +64,8 @@ def audit(
         check_report_folder(out)
     else:
         check_out(out)
-    plans = load_plans(paths)
-    results = per_tenant(plans, cloud, graph_endpoint, parallel, audit_tenant, debug=is_debug(ctx))
+    plans = load_plans(paths, notify=say)
+    results = per_tenant(plans, cloud, graph_endpoint, parallel, audit_tenant, notify=say, debug=is_debug(ctx))
     tenants: list[AuditTenant | FailedTenant] = [
         {
             "tenant": plan.tenant,

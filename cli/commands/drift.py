@@ -3,7 +3,7 @@ from __future__ import annotations
 import typer
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
-from taxcalc_consent.cli.ui.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt
+from taxcalc_consent.cli.ui.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, fleet_options
 
 
 def drift(
@@ -16,7 +16,7 @@ def drift(
     out: OutOpt = None,
 ) -> ExitCode:
     """Refresh each tenant's stack from Entra and name every difference from its file (exit 3 on drift)."""
-    from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
+    from taxcalc_consent.cli.ui.fleet_command import run_fleet
 
-    options = FleetOptions(parallel=parallel, shard=shard, json_output=json_output, report=out, backend=backend)
+    options = fleet_options(parallel=parallel, shard=shard, backend=backend, json_output=json_output, out=out)
     return run_fleet("drift", paths, options)

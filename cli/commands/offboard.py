@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
-from taxcalc_consent.cli.ui.options import BackendOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg, ShardOpt, YesOpt
+from taxcalc_consent.cli.ui.options import (
+    BackendOpt,
+    JsonOpt,
+    OutOpt,
+    ParallelOpt,
+    PathsArg,
+    RestoreConsentSettingsOpt,
+    ShardOpt,
+    YesOpt,
+    fleet_options,
+)
 
 
 def offboard(
@@ -17,14 +25,7 @@ def offboard(
     backend: BackendOpt = None,
     json_output: JsonOpt = False,
     out: OutOpt = None,
-    restore_consent_settings: Annotated[
-        bool,
-        typer.Option(
-            "--restore-consent-settings",
-            help="Also put each tenant's user consent setting and admin consent workflow back as they were "
-            "before the first apply (default: leave them as they are).",
-        ),
-    ] = False,
+    restore_consent_settings: RestoreConsentSettingsOpt = False,
 ) -> ExitCode:
     """Remove TaxCalc-Hub's grants and assignments from each tenant; its service principal is retained.
 
@@ -32,14 +33,14 @@ def offboard(
     puts back what each tenant had before the tool first set them. Without --yes (and no confirmation at a
     terminal) this only previews the removal and exits 3.
     """
-    from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
+    from taxcalc_consent.cli.ui.fleet_command import run_fleet
 
-    options = FleetOptions(
+    options = fleet_options(
         parallel=parallel,
         shard=shard,
-        json_output=json_output,
-        report=out,
         backend=backend,
+        json_output=json_output,
+        out=out,
         yes=yes,
         restore_consent_settings=restore_consent_settings,
     )

@@ -14,6 +14,7 @@ from taxcalc_consent.cli.ui.options import (
     ParallelOpt,
     PathsArg,
     ShardOpt,
+    fleet_options,
 )
 
 
@@ -34,14 +35,14 @@ def plan(
     """Show what each tenant should hold (--offline), or preview each tenant's stack: what would change in Entra
     (--out FILE then records what was reviewed, for apply --plan FILE)."""
     if not offline:
-        from taxcalc_consent.cli.fleet.fleet import FleetOptions, run_fleet
+        from taxcalc_consent.cli.ui.fleet_command import run_fleet
 
-        options = FleetOptions(
+        options = fleet_options(
             parallel=parallel,
             shard=shard,
-            json_output=json_output,
-            report=out,
             backend=backend,
+            json_output=json_output,
+            out=out,
             detailed_exitcode=detailed_exitcode,
         )
         return run_fleet("plan", paths, options)
@@ -54,7 +55,7 @@ def plan(
     if json_output:
         # The document alone: each tenant's entry is encoded as it is planned (in several processes for a
         # large fleet), and no plan is kept.
-        encoded = select_shard(load_encoded_plans(paths), shard)
+        encoded = select_shard(load_encoded_plans(paths, notify=say), shard)
         if shard is not None:
             say(f"shard {shard}: {len(encoded)} tenant(s)")
         emit_plans([e.body for e in encoded], json_output=json_output, out=out)
@@ -64,7 +65,7 @@ def plan(
         from taxcalc_consent.infra.model.document_json import encode_item
         from taxcalc_consent.infra.model.plan import plan_to_dict
 
-        plans = select_shard(load_plans(paths), shard)
+        plans = select_shard(load_plans(paths, notify=say), shard)
         if shard is not None:
             say(f"shard {shard}: {len(plans)} tenant(s)")
         if out is not None:

@@ -16,7 +16,7 @@ def validate(ctx: typer.Context, paths: PathsArg, json_output: JsonOpt = False, 
     from taxcalc_consent.cli.fleet.pipeline import load_checked
 
     check_out(out)
-    checked = load_checked(paths)
+    checked = load_checked(paths, notify=say)
     mandatory = [v for c in checked for v in c.violations if v.severity == "mandatory"]
     document: ValidateDocument = {
         "format": VALIDATE_FORMAT,

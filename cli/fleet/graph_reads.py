@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from taxcalc_consent.cli.ui.console import UsageError, say
-from taxcalc_consent.cli.ui.options import CloudName
+from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.fleet.pipeline import Notify
 from taxcalc_consent.infra.graph.client import (
     CLOUDS,
     TENANT_READS_AT_ONCE,
@@ -30,30 +30,38 @@ from taxcalc_consent.infra.graph.client import (
     shared_http_client,
 )
 from taxcalc_consent.infra.graph.snapshot import TenantSnapshot, read_tenant
+from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.plan import ConsentPlan
 
 T = TypeVar("T")
 
 
+class EndpointRefused(TaxcalcConsentError):
+    """--graph-endpoint names no Graph the tool may call: nothing was read."""
+
+    exit_code = ExitCode.INVALID
+
+
 def per_tenant(
     plans: Sequence[ConsentPlan],
-    cloud: CloudName | None,
+    cloud: str | None,
     endpoint: str | None,
     parallel: int,
     work: Callable[[ConsentPlan, TenantSnapshot], T],
     *,
+    notify: Notify | None = None,
     debug: bool = False,
     policies: bool = True,
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
     """``work(plan, snapshot)`` for every tenant, ``parallel`` tenants at once.
 
-    ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need. ``cloud`` None:
-    the azuread provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``), as every tenant
-    signs in as the provider does."""
+    ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need. ``cloud`` (a name in
+    ``CLOUDS``) None: the azuread provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``), as every
+    tenant signs in as the provider does. A tenant's Graph failure is said to ``notify`` as it happens."""
     problem = None if endpoint is None else endpoint_problem(endpoint)
     if problem:
-        raise UsageError(f"--graph-endpoint {problem}")  # nothing was read
-    selected = CLOUDS[cloud.value] if cloud is not None else provider_endpoints(os.environ)
+        raise EndpointRefused(f"--graph-endpoint {problem}")  # nothing was read
+    selected = CLOUDS[cloud] if cloud is not None else provider_endpoints(os.environ)
 
     tenants_at_once = max(1, min(parallel, len(plans)))
     reads_at_once = tenants_at_once * TENANT_READS_AT_ONCE
@@ -76,7 +84,8 @@ def per_tenant(
             except GraphError as exc:
                 if debug:
                     raise
-                say(f"{plan.tenant}: {exc}")
+                if notify is not None:
+                    notify(f"{plan.tenant}: {exc}")
                 return exc
 
         if tenants_at_once == 1:

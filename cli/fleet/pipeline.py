@@ -11,8 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from taxcalc_consent.cli.ui.console import say
-from taxcalc_consent.cli.ui.options import Shard
+from taxcalc_consent.cli.fleet.run_options import Shard
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.model.document_json import encode_item
 from taxcalc_consent.infra.model.errors import Problem, SpecError
@@ -41,13 +40,20 @@ files are independent. Fewer files, or no ``fork`` (only Linux is used here: mac
 are not fork-safe, Windows has none), and one process checks them all."""
 
 
-def load_plans(paths: Sequence[str | Path], today: date | None = None) -> list[ConsentPlan]:
+Notify = Callable[[str], None]
+"""Where a load says what is worth a person's notice but is no error: a near-miss file name, not read (the CLI
+passes ``console.say``; None: nowhere)."""
+
+
+def load_plans(
+    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
+) -> list[ConsentPlan]:
     """Load and validate every tenant file, plan each and run the policy rules over it.
 
     Raises SpecError listing every problem, policy configuration mistakes included. Violations are
     not errors here: they ride on each plan, and the command decides the exit code.
     """
-    return _checked(paths, today, _plan_only, in_parallel=False)  # plans cost more to send than to make
+    return _checked(paths, today, _plan_only, notify, in_parallel=False)  # plans cost more to send than to make
 
 
 class CheckedTenant(NamedTuple):
@@ -61,9 +67,11 @@ class CheckedTenant(NamedTuple):
     located: list[LocatedViolation]
 
 
-def load_checked(paths: Sequence[str | Path], today: date | None = None) -> list[CheckedTenant]:
+def load_checked(
+    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
+) -> list[CheckedTenant]:
     """Like ``load_plans``, keeping for each tenant its violations and where each is written."""
-    return _checked(paths, today, _with_locations)
+    return _checked(paths, today, _with_locations, notify)
 
 
 class EncodedPlan(NamedTuple):
@@ -75,9 +83,11 @@ class EncodedPlan(NamedTuple):
     mandatory: int
 
 
-def load_encoded_plans(paths: Sequence[str | Path], today: date | None = None) -> list[EncodedPlan]:
+def load_encoded_plans(
+    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
+) -> list[EncodedPlan]:
     """Like ``load_plans``, keeping each tenant's plan@1 entry as text (``plan --offline --json``)."""
-    return _checked(paths, today, _encoded)
+    return _checked(paths, today, _encoded, notify)
 
 
 def check_tenants(tenants: Sequence[LoadedTenant], today: date | None = None) -> list[CheckedTenant]:
@@ -119,7 +129,9 @@ class _Part(NamedTuple, Generic[T]):
     read: frozenset[tuple[int, int]] = frozenset()
 
 
-def _checked(paths: Sequence[str | Path], today: date | None, keep: Keep[T], *, in_parallel: bool = True) -> list[T]:
+def _checked(
+    paths: Sequence[str | Path], today: date | None, keep: Keep[T], notify: Notify | None, *, in_parallel: bool = True
+) -> list[T]:
     """Plan each tenant as it is loaded and run the policy rules over it, keeping only what ``keep`` makes
     of it: the tenant file's model and positions are let go as soon as its plan is made.
 
@@ -127,8 +139,9 @@ def _checked(paths: Sequence[str | Path], today: date | None, keep: Keep[T], *, 
     policy configuration, every one of them. Many files are checked in several processes, in parts of
     consecutive files whose results are joined in file order: the same outcome, to the byte."""
     files, problems, notices = collect_tenant_files(paths)
-    for notice in notices:  # near-miss file names that are not errors: named, not read
-        say(str(notice))
+    if notify is not None:
+        for notice in notices:  # near-miss file names that are not errors: named, not read
+            notify(str(notice))
     today = today or utc_today()
     parts = _parts(files) if in_parallel else [files]
     if len(parts) > 1:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 import typer
+
+from taxcalc_consent.cli.fleet.run_options import FleetOptions, Shard
 
 PathsArg = Annotated[
     list[Path],
@@ -57,16 +59,6 @@ ParallelOpt = Annotated[
 ]
 
 
-class Shard(NamedTuple):
-    """Shard K of N (1 <= K <= N): tenants sorted by name, dealt round robin."""
-
-    k: int
-    n: int
-
-    def __str__(self) -> str:
-        return f"{self.k}/{self.n}"
-
-
 def parse_shard(text: str) -> Shard:
     parts = text.split("/")
     if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
@@ -95,6 +87,76 @@ BackendOpt = Annotated[
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (required without a terminal).")]
 DetailedExitcodeOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 3 when any tenant would change.")]
+ReviewedPlanOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plan",
+        metavar="FILE",
+        dir_okay=False,
+        help=(
+            "Apply exactly what was reviewed: the review@1 document `plan --out FILE` wrote. Each tenant is "
+            "previewed again and refused, before any write, if anything differs (its file, _defaults.yaml, "
+            "the tool's version, the stack, or the changes)."
+        ),
+    ),
+]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        metavar="FILE",
+        dir_okay=False,
+        help="Go on from the report (--out) of an apply that stopped or was cut: tenants it applied are skipped.",
+    ),
+]
+RingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ring",
+        metavar="NAME",
+        help="Only this ring of the tenants' _rollout.yaml (a CI job per ring); without it, every ring in order.",
+    ),
+]
+RestoreConsentSettingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--restore-consent-settings",
+        help="Also put each tenant's user consent setting and admin consent workflow back as they were "
+        "before the first apply (default: leave them as they are).",
+    ),
+]
+
+
+def fleet_options(
+    *,
+    parallel: int,
+    shard: Shard | None,
+    backend: str | None,
+    json_output: bool,
+    out: Path | None,
+    yes: bool = False,
+    detailed_exitcode: bool = False,
+    reviewed_plan: Path | None = None,
+    resume: Path | None = None,
+    ring: str | None = None,
+    restore_consent_settings: bool = False,
+) -> FleetOptions:
+    """The driver's options from a fleet command's arguments, named as the options above are: the first five
+    every fleet command takes, the others only the commands that declare them."""
+    return FleetOptions(
+        parallel=parallel,
+        shard=shard,
+        json_output=json_output,
+        report=out,
+        backend=backend,
+        yes=yes,
+        detailed_exitcode=detailed_exitcode,
+        restore_consent_settings=restore_consent_settings,
+        reviewed_plan=reviewed_plan,
+        resume=resume,
+        ring=ring,
+    )
+
 
 # ---------------------------------------------------------------------------------------- Graph
 
