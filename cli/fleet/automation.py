@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from taxcalc_consent.cli.fleet.engine_setup import (
     MANAGED_PROVIDER_KEYS,
@@ -76,6 +76,23 @@ NO_STACK_TO_REMOVE = (
 )
 
 
+class OperationArgs(TypedDict, total=False):
+    """The keyword arguments of one operation on a stack, named as ``auto.Stack`` names them; what every
+    operation takes (``preview_destroy``, ``destroy``)."""
+
+    refresh: bool | None
+    color: str | None
+    on_event: Callable[[EngineEvent], Any] | None
+    suppress_progress: bool | None
+
+
+class UpdateArgs(OperationArgs, total=False):
+    """What ``preview`` and ``up`` take besides: the policy packs that judge the update."""
+
+    policy_packs: list[str] | None
+    policy_pack_configs: list[str] | None
+
+
 class StackLike(Protocol):
     """One tenant's stack as the engine runner uses it (:class:`CliStack`); a test fake implements the same.
 
@@ -85,45 +102,13 @@ class StackLike(Protocol):
 
     def create(self) -> None: ...
 
-    def preview(
-        self,
-        *,
-        policy_packs: list[str] | None = None,
-        policy_pack_configs: list[str] | None = None,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> object: ...
+    def preview(self, **operation: Unpack[UpdateArgs]) -> object: ...
 
-    def up(
-        self,
-        *,
-        policy_packs: list[str] | None = None,
-        policy_pack_configs: list[str] | None = None,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> object: ...
+    def up(self, **operation: Unpack[UpdateArgs]) -> object: ...
 
-    def preview_destroy(
-        self,
-        *,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> object: ...
+    def preview_destroy(self, **operation: Unpack[OperationArgs]) -> object: ...
 
-    def destroy(
-        self,
-        *,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> object: ...
+    def destroy(self, **operation: Unpack[OperationArgs]) -> object: ...
 
     def last_update(self) -> Mapping[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` (keys ``version``, ``kind``, ``result``,
@@ -196,53 +181,17 @@ class CliStack:
         """``pulumi stack init <name>``, as ``LocalWorkspace`` runs it (the secrets provider is the backend's)."""
         self.workspace.create_stack(self.name)
 
-    def preview(
-        self,
-        *,
-        policy_packs: list[str] | None = None,
-        policy_pack_configs: list[str] | None = None,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> CommandResult:
-        flags = _flags(policy_packs, policy_pack_configs, refresh, color, suppress_progress)
-        return self._run(["preview", *flags], on_event, summary_required=True)
+    def preview(self, **operation: Unpack[UpdateArgs]) -> CommandResult:
+        return self._run(["preview", *_update_flags(operation)], operation, summary_required=True)
 
-    def up(
-        self,
-        *,
-        policy_packs: list[str] | None = None,
-        policy_pack_configs: list[str] | None = None,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> CommandResult:
-        flags = _flags(policy_packs, policy_pack_configs, refresh, color, suppress_progress)
-        return self._run(["up", "--yes", "--skip-preview", *flags], on_event)
+    def up(self, **operation: Unpack[UpdateArgs]) -> CommandResult:
+        return self._run(["up", "--yes", "--skip-preview", *_update_flags(operation)], operation)
 
-    def preview_destroy(
-        self,
-        *,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> CommandResult:
-        flags = _flags(None, None, refresh, color, suppress_progress)
-        return self._run(["destroy", "--preview-only", *flags], on_event, summary_required=True)
+    def preview_destroy(self, **operation: Unpack[OperationArgs]) -> CommandResult:
+        return self._run(["destroy", "--preview-only", *_flags(operation)], operation, summary_required=True)
 
-    def destroy(
-        self,
-        *,
-        refresh: bool | None = None,
-        color: str | None = None,
-        on_event: Callable[[EngineEvent], Any] | None = None,
-        suppress_progress: bool | None = None,
-    ) -> CommandResult:
-        flags = _flags(None, None, refresh, color, suppress_progress)
-        return self._run(["destroy", "--skip-preview", "--yes", *flags], on_event)
+    def destroy(self, **operation: Unpack[OperationArgs]) -> CommandResult:
+        return self._run(["destroy", "--skip-preview", "--yes", *_flags(operation)], operation)
 
     def last_update(self) -> Mapping[str, Any] | None:
         """``pulumi stack history --json --page-size 1``: one launch, no engine run, nothing written."""
@@ -254,16 +203,14 @@ class CliStack:
         updates = json.loads(result.stdout or "[]")
         return updates[0] if isinstance(updates, list) and updates else None
 
-    def _run(
-        self, args: list[str], on_event: Callable[[EngineEvent], Any] | None, *, summary_required: bool = False
-    ) -> CommandResult:
+    def _run(self, args: list[str], operation: OperationArgs, *, summary_required: bool = False) -> CommandResult:
         workspace = self.workspace
         # PULUMI_DEBUG_COMMANDS makes the CLI accept its hidden --event-log and --exec-kind, as Stack sets it.
         env = {"PULUMI_DEBUG_COMMANDS": "true"}
         if workspace.pulumi_home is not None:
             env["PULUMI_HOME"] = workspace.pulumi_home
         env.update(workspace.env_vars)
-        with EventLog(on_event) as log:
+        with EventLog(operation.get("on_event")) as log:
             command = [*args, "--exec-kind", "auto.local", "--event-log", str(log.path), "--stack", self.name]
             result = workspace.pulumi_command.run(command, workspace.work_dir, env)
         if summary_required and not log.summary_seen:
@@ -272,24 +219,24 @@ class CliStack:
         return result
 
 
-def _flags(
-    policy_packs: list[str] | None,
-    policy_pack_configs: list[str] | None,
-    refresh: bool | None,
-    color: str | None,
-    suppress_progress: bool | None,
-) -> list[str]:
-    """The CLI flags ``auto.Stack`` passes for these arguments, in its order."""
+def _update_flags(operation: UpdateArgs) -> list[str]:
+    """The CLI flags ``auto.Stack`` passes for these arguments of ``preview`` and ``up``, in its order."""
     flags: list[str] = []
-    for pack in policy_packs or ():
+    for pack in operation.get("policy_packs") or ():
         flags += ["--policy-pack", pack]
-    for config in policy_pack_configs or ():
+    for config in operation.get("policy_pack_configs") or ():
         flags += ["--policy-pack-config", config]
-    if color:
+    return flags + _flags(operation)
+
+
+def _flags(operation: OperationArgs) -> list[str]:
+    """The CLI flags ``auto.Stack`` passes for the arguments every operation takes, in its order."""
+    flags: list[str] = []
+    if color := operation.get("color"):
         flags += ["--color", color]
-    if suppress_progress:
+    if operation.get("suppress_progress"):
         flags.append("--suppress-progress")
-    if refresh:
+    if operation.get("refresh"):
         flags.append("--refresh")
     return flags
 
@@ -474,31 +421,22 @@ class Engine:
         # last run left in state: a scope an administrator removed by hand is drift, and then apply puts it
         # back (without a refresh the state still lists it, the engine sees nothing to do, and apply would
         # leave the tenant as the hand left it). Terraform's plan and apply refresh the same way by default.
+        operation: OperationArgs = {"refresh": True, "color": "never", "on_event": on_event, "suppress_progress": True}
         if step in ("preview", "drift", "up"):
             with self._pack_config(plan) as config_path:
-                packs, configs = [str(self.settings.policy_pack)], [config_path]
+                update: UpdateArgs = {
+                    **operation,
+                    "policy_packs": [str(self.settings.policy_pack)],
+                    "policy_pack_configs": [config_path],
+                }
                 if step == "up":
-                    stack.up(
-                        policy_packs=packs,
-                        policy_pack_configs=configs,
-                        refresh=True,
-                        color="never",
-                        on_event=on_event,
-                        suppress_progress=True,
-                    )
+                    stack.up(**update)
                 else:
-                    stack.preview(
-                        policy_packs=packs,
-                        policy_pack_configs=configs,
-                        refresh=True,
-                        color="never",
-                        on_event=on_event,
-                        suppress_progress=True,
-                    )
+                    stack.preview(**update)
         elif step == "preview-destroy":
-            stack.preview_destroy(refresh=True, color="never", on_event=on_event, suppress_progress=True)
+            stack.preview_destroy(**operation)
         else:
-            stack.destroy(refresh=True, color="never", on_event=on_event, suppress_progress=True)
+            stack.destroy(**operation)
 
     @contextmanager
     def _pack_config(self, plan: ConsentPlan) -> Iterator[str]:
