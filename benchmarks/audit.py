@@ -170,7 +170,7 @@ def emulator_process(page_size: int, users: int, latency_ms: float) -> Iterator[
 def round_trips(base_url: str, folder: Path) -> list[list[dict[str, Any]]]:
     """The requests the tool sends for the one tenant in ``folder``, in its sequential round trips.
 
-    Recorded in this process from the tool's own code (cli.graph_reads.per_tenant, as audit calls it),
+    Recorded in this process from the tool's own code (cli.fleet.graph_reads.per_tenant, as audit calls it),
     each request with when it left and when its answer was in. Requests in flight at the same time
     belong to one round trip (a later round trip starts only once an answer it needs is in).
     """

@@ -1,1 +1,2 @@
-"""The taxcalc-consent command line: thin Typer commands over the core in ``infra``."""
+"""The taxcalc-consent command line: the fleet driver (``fleet/``), and thin Typer commands (``commands/``, with
+their options, console and renderers in ``ui/``) over it and over ``infra``."""

@@ -7,7 +7,7 @@ where the Pulumi SDK is absent.
 The seam tests replace is the *stack factory*: a callable that returns an object with the operations used
 here (:class:`StackLike`: ``preview``, ``up``, ``preview_destroy``, ``destroy``, and ``create`` for a stack
 that does not exist yet). The stack's settings the tool owns (tenant file, provider settings) are written to
-its ``Pulumi.<tenant>.yaml`` directly (``infra.workspace.update_stack_settings``), where the engine reads
+its ``Pulumi.<tenant>.yaml`` directly (``infra.model.workspace.update_stack_settings``), where the engine reads
 them, rather than through ``pulumi config`` processes.
 
 Engine launches. On a stack that exists a tenant costs one launch per operation: ``plan``/``drift`` the
@@ -36,7 +36,7 @@ preview, ``apply`` the preview and the update, plus one ``pulumi version`` for t
   pkg/backend/display/display.go ``startEventLogger``). The file lives in a private temporary folder for
   the length of the operation; the engine writes events with secrets masked (``logJSONEvent`` converts
   them with ``showSecrets`` false).
-The real stack opens a ``LocalWorkspace`` on the workspace's Pulumi project (``infra.workspace``), so every
+The real stack opens a ``LocalWorkspace`` on the workspace's Pulumi project (``infra.model.workspace``), so every
 tenant runs the program in its own engine process, with the tool's own interpreter.
 """
 

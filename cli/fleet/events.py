@@ -8,8 +8,8 @@ resource (``create-replacement``, ``replace``, ``delete-replaced``, in either or
 resource (URN) is one change at most: the bookkeeping steps are none, a replacement is one
 ``replace``, and an import with an update is one ``import`` whose words say both.
 
-The words come from the resource's kind (``infra.kinds``). The Automation API's event classes are only
-read here (duck-typed), never imported at run time: ``cli.automation`` is the one module that imports
+The words come from the resource's kind (``infra.model.kinds``). The Automation API's event classes are only
+read here (duck-typed), never imported at run time: ``cli.fleet.automation`` is the one module that imports
 ``pulumi.automation``.
 """
 

@@ -6,7 +6,7 @@ failure stays with its tenant and the others still run. Results come back in the
 One run opens one connection pool, shared by every tenant's client (each request carries its own
 tenant's token): a new client per tenant cost more CPU than the tenant's reads. Independent reads of one
 tenant (batches past 20 requests, later pages of different collections) run at once on one shared
-executor, a few per tenant (``graph.TENANT_READS_AT_ONCE``).
+executor, a few per tenant (``infra.graph.client.TENANT_READS_AT_ONCE``).
 """
 
 from __future__ import annotations

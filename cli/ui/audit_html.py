@@ -2,7 +2,7 @@
 
 Each page stands alone (inline CSS with a print stylesheet, no script, nothing fetched), so it can be e-mailed,
 opened from a file share, or printed to PDF from any browser. It reads the audit@1 document, so it says what
-``--json`` says: the summary counts and ranked findings come from ``infra.findings``. Every value from a tenant
+``--json`` says: the summary counts and ranked findings come from ``infra.model.findings``. Every value from a tenant
 file or from Graph is escaped; none is markup.
 """
 

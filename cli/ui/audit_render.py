@@ -1,4 +1,4 @@
-"""Human renderings of the audit@1 document: a rich table (terminal) and Markdown (the HTML report: cli.audit_html).
+"""Human renderings of the audit@1 document: a rich table (terminal) and Markdown (the HTML report: cli.ui.audit_html).
 
 All three read the same document the ``--json`` output prints, so they cannot disagree with it.
 """

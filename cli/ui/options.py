@@ -1,4 +1,4 @@
-"""Every option and argument that more than one command takes, declared once.
+"""Every option and argument that more than one command takes, and every option of the fleet commands, declared once.
 
 A command's signature says which of these it takes; what each means, its help text and its metavar
 live here, so ``--json`` or ``--parallel`` cannot mean one thing in ``plan`` and another in ``audit``.
