@@ -51,6 +51,7 @@ def test_json_has_exactly_the_documented_shape() -> None:
             "assignments",
             "consent_settings",
             "user_experience",
+            "access",
             "violations",
         ]
         assert set(tenant["app"]) == {"client_id", "register"}
@@ -65,6 +66,9 @@ def test_json_has_exactly_the_documented_shape() -> None:
         assert set(tenant["consent_settings"]) == {"user_consent", "admin_consent_workflow"}
         for seen in tenant["user_experience"]:
             assert set(seen) == {"principal", "experience", "refused", "reason"}
+        assert set(tenant["access"]) == {"directory_roles", "application_permissions", "needs"}
+        for need in tenant["access"]["needs"]:
+            assert set(need) == {"need", "what", "least_role", "application_permissions"}
 
 
 def test_users_mode_plan(tenants_dir: Path) -> None:

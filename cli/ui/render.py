@@ -10,6 +10,7 @@ from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
 from taxcalc_consent.infra.model.consent_settings import USER_CONSENT_LABELS
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.plan import ConsentPlan, predict_users
+from taxcalc_consent.infra.model.role_table import needs
 
 _RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
 
@@ -87,6 +88,20 @@ def render_plan(plan: ConsentPlan) -> None:
     for seen in predict_users(plan):
         verdict = "refused at sign-in" if seen.refused else seen.experience
         err.print(Text.assemble("  ", (seen.principal, "bold"), f": {verdict} ({seen.reason})"))
+    needed = needs(plan)
+    err.print("who may apply it:", markup=False, highlight=False)
+    err.print(
+        Text.assemble(
+            "  an engineer's GDAP sign-in, with the directory roles: ",
+            (", ".join(r.name for r in needed.roles), "bold"),
+        )
+    )
+    err.print(
+        Text.assemble(
+            "  the automation identity, with the Microsoft Graph application permissions: ",
+            (", ".join(needed.application_permissions), "bold"),
+        )
+    )
     for violation in plan.violations:
         style = "red" if violation.severity == "mandatory" else "yellow"
         err.print(Text.assemble((f"{violation.severity} ", style), (violation.rule, "bold"), f": {violation.message}"))

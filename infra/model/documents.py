@@ -115,6 +115,27 @@ class PlanUserExperience(TypedDict):
     reason: str
 
 
+class PlanNeed(TypedDict):
+    """One row of the role table (infra/model/role_table.py) that the file uses."""
+
+    need: str
+    """The row's key, e.g. ``graph-app-roles``."""
+    what: str
+    least_role: str | None
+    """The least directory role that may do it, for an engineer's GDAP sign-in; null where Microsoft names none."""
+    application_permissions: list[str]
+    """What the automation identity needs for it."""
+
+
+class PlanAccess(TypedDict):
+    """Who may apply this file: the directory roles (an engineer's GDAP sign-in) or the Microsoft Graph application
+    permissions (the automation identity) it needs."""
+
+    directory_roles: list[str]
+    application_permissions: list[str]
+    needs: list[PlanNeed]
+
+
 class TenantPlan(TypedDict):
     tenant: str
     file: str
@@ -127,6 +148,7 @@ class TenantPlan(TypedDict):
     assignments: list[PlanAssignment]
     consent_settings: PlanConsentSettings
     user_experience: list[PlanUserExperience]
+    access: PlanAccess
     violations: list[PlanViolation]
 
 

@@ -19,6 +19,7 @@ from taxcalc_consent.infra.model.consent_settings import (
     predict_experience,
 )
 from taxcalc_consent.infra.model.documents import (
+    PlanAccess,
     PlanConsentSettings,
     TenantPlan,
 )
@@ -26,6 +27,7 @@ from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.loader import LoadedTenant
 from taxcalc_consent.infra.model.profiles import PROFILES
+from taxcalc_consent.infra.model.role_table import needs
 from taxcalc_consent.infra.model.spec import AuthSection, ConsentSettingsSection, PolicyConfig, PolicyException
 
 ConsentType = Literal["AllPrincipals", "Principal"]
@@ -326,7 +328,26 @@ def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
             {"principal": p.principal, "experience": p.experience, "refused": p.refused, "reason": p.reason}
             for p in predict_users(plan)
         ],
+        "access": access_to_dict(plan),
         "violations": [{"rule": v.rule, "severity": v.severity, "message": v.message} for v in plan.violations],
+    }
+
+
+def access_to_dict(plan: ConsentPlan) -> PlanAccess:
+    """What applying the plan needs of whoever signs in, from the role table."""
+    needed = needs(plan)
+    return {
+        "directory_roles": [role.name for role in needed.roles],
+        "application_permissions": list(needed.application_permissions),
+        "needs": [
+            {
+                "need": row.key,
+                "what": row.what,
+                "least_role": row.least_role.name if row.least_role is not None else None,
+                "application_permissions": list(row.application_permissions),
+            }
+            for row in needed.requirements
+        ],
     }
 
 
