@@ -14,7 +14,9 @@ https://learn.microsoft.com/cli/azure/account#az-account-show, ``az version``):
 Not signed in, it fails as ``az`` does: exit 1, ``ERROR: Please run 'az login' to setup account.`` on stderr.
 
 ``az login`` itself is not emulated: a test signs in by writing the account into ``AZURE_CONFIG_DIR``
-(``login_service_principal``), the folder ``az`` keeps its profile in.
+(``login_service_principal``, or ``login_user`` for an MSP engineer: then each token comes from the refresh-token
+grant with the Azure CLI's own client id, as ``az`` asks MSAL for a signed-in user's token in any tenant,
+``--tenant`` included), the folder ``az`` keeps its profile in.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ LOG_FILE = "taxcalc-fake-az.log"
 azure-identity ``--resource``)."""
 VERSION = "2.67.0"
 REPOSITORY = Path(__file__).resolve().parents[2]
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+"""The Azure CLI's public client id (tests/fakes/gdap.py names its source); kept here too, so this stand-in, which
+runs as its own process, imports nothing of the tests."""
 
 
 def install(bin_dir: Path, python: str = sys.executable) -> Path:
@@ -66,6 +71,14 @@ def login_service_principal(config_dir: Path, login_endpoint: str, tenant_id: st
     cloud whose sign-in endpoint is ``login_endpoint`` (``az cloud register --endpoint-active-directory``)."""
     config_dir.mkdir(parents=True, exist_ok=True)
     state = {"login": login_endpoint.rstrip("/"), "tenant": tenant_id, "client_id": client_id, "secret": secret}
+    (config_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+
+def login_user(config_dir: Path, login_endpoint: str, tenant_id: str, upn: str, refresh_token: str) -> None:
+    """What ``az login`` (a user, in their home tenant ``tenant_id``) leaves behind: the account and the refresh
+    token MSAL keeps for it."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    state = {"login": login_endpoint.rstrip("/"), "tenant": tenant_id, "user": upn, "refresh_token": refresh_token}
     (config_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
 
@@ -120,7 +133,11 @@ def main(argv: list[str]) -> int:
                     "name": "N/A(tenant level account)",
                     "state": "Enabled",
                     "tenantId": state["tenant"],
-                    "user": {"name": state["client_id"], "type": "servicePrincipal"},
+                    "user": (
+                        {"name": state["user"], "type": "user"}
+                        if "user" in state
+                        else {"name": state["client_id"], "type": "servicePrincipal"}
+                    ),
                 }
             )
         )
@@ -136,12 +153,20 @@ def _get_access_token(state: dict[str, str], options: dict[str, str]) -> int:
         scope = options["--scope"]
     else:
         scope = (options.get("--resource") or "https://management.core.windows.net/").rstrip("/") + "/.default"
-    form = {
-        "client_id": state["client_id"],
-        "client_secret": state["secret"],
-        "grant_type": "client_credentials",
-        "scope": scope,
-    }
+    if "refresh_token" in state:
+        form = {
+            "client_id": AZURE_CLI_CLIENT_ID,
+            "grant_type": "refresh_token",
+            "refresh_token": state["refresh_token"],
+            "scope": scope,
+        }
+    else:
+        form = {
+            "client_id": state["client_id"],
+            "client_secret": state["secret"],
+            "grant_type": "client_credentials",
+            "scope": scope,
+        }
     try:
         response = httpx.post(
             f"{state['login']}/{tenant}/oauth2/v2.0/token", data=form, headers={"User-Agent": f"AZURECLI/{VERSION}"}

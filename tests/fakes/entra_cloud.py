@@ -51,6 +51,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fakes.entra import FakeTenant
+from tests.fakes.gdap import AZURE_CLI_CLIENT_ID, AZURE_CLI_GRAPH_SCOPES, Engineer, Partner
 from tests.fakes.graph_emulator import Caller, GraphEmulator, RecordedRequest, _error, serve_handler
 from tests.fakes.tls import Certificates, certificates
 
@@ -147,6 +148,8 @@ class EmulatedCloud:
     base_url: str = ""
     token_requests: list[TokenRequest] = field(default_factory=list)
     issuers: dict[str, Issuer] = field(default_factory=dict)
+    partner: Partner | None = None
+    """The MSP's tenant, its GDAP relationships and engineers (tests/fakes/gdap.py), when the test has one."""
     _key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     _kid: str = field(default_factory=lambda: uuid.uuid4().hex)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -204,6 +207,14 @@ class EmulatedCloud:
         assert status == 200, body
         return str(body["access_token"])
 
+    def refresh_token(self, engineer: Engineer) -> str:
+        """What ``az login`` keeps for an engineer: a refresh token the cloud redeems for their access tokens in any
+        tenant they may reach (opaque to clients, as Entra's are; here a token this cloud signed)."""
+        assert self.partner is not None, "an engineer belongs to the MSP's tenant: serve_cloud(partner=...)"
+        now = int(time.time())
+        claims = {"typ": "refresh", "sub": engineer.object_id, "home": self.partner.tenant_id, "iat": now}
+        return self.sign(claims)
+
     def graph_audiences(self) -> frozenset[str]:
         """What Graph here takes as its own audience: its URI (with or without the trailing slash a v1.0
         resource may carry) and Microsoft Graph's application id."""
@@ -260,7 +271,13 @@ class EmulatedCloud:
         """The v2.0 token endpoint, client-credentials grant only (what the provider and azure-identity use)."""
         client_id = form.get("client_id", "").lower()
         assertion = form.get("client_assertion", "")
-        credential = "client_assertion" if assertion else "client_secret"
+        credential = (
+            "refresh_token"
+            if form.get("grant_type") == "refresh_token"
+            else "client_assertion"
+            if assertion
+            else "client_secret"
+        )
         scope = form.get("scope", "")
         resource = scope.removesuffix("/.default")
         issuer = _unverified_issuer(assertion) if assertion else None
@@ -279,6 +296,8 @@ class EmulatedCloud:
         emulator = self.tenants.get(tenant_id.lower())
         if emulator is None:
             return _tenant_not_found(tenant_id)
+        if form.get("grant_type") == "refresh_token":
+            return self._issue_for_user(emulator, form, client_id, scope, resource)
         if form.get("grant_type") != "client_credentials":
             return _aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
         tenant = emulator.tenant
@@ -351,6 +370,74 @@ class EmulatedCloud:
         if roles:  # Entra leaves the claim out when the app holds no role on the resource
             claims["roles"] = roles
         return 200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME - 1, "access_token": self.sign(claims)}
+
+    def _issue_for_user(
+        self, emulator: GraphEmulator, form: dict[str, str], client_id: str, scope: str, resource: str
+    ) -> tuple[int, dict[str, Any]]:
+        """The refresh-token grant the Azure CLI makes for a signed-in engineer
+        (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token):
+        a user token for this tenant carrying the directory roles the engineer holds here (tests/fakes/gdap.py)."""
+        tenant = emulator.tenant
+        if client_id != AZURE_CLI_CLIENT_ID:
+            return _aadsts(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant.tenant_id}'.",
+            )
+        engineer = self._engineer(form.get("refresh_token", ""))
+        if engineer is None or self.partner is None:
+            return _aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+        if not scope.endswith("/.default") or resource.rstrip("/") not in {self.base_url, GRAPH_APP_ID}:
+            return _aadsts(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named {tenant.tenant_id}.",
+            )
+        roles = self.partner.roles_in(engineer, tenant.tenant_id)
+        if roles is None:
+            # https://learn.microsoft.com/entra/identity-platform/reference-error-codes: AADSTS50020
+            # UserUnauthorizedInvalidIdentityProvider, "User account from identity provider does not exist in tenant
+            # and cannot access the application". (That a partner user without a usable relationship gets exactly
+            # this code is not documented.)
+            return _aadsts(
+                400,
+                "invalid_grant",
+                50020,
+                f"User account '{engineer.upn}' from identity provider '{self.base_url}/{self.partner.tenant_id}/' "
+                f"does not exist in tenant '{tenant.tenant_id}' and cannot access the application "
+                f"'{AZURE_CLI_CLIENT_ID}'(Microsoft Azure CLI) in that tenant.",
+            )
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "aud": resource,
+            "iss": f"{self.base_url}/{tenant.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "tid": tenant.tenant_id,
+            "oid": engineer.object_id,
+            "sub": engineer.object_id,
+            "upn": engineer.upn,
+            "idp": f"{self.base_url}/{self.partner.tenant_id}/",
+            "appid": AZURE_CLI_CLIENT_ID,
+            "idtyp": "user",
+            "scp": " ".join(AZURE_CLI_GRAPH_SCOPES),
+            "ver": "1.0",
+        }
+        if roles:  # "Claims are present only if a value exists to fill it" (access-token-claims-reference)
+            claims["wids"] = roles
+        return 200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME - 1, "access_token": self.sign(claims)}
+
+    def _engineer(self, refresh_token: str) -> Engineer | None:
+        try:
+            claims = jwt.decode(refresh_token, self._key.public_key(), algorithms=["ES256"])
+        except jwt.PyJWTError:
+            return None
+        if claims.get("typ") != "refresh" or self.partner is None:
+            return None
+        return self.partner.engineers.get(str(claims.get("sub", "")))
 
     def _check_assertion(self, assertion: str, assertion_type: str) -> tuple[int, dict[str, Any]] | None:
         """A client assertion from another issuer, as workload identity federation checks it."""
@@ -431,6 +518,12 @@ class EmulatedCloud:
         emulator = self.tenants.get(str(claims.get("tid", "")).lower())
         if emulator is None:
             return "Access token validation failure."
+        if claims.get("idtyp") == "user":
+            # A signed-in user: their scopes (scp) and directory roles (wids) decide, tests/fakes/gdap.py.
+            scopes = str(claims.get("scp") or "").split()
+            return emulator, Caller(
+                app_only=False, permissions=frozenset(scopes), roles=frozenset(claims.get("wids") or [])
+            )
         roles = claims.get("roles") or []
         return emulator, Caller(app_only=claims.get("idtyp") == "app", permissions=frozenset(roles))
 
@@ -534,19 +627,31 @@ def serve_cloud(
     automation: AutomationApp | None = None,
     page_size: int = 100,
     roles: Iterable[str] = AUTOMATION_ROLES,
+    partner: Partner | None = None,
+    unconnected: Iterable[str] = (),
 ) -> Iterator[EmulatedCloud]:
     """Serve ``tenants`` over https on an ephemeral port; each gets the automation identity with ``roles``
-    (unless it has one already) and sees ``published_apps`` (multi-tenant apps registered elsewhere, app id ->
-    name). Clients must trust ``cloud.certificates`` (``trust_environment()``)."""
+    (unless it has one already, or its id is in ``unconnected``: nobody has put the automation app there yet)
+    and sees ``published_apps`` (multi-tenant apps registered elsewhere, app id -> name; the automation app is
+    one). ``partner``: the MSP's tenant (one of ``tenants``) with its GDAP relationships and engineers.
+    Clients must trust ``cloud.certificates`` (``trust_environment()``)."""
     automation = automation or AutomationApp()
+    left_out = {tenant_id.lower() for tenant_id in unconnected}
     emulators: dict[str, GraphEmulator] = {}
     for tenant in tenants:
-        if tenant.service_principal_by_app_id(automation.client_id) is None:
-            tenant.add_automation_identity(automation.client_id, AUTOMATION_NAME, list(roles))
         tenant.published_apps.update({k.lower(): v for k, v in (published_apps or {}).items()})
-        emulators[tenant.tenant_id.lower()] = GraphEmulator(tenant, page_size)
+        tenant.published_apps.setdefault(automation.client_id.lower(), AUTOMATION_NAME)
+        if (
+            tenant.service_principal_by_app_id(automation.client_id) is None
+            and tenant.tenant_id.lower() not in left_out
+        ):
+            tenant.add_automation_identity(automation.client_id, AUTOMATION_NAME, list(roles))
+        emulator = GraphEmulator(tenant, page_size)
+        emulator.partner = partner
+        emulator.directory = partner.directory if partner is not None else None
+        emulators[tenant.tenant_id.lower()] = emulator
     tls = certificates()
-    cloud = EmulatedCloud(emulators, automation, tls)
+    cloud = EmulatedCloud(emulators, automation, tls, partner=partner)
     with serve_handler(_handler(cloud), "entra-cloud", tls.server_context()) as base_url:
         cloud.base_url = base_url
         for emulator in emulators.values():

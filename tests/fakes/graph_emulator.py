@@ -58,6 +58,7 @@ from tests.fakes.entra import (
     User,
 )
 from tests.fakes.entra import GraphError as FakeGraphError
+from tests.fakes.gdap import delegated_refusal, find_tenant_information, list_access_assignments, list_relationships
 
 PAGE_SIZE = 2
 _FILTER_EQ = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
@@ -135,7 +136,11 @@ class Caller:
     app_only: bool = True
     """Client credentials (oidc, msi, client secret: every CI setup); False for a signed-in user."""
     permissions: frozenset[str] | None = None
-    """Application permissions (roles) granted to the caller; None: every permission."""
+    """Application permissions (roles) granted to the caller, or a signed-in user's scopes (``scp``); None: every
+    permission."""
+    roles: frozenset[str] | None = None
+    """A signed-in user's directory roles (the token's ``wids``, role template ids); None: not judged by role.
+    Each write then needs one of the roles its Graph page names (``tests.fakes.gdap.delegated_refusal``)."""
 
     def holds_any(self, permissions: frozenset[str]) -> bool:
         return self.permissions is None or bool(self.permissions & permissions)
@@ -205,6 +210,11 @@ class GraphEmulator:
     faults: list[TransportFault] = field(default_factory=list)
     caller: Caller = field(default_factory=Caller)
     base_url: str = ""
+    partner: Any = None
+    """The MSP (``tests.fakes.gdap.Partner``) when this is its tenant's Graph: its GDAP relationships."""
+    directory: Any = None
+    """Every tenant's public information (tenant id -> ``tests.fakes.gdap.TenantInformation``), which
+    findTenantInformationBy* answers from any tenant's Graph; None: that route is not served."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tenant_lock: threading.RLock = field(default_factory=threading.RLock)
     """One request at a time reads or writes the tenant (concurrent provider calls share it)."""
@@ -277,7 +287,7 @@ class GraphEmulator:
 
     def grant_only(self, *permissions: str) -> None:
         """From now on the caller holds exactly these application permissions."""
-        self.caller = Caller(self.caller.app_only, frozenset(permissions))
+        self.caller = Caller(self.caller.app_only, frozenset(permissions), self.caller.roles)
 
     @property
     def current_caller(self) -> Caller:
@@ -358,19 +368,29 @@ class GraphEmulator:
         version: str = "v1.0",
     ) -> tuple[int, dict[str, Any] | None]:
         segments = [s for s in path.split("/") if s]
-        matching = [(route, params) for route in ROUTES if (params := route.match(segments)) is not None]
+        matching = [(route, params) for route in _routes() if (params := route.match(segments)) is not None]
         if matching and not any(route.method == method for route, _ in matching):
             raise ODataError(405, "Request_BadRequest", f"The emulator does not serve {method} {path}.")
         for route, params in matching:
             if route.method != method:
                 continue
-            if not self.current_caller.holds_any(route.permissions):
+            caller = self.current_caller
+            request = Request(path, params, query, headers, body or {}, version)
+            if caller.roles is not None and not caller.app_only:
+                # A signed-in user (an MSP engineer's GDAP sign-in): scopes and directory roles, tests/fakes/gdap.py.
+                refusal = delegated_refusal(self, caller, route.handler.__name__, request, route.permissions)
+                if refusal is not None:
+                    raise ODataError(
+                        403,
+                        "Authorization_RequestDenied",
+                        f"Insufficient privileges to complete the operation. {refusal}",
+                    )
+            elif not caller.holds_any(route.permissions):
                 # https://learn.microsoft.com/graph/errors and every permissions table: a token without a
                 # listed permission gets 403 Authorization_RequestDenied with this message.
                 raise ODataError(
                     403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
                 )
-            request = Request(path, params, query, headers, body or {}, version)
             if route.advanced and not request.advanced:
                 # aad-advanced-queries: "If a property or query parameter in the URL is supported only in
                 # advanced queries but either the ConsistencyLevel header or the $count=true query string is
@@ -1050,6 +1070,29 @@ ROUTES: tuple[Route, ...] = (
         status=204,
     ),
 )
+
+
+# GDAP (tests/fakes/gdap.py): the permissions tables of
+# https://learn.microsoft.com/graph/api/tenantrelationship-list-delegatedadminrelationships,
+# https://learn.microsoft.com/graph/api/delegatedadminrelationship-list-accessassignments and
+# https://learn.microsoft.com/graph/api/tenantrelationship-findtenantinformationbytenantid.
+RELATIONSHIP_READERS = frozenset({"DelegatedAdminRelationship.Read.All", "DelegatedAdminRelationship.ReadWrite.All"})
+TENANT_INFORMATION_READERS = frozenset({"CrossTenantInformation.ReadBasic.All"})
+GDAP_ROUTES: tuple[Route, ...] = (
+    Route("GET", ("tenantRelationships", "delegatedAdminRelationships"), list_relationships, RELATIONSHIP_READERS),
+    Route(
+        "GET",
+        ("tenantRelationships", "delegatedAdminRelationships", "{id}", "accessAssignments"),
+        list_access_assignments,
+        RELATIONSHIP_READERS,
+    ),
+    Route("GET", ("tenantRelationships", "{function}"), find_tenant_information, TENANT_INFORMATION_READERS),
+)
+
+
+def _routes() -> tuple[Route, ...]:
+    """Every route: the ones above, then GDAP's (the MSP tenant's relationships, tenant information)."""
+    return ROUTES + GDAP_ROUTES
 
 
 def _matches(actual: Any, wanted: str) -> bool:
