@@ -28,7 +28,13 @@ from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.loader import LoadedTenant
 from taxcalc_consent.infra.model.profiles import PROFILES
 from taxcalc_consent.infra.model.role_table import needs
-from taxcalc_consent.infra.model.spec import AuthSection, ConsentSettingsSection, PolicyConfig, PolicyException
+from taxcalc_consent.infra.model.spec import (
+    AuthSection,
+    ConsentSettingsSection,
+    PolicyConfig,
+    PolicyException,
+    RelationshipSection,
+)
 
 ConsentType = Literal["AllPrincipals", "Principal"]
 Severity = Literal["mandatory", "advisory"]
@@ -166,6 +172,8 @@ class ConsentPlan:
     """The client's name, for people (``tenant.name``)."""
     tenant_domain: str | None = None
     """The client's primary domain, for people (``tenant.domain``)."""
+    relationship: RelationshipSection | None = None
+    """The MSP's GDAP relationship with the client (``tenant.relationship``), which an engineer's sign-in uses."""
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -219,6 +227,7 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
         consent_settings=consent_settings_plan(spec.consent_settings),
         tenant_name=spec.tenant.name,
         tenant_domain=spec.tenant.domain,
+        relationship=spec.tenant.relationship,
     )
 
 

@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,23 @@ def _emit(section: dict[str, Any]) -> list[str]:
     return text.splitlines()
 
 
+@dataclass(frozen=True)
+class KnownTenant:
+    """What Graph told about a client (``discover``, ``init --domain``), written into its ``tenant`` section."""
+
+    display_name: str | None = None
+    domain: str | None = None
+    relationship_id: str | None = None
+    relationship_ends: date | None = None
+
+
 def render_tenant_file(
     tenant_id: str,
     mode: ConsentMode,
     users: Sequence[str],
     client_id: str | None,
     schema_ref: str | None,
+    known: KnownTenant | None = None,
 ) -> str:
     """The tenant file's text: each section emitted by PyYAML under a few lines of fixed comments."""
     lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
@@ -85,7 +97,16 @@ def render_tenant_file(
     described = f"{schema_ref} (`taxcalc-consent schema`)" if schema_ref else "`taxcalc-consent schema`"
     lines += [f"# One client tenant for taxcalc-consent. Each key is described in {described}.", ""]
     lines += ["# The Entra tenant (directory) id: Entra admin centre > Identity > Overview."]
-    lines += _emit({"tenant": {"id": tenant_id}})
+    tenant: dict[str, Any] = {"id": tenant_id}
+    if known is not None:
+        tenant.update({k: v for k, v in (("name", known.display_name), ("domain", known.domain)) if v})
+        if known.relationship_id:
+            lines += ["# relationship: the MSP's GDAP relationship with this client (plan and apply check it first)."]
+            relationship: dict[str, Any] = {"id": known.relationship_id}
+            if known.relationship_ends is not None:
+                relationship["ends"] = known.relationship_ends
+            tenant["relationship"] = relationship
+    lines += _emit({"tenant": tenant})
     app: dict[str, Any] = {"profile": DEFAULT_PROFILE}
     if client_id:
         lines += ["", "# TaxCalc-Hub's application (client) id, as Enterprise applications shows it."]
@@ -108,7 +129,13 @@ def render_tenant_file(
 
 
 def prepare_tenant_file(
-    folder: Path, name: str, tenant_id: str, mode: ConsentMode, users: Sequence[str], client_id: str | None
+    folder: Path,
+    name: str,
+    tenant_id: str,
+    mode: ConsentMode,
+    users: Sequence[str],
+    client_id: str | None,
+    known: KnownTenant | None = None,
 ) -> NewTenantFile:
     """Check every argument and the folder, render the file and check it as ``validate`` would.
 
@@ -156,7 +183,7 @@ def prepare_tenant_file(
                 f"every tenant in {folder / '_defaults.yaml'}. {CLIENT_ID_HELP}"
             )
     text = render_tenant_file(
-        tenant_id.lower(), mode, normalised, client_id.lower() if client_id else None, SCHEMA_FILE_NAME
+        tenant_id.lower(), mode, normalised, client_id.lower() if client_id else None, SCHEMA_FILE_NAME, known
     )
     return NewTenantFile(target, text, check_new_tenant(text, target))
 

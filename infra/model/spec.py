@@ -167,6 +167,24 @@ def _rule_id(value: str) -> str:
     return value
 
 
+_RELATIONSHIP_ID = re.compile(rf"{_GUID.pattern}(?:-{_GUID.pattern})?")
+
+
+def _relationship_id(value: str) -> str:
+    # Graph's examples: "5d027261-d21f-4aa9-b7db-7fa1f56fb163-8777b240-c6f0-4469-9e98-a3205431b836"
+    # (https://learn.microsoft.com/graph/api/tenantrelationship-list-delegatedadminrelationships).
+    if _RELATIONSHIP_ID.fullmatch(value) is None:
+        raise ValueError(
+            "expected a GDAP relationship id as Partner Center and discover write it: a GUID, or two joined by -"
+        )
+    return value.lower()
+
+
+RelationshipId = Annotated[
+    str,
+    AfterValidator(_relationship_id),
+    WithJsonSchema({"type": "string", "pattern": f"^{_RELATIONSHIP_ID.pattern}$"}),
+]
 TenantId = Annotated[
     str, _guid_validator("tenant id", "copy the Directory (tenant) ID from Entra admin centre > Identity > Overview")
 ]
@@ -194,10 +212,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RelationshipSection(_Section):
+    id: RelationshipId = Field(
+        description="The GDAP relationship (delegatedAdminRelationship) through which the MSP reaches this tenant."
+    )
+    ends: StrictDate | None = Field(default=None, description="YYYY-MM-DD: when it ends, as discover read it.")
+
+
 class TenantInfo(_Section):
     id: TenantId = Field(description="Entra tenant (directory) id.")
     name: str | None = Field(default=None, description="Display name, for people.")
     domain: Domain | None = Field(default=None, description="Primary domain, for people.")
+    relationship: RelationshipSection | None = Field(
+        default=None,
+        description="The MSP's GDAP relationship with this client (written by discover): plan and apply under an "
+        "engineer's sign-in check it first.",
+    )
 
 
 class AppSection(_Section):
