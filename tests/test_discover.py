@@ -120,3 +120,53 @@ def test_the_partner_tenant_must_be_named(folder: Path, monkeypatch: pytest.Monk
     assert "--partner-tenant GUID" in result.stderr
     bad = runner.invoke(app, ["discover", "--dir", str(folder), "--partner-tenant", "not-a-guid"])
     assert bad.exit_code == 2 and "--partner-tenant 'not-a-guid'" in bad.stderr
+
+
+# ----------------------------------------------------------------------- init --domain, init --from
+
+
+def test_init_domain_fills_the_tenant_id_and_name_from_graph(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path
+) -> None:
+    result = runner.invoke(
+        app, ["init", "--domain", "Contoso.com", "--dir", str(folder), "--partner-tenant", MSP_TENANT_ID]
+    )
+    assert result.exit_code == 0, result.stderr
+    written = tenant_section(folder / "contoso.com.yaml")
+    assert written == {"id": msp.clients["contoso"].tenant_id, "name": "Contoso Ltd", "domain": "contoso.com"}
+    unknown = runner.invoke(
+        app, ["init", "x", "--domain", "nobody.example", "--dir", str(folder), "--partner-tenant", MSP_TENANT_ID]
+    )
+    assert unknown.exit_code == 2 and "knows no tenant" in unknown.stderr
+    assert not (folder / "x.yaml").exists()
+
+
+def test_init_from_a_client_list(cloud: EmulatedCloud, msp: StandardMsp, folder: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "clients.csv"
+    listing.write_text(
+        f"name,domain,tenant_id\ncontoso,contoso.com,\nfabrikam,,{msp.clients['fabrikam'].tenant_id}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        app, ["init", "--from", str(listing), "--dir", str(folder), "--partner-tenant", MSP_TENANT_ID]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert tenant_section(folder / "contoso.yaml")["id"] == msp.clients["contoso"].tenant_id
+    assert tenant_section(folder / "fabrikam.yaml") == {"id": msp.clients["fabrikam"].tenant_id}
+    again = runner.invoke(
+        app, ["init", "--from", str(listing), "--dir", str(folder), "--partner-tenant", MSP_TENANT_ID]
+    )
+    assert again.exit_code == 0 and "already exists" in again.stderr
+
+
+def test_a_client_list_with_mistakes_is_refused_located_and_nothing_written(folder: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "clients.csv"
+    listing.write_text("name,domain,tenant_id\nbad name!,contoso.com,\nok,,not-a-guid\nok2,,\n", encoding="utf-8")
+    result = runner.invoke(app, ["init", "--from", str(listing), "--dir", str(folder)])
+    assert result.exit_code == 2
+    said = result.stderr
+    assert f"{listing}:2:1: name:" in said
+    assert f"{listing}:3:3: tenant_id:" in said
+    assert f"{listing}:4:2: domain: expected a domain or a tenant_id" in said
+    assert "Traceback" not in said
+    assert [p.name for p in folder.iterdir()] == ["_defaults.yaml"]

@@ -215,3 +215,19 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     except (binascii.Error, ValueError):
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def look_up_domains(
+    folder: Path,
+    partner_tenant: str | None,
+    cloud: str | None,
+    endpoint: str | None,
+    domains: list[str],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, TenantInformation | None]:
+    """Each domain's tenant (findTenantInformationByDomainName), read in the MSP's tenant as ``discover`` signs in
+    there; None for a domain Graph knows no tenant for."""
+    env = os.environ if environ is None else environ
+    tenant_id = partner_tenant_id(partner_tenant, env)
+    with partner_client(folder, tenant_id, cloud, endpoint, env) as client:
+        return {domain: gdap.tenant_information(client, domain=domain) for domain in domains}

@@ -133,6 +133,11 @@ def _domain_problem(value: str, after_at: bool = False) -> str | None:
     return None
 
 
+def domain_problem(value: str) -> str | None:
+    """Why ``value`` is not a domain name such as contoso.com; None when it is."""
+    return _domain_problem(value)
+
+
 def _domain(value: str) -> str:
     problem = _domain_problem(value)
     if problem is not None:
