@@ -22,6 +22,7 @@ from taxcalc_consent.cli.fleet import automation, engine_setup
 from taxcalc_consent.cli.fleet.automation import Engine
 from taxcalc_consent.cli.fleet.events import Step
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
+from taxcalc_consent.cli.fleet.gdap_access import check_access
 from taxcalc_consent.cli.fleet.pipeline import Notify, load_plans, select_shard
 from taxcalc_consent.cli.fleet.review import (
     Review,
@@ -48,6 +49,7 @@ from taxcalc_consent.infra.model.errors import TaxcalcConsentError, did_you_mean
 from taxcalc_consent.infra.model.errors import redact as redact_shapes
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.rollout import ROLLOUT_FILE, Rollout, read_rollout, rollout_file_for
+from taxcalc_consent.policies.rules import utc_today
 
 
 class FleetUsageError(TaxcalcConsentError):
@@ -183,6 +185,8 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
         display.say(f"shard {options.shard}: {len(runs)} of {len(plans)} tenant(s)")
     if previous is not None:
         _skip_done(runs, previous, display)
+    if operation in ("plan", "apply"):
+        _refuse_without_access(runs, display)
     rollout = inputs.rollout
     plan_waves = waves(runs, rollout if operation == "apply" else None, inputs.ring_of, options.ring)
     fleet_run = FleetRun(
@@ -223,6 +227,18 @@ def _rollout(
     return rollout, ring_of
 
 
+def _refuse_without_access(runs: Sequence[TenantRun], display: FleetDisplay) -> None:
+    """Under an engineer's GDAP sign-in, a tenant the sign-in may not run fails before its engine starts."""
+    todo = [run for run in runs if run.result is None]
+    for refusal in check_access([run.plan for run in todo], os.environ, utc_today()):
+        run = next(r for r in todo if r.tenant == refusal.tenant)
+        run.settle_as("failed")
+        run.error = refusal.reason
+    refused = [run for run in todo if run.result == "failed"]
+    if refused:
+        display.settled(refused)
+
+
 def _skip_done(runs: Sequence[TenantRun], previous: PreviousRun, display: FleetDisplay) -> None:
     skipped = []
     for run in runs:
@@ -244,7 +260,7 @@ def _run_wave(
 ) -> None:
     operation, options = fleet_run.operation, fleet_run.options
     say = display.say
-    todo = [r for r in wave.runs if r.result != "skipped"]
+    todo = [r for r in wave.runs if r.result is None]  # not skipped (--resume), not refused before the engine
     wave.result = "running"
     if wave.ring is not None:
         say(f"ring {wave.ring.name}: {len(todo)} tenant(s) to run, {wave.ring.max_failures} failure(s) allowed")
