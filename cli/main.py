@@ -17,6 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from taxcalc_consent.cli.commands.adopt import adopt
 from taxcalc_consent.cli.commands.apply import apply
 from taxcalc_consent.cli.commands.audit import audit
+from taxcalc_consent.cli.commands.connect import connect
 from taxcalc_consent.cli.commands.discover import discover
 from taxcalc_consent.cli.commands.drift import drift
 from taxcalc_consent.cli.commands.init import init
@@ -141,7 +142,7 @@ def main(
 
 # In the order of the command-line contract (README, Commands), which is also --help's order. Each command
 # returns an ExitCode; ``exits`` turns it (and any user-facing error) into the process's exit status.
-for command in (init, discover, validate, plan, apply, drift, offboard, audit, adopt, schema):
+for command in (init, discover, connect, validate, plan, apply, drift, offboard, audit, adopt, schema):
     app.command(cls=PlainHelpCommand)(exits(command))
 
 

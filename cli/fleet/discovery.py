@@ -34,12 +34,14 @@ from taxcalc_consent.infra.graph.client import (
     client_for_tenant,
     provider_endpoints,
 )
+from taxcalc_consent.infra.model.defaults import folder_defaults
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
-from taxcalc_consent.infra.model.loader import collect_tenant_files, folder_defaults
+from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.profiles import ConsentMode
 from taxcalc_consent.infra.model.relationships import Relationship, Standing, TenantInformation, standing, stem_for
 from taxcalc_consent.infra.model.scaffold import KnownTenant, prepare_tenant_file, write_new_tenant_file
-from taxcalc_consent.infra.model.spec import AuthSection, guid_problem
+from taxcalc_consent.infra.model.spec import AuthSection
+from taxcalc_consent.infra.model.tenant_files import collect_tenant_files
 
 Action = Literal["written", "would-write", "exists", "no-access", "unknown-tenant", "policy", "other-relationship"]
 

@@ -89,6 +89,14 @@ def _refusal(plan: ConsentPlan, environ: Mapping[str, str], today: date, endpoin
     )
 
 
+def user_roles(token: str) -> list[str] | None:
+    """The directory roles (template ids) a user's token carries; None for a token that is not a user's."""
+    claims = _claims(token)
+    if claims.get("idtyp") != "user":
+        return None
+    return [str(role) for role in claims.get("wids") or []]
+
+
 def _claims(token: str) -> dict[str, Any]:
     """The token's claims, unverified: only to read which roles Entra put in it (Graph verifies the token)."""
     pieces = token.split(".")

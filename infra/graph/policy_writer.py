@@ -1,4 +1,5 @@
-"""The tool's only Microsoft Graph writes: a tenant's two consent policies, and TaxCalc-Hub's service principal.
+"""The tool's only Microsoft Graph writes: a tenant's two consent policies, and TaxCalc-Hub's service principal
+(and, through ``infra.graph.automation_identity``, the MSP's automation identity, for ``connect``).
 
 Used by the tool's own providers (``infra.settings_provider``, ``infra.service_principal_provider``) and nothing
 else: ``audit`` and ``adopt`` read through ``infra.graph.GraphClient``, which refuses every write, and an
@@ -117,9 +118,10 @@ class PolicyWriter:
         self.close()
 
     def _write(
-        self, method: Literal["PATCH", "POST", "PUT"], path: str, body: dict[str, Any], permission: str
+        self, method: Literal["PATCH", "POST", "PUT", "DELETE"], path: str, body: dict[str, Any] | None, permission: str
     ) -> dict[str, Any]:
-        """Send one write; the created object for a POST, else an empty mapping (Graph answers 204)."""
+        """Send one write; the created object for a POST, else an empty mapping (Graph answers 204). (DELETE: the
+        automation identity's service principal and app role assignments, infra/graph/automation_identity.py.)"""
         if self._writes is None:
             reader = self.reader
             self._writes = GraphTransport(

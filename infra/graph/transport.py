@@ -148,7 +148,7 @@ class GraphTransport:
 
     def send(
         self,
-        method: Literal["GET", "POST", "PATCH", "PUT"],
+        method: Literal["GET", "POST", "PATCH", "PUT", "DELETE"],
         url: str,
         shown: str,
         *,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from taxcalc_consent.infra.model.errors import Problem, SpecError, secret_in
 from taxcalc_consent.infra.model.files import Unreadable, read_regular_file
-from taxcalc_consent.infra.model.loader import tenant_name_problem
-from taxcalc_consent.infra.model.spec import domain_problem, guid_problem
+from taxcalc_consent.infra.model.guid import guid_problem
+from taxcalc_consent.infra.model.spec import domain_problem
+from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 
 MAX_BYTES = 1 << 20
 COLUMNS = ("name", "domain", "tenant_id")

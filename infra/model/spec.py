@@ -31,7 +31,7 @@ from taxcalc_consent.infra.model.consent_settings import (
     ManagedUserConsent,
 )
 from taxcalc_consent.infra.model.errors import did_you_mean, quote
-from taxcalc_consent.infra.model.guid import NIL_GUID, guid_problem, is_guid, looks_like_guid
+from taxcalc_consent.infra.model.guid import GUID_PATTERN, NIL_GUID, guid_problem, is_guid, looks_like_guid
 from taxcalc_consent.infra.model.profiles import ConsentMode
 
 # A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
@@ -172,7 +172,7 @@ def _rule_id(value: str) -> str:
     return value
 
 
-_RELATIONSHIP_ID = re.compile(rf"{_GUID.pattern}(?:-{_GUID.pattern})?")
+_RELATIONSHIP_ID = re.compile(rf"{GUID_PATTERN}(?:-{GUID_PATTERN})?")
 
 
 def _relationship_id(value: str) -> str:

@@ -1,0 +1,137 @@
+"""connect: the MSP's automation identity put into client tenants through an engineer's GDAP sign-in, with exactly
+the Microsoft Graph application permissions each file needs; narrowed, idempotent, removable; direct customers get
+their admin-consent URL. Over the emulated cloud, the engineer signed in with the stand-in ``az``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from taxcalc_consent.cli.main import app
+from taxcalc_consent.infra.graph import client as graph
+from tests.conftest import CLIENT_ID
+from tests.fakes import azure_cli
+from tests.fakes.entra_cloud import AUTOMATION_APP_ID, EmulatedCloud, serve_cloud
+from tests.fakes.gdap import MSP_TENANT_ID, StandardMsp, standard_msp
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def msp() -> StandardMsp:
+    return standard_msp()
+
+
+@pytest.fixture
+def cloud(msp: StandardMsp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[EmulatedCloud]:
+    clients = list(msp.clients.values())
+    with serve_cloud(
+        [msp.partner.tenant, *clients], partner=msp.partner, unconnected=[t.tenant_id for t in clients]
+    ) as running:
+        for name, value in running.certificates.trust_environment().items():
+            monkeypatch.setenv(name, value)
+        for name in (
+            "ARM_ENVIRONMENT",
+            "ARM_CLIENT_ID",
+            "ARM_CLIENT_SECRET",
+            graph.TOKEN_ENV,
+            graph.GRAPH_ENDPOINT_ENV,
+        ):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ARM_METADATA_HOSTNAME", running.metadata_host)
+        bin_dir, config = tmp_path / "az-bin", tmp_path / "az-config"
+        azure_cli.install(bin_dir)
+        azure_cli.login_user(
+            config, running.base_url, MSP_TENANT_ID, msp.engineer.upn, running.refresh_token(msp.engineer)
+        )
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("AZURE_CONFIG_DIR", str(config))
+        yield running
+
+
+@pytest.fixture
+def folder(tmp_path: Path, msp: StandardMsp) -> Path:
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    (folder / "_defaults.yaml").write_text(
+        f"app:\n  client_id: {CLIENT_ID}\nauth:\n  method: oidc\n  client_id: {AUTOMATION_APP_ID}\n", encoding="utf-8"
+    )
+    for index, name in ((0, "contoso"), (1, "fabrikam")):
+        write(folder, name, msp.clients[name].tenant_id, msp.partner.relationships[index].id)
+    return folder
+
+
+def write(
+    folder: Path, name: str, tenant_id: str, relationship: str | None, consent: str = "mode: organization"
+) -> None:
+    related = f"  relationship:\n    id: {relationship}\n" if relationship else ""
+    (folder / f"{name}.yaml").write_text(
+        f"tenant:\n  id: {tenant_id}\n{related}consent:\n  {consent}\n", encoding="utf-8"
+    )
+
+
+def connect(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["connect", *args])
+    return result.exit_code, " ".join(result.stderr.split())
+
+
+def held(cloud: EmulatedCloud, tenant_id: str) -> list[str] | None:
+    tenant = cloud.tenant(tenant_id)
+    sp = tenant.service_principal_by_app_id(AUTOMATION_APP_ID)
+    return None if sp is None else tenant.roles_of(sp.id)
+
+
+def test_connect_previews_then_grants_exactly_what_each_file_needs(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path
+) -> None:
+    contoso, fabrikam = msp.clients["contoso"].tenant_id, msp.clients["fabrikam"].tenant_id
+    code, said = connect(str(folder / "contoso.yaml"))
+    assert code == 3, said
+    assert "+ create the automation identity's service principal" in said
+    assert "+ grant the Microsoft Graph application permission DelegatedPermissionGrant.ReadWrite.All" in said
+    assert held(cloud, contoso) is None and cloud.writes() == []
+    code, said = connect(str(folder / "contoso.yaml"), "--yes")
+    assert code == 0, said
+    assert held(cloud, contoso) == ["Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"]
+    again, said = connect(str(folder / "contoso.yaml"), "--yes")
+    assert again == 0 and "nothing to change" in said
+    # Fabrikam's relationship lacks Privileged Role Administrator: refused before anything is written.
+    code, said = connect(str(folder / "fabrikam.yaml"), "--yes")
+    assert code == 1
+    assert "lacks Privileged Role Administrator" in said and msp.partner.relationships[1].id in said
+    assert held(cloud, fabrikam) is None and not cloud.writes(fabrikam)
+
+
+def test_connect_narrows_when_a_file_needs_less_and_remove_leaves_nothing(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path
+) -> None:
+    contoso = msp.clients["contoso"].tenant_id
+    relationship = msp.partner.relationships[0].id
+    write(folder, "contoso", contoso, relationship, "mode: users\n  users: [mailbox@contoso.onmicrosoft.com]")
+    assert connect(str(folder / "contoso.yaml"), "--yes")[0] == 0
+    assert "User.Read.All" in (held(cloud, contoso) or [])
+    write(folder, "contoso", contoso, relationship)
+    code, said = connect(str(folder / "contoso.yaml"), "--yes")
+    assert code == 0 and "- revoke the Microsoft Graph application permission User.Read.All" in said
+    assert held(cloud, contoso) == ["Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"]
+    code, said = connect(str(folder / "contoso.yaml"), "--remove", "--yes")
+    assert code == 0 and "removed" in said
+    tenant = cloud.tenant(contoso)
+    assert tenant.service_principal_by_app_id(AUTOMATION_APP_ID) is None
+    assert not [a for a in tenant.app_role_assignments.values() if a.resource_id == tenant.graph.id]
+
+
+def test_a_direct_customer_gets_its_admin_consent_url_and_nothing_is_written(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path
+) -> None:
+    write(folder, "direct", msp.clients["soonco"].tenant_id, None)
+    code, said = connect(str(folder / "direct.yaml"))
+    assert code == 0, said
+    url = f"{cloud.base_url}/{msp.clients['soonco'].tenant_id}/adminconsent?client_id={AUTOMATION_APP_ID}"
+    assert url in said
+    assert "needs exactly: Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All" in said
+    assert cloud.writes() == []
