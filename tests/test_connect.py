@@ -4,6 +4,7 @@ their admin-consent URL. Over the emulated cloud, the engineer signed in with th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,27 @@ def test_a_direct_customer_gets_its_admin_consent_url_and_nothing_is_written(
     assert url in said
     assert "needs exactly: Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All" in said
     assert cloud.writes() == []
+
+
+def test_audit_reports_the_automation_identity(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contoso = msp.clients["contoso"].tenant_id
+    assert connect(str(folder / "contoso.yaml"), "--yes")[0] == 0
+    # audit reads as the automation identity, which needs read permissions connect does not grant (docs/ci.md).
+    connected = ["Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"]
+    cloud.grant_only(contoso, *connected, "Directory.Read.All", "Policy.Read.All")
+    monkeypatch.setenv("ARM_CLIENT_SECRET", cloud.automation.client_secret)
+    result = runner.invoke(app, ["audit", "--json", str(folder / "contoso.yaml")])
+    assert result.exit_code in (0, 3), result.stderr
+    reported = json.loads(result.stdout)["tenants"][0]["automation_identity"]
+    assert reported == {
+        "client_id": AUTOMATION_APP_ID,
+        "present": True,
+        "application_permissions": sorted([*connected, "Directory.Read.All", "Policy.Read.All"]),
+        "needed": connected,
+        "missing": [],
+        "beyond_needed": ["Directory.Read.All", "Policy.Read.All"],
+    }
+    code, said = connect(str(folder / "contoso.yaml"), "--yes")
+    assert code == 0 and "- revoke the Microsoft Graph application permission Directory.Read.All" in said

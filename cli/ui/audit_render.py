@@ -50,6 +50,19 @@ def _who(grant: dict[str, Any]) -> str:
     return EVERY_USER if grant["consent_type"] == "AllPrincipals" else str(grant["principal"])
 
 
+def _automation_text(automation: Mapping[str, Any]) -> str:
+    """What the MSP's automation identity holds, beside what the file needs of it (connect's work)."""
+    if not automation["present"]:
+        return "not in this tenant: run connect (or the admin-consent URL it prints)"
+    held = ", ".join(automation["application_permissions"]) or "no Microsoft Graph application permission"
+    parts = [held]
+    if automation["missing"]:
+        parts.append(f"missing: {', '.join(automation['missing'])}")
+    if automation["beyond_needed"]:
+        parts.append(f"beyond what the file needs: {', '.join(automation['beyond_needed'])} (connect narrows it)")
+    return "; ".join(parts)
+
+
 def render_table(document: Mapping[str, Any]) -> None:
     for tenant in document["tenants"]:
         title = Text.assemble((tenant["tenant"], "bold"), client_words(tenant.get("name"), tenant.get("domain")))
@@ -72,6 +85,9 @@ def render_table(document: Mapping[str, Any]) -> None:
                 table, "access assignment", f"{assignment['principal_type'].lower()} {assignment['principal']}", ""
             )
         literal_row(table, "user consent", "tenant", _consent_text(tenant))
+        automation = tenant.get("automation_identity")
+        if automation is not None:
+            literal_row(table, "automation identity", automation["client_id"], _automation_text(automation))
         if _kept_text(tenant):
             literal_row(table, "admin consent workflow", "kept as the tenant has it", _kept_text(tenant))
         ux, after = tenant["user_experience"], tenant["after_apply"]

@@ -19,7 +19,7 @@ from taxcalc_consent.infra.graph.matching import (
     role_name,
     wanted_assignments,
 )
-from taxcalc_consent.infra.graph.snapshot import TenantSnapshot, UserInfo
+from taxcalc_consent.infra.graph.snapshot import AutomationIdentityState, TenantSnapshot, UserInfo
 from taxcalc_consent.infra.model import findings
 from taxcalc_consent.infra.model.consent_settings import (
     DIRECTORY_ROLES,
@@ -33,6 +33,7 @@ from taxcalc_consent.infra.model.consent_settings import (
 )
 from taxcalc_consent.infra.model.documents import (
     AUDIT_FORMAT,
+    AuditAutomationIdentity,
     AuditDifference,
     AuditDocument,
     AuditExperience,
@@ -46,6 +47,7 @@ from taxcalc_consent.infra.model.kinds import user_consent_setting
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.profiles import PROFILES
+from taxcalc_consent.infra.model.role_table import needs
 
 
 def _upn(snapshot: TenantSnapshot, object_id: str | None) -> str | None:
@@ -116,9 +118,26 @@ def audit_tenant(plan: ConsentPlan, snapshot: TenantSnapshot) -> AuditTenant:
         "summary": {"users": 0, "no_prompt": 0, "prompted": 0, "refused": 0, "to_fix": 0, "findings": 0},
         "findings": [],
     }
+    if snapshot.automation is not None:
+        document["automation_identity"] = automation_identity(plan, snapshot.automation)
     document["findings"] = findings.rank(document)
     document["summary"] = findings.summarise(document)
     return document
+
+
+def automation_identity(plan: ConsentPlan, state: AutomationIdentityState) -> AuditAutomationIdentity:
+    """What the automation identity holds here, beside what the file needs of it (reported, not a difference: a
+    tenant consented by hand with the wider docs/ci.md set still applies; ``connect`` narrows it)."""
+    held = sorted(role_name(role_id) for role_id in state.app_role_ids)
+    needed = list(needs(plan).application_permissions)
+    return {
+        "client_id": state.client_id,
+        "present": state.present,
+        "application_permissions": held,
+        "needed": needed,
+        "missing": [p for p in needed if p not in held],
+        "beyond_needed": [p for p in held if p not in needed],
+    }
 
 
 def _user_experience(plan: ConsentPlan, snapshot: TenantSnapshot, consent: UserConsent) -> AuditExperience:

@@ -73,6 +73,16 @@ class AssignmentState:
 
 
 @dataclass(frozen=True)
+class AutomationIdentityState:
+    """The MSP's automation identity in the tenant (``auth.client_id``): whether its service principal is there,
+    and the Microsoft Graph app roles (application permissions, by id) it holds (what ``connect`` manages)."""
+
+    client_id: str
+    present: bool
+    app_role_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TenantSnapshot:
     service_principal: ServicePrincipalState | None
     graph_service_principal_id: str | None
@@ -91,6 +101,8 @@ class TenantSnapshot:
     """Every group reference from the file, and every group assigned to TaxCalc-Hub (by object id)."""
     near_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """For each user or group name the file has and the tenant has not: names the tenant has that begin alike."""
+    automation: AutomationIdentityState | None = None
+    """Read by audit when the file names the automation app (``auth.client_id``)."""
 
     def did_you_mean(self, ref: str) -> str:
         """``; did you mean 'x'?`` when the tenant has a name close to ``ref``, else nothing."""
@@ -153,6 +165,9 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
         first += [graph.policies_get_authorization_policy(), graph.policies_get_admin_consent_request_policy()]
     if client_app_id:
         first.append(graph.service_principals_list_by_app_id(client_app_id))
+    automation_id = plan.auth.client_id if policies else None
+    if automation_id:
+        first.append(graph.service_principals_list_by_app_id(automation_id))
     first += [graph.users_get(ref) for ref in user_refs]
     first += [graph.groups_get(ref) if is_guid(ref) else graph.groups_list_by_display_name(ref) for ref in group_refs]
     # Answers come back in request order; take them off one by one.
@@ -170,6 +185,8 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
             enabled=bool(item.get("accountEnabled", True)),
             assignment_required=bool(item.get("appRoleAssignmentRequired", False)),
         )
+    automation_found = cast(list[dict[str, Any]], next(answers)) if automation_id else []
+    automation_sp = str(automation_found[0]["id"]).lower() if automation_found else None
     users: dict[str, UserInfo | None] = {
         ref: _user_info(cast(dict[str, Any] | None, next(answers))) for ref in user_refs
     }
@@ -186,6 +203,8 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
             graph.service_principals_list_app_role_assignments(sp.object_id),
             graph.service_principals_list_app_role_assigned_to(sp.object_id),
         ]
+    if automation_sp is not None:
+        second.append(graph.service_principals_list_app_role_assignments(automation_sp))
     single_groups = {ref: hits[0] for ref, hits in group_hits.items() if len(hits) == 1}
     member_ids = list(dict.fromkeys(str(g["id"]).lower() for g in single_groups.values()))
     # Direct members decide grants and assignment coverage; transitive ones only show who a nested group
@@ -211,6 +230,11 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
             a for a in map(_assignment, cast(list[dict[str, Any]], next(answers))) if a.resource_id == graph_sp_id
         )
         assignments = tuple(map(_assignment, cast(list[dict[str, Any]], next(answers))))
+    automation: AutomationIdentityState | None = None
+    if automation_id:
+        held = cast(list[dict[str, Any]], next(answers)) if automation_sp is not None else []
+        on_graph = tuple(a.app_role_id for a in map(_assignment, held) if a.resource_id == graph_sp_id)
+        automation = AutomationIdentityState(automation_id.lower(), automation_sp is not None, on_graph)
     members: dict[str, tuple[UserInfo, ...]] = {}
     nested: dict[str, tuple[UserInfo, ...]] = {}
     for gid in member_ids:
@@ -278,4 +302,5 @@ def read_tenant(client: graph.GraphClient, plan: ConsentPlan, policies: bool = T
         users=users,
         groups=groups,
         near_names=near,
+        automation=automation,
     )

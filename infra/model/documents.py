@@ -409,6 +409,21 @@ class AuditFinding(TypedDict):
 
 
 @final
+class AuditAutomationIdentity(TypedDict):
+    """The MSP's automation identity (``auth.client_id``) in the tenant, as ``connect`` puts it there."""
+
+    client_id: str
+    present: bool
+    """Its service principal is in the tenant."""
+    application_permissions: list[str]
+    """The Microsoft Graph application permissions it holds."""
+    needed: list[str]
+    """What the file needs of it (the role table)."""
+    missing: list[str]
+    beyond_needed: list[str]
+    """Held but not needed: ``connect`` revokes them."""
+
+
 class AuditTenant(TypedDict):
     tenant: str
     file: str
@@ -431,6 +446,8 @@ class AuditTenant(TypedDict):
     after_apply: AuditExperience
     """What they will see once apply has made the tenant match the file: its grants and assignments, the
     consent settings it manages, and the tenant's own settings where it leaves them as they are."""
+    automation_identity: NotRequired[AuditAutomationIdentity]
+    """Present when the file names the automation app (``auth.client_id``)."""
     differences: list[AuditDifference]
     summary: AuditSummary
     findings: list[AuditFinding]
