@@ -40,6 +40,7 @@ from tests.fakes.azuread_provider.provider import TIMEOUT_ENV
 from tests.fakes.entra import FakeTenant
 from tests.fakes.entra_cloud import AutomationApp, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import PUBLISHED_APPS
+from tests.fakes.gdap import Partner
 
 PASSPHRASE = f"engine-tests-{secrets.token_hex(8)}"
 STRAY_ENVIRONMENT = (
@@ -193,8 +194,12 @@ def world(engine: Engine, pulumi_home: Path, tmp_path: Path, monkeypatch: pytest
             published_apps: Mapping[str, str] = PUBLISHED_APPS,
             defaults: str = f"app:\n  client_id: {CLIENT_ID}\n",
             automation: AutomationApp | None = None,
+            partner: Partner | None = None,
+            unconnected: Sequence[str] = (),
         ) -> World:
-            cloud = stack.enter_context(serve_cloud(tenants, dict(published_apps), automation))
+            cloud = stack.enter_context(
+                serve_cloud(tenants, dict(published_apps), automation, partner=partner, unconnected=unconnected)
+            )
             root = tmp_path / "workspace"
             (root / "tenants").mkdir(parents=True)
             (root / ".pulumi-state").mkdir()
