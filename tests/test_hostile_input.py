@@ -1690,7 +1690,7 @@ def test_help_shows_metavars_not_type_names() -> None:
         assert "--debug" in shown, name
     usage = {name: CliRunner().invoke(app, [name, "--help"]).output.splitlines()[0] for name in ("init", "validate")}
     assert usage == {
-        "init": "Usage: taxcalc-consent init [OPTIONS] NAME",
+        "init": "Usage: taxcalc-consent init [OPTIONS] [NAME]",  # NAME is optional with --domain and --from
         "validate": "Usage: taxcalc-consent validate [OPTIONS] PATH...",
     }
 
