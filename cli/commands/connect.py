@@ -26,8 +26,8 @@ def connect(
     Exit 0 when done or nothing to do, 1 when a tenant failed, 3 when changes were previewed and not made.
     """
     from taxcalc_consent.cli.fleet import connect as connecting
-    from taxcalc_consent.cli.fleet.fleet import is_interactive
     from taxcalc_consent.cli.fleet.pipeline import load_plans
+    from taxcalc_consent.cli.ui.fleet_display import is_interactive
 
     plans = load_plans(paths)
     connections = connecting.preview(plans, remove)
