@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,11 +105,19 @@ def test_schema_is_generated_from_the_model_and_committed() -> None:
     assert "Mail.Send" in schema["$defs"]["ConsentSection"]["properties"]["scopes"]["anyOf"][0]["items"]["enum"]
 
 
-def test_examples_reference_the_schema() -> None:
-    for path in EXAMPLES.glob("*.yaml"):
+def test_examples_reference_the_schema_beside_them_so_a_copy_resolves_too(tmp_path: Path) -> None:
+    # The examples used to point at ../../schema/tenant.schema.json, which a folder copied into an MSP's own
+    # repository does not have: the schema lives beside them, as init writes it, and is the generated one.
+    copy = tmp_path / "clients" / "tenants"
+    shutil.copytree(EXAMPLES, copy)
+    for path in sorted(copy.glob("*.yaml")):
         first = path.read_text(encoding="utf-8").splitlines()[0]
-        assert first == "# yaml-language-server: $schema=../../schema/tenant.schema.json", path
-    assert (EXAMPLES / "../../schema/tenant.schema.json").resolve().is_file()
+        reference = first.removeprefix("# yaml-language-server: $schema=")
+        assert reference != first, path
+        assert (path.parent / reference).is_file(), path
+    assert json.loads((copy / "tenant.schema.json").read_text("utf-8")) == json.loads(
+        (ROOT / "schema" / "tenant.schema.json").read_text("utf-8")
+    ), "examples/tenants/tenant.schema.json is stale: copy schema/tenant.schema.json over it"
 
 
 def test_init_writes_a_schema_reference_that_resolves_beside_the_file(tmp_path: Path) -> None:

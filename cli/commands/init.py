@@ -7,8 +7,7 @@ import typer
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.cli.ui.console import say
-from taxcalc_consent.infra.model.profiles import ConsentMode
-from taxcalc_consent.infra.model.spec import AuthMethod
+from taxcalc_consent.infra.model.profiles import AuthMethod, ConsentMode
 
 
 def init(

@@ -31,8 +31,8 @@ from taxcalc_consent.infra.model.files import (
 )
 from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant
-from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, ConsentMode
-from taxcalc_consent.infra.model.spec import AuthMethod, user_ref_problem
+from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, AuthMethod, ConsentMode
+from taxcalc_consent.infra.model.spec import user_ref_problem
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 
 

@@ -32,7 +32,7 @@ from taxcalc_consent.infra.model.consent_settings import (
 )
 from taxcalc_consent.infra.model.errors import did_you_mean, quote
 from taxcalc_consent.infra.model.guid import NIL_GUID, guid_problem, is_guid, looks_like_guid
-from taxcalc_consent.infra.model.profiles import ConsentMode
+from taxcalc_consent.infra.model.profiles import AuthMethod, ConsentMode
 
 # A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -186,7 +186,6 @@ Domain = Annotated[str, AfterValidator(_domain)]
 EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 RuleId = Annotated[str, AfterValidator(_rule_id), WithJsonSchema({"type": "string", "pattern": _RULE_ID.pattern})]
-AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 
 
