@@ -53,7 +53,7 @@ def organization(name: str, extra: str = "") -> str:
 
 
 FABRIKAM = (
-    f"tenant:\n  id: {TENANT_IDS['fabrikam']}\n"
+    f"tenant:\n  id: {TENANT_IDS['fabrikam']}\n  name: Fabrikam Tax Partners\n  domain: fabrikam.com\n"
     "consent:\n  mode: users\n  users:\n    - alice@fabrikam.com\n  groups:\n    - Mailboxes\n"
     "access:\n  assignment_required: true\n  groups:\n    - Mailboxes\n"
 )
@@ -249,9 +249,19 @@ def test_parallel_run_isolates_a_failing_and_a_locked_tenant(
     assert "locked by another run" in result.stderr
     assert document["exit_code"] == 1
     assert document["summary"] == {"tenants": 4, "results": {"applied": 2, "failed": 1, "locked": 1}}
+    # Names beside the stem and the id: the client's name and domain as its file gives them.
+    assert (report["fabrikam"]["tenant_id"], report["fabrikam"]["name"], report["fabrikam"]["domain"]) == (
+        TENANT_IDS["fabrikam"],
+        "Fabrikam Tax Partners",
+        "fabrikam.com",
+    )
+    assert (report["contoso"]["name"], report["contoso"]["domain"]) == (None, None)
     assert set(report["contoso"]) == {
         "tenant",
         "file",
+        "tenant_id",
+        "name",
+        "domain",
         "stack",
         "ring",
         "result",

@@ -43,6 +43,8 @@ def test_json_has_exactly_the_documented_shape() -> None:
             "tenant",
             "file",
             "tenant_id",
+            "name",
+            "domain",
             "app",
             "service_principal",
             "grants",

@@ -392,6 +392,9 @@ def _tenant_entry(run: TenantRun) -> RunTenant:
     return {
         "tenant": run.tenant,
         "file": run.plan.file,
+        "tenant_id": run.plan.tenant_id,
+        "name": run.plan.tenant_name,
+        "domain": run.plan.tenant_domain,
         "stack": run.tenant,
         "ring": run.ring,
         "result": run.result,

@@ -302,6 +302,8 @@ def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
         "tenant": plan.tenant,
         "file": plan.file,
         "tenant_id": plan.tenant_id,
+        "name": plan.tenant_name,
+        "domain": plan.tenant_domain,
         "app": {"client_id": plan.app.client_id, "register": plan.app.register},
         "service_principal": {"assignment_required": plan.service_principal.assignment_required},
         "grants": [
