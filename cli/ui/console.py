@@ -282,7 +282,9 @@ def user_errors(debug: bool = False, json_output: bool = False, out: Path | None
     except TaxcalcConsentError as exc:
         if debug:
             raise
-        say(f"error: {exc}")
+        # One line a problem: an error that gathers several (a credential per tenant) holds one per line.
+        for line in str(exc).splitlines() or [""]:
+            say(f"error: {line}")
         raise typer.Exit(int(getattr(exc, "exit_code", ExitCode.INVALID))) from None
 
 
@@ -309,6 +311,24 @@ def is_debug(ctx: typer.Context) -> bool:
 P = ParamSpec("P")
 
 
+def library_logs(debug: bool) -> None:
+    """azure-identity logs each credential it tries at WARNING (``AzureCliCredential.get_token failed: ...``), and
+    Python prints an unhandled WARNING on stderr: a second, longer line for a failure the tool already says in one,
+    with what to do. Those logs show only with --debug."""
+    import logging
+
+    logger = logging.getLogger("azure")
+    quiet = [handler for handler in logger.handlers if isinstance(handler, logging.NullHandler)]
+    if debug:
+        for handler in quiet:
+            logger.removeHandler(handler)
+        logger.propagate = True
+    else:
+        if not quiet:
+            logger.addHandler(logging.NullHandler())  # a handler found: Python's last-resort stderr one is not used
+        logger.propagate = False
+
+
 def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
     """Wrap a command that returns an ExitCode (as pipx's commands do) for Typer.
 
@@ -325,6 +345,7 @@ def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
         if kwargs.pop("debug", False) and root is not None:
             root.obj = {**(root.obj or {}), "debug": True}
         debug = root is not None and bool(root.obj and root.obj.get("debug"))
+        library_logs(debug)
         out = kwargs.get("out")
         with user_errors(
             debug, json_output=bool(kwargs.get("json_output")), out=out if isinstance(out, Path) else None
