@@ -56,19 +56,25 @@ def stderr_console() -> Console:
     """
     global _console
     if _console is None:
-        from rich.console import Console
+        from taxcalc_consent.cli.ui.layout import people_console
 
-        terminal = sys.stderr.isatty()
-        _console = Console(
+        # Tables stack and prose wraps at spaces to the width (cli.ui.layout); piped, that is $COLUMNS when set.
+        _console = people_console(
             stderr=True,
             highlight=False,
             soft_wrap=True,
             markup=False,
             emoji=False,
-            width=None if terminal else NOT_A_TERMINAL_WIDTH,
+            width=None if sys.stderr.isatty() else columns_given() or NOT_A_TERMINAL_WIDTH,
         )
         _console.push_render_hook(_escaping())
     return _console
+
+
+def columns_given() -> int | None:
+    """``$COLUMNS`` as a width, when it is one: what a pipe into ``less`` or a CI log of known width asks for."""
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= NOT_A_TERMINAL_WIDTH else None
 
 
 def escaped(text: Text) -> Text:
@@ -130,15 +136,23 @@ class OutputError(TaxcalcConsentError):
 
 
 def say(text: str) -> None:
-    """One line for people, on stderr, printed as given (no markup, no wrapping, no styling), escaped: a line
-    break or an escape sequence in it is shown, not obeyed."""
-    sys.stderr.write(printable(text) + "\n")
+    """One line for people, on stderr, printed as given (no markup, no styling), escaped: a line break or an
+    escape sequence in it is shown, not obeyed. At a terminal it wraps at spaces to the terminal's width (a
+    path or a UPN is never split); elsewhere it stays one line, as a located problem must for grep."""
+    if sys.stderr.isatty():
+        from rich.text import Text
+
+        stderr_console().print(Text(printable(text)))
+    else:
+        sys.stderr.write(printable(text) + "\n")
 
 
 def say_styled(text: str, style: str) -> None:
     """Like ``say``, in colour at a terminal (rich is loaded only then)."""
     if sys.stderr.isatty():
-        stderr_console().print(printable(text), style=style)
+        from rich.text import Text
+
+        stderr_console().print(Text(printable(text), style=style))
     else:
         say(text)
 
