@@ -734,3 +734,19 @@ def test_offboard_at_a_terminal_asks_first(
     assert "Offboard 1 tenant(s), 2 removal(s)?" in result.stderr
     assert backend.tenants["contoso"].grants == {}
     assert backend.tenants["contoso"].service_principal_by_app_id(CLIENT_ID) is not None
+
+
+@pytest.mark.parametrize("command", ["plan", "drift", "apply"])
+def test_fleet_commands_say_where_they_write_and_warn_when_the_root_looks_wrong(
+    command: str, tenants: Path, backend: FakeBackend, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stack settings go under the workspace root: adopt said where; plan, apply, drift and offboard said nothing,
+    # so a run from inside tenants/ wrote tenants/stacks/ silently.
+    extra = ["--yes"] if command == "apply" else []
+    result = invoke(command, *extra, str(tenants))
+    assert f"workspace root: {project.resolve()}" in result.stderr, result.stderr
+    assert "none of these tenant files is under the workspace root" in result.stderr
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(tenants))
+    inside = invoke(command, *extra, str(tenants))
+    assert f"workspace root: {tenants.resolve()}" in inside.stderr, inside.stderr
+    assert "is itself a tenants folder" in inside.stderr

@@ -169,6 +169,9 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
     if operation == "offboard" and options.restore_consent_settings:
         # Read by the consent settings provider in the engine's process (infra/program/settings_provider.py).
         settings = replace(settings, env_vars={**settings.env_vars, RESTORE_ENV: "1"})
+    # Where this run writes stack settings and state, and a warning when that root looks wrong for these files.
+    for notice in settings.workspace.notices(plan.file for plan in selected):
+        say(notice)
     known = engine_setup.secret_values(plans, os.environ, settings)
 
     def redact(text: str) -> str:
