@@ -26,7 +26,13 @@ from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.loader import LoadedTenant
 from taxcalc_consent.infra.model.profiles import PROFILES
-from taxcalc_consent.infra.model.spec import AuthSection, ConsentSettingsSection, PolicyConfig, PolicyException
+from taxcalc_consent.infra.model.spec import (
+    Acknowledgement,
+    AuthSection,
+    ConsentSettingsSection,
+    PolicyConfig,
+    PolicyException,
+)
 
 ConsentType = Literal["AllPrincipals", "Principal"]
 Severity = Literal["mandatory", "advisory"]
@@ -157,6 +163,7 @@ class ConsentPlan:
     assignments: tuple[AccessAssignment, ...]
     auth: AuthSection = field(default_factory=AuthSection)
     exceptions: tuple[PolicyException, ...] = ()
+    acknowledged: tuple[Acknowledgement, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     violations: tuple[Violation, ...] = ()
     consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
@@ -213,6 +220,7 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
         ),
         auth=spec.auth,
         exceptions=tuple(spec.exceptions),
+        acknowledged=tuple(spec.acknowledged),
         policy=spec.policy,
         consent_settings=consent_settings_plan(spec.consent_settings),
         tenant_name=spec.tenant.name,

@@ -280,6 +280,16 @@ class PolicyException(_Section):
     expires: StrictDate = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
 
 
+class Acknowledgement(_Section):
+    """An advisory rule's warning, read and accepted for this tenant: it stops repeating until ``expires``."""
+
+    rule: RuleId = Field(description="An advisory rule's id, such as tenant-wide-consent.")
+    reason: Annotated[
+        str, _not_blank("expected why the warning is accepted for this tenant (who decided, and why)")
+    ] = Field(json_schema_extra={"pattern": r"\S"})
+    expires: StrictDate = Field(description="YYYY-MM-DD; after it, the warning shows again.")
+
+
 ConsentSettingKey = Literal["user_consent", "admin_consent_workflow"]
 
 
@@ -296,6 +306,11 @@ class PolicyConfig(_Section):
         default_factory=list,
         description="Which consent_settings keys a tenant file may set or override; default: none, so the "
         "tenant-wide consent settings are set in _defaults.yaml only.",
+    )
+    acknowledgeable: list[RuleId] | None = Field(
+        default=None,
+        description="Which advisory rules a tenant file may acknowledge (tenant files' acknowledged: list); "
+        "default: every advisory rule. [] lets none be acknowledged.",
     )
     client_id_in_tenant_files: StrictBool = Field(
         default=False,
@@ -414,6 +429,10 @@ class TenantSpec(_Section):
     access: AccessSection = Field(default_factory=AccessSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     exceptions: list[PolicyException] = Field(default_factory=list)
+    acknowledged: list[Acknowledgement] = Field(
+        default_factory=list,
+        description="Advisory warnings read and accepted for this tenant, each with a reason and an expiry.",
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     consent_settings: ConsentSettingsSection = Field(
         default_factory=ConsentSettingsSection,
