@@ -169,9 +169,6 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
     if operation == "offboard" and options.restore_consent_settings:
         # Read by the consent settings provider in the engine's process (infra/program/settings_provider.py).
         settings = replace(settings, env_vars={**settings.env_vars, RESTORE_ENV: "1"})
-    # Where this run writes stack settings and state, and a warning when that root looks wrong for these files.
-    for notice in settings.workspace.notices(plan.file for plan in selected):
-        say(notice)
     known = engine_setup.secret_values(plans, os.environ, settings)
 
     def redact(text: str) -> str:
@@ -180,6 +177,9 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
         return redact_shapes(known(text))
 
     engine = automation.connect(settings) if selected else None
+    # Where this run writes stack settings and state (once it can run), and a warning when that root looks wrong.
+    for notice in settings.workspace.notices(plan.file for plan in selected):
+        say(notice)
 
     runs = [TenantRun(plan, ring=inputs.ring_of.get(plan.tenant)) for plan in selected]
     if options.shard:
