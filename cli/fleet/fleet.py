@@ -179,7 +179,7 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
     engine = automation.connect(settings) if selected else None
     # Where this run writes stack settings and state (once it can run), and a warning when that root looks wrong.
     for notice in settings.workspace.notices(plan.file for plan in selected):
-        say(notice)
+        display.say(notice)
 
     runs = [TenantRun(plan, ring=inputs.ring_of.get(plan.tenant)) for plan in selected]
     if options.shard:
