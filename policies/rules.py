@@ -309,7 +309,11 @@ def utc_today() -> date:
 
 def effective_severity(rule: Rule, plan: ConsentPlan) -> Severity | None:
     """The level the policy configuration gives ``rule``; None when disabled."""
-    level = plan.policy.enforcement.get(rule.id, rule.severity)
+    return policy_level(rule, plan.policy)
+
+
+def policy_level(rule: Rule, policy: PolicyConfig) -> Severity | None:
+    level = policy.enforcement.get(rule.id, rule.severity)
     return None if level == "disabled" else level
 
 
@@ -324,7 +328,23 @@ def _run(rule: Rule, ctx: RuleContext) -> list[tuple[Violation, KeyPath]]:
     severity = effective_severity(rule, ctx.plan)
     if severity is None:
         return []
-    return [(Violation(rule.id, severity, f.message), f.where) for f in rule.check(ctx)]
+    found = [(Violation(rule.id, severity, f.message), f.where) for f in rule.check(ctx)]
+    if not found or severity != "advisory" or not acknowledgeable(rule, ctx.plan.policy.acknowledgeable):
+        return found
+    acknowledged = [a for a in ctx.plan.acknowledged if a.rule == rule.id]
+    if any(a.expires >= ctx.today for a in acknowledged):
+        return []  # read and accepted for this tenant, until its expiry: it stops repeating
+    if acknowledged:
+        last = max(a.expires for a in acknowledged)
+        note = f" (its acknowledgement expired on {last.isoformat()}: renew it in acknowledged:, or act on it)"
+        return [(Violation(v.rule, v.severity, v.message + note), where) for v, where in found]
+    return found
+
+
+def acknowledgeable(rule: Rule, allowed: list[str] | None) -> bool:
+    """Whether a tenant file may acknowledge ``rule``: an advisory rule that ``policy.acknowledgeable`` (default:
+    every advisory rule) lists. A mandatory rule never: it is excepted (a few) or its level is changed."""
+    return rule.severity == "advisory" and (allowed is None or rule.id in allowed)
 
 
 def findings(
@@ -371,6 +391,15 @@ def config_problems(tenant: LoadedTenant, catalog: PermissionCatalog | None = No
         elif catalog.get("application", exception.permission) is None:
             unknown = partial(catalog.explain_unknown, "application", exception.permission)
             found.append((("exceptions", index, "permission"), unknown))
+    for index, acknowledgement in enumerate(spec.acknowledged):
+        rule = RULES_BY_ID.get(acknowledgement.rule)
+        if rule is None:
+            found.append((("acknowledged", index, "rule"), partial(_unknown_rule, acknowledgement.rule)))
+        elif policy_level(rule, spec.policy) != "advisory" or not acknowledgeable(rule, spec.policy.acknowledgeable):
+            found.append((("acknowledged", index, "rule"), partial(_not_acknowledgeable, rule, spec.policy)))
+    for index, rule_id in enumerate(spec.policy.acknowledgeable or []):
+        if rule_id not in RULES_BY_ID:
+            found.append((("policy", "acknowledgeable", index), partial(_unknown_rule, rule_id)))
     problems: list[Problem] = []
     shown: dict[str, int] = {}
     counted: dict[str, int] = {}
@@ -389,6 +418,21 @@ def _not_exceptable(rule: Rule) -> str:
     return (
         f"rule {rule.id!r} cannot be excepted in a tenant file (only: {allowed}); "
         "change its level under policy.enforcement in _defaults.yaml instead"
+    )
+
+
+def _not_acknowledgeable(rule: Rule, policy: PolicyConfig) -> str:
+    level = policy.enforcement.get(rule.id, rule.severity)
+    if level == "disabled":
+        return f"rule {rule.id!r} is disabled in this folder's policy: remove the acknowledgement"
+    if level == "mandatory" or rule.severity != "advisory":
+        return (
+            f"rule {rule.id!r} is mandatory here: an acknowledgement only quiets an advisory warning; fix what it "
+            "reports (or, for high-risk-app-roles, add an exception)"
+        )
+    return (
+        f"rule {rule.id!r} is not in policy.acknowledgeable in _defaults.yaml, so a tenant file may not acknowledge "
+        "it: act on the warning, or have the folder's policy allow it after review"
     )
 
 

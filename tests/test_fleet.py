@@ -53,7 +53,7 @@ def organization(name: str, extra: str = "") -> str:
 
 
 FABRIKAM = (
-    f"tenant:\n  id: {TENANT_IDS['fabrikam']}\n"
+    f"tenant:\n  id: {TENANT_IDS['fabrikam']}\n  name: Fabrikam Tax Partners\n  domain: fabrikam.com\n"
     "consent:\n  mode: users\n  users:\n    - alice@fabrikam.com\n  groups:\n    - Mailboxes\n"
     "access:\n  assignment_required: true\n  groups:\n    - Mailboxes\n"
 )
@@ -249,9 +249,19 @@ def test_parallel_run_isolates_a_failing_and_a_locked_tenant(
     assert "locked by another run" in result.stderr
     assert document["exit_code"] == 1
     assert document["summary"] == {"tenants": 4, "results": {"applied": 2, "failed": 1, "locked": 1}}
+    # Names beside the stem and the id: the client's name and domain as its file gives them.
+    assert (report["fabrikam"]["tenant_id"], report["fabrikam"]["name"], report["fabrikam"]["domain"]) == (
+        TENANT_IDS["fabrikam"],
+        "Fabrikam Tax Partners",
+        "fabrikam.com",
+    )
+    assert (report["contoso"]["name"], report["contoso"]["domain"]) == (None, None)
     assert set(report["contoso"]) == {
         "tenant",
         "file",
+        "tenant_id",
+        "name",
+        "domain",
         "stack",
         "ring",
         "result",
@@ -724,3 +734,19 @@ def test_offboard_at_a_terminal_asks_first(
     assert "Offboard 1 tenant(s), 2 removal(s)?" in result.stderr
     assert backend.tenants["contoso"].grants == {}
     assert backend.tenants["contoso"].service_principal_by_app_id(CLIENT_ID) is not None
+
+
+@pytest.mark.parametrize("command", ["plan", "drift", "apply"])
+def test_fleet_commands_say_where_they_write_and_warn_when_the_root_looks_wrong(
+    command: str, tenants: Path, backend: FakeBackend, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stack settings go under the workspace root: adopt said where; plan, apply, drift and offboard said nothing,
+    # so a run from inside tenants/ wrote tenants/stacks/ silently.
+    extra = ["--yes"] if command == "apply" else []
+    result = invoke(command, *extra, str(tenants))
+    assert f"workspace root: {project.resolve()}" in result.stderr, result.stderr
+    assert "none of these tenant files is under the workspace root" in result.stderr
+    monkeypatch.setenv("TAXCALC_CONSENT_ROOT", str(tenants))
+    inside = invoke(command, *extra, str(tenants))
+    assert f"workspace root: {tenants.resolve()}" in inside.stderr, inside.stderr
+    assert "is itself a tenants folder" in inside.stderr

@@ -638,7 +638,7 @@ CASES: list[Case] = [
                 "unknown-keys",
                 HEAD + ORG + "".join(f"k{i:05d}: {i}\n" for i in range(45_000)),
                 "tenants/a.yaml:5:1: k00000: unknown key 'k00000'; expected one of: tenant, app, consent, access, "
-                "auth, exceptions, policy, consent_settings",
+                "auth, exceptions, acknowledged, policy, consent_settings",
                 "tenants/a.yaml:54:1: ... and 44,950 more problem(s) in this file; fix these and run again to see "
                 "the rest",
                 45_000,
@@ -807,7 +807,7 @@ CASES: list[Case] = [
         ("validate", "tenants"),
         2,
         "tenants/a.yaml:5:1: [link=https://evil.example]x[/link]: unknown key '[link=https://evil.example]x[/link]'; "
-        "expected one of: tenant, app, consent, access, auth, exceptions, policy, consent_settings",
+        "expected one of: tenant, app, consent, access, auth, exceptions, acknowledged, policy, consent_settings",
         files={"tenants/a.yaml": HEAD + ORG + "'[link=https://evil.example]x[/link]': 1\n"},
     ),
     Case(

@@ -43,6 +43,8 @@ def test_json_has_exactly_the_documented_shape() -> None:
             "tenant",
             "file",
             "tenant_id",
+            "name",
+            "domain",
             "app",
             "service_principal",
             "grants",
@@ -223,14 +225,26 @@ def test_tables_in_a_ci_log_never_fold_an_address_or_a_scope_list(tmp_path: Path
     (tmp_path / "acme.yaml").write_text(
         f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: users\n  users:\n    - {upn}\n", encoding="utf-8"
     )
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     completed = subprocess.run(
         [sys.executable, "-m", "taxcalc_consent.cli", "plan", "--offline", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "COLUMNS": "60"},
+        env=environ,
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stderr.splitlines()
     assert any(upn in line for line in lines), completed.stderr
     assert any("Mail.Send User.Read email offline_access openid profile" in line for line in lines)
+    # $COLUMNS asks for a width (tests/test_terminal.py): the rows stack and wrap at spaces, the UPN still whole.
+    narrow = subprocess.run(
+        [sys.executable, "-m", "taxcalc_consent.cli", "plan", "--offline", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**environ, "COLUMNS": "60"},
+    )
+    assert any(line.strip() == f"who: {upn}" or line.strip() == upn for line in narrow.stderr.splitlines()), (
+        narrow.stderr
+    )

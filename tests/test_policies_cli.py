@@ -192,3 +192,63 @@ def test_a_tenant_file_cannot_carry_policy(tenants_dir: Path) -> None:
     result = runner.invoke(app, ["validate", str(tenants_dir)])
     assert result.exit_code == 2
     assert f"{target}:8:1: policy: policy settings belong in _defaults.yaml" in result.stderr
+
+
+ORGANIZATION = "consent:\n  mode: organization\n"
+
+
+def acknowledged(expires: str, rule: str = "tenant-wide-consent", reason: str = "CHG-42 every user sends") -> str:
+    return f"acknowledged:\n  - rule: {rule}\n    reason: {reason}\n    expires: {expires}\n"
+
+
+@pytest.mark.parametrize("command", [["validate"], ["plan", "--offline"]])
+def test_an_acknowledged_advisory_stops_repeating_for_that_tenant_only(tenants_dir: Path, command: list[str]) -> None:
+    # The only way to quiet tenant-wide-consent for one client used to be disabling it for the whole folder.
+    write_tenant(tenants_dir, ORGANIZATION + acknowledged("2099-12-31"))
+    (tenants_dir / "other.yaml").write_text(
+        "tenant:\n  id: 7e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b\n" + ORGANIZATION, encoding="utf-8"
+    )
+    result = runner.invoke(app, [*command, str(tenants_dir)])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "tenant-wide-consent" in line]
+    assert len(warned) == 1, result.stderr
+    assert command[0] != "validate" or "other.yaml" in warned[0], result.stderr
+    document = parse_document(runner.invoke(app, [*command, "--json", str(tenants_dir)]).stdout)
+    if command[0] == "validate":
+        assert [v["tenant"] for v in document["violations"]] == ["other"]
+    else:
+        assert [len(t["violations"]) for t in document["tenants"]] == [0, 1]
+
+
+def test_an_expired_acknowledgement_brings_the_warning_back_saying_so(tenants_dir: Path) -> None:
+    write_tenant(tenants_dir, ORGANIZATION + acknowledged("2020-01-01"))
+    result = runner.invoke(app, ["validate", str(tenants_dir)])
+    assert result.exit_code == 0, result.output
+    assert "advisory: tenant-wide-consent" in result.stderr
+    assert "its acknowledgement expired on 2020-01-01" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("defaults_extra", "body", "message"),
+    [
+        ("policy:\n  acknowledgeable: []\n", acknowledged("2099-12-31"), "is not in policy.acknowledgeable"),
+        (
+            "policy:\n  enforcement:\n    tenant-wide-consent: mandatory\n",
+            acknowledged("2099-12-31"),
+            "is mandatory here",
+        ),
+        ("", acknowledged("2099-12-31", rule="high-risk-app-roles"), "is mandatory here"),
+        ("", acknowledged("2099-12-31", rule="tenant-wide-consnet"), "did you mean 'tenant-wide-consent'?"),
+        ("", acknowledged("2099-12-31", reason="' '"), "expected why the warning is accepted"),
+        ("", acknowledged("1798675200"), "expected a date as YYYY-MM-DD"),
+        (acknowledged("2099-12-31"), "", "an acknowledgement quiets a warning for one tenant"),
+    ],
+)
+def test_an_acknowledgement_outside_the_folders_policy_is_a_located_error(
+    tenants_dir: Path, defaults_extra: str, body: str, message: str
+) -> None:
+    write_tenant(tenants_dir, ORGANIZATION + body, defaults_extra=defaults_extra or "\n")
+    result = runner.invoke(app, ["validate", str(tenants_dir)])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr, result.stderr
+    assert "acknowledged" in result.stderr.splitlines()[0]

@@ -126,3 +126,19 @@ def test_recorded_inputs_are_the_names_the_pack_reads() -> None:
         assert names <= inputs[resource_type], (
             f"{resource_type}: the program does not set {names - inputs[resource_type]}"
         )
+
+
+def test_an_acknowledged_advisory_is_quiet_in_the_pack_too(tmp_path: Path) -> None:
+    # The pack reads the tenant file's acknowledgements as validate does: the same rule, quiet until it expires.
+    source = FIXTURES / "tenant-wide-consent" / "fail"
+    (tmp_path / "_defaults.yaml").write_text((source / "_defaults.yaml").read_text("utf-8"), "utf-8")
+    tenant_file = tmp_path / "tenant.yaml"
+    tenant_file.write_text(
+        (source / "tenant.yaml").read_text("utf-8")
+        + "acknowledged:\n  - {rule: tenant-wide-consent, reason: CHG-42, expires: 2099-12-31}\n",
+        "utf-8",
+    )
+    resources = registered(fixture_tenant(), tenant_file)
+    verdict = pack_verdict_over(resources, tenant_file)
+    assert not any(rule == "tenant-wide-consent" for rule, _, _ in verdict), verdict
+    assert verdict == offline(tenant_file)

@@ -16,6 +16,7 @@ import pytest
 from taxcalc_consent.cli.fleet import automation, fleet, review
 from taxcalc_consent.cli.fleet.automation import Engine
 from taxcalc_consent.cli.ui import fleet_display
+from taxcalc_consent.infra.model.loader import load_tenants
 from tests.conftest import ROOT
 from tests.documents import check_document
 from tests.fakes.pulumi_engine import FakeBackend
@@ -94,6 +95,11 @@ def reviewed(folder: Path, tmp_path: Path, *paths: str) -> Path:
 # ------------------------------------------------------------------------------------ reviewed plan
 
 
+def load_tenant_id(path: Path) -> str:
+    (tenant,) = load_tenants([path])
+    return tenant.spec.tenant.id
+
+
 def test_plan_out_records_what_was_reviewed(fleet_dir: Path, backend: FakeBackend, tmp_path: Path) -> None:
     invoke("apply", "--yes", str(fleet_dir / "tailspin.yaml"))
     document = read(reviewed(fleet_dir, tmp_path))
@@ -102,6 +108,12 @@ def test_plan_out_records_what_was_reviewed(fleet_dir: Path, backend: FakeBacken
     assert document["tool_version"] == review.tool_version() != "unknown"
     contoso = by_tenant(document)["contoso"]
     assert contoso["result"] == "changes"
+    # The client beside its stem: id, and the name and domain its file gives (none here).
+    assert (contoso["tenant_id"], contoso["name"], contoso["domain"]) == (
+        load_tenant_id(fleet_dir / "contoso.yaml"),
+        None,
+        None,
+    )
     assert contoso["file_sha256"] == review.file_sha256(fleet_dir / "contoso.yaml")
     assert contoso["defaults_file"] == str(fleet_dir / "_defaults.yaml")
     assert contoso["defaults_sha256"] == review.file_sha256(fleet_dir / "_defaults.yaml")

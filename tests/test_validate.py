@@ -23,7 +23,7 @@ ORG = "consent:\n  mode: organization\n"
 # (case id, file body, expected "line:col: key.path" of the first problem, a phrase its message must hold)
 BAD_INPUTS = [
     ("yaml-syntax", "tenant: [\n", "2:1: ", "invalid YAML"),
-    ("yaml-tab-indent", "tenant:\n\tid: x\n", "2:1: ", "invalid YAML"),
+    ("yaml-tab-indent", "tenant:\n\tid: x\n", "2:1: ", "YAML does not allow tabs for indentation"),
     ("not-a-mapping", "- a\n- b\n", "1:1: ", "expected a mapping"),
     ("unknown-top-key", GOOD_HEAD + ORG + "consnet: {}\n", "5:1: consnet: ", "did you mean 'consent'?"),
     (
@@ -407,3 +407,22 @@ def test_upns_and_guids_normalised(tenants_dir: Path) -> None:
     assert tenant.spec.tenant.id == TENANT_ID
     assert tenant.spec.consent.users == ["alice@contoso.com", "7c9e6679-7425-40de-944b-e07fc1f90ae7"]
     assert tenant.spec.consent.groups == ["Finance Team"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        ("tenant:\n\tid: 6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b\n", 2, 1),
+        ("tenant:\n  id: 6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b\nconsent:\n  mode: users\n  users:\n\t- a@b.com\n", 6, 1),
+        ("tenant:\n  \tid: 6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b\n", 2, 3),
+    ],
+)
+def test_a_tab_in_the_indentation_is_named_as_a_tab(tmp_path: Path, text: str, line: int, col: int) -> None:
+    # PyYAML says "found character that cannot start any token", which names neither the tab nor the fix.
+    path = tmp_path / "acme.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:{col}: a tab indents this line"), first
+    assert "indent with spaces" in first and "cannot start any token" not in result.stderr

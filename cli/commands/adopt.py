@@ -37,9 +37,7 @@ def adopt(
     check_out(out)  # again, now that the files are read: an --out naming one is refused before any is written
     workspace = current_workspace()
     # adopt needs no consent settings: it reads without Policy.Read.All (docs/ci.md).
-    results = per_tenant(
-        plans, cloud, graph_endpoint, parallel, plan_adoption, notify=say, debug=is_debug(ctx), policies=False
-    )
+    results = per_tenant(plans, cloud, graph_endpoint, parallel, plan_adoption, debug=is_debug(ctx), policies=False)
     # Said once the reads are done (a mistyped option or endpoint is refused before, with its one line).
     for notice in workspace.notices(plan.file for plan in plans):
         say(notice)

@@ -65,7 +65,7 @@ def audit(
     else:
         check_out(out)
     plans = load_plans(paths, notify=say)
-    results = per_tenant(plans, cloud, graph_endpoint, parallel, audit_tenant, notify=say, debug=is_debug(ctx))
+    results = per_tenant(plans, cloud, graph_endpoint, parallel, audit_tenant, debug=is_debug(ctx))
     tenants: list[AuditTenant | FailedTenant] = [
         {
             "tenant": plan.tenant,
@@ -80,6 +80,11 @@ def audit(
         for plan, result in results
     ]
     document: AuditDocument = audit_document(tenants)
+    if json_output or textual:
+        # The table says each failure under its tenant; otherwise one line a tenant, in the files' order.
+        for entry in tenants:
+            if "error" in entry:
+                say(f"{entry['tenant']}: failed: {entry['error']}")
     if output_format is ReportFormat.html:
         assert out is not None  # check_report_folder refused none
         if all("error" in t for t in tenants):

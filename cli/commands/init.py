@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -8,11 +9,11 @@ import typer
 from taxcalc_consent.cli.commands.discover import PartnerTenantOpt
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.cli.ui.console import UsageError, say
-from taxcalc_consent.cli.ui.options import CloudOpt, GraphEndpointOpt
-from taxcalc_consent.infra.model.profiles import ConsentMode
+from taxcalc_consent.cli.ui.options import CloudName, CloudOpt, GraphEndpointOpt
+from taxcalc_consent.infra.model.profiles import AuthMethod, ConsentMode
 
 if TYPE_CHECKING:
-    from taxcalc_consent.infra.model.scaffold import KnownTenant
+    from taxcalc_consent.infra.model.scaffold import TenantFileOptions
 
 
 def init(
@@ -20,19 +21,25 @@ def init(
     name: Annotated[
         str | None,
         typer.Argument(
-            metavar="NAME", help="Tenant short name: the file stem and the stack name (default with --domain: from it)."
+            metavar="NAME",
+            help="Tenant short name: the file stem and the stack name (dunmore or dunmore.yaml writes dunmore.yaml; "
+            "default with --domain alone: from the domain).",
         ),
     ] = None,
     tenant_id: Annotated[
         str | None, typer.Option("--tenant-id", metavar="GUID", help="Entra tenant (directory) id.")
+    ] = None,
+    display_name: Annotated[
+        str | None, typer.Option("--name", metavar="TEXT", help="The client's name, for people (tenant.name).")
     ] = None,
     domain: Annotated[
         str | None,
         typer.Option(
             "--domain",
             metavar="DOMAIN",
-            help="A domain of the client's tenant: its tenant id and name are read from Microsoft Graph "
-            "(CrossTenantInformation.ReadBasic.All, signed in at --partner-tenant as DIR/_defaults.yaml says).",
+            help="The client's primary domain (tenant.domain). Without --tenant-id, the tenant's id and name are read "
+            "from Microsoft Graph (CrossTenantInformation.ReadBasic.All, signed in at --partner-tenant as "
+            "DIR/_defaults.yaml says).",
         ),
     ] = None,
     from_list: Annotated[
@@ -43,72 +50,136 @@ def init(
             help="A client list: a header row, then one client a row with name, and domain or tenant_id.",
         ),
     ] = None,
-    mode: Annotated[ConsentMode, typer.Option("--mode", help="organization or users.")] = "organization",
+    mode: Annotated[
+        ConsentMode | None,
+        typer.Option("--mode", help="organization or users; default: users with --user or --group, else organization."),
+    ] = None,
     users: Annotated[
-        list[str] | None, typer.Option("--user", metavar="UPN", help="A mailbox user (UPN or object id); repeat.")
+        list[str] | None,
+        typer.Option("--user", metavar="UPN", help="A mailbox user (UPN or object id) to consent for; repeat."),
+    ] = None,
+    groups: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="A group (display name or object id) whose direct user members get a grant; repeat.",
+        ),
+    ] = None,
+    assignment_required: Annotated[
+        bool,
+        typer.Option(
+            "--assignment-required",
+            help="Only assigned users and groups may sign in; the --user and --group given are the ones assigned.",
+        ),
+    ] = False,
+    auth_method: Annotated[
+        AuthMethod | None,
+        typer.Option("--auth", metavar="METHOD", help="How the automation signs in: cli, client-secret, oidc or msi."),
+    ] = None,
+    auth_client_id: Annotated[
+        str | None, typer.Option("--auth-client-id", metavar="GUID", help="The automation app's application id.")
+    ] = None,
+    auth_secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-secret-env",
+            metavar="VAR",
+            help="The variable holding its client secret (its name, not the secret).",
+        ),
     ] = None,
     client_id: Annotated[
         str | None, typer.Option("--client-id", metavar="GUID", help="TaxCalc-Hub's application id.")
     ] = None,
-    folder: Annotated[Path, typer.Option("--dir", metavar="DIR", help="Folder of tenant files.")] = Path("tenants"),
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            metavar="DIR",
+            help="Folder of tenant files; default: tenants/, or the current folder when it is a tenants folder.",
+        ),
+    ] = None,
     partner_tenant: PartnerTenantOpt = None,
     graph_endpoint: GraphEndpointOpt = None,
     cloud: CloudOpt = None,
 ) -> ExitCode:
     """Write a new tenant file, NAME.yaml, with short comments, and the schema editors check it by.
 
-    The tenant is named by --tenant-id, or by --domain (its id and name then come from Microsoft Graph); --from
-    CSV writes one file per client in a list. Each file is checked as `validate` would check it, beside the
+    The tenant is named by --tenant-id, or by --domain alone (its id and name then come from Microsoft Graph);
+    --from CSV writes one file per client in a list. Each file is checked as `validate` would check it, beside the
     folder's _defaults.yaml and other tenant files, before it is written: nothing is written when it would not
     validate. Never overwrites a file.
     """
-    from taxcalc_consent.infra.model.scaffold import KnownTenant as Known
+    from taxcalc_consent.infra.model.scaffold import TenantFileOptions, default_tenants_folder
 
-    given = [o for o, v in (("--tenant-id", tenant_id), ("--domain", domain), ("--from", from_list)) if v is not None]
-    if len(given) != 1:
-        raise UsageError("name the client by one of --tenant-id GUID, --domain DOMAIN or --from CSV")
-    look_up = {"cloud": cloud.value if cloud else None, "endpoint": graph_endpoint, "partner": partner_tenant}
+    target_folder = default_tenants_folder(Path()) if folder is None else folder
     if from_list is not None:
-        if name is not None or users:
-            raise UsageError("--from CSV names each client in the list: drop NAME and --user")
-        return _from_list(from_list, folder, mode, client_id, look_up)
-    if domain is not None:
-        from taxcalc_consent.cli.fleet.discovery import look_up_domains
-        from taxcalc_consent.infra.model.relationships import stem_for
-        from taxcalc_consent.infra.model.spec import domain_problem
-
-        problem = domain_problem(domain)
-        if problem is not None:
-            raise UsageError(f"--domain {domain!r}: {problem}")
-        found = look_up_domains(folder, partner_tenant, look_up["cloud"], graph_endpoint, [domain.lower()])
-        info = found[domain.lower()]
-        if info is None:
-            raise UsageError(
-                f"--domain {domain}: Microsoft Graph knows no tenant with this domain; nothing was written"
-            )
-        tenant_id = info.tenant_id
-        name = name or stem_for(domain, set())
-        known = Known(info.display_name if info.display_name.isprintable() else None, domain.lower())
-        return _one(folder, name, tenant_id, mode, users or [], client_id, known)
+        if tenant_id is not None or domain is not None:
+            raise UsageError("--from CSV names each client in the list: drop --tenant-id and --domain")
+        if name is not None or users or groups:
+            raise UsageError("--from CSV names each client in the list: drop NAME, --user and --group")
+        return _from_list(from_list, target_folder, mode, client_id, look_up(partner_tenant, cloud, graph_endpoint))
+    if tenant_id is None and domain is None:
+        raise UsageError("name the client by --tenant-id GUID, by --domain DOMAIN (looked up in Graph) or --from CSV")
+    if tenant_id is None:
+        assert domain is not None
+        found = _look_up_domain(target_folder, domain, look_up(partner_tenant, cloud, graph_endpoint))
+        tenant_id = found.tenant_id
+        name = name or found.stem
+        display_name = display_name or found.display_name
+        domain = domain.lower()
     if name is None:
         raise UsageError("NAME is needed with --tenant-id: the tenant's short name (file stem and stack name)")
-    assert tenant_id is not None
-    return _one(folder, name, tenant_id, mode, users or [], client_id, None)
+    options = TenantFileOptions(
+        tenant_id=tenant_id,
+        mode=mode,
+        users=users or [],
+        groups=groups or [],
+        client_id=client_id,
+        display_name=display_name,
+        domain=domain,
+        assignment_required=assignment_required,
+        auth_method=auth_method,
+        auth_client_id=auth_client_id,
+        auth_secret_env=auth_secret_env,
+    )
+    return _one(target_folder, name, options)
 
 
-def _one(
-    folder: Path,
-    name: str,
-    tenant_id: str,
-    mode: ConsentMode,
-    users: list[str],
-    client_id: str | None,
-    known: KnownTenant | None,
-) -> ExitCode:
+def look_up(partner_tenant: str | None, cloud: CloudName | None, graph_endpoint: str | None) -> dict[str, str | None]:
+    """Where Graph's tenant look-ups are made (--partner-tenant, --cloud, --graph-endpoint)."""
+    return {"cloud": cloud.value if cloud else None, "endpoint": graph_endpoint, "partner": partner_tenant}
+
+
+@dataclass(frozen=True)
+class _FoundDomain:
+    tenant_id: str
+    stem: str
+    display_name: str | None
+
+
+def _look_up_domain(folder: Path, domain: str, where: dict[str, str | None]) -> _FoundDomain:
+    from taxcalc_consent.cli.fleet.discovery import look_up_domains
+    from taxcalc_consent.infra.model.relationships import stem_for
+    from taxcalc_consent.infra.model.spec import domain_problem
+
+    problem = domain_problem(domain)
+    if problem is not None:
+        raise UsageError(f"--domain {domain!r}: {problem}")
+    info = look_up_domains(folder, where["partner"], where["cloud"], where["endpoint"], [domain.lower()])[
+        domain.lower()
+    ]
+    if info is None:
+        raise UsageError(f"--domain {domain}: Microsoft Graph knows no tenant with this domain; nothing was written")
+    shown = info.display_name if info.display_name.isprintable() else None
+    return _FoundDomain(info.tenant_id, stem_for(domain, set()), shown or None)
+
+
+def _one(folder: Path, name: str, options: TenantFileOptions) -> ExitCode:
     from taxcalc_consent.cli.fleet.pipeline import check_tenants
     from taxcalc_consent.infra.model.scaffold import prepare_tenant_file, write_new_tenant_file
 
-    new = prepare_tenant_file(folder, name, tenant_id, mode, users, client_id, known)
+    new = prepare_tenant_file(folder, name, options)
     (checked,) = check_tenants([new.tenant])
     located = checked.located
     mandatory = [lv for lv in located if lv.violation.severity == "mandatory"]
@@ -128,16 +199,16 @@ def _one(
 
 
 def _from_list(
-    path: Path, folder: Path, mode: ConsentMode, client_id: str | None, look_up: dict[str, str | None]
+    path: Path, folder: Path, mode: ConsentMode | None, client_id: str | None, lookup: dict[str, str | None]
 ) -> ExitCode:
     """Every row checked first, the domains without an id looked up, then each file prepared and checked; only
     then are the new files written (a row whose file exists is skipped and said)."""
     from taxcalc_consent.cli.fleet.pipeline import check_tenants
     from taxcalc_consent.infra.model.client_list import read_client_list
-    from taxcalc_consent.infra.model.scaffold import KnownTenant as Known
     from taxcalc_consent.infra.model.scaffold import (
         NewTenantFile,
         ScaffoldError,
+        TenantFileOptions,
         prepare_tenant_file,
         write_new_tenant_file,
     )
@@ -148,7 +219,7 @@ def _from_list(
     if wanted:
         from taxcalc_consent.cli.fleet.discovery import look_up_domains
 
-        found = dict(look_up_domains(folder, look_up["partner"], look_up["cloud"], look_up["endpoint"], wanted))
+        found = dict(look_up_domains(folder, lookup["partner"], lookup["cloud"], lookup["endpoint"], wanted))
     ready: list[NewTenantFile] = []
     problems: list[str] = []
     for row in rows:
@@ -159,9 +230,15 @@ def _from_list(
             problems.append(f"{where}: domain: Microsoft Graph knows no tenant with the domain {row.domain}")
             continue
         display = getattr(info, "display_name", None) if info is not None else None
-        known = Known(display if isinstance(display, str) and display.isprintable() else None, row.domain)
+        options = TenantFileOptions(
+            tenant_id=tenant_id,
+            mode=mode,
+            client_id=client_id,
+            display_name=display if isinstance(display, str) and display.isprintable() and display else None,
+            domain=row.domain,
+        )
         try:
-            ready.append(prepare_tenant_file(folder, row.name, tenant_id, mode, [], client_id, known))
+            ready.append(prepare_tenant_file(folder, row.name, options))
         except ScaffoldError as exc:
             if "already exists" in str(exc):
                 say(f"{where}: {exc}; skipped")

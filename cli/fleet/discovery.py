@@ -39,7 +39,7 @@ from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.profiles import ConsentMode
 from taxcalc_consent.infra.model.relationships import Relationship, Standing, TenantInformation, standing, stem_for
-from taxcalc_consent.infra.model.scaffold import KnownTenant, prepare_tenant_file, write_new_tenant_file
+from taxcalc_consent.infra.model.scaffold import TenantFileOptions, prepare_tenant_file, write_new_tenant_file
 from taxcalc_consent.infra.model.spec import AuthSection
 from taxcalc_consent.infra.model.tenant_files import collect_tenant_files
 
@@ -143,13 +143,15 @@ def _new_file(
     stem = stem_for(information.default_domain, taken)
     taken.add(stem)
     name = information.display_name if information.display_name.isprintable() else None
-    known = KnownTenant(
+    options = TenantFileOptions(
+        tenant_id=relationship.customer_tenant_id,
+        mode=mode,
         display_name=name or None,
         domain=information.default_domain.lower(),
         relationship_id=relationship.id,
         relationship_ends=relationship.end.date() if relationship.end is not None else None,
     )
-    new = prepare_tenant_file(folder, stem, relationship.customer_tenant_id, mode, [], None, known)
+    new = prepare_tenant_file(folder, stem, options)
     (checked,) = check_tenants([new.tenant])
     mandatory = [lv for lv in checked.located if lv.violation.severity == "mandatory"]
     if mandatory:

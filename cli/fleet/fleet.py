@@ -179,6 +179,9 @@ def run(inputs: FleetInputs, display: FleetDisplay) -> FleetRun:
         return redact_shapes(known(text))
 
     engine = automation.connect(settings) if selected else None
+    # Where this run writes stack settings and state (once it can run), and a warning when that root looks wrong.
+    for notice in settings.workspace.notices(plan.file for plan in selected):
+        display.say(notice)
 
     runs = [TenantRun(plan, ring=inputs.ring_of.get(plan.tenant)) for plan in selected]
     if options.shard:
@@ -408,6 +411,9 @@ def _tenant_entry(run: TenantRun) -> RunTenant:
     return {
         "tenant": run.tenant,
         "file": run.plan.file,
+        "tenant_id": run.plan.tenant_id,
+        "name": run.plan.tenant_name,
+        "domain": run.plan.tenant_domain,
         "stack": run.tenant,
         "ring": run.ring,
         "result": run.result,

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
-from taxcalc_consent.cli.fleet.pipeline import Notify
 from taxcalc_consent.infra.graph.client import (
     CLOUDS,
     TENANT_READS_AT_ONCE,
     CredentialError,
+    CredentialErrors,
     GraphClient,
     GraphError,
     client_for_tenant,
@@ -49,7 +49,6 @@ def per_tenant(
     parallel: int,
     work: Callable[[ConsentPlan, TenantSnapshot], T],
     *,
-    notify: Notify | None = None,
     debug: bool = False,
     policies: bool = True,
 ) -> list[tuple[ConsentPlan, T | GraphError]]:
@@ -57,7 +56,7 @@ def per_tenant(
 
     ``policies=False`` skips the consent-settings reads, and so the Policy.Read.All they need. ``cloud`` (a name in
     ``CLOUDS``) None: the azuread provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``), as every
-    tenant signs in as the provider does. A tenant's Graph failure is said to ``notify`` as it happens."""
+    tenant signs in as the provider does. A tenant's Graph failure is returned in its place, said by the command."""
     problem = None if endpoint is None else endpoint_problem(endpoint)
     if problem:
         raise EndpointRefused(f"--graph-endpoint {problem}")  # nothing was read
@@ -69,23 +68,25 @@ def per_tenant(
         shared_http_client(connections=reads_at_once) as http,
         ThreadPoolExecutor(max_workers=reads_at_once, thread_name_prefix="graph-read") as reads,
     ):
-        # Every tenant's credential first: a missing one is the user's setup (CredentialError, exit 2), and
-        # it is reported before any tenant is read.
+        # Every tenant's credential first: a missing one is the user's setup (exit 2), reported for every tenant
+        # it concerns, one line each in the files' order, before any tenant is read.
         clients: list[GraphClient] = []
+        missing: list[CredentialError] = []
         for plan in plans:
             try:
                 clients.append(client_for_tenant(plan.tenant_id, plan.auth, selected, endpoint, http=http, reads=reads))
             except CredentialError as exc:
-                raise exc.located(plan.file) from None
+                missing.append(exc.located(plan.file))
+        if missing:
+            raise CredentialErrors(missing)
 
+        # A failure stays with its tenant: the command says it once, in the files' order, with the results.
         def one(plan: ConsentPlan, client: GraphClient) -> T | GraphError:
             try:
                 return work(plan, read_tenant(client, plan, policies))
             except GraphError as exc:
                 if debug:
                     raise
-                if notify is not None:
-                    notify(f"{plan.tenant}: {exc}")
                 return exc
 
         if tenants_at_once == 1:

@@ -12,15 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from taxcalc_consent.cli.ui.console import err, literal_row
-from taxcalc_consent.cli.ui.render import client_words
+from taxcalc_consent.cli.ui.render import client_words, experience_text
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
-
-_EXPERIENCE_STYLE = {
-    "no prompt": "green",
-    "consent prompt": "yellow",
-    "admin approval required": "red",
-    "unknown": "yellow",
-}
 
 
 def _sp_text(sp: dict[str, Any]) -> str:
@@ -95,19 +88,17 @@ def render_table(document: Mapping[str, Any]) -> None:
             table,
             "a user signing in",
             "anyone without a grant",
-            Text(ux["experience"], _EXPERIENCE_STYLE[ux["experience"]]),
+            experience_text(ux["experience"]),
         )
         literal_row(
             table,
             "once apply has run",
             "anyone without a grant",
-            Text(after["experience"], _EXPERIENCE_STYLE[after["experience"]]),
+            experience_text(after["experience"]),
         )
         for user in ux["users"]:
-            label = ux_label(user)
-            literal_row(
-                table, "a user signing in", user["principal"], Text(label, _EXPERIENCE_STYLE[user["experience"]])
-            )
+            seen = experience_text(user["experience"], ux_label(user), refused=user["refused"])
+            literal_row(table, "a user signing in", user["principal"], seen)
         err.print(table)
         if tenant["differences"]:
             err.print(f"{len(tenant['differences'])} difference(s) from {tenant['file']}:", markup=False)

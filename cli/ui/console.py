@@ -56,19 +56,25 @@ def stderr_console() -> Console:
     """
     global _console
     if _console is None:
-        from rich.console import Console
+        from taxcalc_consent.cli.ui.layout import people_console
 
-        terminal = sys.stderr.isatty()
-        _console = Console(
+        # Tables stack and prose wraps at spaces to the width (cli.ui.layout); piped, that is $COLUMNS when set.
+        _console = people_console(
             stderr=True,
             highlight=False,
             soft_wrap=True,
             markup=False,
             emoji=False,
-            width=None if terminal else NOT_A_TERMINAL_WIDTH,
+            width=None if sys.stderr.isatty() else columns_given() or NOT_A_TERMINAL_WIDTH,
         )
         _console.push_render_hook(_escaping())
     return _console
+
+
+def columns_given() -> int | None:
+    """``$COLUMNS`` as a width, when it is one: what a pipe into ``less`` or a CI log of known width asks for."""
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= NOT_A_TERMINAL_WIDTH else None
 
 
 def escaped(text: Text) -> Text:
@@ -130,15 +136,23 @@ class OutputError(TaxcalcConsentError):
 
 
 def say(text: str) -> None:
-    """One line for people, on stderr, printed as given (no markup, no wrapping, no styling), escaped: a line
-    break or an escape sequence in it is shown, not obeyed."""
-    sys.stderr.write(printable(text) + "\n")
+    """One line for people, on stderr, printed as given (no markup, no styling), escaped: a line break or an
+    escape sequence in it is shown, not obeyed. At a terminal it wraps at spaces to the terminal's width (a
+    path or a UPN is never split); elsewhere it stays one line, as a located problem must for grep."""
+    if sys.stderr.isatty():
+        from rich.text import Text
+
+        stderr_console().print(Text(printable(text)))
+    else:
+        sys.stderr.write(printable(text) + "\n")
 
 
 def say_styled(text: str, style: str) -> None:
     """Like ``say``, in colour at a terminal (rich is loaded only then)."""
     if sys.stderr.isatty():
-        stderr_console().print(printable(text), style=style)
+        from rich.text import Text
+
+        stderr_console().print(Text(printable(text), style=style))
     else:
         say(text)
 
@@ -282,7 +296,9 @@ def user_errors(debug: bool = False, json_output: bool = False, out: Path | None
     except TaxcalcConsentError as exc:
         if debug:
             raise
-        say(f"error: {exc}")
+        # One line a problem: an error that gathers several (a credential per tenant) holds one per line.
+        for line in str(exc).splitlines() or [""]:
+            say(f"error: {line}")
         raise typer.Exit(int(getattr(exc, "exit_code", ExitCode.INVALID))) from None
 
 
@@ -309,6 +325,24 @@ def is_debug(ctx: typer.Context) -> bool:
 P = ParamSpec("P")
 
 
+def library_logs(debug: bool) -> None:
+    """azure-identity logs each credential it tries at WARNING (``AzureCliCredential.get_token failed: ...``), and
+    Python prints an unhandled WARNING on stderr: a second, longer line for a failure the tool already says in one,
+    with what to do. Those logs show only with --debug."""
+    import logging
+
+    logger = logging.getLogger("azure")
+    quiet = [handler for handler in logger.handlers if isinstance(handler, logging.NullHandler)]
+    if debug:
+        for handler in quiet:
+            logger.removeHandler(handler)
+        logger.propagate = True
+    else:
+        if not quiet:
+            logger.addHandler(logging.NullHandler())  # a handler found: Python's last-resort stderr one is not used
+        logger.propagate = False
+
+
 def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
     """Wrap a command that returns an ExitCode (as pipx's commands do) for Typer.
 
@@ -325,6 +359,7 @@ def exits(command: Callable[P, ExitCode]) -> Callable[P, None]:
         if kwargs.pop("debug", False) and root is not None:
             root.obj = {**(root.obj or {}), "debug": True}
         debug = root is not None and bool(root.obj and root.obj.get("debug"))
+        library_logs(debug)
         out = kwargs.get("out")
         with user_errors(
             debug, json_output=bool(kwargs.get("json_output")), out=out if isinstance(out, Path) else None

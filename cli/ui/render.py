@@ -14,6 +14,20 @@ from taxcalc_consent.infra.model.role_table import needs
 
 _RESOURCE_NAMES = {GRAPH_APP_ID: "Microsoft Graph"}
 
+EXPERIENCE_STYLE = {
+    "no prompt": "green",
+    "consent prompt": "yellow",
+    "admin approval required": "red",
+    "unknown": "yellow",
+}
+"""One colour per outcome, for plan and audit alike (a terminal only: rich writes none to a pipe or with NO_COLOR)."""
+REFUSED_STYLE = "red"
+
+
+def experience_text(experience: str, label: str | None = None, *, refused: bool = False) -> Text:
+    """What a user will see, in its colour."""
+    return Text(label or experience, style=REFUSED_STYLE if refused else EXPERIENCE_STYLE.get(experience, ""))
+
 
 def resource_name(app_id: str) -> str:
     return _RESOURCE_NAMES.get(app_id, app_id)
@@ -86,8 +100,8 @@ def render_plan(plan: ConsentPlan) -> None:
     err.print(table)
     err.print("what users will see at sign-in once this is applied:", markup=False, highlight=False)
     for seen in predict_users(plan):
-        verdict = "refused at sign-in" if seen.refused else seen.experience
-        err.print(Text.assemble("  ", (seen.principal, "bold"), f": {verdict} ({seen.reason})"))
+        verdict = experience_text(seen.experience, "refused at sign-in" if seen.refused else None, refused=seen.refused)
+        err.print(Text.assemble("  ", (seen.principal, "bold"), ": ", verdict, f" ({seen.reason})"))
     needed = needs(plan)
     err.print("who may apply it:", markup=False, highlight=False)
     err.print(

@@ -70,7 +70,7 @@ from taxcalc_consent.infra.graph.requests import (
     users_get,
     users_list_near,
 )
-from taxcalc_consent.infra.graph.signin import CredentialError
+from taxcalc_consent.infra.graph.signin import CredentialError, CredentialErrors
 from taxcalc_consent.infra.graph.transport import (
     BATCH_LIMIT,
     DEFAULT_TIMEOUT,
@@ -113,6 +113,7 @@ __all__ = [  # the Graph I/O layer's names, as callers know them (``graph.<name>
     "Cloud",
     "CloudEndpoints",
     "CredentialError",
+    "CredentialErrors",
     "GraphClient",
     "GraphError",
     "GraphRequest",

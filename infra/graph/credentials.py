@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
-from taxcalc_consent.infra.graph.signin import CredentialError, SignIn, sign_in
+from taxcalc_consent.infra.graph.signin import CredentialError, SignIn, next_step, sign_in
 from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin
 from taxcalc_consent.infra.model.spec import AuthSection
 
@@ -85,7 +85,10 @@ def token_source(
             except (AzureError, OSError, ValueError) as exc:
                 # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
                 # they carry no secret. One line: the rest is a troubleshooting link.
-                raise GraphError(f"could not get a token for tenant {tenant_id}: {first_line(exc)}") from None
+                failure = first_line(exc)
+                raise GraphError(
+                    f"could not get a token for tenant {tenant_id}: {failure}; next: {next_step(found, failure)}"
+                ) from None
             finally:
                 # One credential per token (a token outlives any run): its connections close with it, none is
                 # left for the garbage collector. A later token, if one is needed, signs in afresh.

@@ -241,6 +241,45 @@ class SignIn:
         return f"{words} ({where})" if where else words
 
 
+class CredentialErrors(TaxcalcConsentError):
+    """Every tenant whose credential cannot be made, one line each, in the files' order (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[CredentialError]) -> None:
+        self.errors = errors
+        # Each message is already safe to show: joined as they are, one per line, not escaped again.
+        Exception.__init__(self, "\n".join(str(error) for error in errors))
+
+
+def next_step(found: SignIn, failure: str) -> str:
+    """What to do when Entra, the runner or the Azure CLI refused the way ``found`` signs in: one clause, in the
+    terms of that way (the command to run, the tenant file's ``auth:`` block, the variable to set)."""
+    tenant = found.tenant_id
+    if found.method == "cli":
+        if "not found" in failure.lower() or "not installed" in failure.lower():
+            return f"install the Azure CLI, then sign in with: az login --tenant {tenant}"
+        return (
+            f"sign in with: az login --tenant {tenant} (an account with access to this tenant, through GDAP for a "
+            "client), or set another auth.method in the tenant file's auth: block"
+        )
+    where = ", ".join(f"the {what} from {source}" for what, source in found.sources.items())
+    if found.method == "msi":
+        return (
+            "a managed identity signs in only on an Azure resource that has one: run there, or set another "
+            f"auth.method in the tenant file's auth: block{f' ({where})' if where else ''}"
+        )
+    if found.method in ("client-secret", "client-certificate"):
+        return (
+            f"check {where} (the automation app's, registered for tenant {tenant} with admin consent); a new "
+            f"secret goes in {CLIENT_SECRET_ENV} or the variable auth.client_secret_env names"
+        )
+    return (
+        f"check {where}: the automation app ({found.client_id}) needs a federated credential that trusts this "
+        "pipeline, and admin consent in the tenant"
+    )
+
+
 def sign_in(tenant_id: str, auth: AuthSection, environ: Mapping[str, str]) -> SignIn:
     """How pulumi-azuread signs in to ``tenant_id`` given the tenant file's ``auth`` block and ``environ``.
 
@@ -387,7 +426,7 @@ def _nothing_to_sign_in_with(auth: AuthSection, client_id: str, oidc_on: bool) -
     return (
         "the tenant file names no auth.method and the azuread provider's ARM_* variables give it no way to sign "
         f"in ({CLIENT_ID_ENV} with {CLIENT_SECRET_ENV}, {USE_OIDC_ENV}, {USE_MSI_ENV}; the Azure CLI only with "
-        "auth.method cli): set auth.method in the tenant file"
+        "auth.method cli): set auth.method in the tenant file's auth: block (or in _defaults.yaml for every tenant)"
     )
 
 

@@ -97,6 +97,10 @@ _IDENTITY_KEYS: dict[KeyPath, str] = {
         "the tenant section says which client a file is about: write it in each tenant file, never in "
         "_defaults.yaml, which applies to every tenant in the folder"
     ),
+    ("acknowledged",): (
+        "an acknowledgement quiets a warning for one tenant: write it in that tenant's file; to quiet a rule for "
+        "the whole folder, set its level under policy.enforcement here"
+    ),
     ("consent", "users"): (
         "users belong to one client's directory: list them in that tenant's file, not in _defaults.yaml"
     ),

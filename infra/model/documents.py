@@ -140,6 +140,10 @@ class TenantPlan(TypedDict):
     tenant: str
     file: str
     tenant_id: str
+    name: str | None
+    """The client's name (the file's ``tenant.name``)."""
+    domain: str | None
+    """The client's primary domain (the file's ``tenant.domain``)."""
     app: PlanApp
     service_principal: PlanServicePrincipal
     grants: list[PlanGrant]
@@ -220,6 +224,11 @@ class ResourceChangeEntry(TypedDict):
 class RunTenant(TypedDict):
     tenant: str
     file: str
+    tenant_id: str
+    name: str | None
+    """The client's name (the file's ``tenant.name``)."""
+    domain: str | None
+    """The client's primary domain (the file's ``tenant.domain``)."""
     stack: str
     ring: str | None
     """The ring of ``_rollout.yaml`` the tenant is in; null without one."""
@@ -424,6 +433,7 @@ class AuditAutomationIdentity(TypedDict):
     """Held but not needed: ``connect`` revokes them."""
 
 
+@final
 class AuditTenant(TypedDict):
     tenant: str
     file: str

@@ -29,6 +29,7 @@ from taxcalc_consent.infra.model.loader import LoadedTenant
 from taxcalc_consent.infra.model.profiles import PROFILES
 from taxcalc_consent.infra.model.role_table import needs
 from taxcalc_consent.infra.model.spec import (
+    Acknowledgement,
     AuthSection,
     ConsentSettingsSection,
     PolicyConfig,
@@ -165,6 +166,7 @@ class ConsentPlan:
     assignments: tuple[AccessAssignment, ...]
     auth: AuthSection = field(default_factory=AuthSection)
     exceptions: tuple[PolicyException, ...] = ()
+    acknowledged: tuple[Acknowledgement, ...] = ()
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     violations: tuple[Violation, ...] = ()
     consent_settings: ConsentSettingsPlan = field(default_factory=ConsentSettingsPlan)
@@ -223,6 +225,7 @@ def build_plan(tenant: LoadedTenant) -> ConsentPlan:
         ),
         auth=spec.auth,
         exceptions=tuple(spec.exceptions),
+        acknowledged=tuple(spec.acknowledged),
         policy=spec.policy,
         consent_settings=consent_settings_plan(spec.consent_settings),
         tenant_name=spec.tenant.name,
@@ -313,6 +316,8 @@ def plan_to_dict(plan: ConsentPlan) -> TenantPlan:
         "tenant": plan.tenant,
         "file": plan.file,
         "tenant_id": plan.tenant_id,
+        "name": plan.tenant_name,
+        "domain": plan.tenant_domain,
         "app": {"client_id": plan.app.client_id, "register": plan.app.register},
         "service_principal": {"assignment_required": plan.service_principal.assignment_required},
         "grants": [

@@ -9,6 +9,9 @@ ConsentMode = Literal["organization", "users"]
 """organization: one AllPrincipals grant (tenant-wide admin consent); users: one Principal grant per user.
 Here rather than in the tenant-file model so ``init``'s options need not import pydantic to say it."""
 
+AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
+"""How the automation identity signs in to a tenant (``auth.method``); here for the same reason."""
+
 CLIENT_ID_HELP = (
     "TaxCalc-Hub's application (client) id is not published: copy it from a tenant that already uses "
     "TaxCalc (Entra admin centre > Enterprise applications > TaxCalc-Hub > Application ID) into "

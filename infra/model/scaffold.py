@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from taxcalc_consent.infra.model.files import (
 )
 from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant
-from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, ConsentMode
+from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, AuthMethod, ConsentMode
 from taxcalc_consent.infra.model.spec import user_ref_problem
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 
@@ -73,23 +73,27 @@ def _emit(section: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class KnownTenant:
-    """What Graph told about a client (``discover``, ``init --domain``), written into its ``tenant`` section."""
+class TenantFileOptions:
+    """What ``init`` was told about the new tenant (each option as given), or what ``discover`` read from Graph."""
 
+    tenant_id: str
+    mode: ConsentMode | None = None
+    """None: users mode when --user or --group names anyone, else organization."""
+    users: Sequence[str] = ()
+    groups: Sequence[str] = ()
+    client_id: str | None = None
     display_name: str | None = None
     domain: str | None = None
+    assignment_required: bool = False
+    auth_method: AuthMethod | None = None
+    auth_client_id: str | None = None
+    auth_secret_env: str | None = None
     relationship_id: str | None = None
+    """The MSP's GDAP relationship with this client (``discover``), which plan and apply check first."""
     relationship_ends: date | None = None
 
 
-def render_tenant_file(
-    tenant_id: str,
-    mode: ConsentMode,
-    users: Sequence[str],
-    client_id: str | None,
-    schema_ref: str | None,
-    known: KnownTenant | None = None,
-) -> str:
+def render_tenant_file(options: TenantFileOptions, mode: ConsentMode, schema_ref: str | None) -> str:
     """The tenant file's text: each section emitted by PyYAML under a few lines of fixed comments."""
     lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
     # Only what an installed user has (docs/ is not in the wheel): the schema init writes beside the file, whose
@@ -97,20 +101,24 @@ def render_tenant_file(
     described = f"{schema_ref} (`taxcalc-consent schema`)" if schema_ref else "`taxcalc-consent schema`"
     lines += [f"# One client tenant for taxcalc-consent. Each key is described in {described}.", ""]
     lines += ["# The Entra tenant (directory) id: Entra admin centre > Identity > Overview."]
-    tenant: dict[str, Any] = {"id": tenant_id}
-    if known is not None:
-        tenant.update({k: v for k, v in (("name", known.display_name), ("domain", known.domain)) if v})
-        if known.relationship_id:
-            lines += ["# relationship: the MSP's GDAP relationship with this client (plan and apply check it first)."]
-            relationship: dict[str, Any] = {"id": known.relationship_id}
-            if known.relationship_ends is not None:
-                relationship["ends"] = known.relationship_ends
-            tenant["relationship"] = relationship
+    tenant: dict[str, Any] = {"id": options.tenant_id}
+    if options.display_name is not None:
+        tenant["name"] = options.display_name
+    if options.domain is not None:
+        tenant["domain"] = options.domain
+    if len(tenant) > 1:
+        lines += ["# name and domain are for people: every report shows them beside the file's name."]
+    if options.relationship_id:
+        lines += ["# relationship: the MSP's GDAP relationship with this client (plan and apply check it first)."]
+        relationship: dict[str, Any] = {"id": options.relationship_id}
+        if options.relationship_ends is not None:
+            relationship["ends"] = options.relationship_ends
+        tenant["relationship"] = relationship
     lines += _emit({"tenant": tenant})
     app: dict[str, Any] = {"profile": DEFAULT_PROFILE}
-    if client_id:
+    if options.client_id:
         lines += ["", "# TaxCalc-Hub's application (client) id, as Enterprise applications shows it."]
-        app["client_id"] = client_id
+        app["client_id"] = options.client_id
     else:
         lines += ["", "# TaxCalc-Hub's application (client) id comes from _defaults.yaml in this folder."]
     lines += _emit({"app": app})
@@ -118,25 +126,62 @@ def render_tenant_file(
     if mode == "organization":
         lines += ["", "# organization: one tenant-wide grant (AllPrincipals): every user, no prompt."]
     else:
-        lines += ["", "# users: one grant per mailbox user (Principal), for these users only."]
-        consent["users"] = list(users)
+        lines += ["", "# users: one grant per mailbox user (Principal), for these users (and direct members of these"]
+        lines += ["# groups) only."]
+        if options.users:
+            consent["users"] = list(options.users)
+        if options.groups:
+            consent["groups"] = list(options.groups)
     scopes = ", ".join(PROFILES[DEFAULT_PROFILE].scopes)
     lines += ["# The scopes default to the profile's; to change them, add:", f"#   scopes: [{scopes}]"]
     lines += _emit({"consent": consent})
     lines += ["", "# true: only users and groups assigned to TaxCalc-Hub may sign in to it."]
-    lines += _emit({"access": {"assignment_required": False}})
+    access: dict[str, Any] = {"assignment_required": options.assignment_required}
+    if options.assignment_required:
+        lines += ["# The users and groups consented above are the ones assigned."]
+        if options.users:
+            access["users"] = list(options.users)
+        if options.groups:
+            access["groups"] = list(options.groups)
+    lines += _emit({"access": access})
+    auth: dict[str, Any] = {}
+    if options.auth_method is not None:
+        auth["method"] = options.auth_method
+    if options.auth_client_id is not None:
+        auth["client_id"] = options.auth_client_id
+    if options.auth_secret_env is not None:
+        auth["client_secret_env"] = options.auth_secret_env
+    if auth:
+        lines += ["", "# How the automation identity signs in to this tenant (the secret itself never goes here)."]
+        lines += _emit({"auth": auth})
     return "\n".join(lines) + "\n"
 
 
-def prepare_tenant_file(
-    folder: Path,
-    name: str,
-    tenant_id: str,
-    mode: ConsentMode,
-    users: Sequence[str],
-    client_id: str | None,
-    known: KnownTenant | None = None,
-) -> NewTenantFile:
+def tenant_file_stem(name: str) -> str:
+    """NAME as ``init`` takes it: ``dunmore`` or ``dunmore.yaml`` (what a person types after seeing a file name)
+    both name stack ``dunmore``."""
+    for suffix in (".yaml", ".yml"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+TENANTS_FOLDER = "tenants"
+
+
+def default_tenants_folder(here: Path) -> Path:
+    """Where ``init`` writes without ``--dir``: ``tenants/`` under ``here``, unless ``here`` is itself a tenants
+    folder (it holds ``_defaults.yaml``, or is named ``tenants`` and has no ``tenants/`` inside), where a file
+    written into ``tenants/tenants/`` would be one that ``validate .`` never reads."""
+    nested = here / TENANTS_FOLDER
+    if nested.is_dir():
+        return nested
+    if (here / "_defaults.yaml").is_file() or here.resolve().name == TENANTS_FOLDER:
+        return here
+    return nested
+
+
+def prepare_tenant_file(folder: Path, name: str, options: TenantFileOptions) -> NewTenantFile:
     """Check every argument and the folder, render the file and check it as ``validate`` would.
 
     Raises ScaffoldError naming the option at fault, or SpecError (located in the would-be file) when
@@ -146,35 +191,57 @@ def prepare_tenant_file(
     # would hide its shape from validate): the tenant file is never where a secret goes.
     for option, value in (
         ("NAME", name),
-        ("--tenant-id", tenant_id),
-        ("--client-id", client_id),
-        *(("--user", user) for user in users),
+        ("--tenant-id", options.tenant_id),
+        ("--client-id", options.client_id),
+        ("--name", options.display_name),
+        ("--domain", options.domain),
+        ("--auth-client-id", options.auth_client_id),
+        ("--auth-secret-env", options.auth_secret_env),
+        *(("--user", user) for user in options.users),
+        *(("--group", group) for group in options.groups),
     ):
         kind = secret_in(value) if value is not None else None
         if kind is not None:
             raise ScaffoldError(f"{option}: {_SECRET_GIVEN.format(kind)}")
+    name = tenant_file_stem(name)
     problem = tenant_name_problem(name, fix="choose another NAME, e.g. {}")
     if problem is not None:
         raise ScaffoldError(f"NAME {name!r}: {problem}")
     for option, value, what, where in (
-        ("--tenant-id", tenant_id, "tenant id", "copy the Directory (tenant) ID from Entra admin centre > Overview"),
-        ("--client-id", client_id, "application id", CLIENT_ID_HELP),
+        (
+            "--tenant-id",
+            options.tenant_id,
+            "tenant id",
+            "copy the Directory (tenant) ID from Entra admin centre > Overview",
+        ),
+        ("--client-id", options.client_id, "application id", CLIENT_ID_HELP),
+        (
+            "--auth-client-id",
+            options.auth_client_id,
+            "application id",
+            "the automation app's Application (client) ID, from Entra admin centre > App registrations",
+        ),
     ):
         problem = None if value is None else guid_problem(value, what)
         if problem is not None:
             # "write it without braces" says what to do; a shape or placeholder problem says where to look.
             hint = f": {where}" if problem.startswith(("expected", "the all-zero")) else ""
             raise ScaffoldError(f"{option} {value!r}: {problem}{hint}")
-    normalised = _checked_users(users)
-    if mode == "users" and not normalised:
-        raise ScaffoldError("--mode users needs at least one --user (a UPN or object id)")
-    if mode == "organization" and normalised:
-        raise ScaffoldError("--user only applies with --mode users")
+    users = _checked_users(options.users)
+    groups = _checked_groups(options.groups)
+    mode = options.mode or ("users" if users or groups else "organization")
+    if mode == "users" and not (users or groups):
+        raise ScaffoldError("--mode users needs at least one --user (a UPN or object id) or --group")
+    if mode == "organization" and (users or groups):
+        raise ScaffoldError(
+            "--user and --group name who gets a grant of their own (users mode); --mode organization grants every "
+            "user tenant-wide: leave out --mode, or the users and groups"
+        )
     _check_folder(folder)
     target = folder / f"{name}.yaml"
     if os.path.lexists(target):
         raise ScaffoldError(f"{target} already exists; not overwriting it")
-    if client_id is None:
+    if options.client_id is None:
         defaults, readable = folder_defaults(folder)
         app = defaults.get("app")
         if readable and not (isinstance(app, dict) and app.get("client_id")):
@@ -182,10 +249,32 @@ def prepare_tenant_file(
                 f"TaxCalc-Hub's application id is needed: pass --client-id GUID, or set app.client_id once for "
                 f"every tenant in {folder / '_defaults.yaml'}. {CLIENT_ID_HELP}"
             )
-    text = render_tenant_file(
-        tenant_id.lower(), mode, normalised, client_id.lower() if client_id else None, SCHEMA_FILE_NAME, known
+    checked = replace(
+        options,
+        tenant_id=options.tenant_id.lower(),
+        client_id=options.client_id.lower() if options.client_id else None,
+        auth_client_id=options.auth_client_id.lower() if options.auth_client_id else None,
+        users=users,
+        groups=groups,
     )
+    text = render_tenant_file(checked, mode, SCHEMA_FILE_NAME)
     return NewTenantFile(target, text, check_new_tenant(text, target))
+
+
+def _checked_groups(groups: Sequence[str]) -> list[str]:
+    """Each --group given once (display names match ignoring case, as Graph's $filter does)."""
+    first: dict[str, str] = {}
+    for group in groups:
+        key = group.strip().casefold()
+        if not key:
+            raise ScaffoldError("--group '': expected a group display name or object id")
+        if key in first:
+            raise ScaffoldError(
+                f"--group {group!r} is the same group as --group {first[key]!r} (display names ignore case): "
+                "give each group once"
+            )
+        first[key] = group
+    return [group.strip() for group in groups]
 
 
 def _checked_users(users: Sequence[str]) -> list[str]:

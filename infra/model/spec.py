@@ -32,7 +32,7 @@ from taxcalc_consent.infra.model.consent_settings import (
 )
 from taxcalc_consent.infra.model.errors import did_you_mean, quote
 from taxcalc_consent.infra.model.guid import GUID_PATTERN, NIL_GUID, guid_problem, is_guid, looks_like_guid
-from taxcalc_consent.infra.model.profiles import ConsentMode
+from taxcalc_consent.infra.model.profiles import AuthMethod, ConsentMode
 
 # A DNS name as Entra verifies one: ASCII letters, digits and hyphens, labels of at most 63, at least two labels.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -209,7 +209,6 @@ Domain = Annotated[str, AfterValidator(_domain)]
 EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 RuleId = Annotated[str, AfterValidator(_rule_id), WithJsonSchema({"type": "string", "pattern": _RULE_ID.pattern})]
-AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 
 
@@ -316,6 +315,16 @@ class PolicyException(_Section):
     expires: StrictDate = Field(description="YYYY-MM-DD; an expired exception is itself a violation.")
 
 
+class Acknowledgement(_Section):
+    """An advisory rule's warning, read and accepted for this tenant: it stops repeating until ``expires``."""
+
+    rule: RuleId = Field(description="An advisory rule's id, such as tenant-wide-consent.")
+    reason: Annotated[
+        str, _not_blank("expected why the warning is accepted for this tenant (who decided, and why)")
+    ] = Field(json_schema_extra={"pattern": r"\S"})
+    expires: StrictDate = Field(description="YYYY-MM-DD; after it, the warning shows again.")
+
+
 ConsentSettingKey = Literal["user_consent", "admin_consent_workflow"]
 
 
@@ -332,6 +341,11 @@ class PolicyConfig(_Section):
         default_factory=list,
         description="Which consent_settings keys a tenant file may set or override; default: none, so the "
         "tenant-wide consent settings are set in _defaults.yaml only.",
+    )
+    acknowledgeable: list[RuleId] | None = Field(
+        default=None,
+        description="Which advisory rules a tenant file may acknowledge (tenant files' acknowledged: list); "
+        "default: every advisory rule. [] lets none be acknowledged.",
     )
     client_id_in_tenant_files: StrictBool = Field(
         default=False,
@@ -450,6 +464,10 @@ class TenantSpec(_Section):
     access: AccessSection = Field(default_factory=AccessSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     exceptions: list[PolicyException] = Field(default_factory=list)
+    acknowledged: list[Acknowledgement] = Field(
+        default_factory=list,
+        description="Advisory warnings read and accepted for this tenant, each with a reason and an expiry.",
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     consent_settings: ConsentSettingsSection = Field(
         default_factory=ConsentSettingsSection,

@@ -265,6 +265,23 @@ def _distinct_nodes(root: yaml.Node) -> int:
     return len(seen)
 
 
+_TAB_INDENT = (
+    "a tab indents this line: YAML does not allow tabs for indentation; indent with spaces (2 per level; most "
+    "editors can insert spaces when Tab is pressed)"
+)
+
+
+def _indenting_tab(text: str, line: int) -> int | None:
+    """The 1-based column of a tab in ``line``'s indentation, if one is there: what PyYAML reports as "found
+    character that cannot start any token", which names neither the tab nor the fix."""
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return None
+    row = lines[line - 1]
+    indent = row[: len(row) - len(row.lstrip(" \t"))]
+    return indent.index("\t") + 1 if "\t" in indent else None
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     # Only Graph-free, value-free parts: ``str(exc)`` would quote the offending line, maybe a secret.
     parts = [p for p in (exc.context, exc.problem) if p]
@@ -359,6 +376,9 @@ def parse_yaml(raw: bytes, shown: str) -> ReadYaml:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        tab = _indenting_tab(text, line)
+        if tab is not None:
+            return refused(line, tab, _TAB_INDENT)
         return refused(line, col, _yaml_message(exc))
     except yaml.reader.ReaderError:
         return ReadYaml(None, start, [_unprintable_problem(text, shown)])
