@@ -216,7 +216,9 @@ def progress() -> int:
 
 
 RUNNER = """
-import json, resource, sys
+import json, os, resource, sys
+# The engine's Python (PULUMI_PYTHON_CMD, which the tool sets to its own interpreter) is the accounting shim.
+sys.executable = os.environ.get("BENCHMARK_PYTHON_SHIM", sys.executable)
 from taxcalc_consent.cli.main import run
 code = 0
 try:
@@ -228,6 +230,149 @@ engine = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[0] + ".usage", "w") as out:
     json.dump({"tool": own.ru_utime + own.ru_stime, "engine": engine.ru_utime + engine.ru_stime, "code": code}, out)
 """
+
+REAPER = """
+# Runs the tool (argv) as its child, and is the subreaper of every process below it: a process whose parent dies
+# first (a plugin whose shim the engine killed) is reaped here, its CPU written to the log by process id.
+import ctypes, json, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+child = os.posix_spawn(sys.executable, [sys.executable, *sys.argv[1:]], os.environ)
+code, orphans = 1, []
+while True:
+    try:
+        pid, status, usage = os.wait4(-1, 0)
+    except ChildProcessError:
+        break
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+    else:
+        orphans.append(json.dumps({"orphan": pid, "cpu": usage.ru_utime + usage.ru_stime}))
+with open(os.environ["BENCHMARK_PROCESS_LOG"], "a", encoding="utf-8") as out:
+    out.writelines(line + "\\n" for line in orphans)
+sys.exit(code)
+"""
+
+SHIM = """#!{python} -SI
+# Benchmark shim for {name}: runs the real one as its child, waits for it and appends one JSON line to the log: its
+# arguments, its CPU (getrusage from wait4: it and every process below it that was waited for), this shim's own CPU
+# and the shim it runs under (through the environment), so that each process's own share can be told apart. A line
+# at the start names the child's process id: should the engine kill this shim first, the child dies with it
+# (PR_SET_PDEATHSIG) and the benchmark's subreaper reaps it and writes its CPU by that id.
+import ctypes, json, os, resource, signal, sys, time
+real, log = {real!r}, {log!r}
+parent = os.environ.get("BENCHMARK_SHIM_PARENT", "")
+os.environ["BENCHMARK_SHIM_PARENT"] = str(os.getpid())
+started = time.time()
+child = os.fork()
+if child == 0:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    os.execv(real, [real, *sys.argv[1:]])
+with open(log, "a", encoding="utf-8") as out:
+    out.write(json.dumps({{"start": child, "shim": os.getpid(), "parent": parent, "name": {name!r}, "argv": sys.argv[1:]}}) + "\\n")
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(number, lambda received, frame: os.kill(child, received))
+while True:
+    try:
+        _, status, usage = os.wait4(child, 0)
+        break
+    except InterruptedError:
+        continue
+own = resource.getrusage(resource.RUSAGE_SELF)
+record = {{
+    "name": {name!r}, "argv": sys.argv[1:], "shim": os.getpid(), "parent": parent,
+    "cpu": usage.ru_utime + usage.ru_stime, "own": own.ru_utime + own.ru_stime, "wall": time.time() - started,
+}}
+with open(log, "a", encoding="utf-8") as out:
+    out.write(json.dumps(record) + "\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+ROLES = ("Pulumi CLI", "language host", "program", "policy pack", "azuread provider", "dynamic provider", "other", "shims")
+"""The engine's processes, in the order the benchmark prints them: the CLI and the Go language host it starts, the
+Python processes (the program, the policy pack, the test azuread provider, Pulumi's dynamic provider plugin
+``pulumi-resource-pulumi-python`` with the interpreter it starts), anything else (a ``python --version``), and
+the accounting shims' own CPU (a measurement cost, not the engine's)."""
+
+
+def install_shims(work: Path, bin_dir: Path, azuread: Path, log: Path) -> tuple[Path, Path]:
+    """Shims first on PATH for the CLI and every plugin the engine looks up there (it prefers a plugin on PATH
+    to its cache and to the ones beside it: pulumi/pulumi pkg/workspace/plugins.go, ambient plugins), and one
+    for the engine's Python. Returns (the folder to put first on PATH, the Python shim)."""
+    folder = work / "shim"
+    folder.mkdir()
+    reals = {
+        "pulumi": bin_dir / "pulumi",
+        "pulumi-language-python": bin_dir / "pulumi-language-python",
+        "pulumi-resource-pulumi-python": bin_dir / "pulumi-resource-pulumi-python",
+        "pulumi-resource-azuread": azuread,
+        # The policy pack's interpreter: `python3` from PATH (Pulumi's Python policy runtime, with no virtualenv).
+        "python3": Path(sys.executable).with_name("python3"),
+    }
+    for name, real in reals.items():
+        shim = folder / name
+        shim.write_text(SHIM.format(python=sys.executable, name=name, real=str(real), log=str(log)), "utf-8")
+        shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    python = work / "python-shim" / "python"
+    python.parent.mkdir()
+    python.write_text(SHIM.format(python=sys.executable, name="python", real=sys.executable, log=str(log)), "utf-8")
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    return folder, python
+
+
+def role(record: dict[str, Any]) -> str:
+    """Which engine process a shim's record is."""
+    name, argv = record["name"], " ".join(record["argv"])
+    if name == "pulumi":
+        return "Pulumi CLI"
+    if name == "pulumi-language-python":
+        return "language host"
+    if name == "pulumi-resource-azuread" or "tests.fakes.azuread_provider" in argv:
+        return "azuread provider"
+    if name == "pulumi-resource-pulumi-python" or "pulumi.dynamic" in argv:
+        return "dynamic provider"
+    if "pulumi-language-python-exec" in argv:
+        return "program"
+    if "policy" in argv:
+        return "policy pack"
+    return "other"
+
+
+def process_records(log: Path) -> list[dict[str, Any]]:
+    """One record per engine process that ran under a shim: those its shim waited for, and those the subreaper
+    reaped because the engine killed their shim first (their shim's own CPU then counts in their parent's)."""
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    starts = {line["start"]: line for line in lines if "start" in line}
+    records = [line for line in lines if "cpu" in line and "orphan" not in line]
+    for line in lines:
+        start = starts.get(line.get("orphan"))
+        if start is not None:
+            records.append({**start, "cpu": line["cpu"], "own": 0.0})
+    return records
+
+
+def cpu_by_process(log: Path) -> dict[str, float]:
+    """Each kind of engine process's own CPU (its total less the processes below it that have shims of their own)
+    summed over a run, and the shims' own."""
+    records = process_records(log)
+    below: dict[str, float] = {}
+    for record in records:
+        if record["parent"]:
+            below[record["parent"]] = below.get(record["parent"], 0.0) + record["cpu"] + record["own"]
+    totals = dict.fromkeys(ROLES, 0.0)
+    for record in records:
+        totals[role(record)] += record["cpu"] - below.get(str(record["shim"]), 0.0)
+        totals["shims"] += record["own"]
+    return totals
+
+
+def launches_per_stack(log: Path) -> Counter[str]:
+    """The CLI's launches that name a stack (``--stack``), per stack."""
+    records = process_records(log)
+    return Counter(
+        record["argv"][record["argv"].index("--stack") + 1]
+        for record in records
+        if record["name"] == "pulumi" and "--stack" in record["argv"]
+    )
 
 
 def engine_bin() -> Path | None:
@@ -259,7 +404,9 @@ def cloud_environment(cloud: Any, root: Path, base_env: dict[str, str], path_fir
     }
 
 
-def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
+def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: str | None = None) -> int:
+    """``plan``, ``apply``, ``plan`` again over each fleet size and ``--parallel``; with ``before`` (a git revision),
+    the same runs of that revision's tool too, each beside this tree's, on the same engine, cloud and machine."""
     from tests.fakes.azuread_provider.plugin import install
     from tests.fakes.entra import FakeTenant
     from tests.fakes.entra_cloud import serve_cloud
@@ -272,6 +419,8 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
     missed = 0
     cpu: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
     """(command, parallel) -> tenants -> (tool CPU, engine CPU)."""
+    by_process: dict[tuple[str, str, int, int], dict[str, float]] = {}
+    """(tree, command, tenants, parallel) -> engine process -> CPU per tenant."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = work / "pulumi-home"
@@ -280,59 +429,119 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int]) -> int:
             "PULUMI_SKIP_UPDATE_CHECK": "1",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         }
-        install(str(bin_dir / "pulumi"), base_env, work)
-        log = work / "launches.log"
-        shim_dir = work / "shim"
-        shim_dir.mkdir()
-        shim = shim_dir / "pulumi"
-        shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{bin_dir / "pulumi"}" "$@"\n', "utf-8")
-        shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+        version = install(str(bin_dir / "pulumi"), base_env, work)
+        azuread = home / "plugins" / f"resource-azuread-v{version}" / "pulumi-resource-azuread"
+        log = work / "processes.log"
+        shim_dir, python_shim = install_shims(work, bin_dir, azuread, log)
         runner = work / "runner.py"
         runner.write_text(RUNNER, encoding="utf-8")
-        print("\nthe real engine (wall time per tenant; CPU: the tool's own, every engine process's)")
-        print(
-            f"  {'command':<8}{'tenants':>8}{'parallel':>9}{'wall/tenant':>13}{'tool CPU':>10}{'engine CPU':>11}"
-            f"{'tool/engine':>13}{'launches/tenant':>17}"
-        )
-        for count in tenant_counts:
-            for parallel in parallels:
-                tenants = [
-                    FakeTenant(str(uuid.UUID(int=0xBE_0000_0000_4000_8000_0000_0000_0000 + n))) for n in range(count)
-                ]
-                root = work / f"workspace-{count}-{parallel}"
-                (root / "tenants").mkdir(parents=True)
-                (root / ".pulumi-state").mkdir()
-                (root / "tenants" / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", "utf-8")
-                for n, tenant in enumerate(tenants):
-                    (root / "tenants" / f"firm-{n:03d}.yaml").write_text(
-                        f"tenant:\n  id: {tenant.tenant_id}\nconsent:\n  mode: organization\n", "utf-8"
-                    )
-                with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
-                    env = cloud_environment(cloud, root, base_env, [shim_dir, bin_dir])
-                    for label, command in (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"])):
-                        log.write_text("", encoding="utf-8")
-                        argv = [sys.executable, str(runner), *command, "tenants", "--parallel", str(parallel), "--json"]
-                        started = time.perf_counter()
-                        subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
-                        wall = time.perf_counter() - started
-                        usage = json.loads(Path(str(runner) + ".usage").read_text(encoding="utf-8"))
-                        if usage["code"] not in (0, 3):
-                            raise SystemExit(f"{' '.join(command)} exited {usage['code']}")
-                        launches = [line for line in log.read_text(encoding="utf-8").splitlines() if "--stack" in line]
-                        per_tenant = Counter(line.split("--stack ")[1].split()[0] for line in launches)
-                        share = usage["tool"] / usage["engine"]
-                        stacks_exist = label != "plan"  # the first plan made them
-                        most = max(per_tenant.values()) if per_tenant else 0
-                        print(
-                            f"  {label:<8}{count:>8}{parallel:>9}{wall / count:>12.2f}s{usage['tool']:>9.2f}s"
-                            f"{usage['engine']:>10.2f}s{share:>12.1%}{most:>17}"
-                        )
-                        cpu.setdefault((label, parallel), {})[count] = (usage["tool"], usage["engine"])
-                        if stacks_exist:
-                            missed += most > LAUNCH_TARGET
+        reaper = work / "reaper.py"
+        reaper.write_text(REAPER, encoding="utf-8")
+        trees: list[tuple[str, dict[str, str]]] = [("now", {})]
+        if before:
+            checkout = work / "before"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), before], check=True,
+                           capture_output=True)
+            # The tool and every engine process of that revision import it first (the editable install's finder
+            # comes after PYTHONPATH); the test provider is this tree's, the same for both.
+            trees.insert(0, (f"before ({before})", {"PYTHONPATH": str(checkout)}))
+        try:
+            print("\nthe real engine (wall time per tenant; CPU: the tool's own, every engine process's)")
+            print(
+                f"  {'tree':<14}{'command':<9}{'tenants':>8}{'parallel':>9}{'wall/tenant':>13}{'tool CPU':>10}"
+                f"{'engine CPU':>11}{'engine/tenant':>14}{'tool/engine':>13}{'launches/tenant':>17}"
+            )
+            for count in tenant_counts:
+                for parallel in parallels:
+                    tenants = [
+                        FakeTenant(str(uuid.UUID(int=0xBE_0000_0000_4000_8000_0000_0000_0000 + n)))
+                        for n in range(count)
+                    ]
+                    with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
+                        for tree, tree_env in trees:
+                            root = work / f"workspace-{count}-{parallel}-{len(by_process)}"
+                            write_workspace(root, tenants)
+                            env = {
+                                **cloud_environment(cloud, root, base_env, [shim_dir]),
+                                **tree_env,
+                                "BENCHMARK_PYTHON_SHIM": str(python_shim),
+                                "BENCHMARK_PROCESS_LOG": str(log),
+                            }
+                            commands = (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"]))
+                            for label, command in commands:
+                                log.write_text("", encoding="utf-8")
+                                argv = [sys.executable, str(reaper), str(runner), *command, "tenants"]
+                                argv += ["--parallel", str(parallel), "--json"]
+                                started = time.perf_counter()
+                                done = subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
+                                wall = time.perf_counter() - started
+                                usage = json.loads(Path(str(runner) + ".usage").read_text(encoding="utf-8"))
+                                if usage["code"] not in (0, 3):
+                                    print(done.stderr.decode("utf-8", "replace")[-3000:])
+                                    raise SystemExit(f"{tree}: {' '.join(command)} exited {usage['code']}")
+                                per_tenant = launches_per_stack(log)
+                                processes = cpu_by_process(log)
+                                if os.environ.get("BENCHMARK_KEEP_LOG"):
+                                    shutil.copy(log, f"{os.environ['BENCHMARK_KEEP_LOG']}-{tree[:3]}-{label[:4]}-{count}")
+                                by_process[(tree, label, count, parallel)] = {k: v / count for k, v in processes.items()}
+                                engine_cpu = sum(v for r, v in processes.items() if r != "shims")
+                                share = usage["tool"] / engine_cpu
+                                most = max(per_tenant.values()) if per_tenant else 0
+                                print(
+                                    f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}{wall / count:>12.2f}s"
+                                    f"{usage['tool']:>9.2f}s{engine_cpu:>10.2f}s{engine_cpu / count:>13.2f}s"
+                                    f"{share:>12.1%}{most:>17}"
+                                )
+                                if tree == "now":
+                                    cpu.setdefault((label, parallel), {})[count] = (usage["tool"], engine_cpu)
+                                    if label != "plan":  # the first plan made the stacks
+                                        missed += most > LAUNCH_TARGET
+        finally:
+            if before:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "before")],
+                               check=False, capture_output=True)
     print(f"  target: launches per tenant on a stack that exists (apply, plan (2)) <= {LAUNCH_TARGET}")
     missed += tool_share_per_tenant(cpu)
+    missed += engine_cpu_by_process(by_process, bool(before))
     return missed
+
+
+ENGINE_CPU_TARGET = 0.75
+"""The engine's CPU per tenant for ``plan`` (stacks exist) against the revision before: at most three quarters."""
+
+
+def engine_cpu_by_process(by_process: dict[tuple[str, str, int, int], dict[str, float]], compared: bool) -> int:
+    """Where the engine's CPU per tenant goes, process by process; with a revision before, the fall of ``plan``'s."""
+    print("\nthe engine's CPU per tenant, process by process (each its own, less the processes it started)")
+    print(f"  {'tree':<14}{'command':<9}{'tenants':>8}{'parallel':>9}" + "".join(f"{r:>17}" for r in ROLES))
+    for (tree, label, count, parallel), processes in by_process.items():
+        cells = "".join(f"{processes[r]:>16.3f}s" for r in ROLES)
+        print(f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}{cells}")
+    if not compared:
+        return 0
+    missed = 0
+    print(f"\n`plan` on stacks that exist, engine CPU per tenant now / before (target <= {ENGINE_CPU_TARGET:g})")
+    for (tree, label, count, parallel), processes in by_process.items():
+        if tree != "now" or label != "plan (2)":
+            continue
+        old = next(p for (t, lab, c, par), p in by_process.items() if t != "now" and (lab, c, par) == (label, count, parallel))
+        now_total = sum(v for r, v in processes.items() if r != "shims")
+        old_total = sum(v for r, v in old.items() if r != "shims")
+        ratio = now_total / old_total
+        missed += ratio > ENGINE_CPU_TARGET
+        print(f"  {count} tenants, --parallel {parallel}: {now_total:.2f}s / {old_total:.2f}s = {verdict(ratio, ENGINE_CPU_TARGET)}")
+    return missed
+
+
+def write_workspace(root: Path, tenants: Sequence[Any]) -> None:
+    """A workspace of tenant-wide consent files, one per tenant, and its state folder."""
+    (root / "tenants").mkdir(parents=True)
+    (root / ".pulumi-state").mkdir()
+    (root / "tenants" / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", "utf-8")
+    for n, tenant in enumerate(tenants):
+        (root / "tenants" / f"firm-{n:03d}.yaml").write_text(
+            f"tenant:\n  id: {tenant.tenant_id}\nconsent:\n  mode: organization\n", "utf-8"
+        )
 
 
 ROLLOUT = """\
@@ -473,6 +682,12 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--parallel", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--skip-engine", action="store_true")
+    parser.add_argument("--only-engine", action="store_true", help="skip redaction and the display (no engine)")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also run a git revision's tool (a temporary worktree) beside this tree's, each fleet in turn",
+    )
     parser.add_argument(
         "--rollout",
         type=int,
@@ -483,9 +698,9 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if args.rollout:
         return 1 if rollout(args.rollout, args.parallel[0]) else 0
-    missed = redaction() + progress()
+    missed = 0 if args.only_engine else redaction() + progress()
     if not args.skip_engine:
-        missed += engine(args.tenants, args.parallel)
+        missed += engine(args.tenants, args.parallel, args.before)
     return 1 if missed else 0
 
 
