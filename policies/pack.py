@@ -5,14 +5,16 @@ ConsentPlan from the resources the engine shows it (camelCase inputs, app role i
 names through the catalog) and runs the rule function unchanged, so the ids and messages match
 ``validate`` and ``plan --offline`` exactly.
 
-The tenant's policy configuration and exceptions are not resources, so the pack reads them from the
-tenant file, found (in this order) from the policy config property ``tenantFile``
-(``--policy-pack-config``); from the stack's configuration ``taxcalc-consent:tenantFile``, which the
-engine passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
-``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). Relative paths are relative
-to the workspace root (``infra.workspace``: ``$TAXCALC_CONSENT_ROOT``, which the tool sets for every
-engine process). With none, the strictest reading applies: the default policy and no exceptions.
-See docs/policy.md.
+The tenant's policy configuration and exceptions are not resources. In the tool's runs they come with the
+plan the driver made, which it hands to the pack as data in the policy config property ``plan``
+(``--policy-pack-config``, ``infra.plan.plan_to_data``): the pack judges that plan and reads no file. A
+preview run by hand (``pulumi preview --policy-pack policies``) has no plan, so the pack reads the tenant
+file with ``infra.plan.read_plan``, the program's own reader, found (in this order) from the policy config
+property ``tenantFile``; from the stack's configuration ``taxcalc-consent:tenantFile``, which the engine
+passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
+``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). Relative paths are relative to
+the workspace root (``infra.workspace``, found from the pack's folder). With none, the strictest reading
+applies: the default policy and no exceptions. See docs/policy.md.
 
 Constructing a ``PolicyPack`` serves the engine forever, so that happens only in ``__main__.py``;
 everything here is importable and is called directly by the tests.
@@ -45,7 +47,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID, PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.model.consent_settings import MANAGED_USER_CONSENT, parse_reviewer_query
-from taxcalc_consent.infra.model.errors import SpecError, TaxcalcConsentError
+from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.kinds import (
     ResourceKind,
     access_assignment,
@@ -57,7 +59,6 @@ from taxcalc_consent.infra.model.kinds import (
     user_consent_setting,
 )
 from taxcalc_consent.infra.model.kinds import stack_name as stack_name_from_urn
-from taxcalc_consent.infra.model.loader import load_tenants
 from taxcalc_consent.infra.model.plan import (
     AccessAssignment,
     AdminConsentWorkflowPlan,
@@ -68,11 +69,13 @@ from taxcalc_consent.infra.model.plan import (
     DelegatedGrant,
     Reviewer,
     ServicePrincipalPlan,
-    build_plan,
+    plan_from_data,
+    read_plan,
 )
 from taxcalc_consent.infra.model.profiles import DEFAULT_PROFILE, PROFILES
 from taxcalc_consent.infra.model.workspace import TENANT_FILE_KEY, engine_root, open_workspace, read_stack_settings
 from taxcalc_consent.policies.rules import (  # noqa: F401  (pack_config is re-exported for the pack's users)
+    PLAN_PROPERTY,
     RULES,
     TENANT_FILE_PROPERTY,
     Rule,
@@ -199,11 +202,21 @@ def tenant_plan(tenant_file: Path | None) -> ConsentPlan:
 def _load_tenant_plan(path: str, _mtime_ns: int) -> ConsentPlan:
     # The same loader and checks as `validate`: an invalid tenant file stops the preview with located errors.
     catalog = graph_catalog()
-    (tenant,) = load_tenants([path], catalog)
-    problems = config_problems(tenant, catalog)
-    if problems:
-        raise SpecError(problems)
-    return build_plan(tenant)
+    return read_plan(path, catalog, lambda tenant: config_problems(tenant, catalog))
+
+
+def base_plan(config: Mapping[str, Any], urn: str, root: Path | None = None) -> ConsentPlan:
+    """The plan a policy judges the preview's resources against: the driver's, handed over in the policy config
+    (``plan``), else (a preview run by hand) the tenant file's, else the strictest reading."""
+    data = config.get(PLAN_PROPERTY)
+    if isinstance(data, Mapping):
+        try:
+            return plan_from_data(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TaxcalcConsentError(
+                f"the policy config's {PLAN_PROPERTY!r} is not a plan the tool wrote ({type(exc).__name__}: {exc})"
+            ) from None
+    return tenant_plan(find_tenant_file(config, urn, root))
 
 
 # -------------------------------------------------------------------------------- resources -> plan
@@ -336,7 +349,7 @@ def _resource_validation(rule: Rule, today: date | None = None) -> ResourceValid
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not _judged(args.resource_type, args.name):
             return
-        base = tenant_plan(find_tenant_file(args.get_config(), args.urn))
+        base = base_plan(args.get_config(), args.urn)
         plan = plan_from_resources([ResourceView(args.resource_type, args.name, args.props)], base)
         for violation, _ in run_rule(rule, plan, today=today or utc_today()):
             report_violation(violation.message, None)
@@ -348,7 +361,7 @@ def _stack_validation(rule: Rule, today: date | None = None) -> StackValidation:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         judged = [r for r in args.resources if _judged(r.resource_type, r.name)]
         urn = next((r.urn for r in args.resources), "")
-        base = tenant_plan(find_tenant_file(args.get_config(), urn))
+        base = base_plan(args.get_config(), urn)
         views = [ResourceView(r.resource_type, r.name, r.props) for r in judged]
         plan = plan_from_resources(views, base)
         # A finding about a user (assignment-coverage) is attached to that user's grant in the preview.
@@ -370,7 +383,12 @@ _CONFIG_SCHEMA = PolicyConfigSchema(
             "type": "string",
             "description": "The tenant file to read policy settings and exceptions from (default: the stack's "
             f"{TENANT_FILE_CONFIG} config).",
-        }
+        },
+        PLAN_PROPERTY: {
+            "type": "object",
+            "description": "The tenant's plan as taxcalc-consent made it (infra.plan.plan_to_data): when given, "
+            "the pack judges it and reads no tenant file.",
+        },
     }
 )
 

@@ -12,11 +12,11 @@ that allow them. See docs/policy.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
 from taxcalc_consent.infra.model.errors import MAX_PROBLEMS_PER_FILE, MoreProblems, Problem, did_you_mean, quote
@@ -459,21 +459,28 @@ def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
 
 # ------------------------------------------------------------------------------------- the pack's config
 
+PLAN_PROPERTY = "plan"
+"""Policy config property (``--policy-pack-config``) holding the tenant's plan as data (``infra.plan.plan_to_data``)."""
 TENANT_FILE_PROPERTY = "tenantFile"
 """The pack-config property that names the tenant file whose exceptions and policy the pack applies."""
 
 
-def pack_config(policy: PolicyConfig, tenant_file: str | None = None) -> dict[str, dict[str, str]]:
-    """The ``--policy-pack-config`` document that gives the pack a tenant's levels (and tenant file).
+def pack_config(
+    policy: PolicyConfig, tenant_file: str | None = None, plan: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``--policy-pack-config`` document that gives the pack a tenant's levels, and its plan (the tool's runs,
+    ``infra.plan.plan_to_data``) or tenant file (a hand-run preview).
 
     A policy's enforcement level is fixed when the engine configures the pack, so a rule that
     ``_defaults.yaml`` makes mandatory (or disables) needs this to block (or stay quiet) in a plain
     ``pulumi preview``; the rule functions themselves already honour ``disabled``.
     """
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for rule in RULES:
-        entry: dict[str, str] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
+        entry: dict[str, Any] = {"enforcementLevel": policy.enforcement.get(rule.id, rule.severity)}
         if tenant_file is not None:
             entry[TENANT_FILE_PROPERTY] = tenant_file
+        if plan is not None:
+            entry[PLAN_PROPERTY] = plan
         out[rule.id] = entry
     return out

@@ -27,7 +27,7 @@ from taxcalc_consent.cli.main import app
 from taxcalc_consent.cli.ui import fleet_display
 from taxcalc_consent.cli.ui.options import Shard
 from taxcalc_consent.infra.model.kinds import delegated_grant
-from taxcalc_consent.infra.model.plan import ConsentPlan, Violation
+from taxcalc_consent.infra.model.plan import ConsentPlan, Violation, plan_from_data
 from tests.conftest import CLIENT_ID, ROOT
 from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
@@ -154,7 +154,11 @@ def test_every_preview_and_update_gets_the_tenants_policy_levels(tenants: Path, 
         assert document["tenant-wide-consent"]["enforcementLevel"] == "disabled"
         assert document["offline-access"]["enforcementLevel"] == "mandatory"
         assert document["allowed-scopes"]["enforcementLevel"] == "mandatory"  # untouched: its default
-        assert document["allowed-scopes"]["tenantFile"] == str((tenants / "contoso.yaml").resolve())
+        # The pack judges the plan the driver made, handed over as data; no path to read the file again.
+        assert "tenantFile" not in document["allowed-scopes"]
+        handed = plan_from_data(document["allowed-scopes"]["plan"])
+        assert handed.file == str(tenants / "contoso.yaml")
+        assert handed.policy.enforcement["offline-access"] == "mandatory"
         # The file lived only as long as the engine call.
         assert not Path(kwargs["policy_pack_configs"][0]).exists()
 

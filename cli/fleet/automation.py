@@ -64,7 +64,7 @@ from taxcalc_consent.cli.fleet.events import EventRecorder, ResourceChange, Step
 from taxcalc_consent.infra.graph import signin
 from taxcalc_consent.infra.model.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.model.documents import StackUpdate
-from taxcalc_consent.infra.model.plan import ConsentPlan
+from taxcalc_consent.infra.model.plan import ConsentPlan, plan_to_data
 from taxcalc_consent.infra.model.workspace import ensure_project, update_stack_settings
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ class OperationArgs(TypedDict, total=False):
     color: str | None
     on_event: Callable[[EngineEvent], Any] | None
     suppress_progress: bool | None
+    program: Callable[[], None] | None
+    """An inline program: served from this process for the operation (:class:`InlineProgram`)."""
 
 
 class UpdateArgs(OperationArgs, total=False):
@@ -210,8 +212,11 @@ class CliStack:
         if workspace.pulumi_home is not None:
             env["PULUMI_HOME"] = workspace.pulumi_home
         env.update(workspace.env_vars)
-        with EventLog(operation.get("on_event")) as log:
-            command = [*args, "--exec-kind", "auto.local", "--event-log", str(log.path), "--stack", self.name]
+        with EventLog(operation.get("on_event")) as log, InlineProgram(operation.get("program")) as client:
+            kind = ["--exec-kind", "auto.local"]
+            if client is not None:
+                kind = [f"--client={client}", "--exec-kind", "auto.inline"]
+            command = [*args, *kind, "--event-log", str(log.path), "--stack", self.name]
             result = workspace.pulumi_command.run(command, workspace.work_dir, env)
         if summary_required and not log.summary_seen:
             # What Stack.preview raises when the engine exited 0 without reporting a summary.
@@ -239,6 +244,39 @@ def _flags(operation: OperationArgs) -> list[str]:
     if operation.get("refresh"):
         flags.append("--refresh")
     return flags
+
+
+class InlineProgram:
+    """The program served to the engine from this process, as ``auto.Stack`` serves an inline program: the SDK's
+    own language runtime (``pulumi.automation._server.LanguageServer``, which runs the program in a context of
+    its own, so tenants can run at once in threads) on a gRPC server on 127.0.0.1, whose address the CLI is
+    given with ``--client`` (since Pulumi 3.181 for every operation); the CLI then starts no language host and
+    no Python process for the program. The server stops when the block ends. With no program, nothing runs and
+    the block gives None."""
+
+    def __init__(self, program: Callable[[], None] | None) -> None:
+        self._program = program
+        self._server: Any = None
+
+    def __enter__(self) -> str | None:
+        if self._program is None:
+            return None
+        from concurrent import futures
+
+        import grpc
+        from pulumi.automation._server import LanguageServer
+        from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+        from pulumi.runtime.proto import language_pb2_grpc
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_GRPC_CHANNEL_OPTIONS)
+        language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(self._program), self._server)
+        port = self._server.add_insecure_port(address="127.0.0.1:0")
+        self._server.start()
+        return f"127.0.0.1:{port}"
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.stop(0)
 
 
 class EventLog:
@@ -311,6 +349,7 @@ class Engine:
         self._open = stack_factory
         self._environ = os.environ if environ is None else environ
         self._stacks: dict[str, StackLike] = {}
+        self._engine_environments: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def run(
@@ -398,7 +437,17 @@ class Engine:
         self._write_settings(plan)
         with self._lock:
             self._stacks[plan.tenant] = stack
+            self._engine_environments[plan.tenant] = {**self.settings.env_vars, **env_vars}
         return stack
+
+    def _program(self, plan: ConsentPlan) -> Callable[[], None]:
+        """The tenant's program, run in this process over the plan the driver made (why: docs/how-it-works.md):
+        the plan crosses into the engine as data, and no engine process reads the tenant file again."""
+        from taxcalc_consent.infra.program.stack import inline_program  # Pulumi and pulumi-azuread: once per run
+
+        with self._lock:
+            environment = self._engine_environments[plan.tenant]
+        return inline_program(plan, environment)
 
     def _create(self, stack: StackLike, plan: ConsentPlan) -> None:
         from pulumi import automation as auto
@@ -421,7 +470,13 @@ class Engine:
         # last run left in state: a scope an administrator removed by hand is drift, and then apply puts it
         # back (without a refresh the state still lists it, the engine sees nothing to do, and apply would
         # leave the tenant as the hand left it). Terraform's plan and apply refresh the same way by default.
-        operation: OperationArgs = {"refresh": True, "color": "never", "on_event": on_event, "suppress_progress": True}
+        operation: OperationArgs = {
+            "refresh": True,
+            "color": "never",
+            "on_event": on_event,
+            "suppress_progress": True,
+            "program": self._program(plan),
+        }
         if step in ("preview", "drift", "up"):
             with self._pack_config(plan) as config_path:
                 update: UpdateArgs = {
@@ -440,7 +495,8 @@ class Engine:
 
     @contextmanager
     def _pack_config(self, plan: ConsentPlan) -> Iterator[str]:
-        """A ``--policy-pack-config`` file with this tenant's rule levels and tenant file.
+        """A ``--policy-pack-config`` file with this tenant's rule levels and its plan, which the pack judges the
+        preview against (its policy, exceptions and profile) instead of reading the tenant file again.
 
         The engine fixes each policy's enforcement level when it configures the pack, so without this a
         rule that ``_defaults.yaml`` makes mandatory, advisory or disabled would keep its default level
@@ -448,8 +504,7 @@ class Engine:
         """
         from taxcalc_consent.policies.rules import pack_config
 
-        # An absolute path: the pack runs in its own folder, and this file is gone once the run ends.
-        document = pack_config(plan.policy, str(Path(plan.file).resolve()))
+        document = pack_config(plan.policy, plan=plan_to_data(plan))
         handle, path = tempfile.mkstemp(prefix=f"taxcalc-consent-policy-{plan.tenant}-", suffix=".json")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:

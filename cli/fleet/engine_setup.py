@@ -16,7 +16,7 @@ from taxcalc_consent.infra.graph import signin
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
-from taxcalc_consent.infra.model.workspace import ROOT_ENV, TENANT_FILE_KEY, Workspace, current_workspace
+from taxcalc_consent.infra.model.workspace import TENANT_FILE_KEY, Workspace, current_workspace
 
 PYTHON_CMD_ENV = "PULUMI_PYTHON_CMD"
 """The interpreter the engine runs the program and the policy pack with. Pulumi's Python toolchain looks
@@ -166,10 +166,9 @@ def resolve_settings(
     env: dict[str, str] = {
         "PULUMI_BACKEND_URL": url,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        # The program and the pack import the installed package: run them with the interpreter it is in.
+        # The pack and the tool's dynamic providers import the installed package: run them with the interpreter
+        # it is in. (The program runs in the tool's own process, and the pack gets the plan: neither needs R.)
         PYTHON_CMD_ENV: sys.executable,
-        # They run in their own folders; this is how they find R (infra.workspace.engine_root).
-        ROOT_ENV: str(workspace.root),
     }
     # Pulumi Cloud encrypts stack secrets itself; every self-managed backend (file, azblob, s3, gs)
     # uses the passphrase provider, and without a passphrase the CLI would prompt, which hangs CI.

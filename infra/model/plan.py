@@ -7,10 +7,12 @@ Everything downstream reads this: the offline render and JSON, the policy rules,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
+from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID, PermissionCatalog
 from taxcalc_consent.infra.model.consent_settings import (
     USER_CONSENT_LABELS,
     Experience,
@@ -23,9 +25,10 @@ from taxcalc_consent.infra.model.documents import (
     PlanConsentSettings,
     TenantPlan,
 )
+from taxcalc_consent.infra.model.errors import Problem, SpecError
 from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
-from taxcalc_consent.infra.model.loader import LoadedTenant
+from taxcalc_consent.infra.model.loader import LoadedTenant, load_tenants
 from taxcalc_consent.infra.model.profiles import PROFILES
 from taxcalc_consent.infra.model.role_table import needs
 from taxcalc_consent.infra.model.spec import (
@@ -186,6 +189,22 @@ class ConsentPlan:
     @property
     def mode(self) -> Literal["organization", "users"]:
         return "organization" if any(g.consent_type == "AllPrincipals" for g in self.grants) else "users"
+
+
+def read_plan(
+    path: str | Path,
+    catalog: PermissionCatalog | None = None,
+    check: Callable[[LoadedTenant], Sequence[Problem]] | None = None,
+) -> ConsentPlan:
+    """Read, validate and plan one tenant file (its folder's ``_defaults.yaml`` included) as ``validate`` does,
+    with ``check``'s problems too (the policy configuration's, which the rules know); raises SpecError listing
+    every problem. What reads a tenant file outside the tool's own runs uses this: the program of a hand-run
+    ``pulumi up`` and the policy pack of a hand-run ``pulumi preview``."""
+    (tenant,) = load_tenants([path], catalog)
+    problems = check(tenant) if check is not None else ()
+    if problems:
+        raise SpecError(problems)
+    return build_plan(tenant)
 
 
 def sorted_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -383,3 +402,68 @@ def consent_settings_to_dict(settings: ConsentSettingsPlan) -> PlanConsentSettin
             "request_expires_in_days": workflow.request_duration_in_days,
         },
     }
+
+
+# ------------------------------------------------------------------------------- the plan as data
+
+
+def plan_to_data(plan: ConsentPlan) -> dict[str, Any]:
+    """The whole plan as JSON data, for the engine's side of a run: the policy pack judges the plan the driver
+    made, handed over in its ``--policy-pack-config``, instead of reading the tenant file again.
+    :func:`plan_from_data` gives it back equal. Unlike plan@1 (``plan_to_dict``, a document for people and
+    CI), it keeps what the rules read besides the resources: the sign-in block, the policy and the exceptions."""
+    return {
+        "tenant": plan.tenant,
+        "file": plan.file,
+        "tenant_id": plan.tenant_id,
+        "tenant_name": plan.tenant_name,
+        "tenant_domain": plan.tenant_domain,
+        "app": asdict(plan.app),
+        "service_principal": asdict(plan.service_principal),
+        "grants": [asdict(g) for g in plan.grants],
+        "group_grants": [asdict(g) for g in plan.group_grants],
+        "app_role_assignments": [asdict(a) for a in plan.app_role_assignments],
+        "assignments": [asdict(a) for a in plan.assignments],
+        "auth": plan.auth.model_dump(mode="json"),
+        "exceptions": [e.model_dump(mode="json") for e in plan.exceptions],
+        "policy": plan.policy.model_dump(mode="json"),
+        "violations": [asdict(v) for v in plan.violations],
+        "consent_settings": asdict(plan.consent_settings),
+    }
+
+
+def plan_from_data(data: Mapping[str, Any]) -> ConsentPlan:
+    """The plan :func:`plan_to_data` wrote. Raises KeyError, TypeError or ValueError (pydantic's included) for
+    data it did not write."""
+    settings = data["consent_settings"]
+    workflow = settings["admin_consent_workflow"]
+    return ConsentPlan(
+        tenant=data["tenant"],
+        file=data["file"],
+        tenant_id=data["tenant_id"],
+        tenant_name=data["tenant_name"],
+        tenant_domain=data["tenant_domain"],
+        app=AppPlan(**{**data["app"], "redirect_uris": tuple(data["app"]["redirect_uris"])}),
+        service_principal=ServicePrincipalPlan(**data["service_principal"]),
+        grants=tuple(DelegatedGrant(**{**g, "scopes": tuple(g["scopes"])}) for g in data["grants"]),
+        group_grants=tuple(GroupGrant(**{**g, "scopes": tuple(g["scopes"])}) for g in data["group_grants"]),
+        app_role_assignments=tuple(AppRoleAssignment(**a) for a in data["app_role_assignments"]),
+        assignments=tuple(AccessAssignment(**a) for a in data["assignments"]),
+        auth=AuthSection.model_validate(data["auth"]),
+        exceptions=tuple(PolicyException.model_validate(e) for e in data["exceptions"]),
+        policy=PolicyConfig.model_validate(data["policy"]),
+        violations=tuple(Violation(**v) for v in data["violations"]),
+        consent_settings=ConsentSettingsPlan(
+            user_consent=settings["user_consent"],
+            admin_consent_workflow=None
+            if workflow is None
+            else AdminConsentWorkflowPlan(
+                **{
+                    **workflow,
+                    "reviewers": None
+                    if workflow["reviewers"] is None
+                    else tuple(Reviewer(**r) for r in workflow["reviewers"]),
+                }
+            ),
+        ),
+    )

@@ -59,6 +59,9 @@ class TenantConsentArgs:
     adopt: Mapping[str, str] = field(default_factory=dict)
     """Logical resource name -> Graph object id of an object that already exists (stack config
     ``taxcalc-consent:adopt``); that resource is imported instead of created."""
+    environ: Mapping[str, str] | None = None
+    """The environment the program's own Graph reads sign in from: the tenant's engine environment when the
+    program runs inside the tool (an inline program), else (None) the process's own."""
 
 
 class TenantConsent(pulumi.ComponentResource):
@@ -88,7 +91,7 @@ class TenantConsent(pulumi.ComponentResource):
         self._adopt = {key: value.strip() for key, value in args.adopt.items()}
         self._declared: set[str] = set()
         self._auth = plan.auth
-        directory = Directory(plan, args.provider, parent=self)
+        directory = Directory(plan, args.provider, parent=self, environ=args.environ)
         graph = directory.graph()
 
         self.application = self._application(graph) if plan.app.register else None

@@ -66,12 +66,13 @@ class Directory:
         provider: azuread.Provider,
         parent: pulumi.Resource | None = None,
         graph_client: GraphClientFactory | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._plan = plan
         self._opts = pulumi.InvokeOptions(provider=provider, parent=parent)
         self._users: dict[str, str] = {}
         self._groups: dict[str, DirectoryGroup] = {}
-        self._graph_factory = graph_client or (lambda: program_graph_client(plan))
+        self._graph_factory = graph_client or (lambda: program_graph_client(plan, environ))
         self._graph: msgraph.GraphClient | None = None
 
     def _where(self, key_path: str) -> str:

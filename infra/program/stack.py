@@ -1,20 +1,24 @@
-"""The Pulumi program of a tenant stack: stack config in, one ``TenantConsent`` and its outputs out.
+"""The Pulumi program of a tenant stack: a ConsentPlan in, one ``TenantConsent`` and its outputs out.
 
-``__main__`` (run by ``pulumi up -s <stack>``) calls :func:`main`; tests and an Automation API inline
-program call :func:`deploy` with a plan directly.
+Two ways in, one program:
+- the tool's runs: the driver has read, validated and planned the tenant file already, and runs
+  :func:`inline_program` of that plan in its own process (an Automation API inline program,
+  ``cli.automation``): the plan crosses into the engine as data, and nothing reads the file again;
+- by hand, ``pulumi up -s <stack>`` at the repository root: ``__main__`` calls :func:`main`, which reads the
+  tenant file the stack's settings name with :func:`infra.plan.read_plan`, the function the policy pack
+  reads it with in a hand-run preview.
 
 Stack config (``stacks/Pulumi.<stack>.yaml``):
-- ``taxcalc-consent:tenantFile``: the tenant file, absolute or relative to the workspace root R
-  (``infra.workspace``: ``$TAXCALC_CONSENT_ROOT``, which the tool sets for the engine, else found from
-  the Pulumi project's folder);
+- ``taxcalc-consent:tenantFile``: the tenant file (for a hand-run ``pulumi up``), absolute or relative to
+  the workspace root R (``infra.workspace``: found from the Pulumi project's folder);
 - ``taxcalc-consent:adopt`` (optional): logical resource name -> Graph object id of objects that already
-  exist (consent granted by hand), imported instead of created.
+  exist (consent granted by hand), imported instead of created; read by both ways in.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,7 @@ import pulumi
 
 from taxcalc_consent.infra.model import workspace
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
-from taxcalc_consent.infra.model.loader import load_tenants
-from taxcalc_consent.infra.model.plan import ConsentPlan, build_plan
+from taxcalc_consent.infra.model.plan import ConsentPlan, read_plan
 from taxcalc_consent.infra.program.component import TenantConsent, TenantConsentArgs
 from taxcalc_consent.infra.program.provider import tenant_provider
 
@@ -34,10 +37,14 @@ COMPONENT_NAME = "tenant-consent"
 """Logical name of the component: a constant, so renaming a tenant file renames no resource."""
 
 
-def deploy(plan: ConsentPlan, adopt: Mapping[str, str] | None = None) -> TenantConsent:
-    """Declare the tenant's provider and its ``TenantConsent``, and export the stack outputs."""
-    provider = tenant_provider(plan)
-    consent = TenantConsent(COMPONENT_NAME, TenantConsentArgs(plan=plan, provider=provider, adopt=adopt or {}))
+def deploy(
+    plan: ConsentPlan, adopt: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> TenantConsent:
+    """Declare the tenant's provider and its ``TenantConsent``, and export the stack outputs. ``environ``: where
+    the provider's secret and the program's own Graph reads come from (default: the process's environment)."""
+    provider = tenant_provider(plan, environ)
+    args = TenantConsentArgs(plan=plan, provider=provider, adopt=adopt or {}, environ=environ)
+    consent = TenantConsent(COMPONENT_NAME, args)
     pulumi.export("servicePrincipalObjectId", consent.service_principal_object_id)
     pulumi.export("grantIds", consent.grant_ids)
     pulumi.export("summary", consent.summary)
@@ -68,10 +75,9 @@ def load_plan(tenant_file: str, root: Path | None = None) -> ConsentPlan:
             "so name one tenant file"
         )
     try:
-        tenants = load_tenants([path])
+        return read_plan(path)
     except TaxcalcConsentError as exc:
         raise pulumi.RunError(f"tenant file {tenant_file} is not valid:\n{exc}") from None
-    return build_plan(tenants[0])
 
 
 def adopt_map(value: Any) -> dict[str, str]:
@@ -86,8 +92,17 @@ def adopt_map(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def configured_adopt(config: pulumi.Config) -> dict[str, str]:
+    """The stack's ``adopt`` setting, checked."""
+    try:
+        adopt = config.get_object(ADOPT_KEY)
+    except pulumi.ConfigTypeError:
+        adopt = "not JSON"
+    return adopt_map(adopt)
+
+
 def main() -> TenantConsent:
-    """Read the stack config and deploy its tenant file."""
+    """Read the stack config and deploy its tenant file (a hand-run ``pulumi up``)."""
     config = pulumi.Config(CONFIG_NAMESPACE)
     tenant_file = config.get(TENANT_FILE_KEY)
     if not tenant_file:
@@ -95,8 +110,21 @@ def main() -> TenantConsent:
             f"stack {pulumi.get_stack()!r} has no {CONFIG_NAMESPACE}:{TENANT_FILE_KEY}: run "
             f"`pulumi config set {CONFIG_NAMESPACE}:{TENANT_FILE_KEY} tenants/<tenant>.yaml -s {pulumi.get_stack()}`"
         )
-    try:
-        adopt = config.get_object(ADOPT_KEY)
-    except pulumi.ConfigTypeError:
-        adopt = "not JSON"
-    return deploy(load_plan(tenant_file), adopt_map(adopt))
+    adopt = configured_adopt(config)
+    return deploy(load_plan(tenant_file), adopt)
+
+
+def inline_program(plan: ConsentPlan, engine_environment: Mapping[str, str]) -> Callable[[], None]:
+    """The program of one tenant's engine run, as the driver runs it in its own process: the plan it made, and
+    the adopt map from the stack's settings, as a hand-run reads it.
+
+    ``engine_environment`` is what the tenant's engine processes get on top of the inherited environment (the
+    backend's settings, the secret the tenant file names, as the provider's own variable); the program, running
+    in the tool's process, reads the same, never another tenant's.
+    """
+
+    def program() -> None:
+        environ = {**os.environ, **engine_environment}
+        deploy(plan, configured_adopt(pulumi.Config(CONFIG_NAMESPACE)), environ)
+
+    return program

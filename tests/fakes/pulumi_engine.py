@@ -8,8 +8,10 @@ behaves like the real thing where the driver can tell:
 - stack config lives where the engine reads it, in the workspace's ``Pulumi.<stack>.yaml``; creating a
   stack writes that file with the passphrase provider's ``encryptionsalt``, as ``pulumi stack init``
   does (pulumi/pulumi pkg/secrets/passphrase: the salt is kept in the stack's settings file);
-- the program is the real one (infra/), run under Pulumi's mock runtime on the tenant file named in
-  ``taxcalc-consent:tenantFile``, reading users and groups from the :class:`tests.fakes.entra.FakeTenant`
+- the program is the real one (infra/), run under Pulumi's mock runtime: the inline program the driver
+  hands over (``program=``), with the stack's config as the engine passes it, as the real engine runs it
+  (or, given none, as a hand-run ``pulumi up`` does, on the tenant file named in
+  ``taxcalc-consent:tenantFile``), reading users and groups from the :class:`tests.fakes.entra.FakeTenant`
   and failing as it fails; only the engine around it (diff, state, events) is this module's;
 - ``preview`` diffs the program's resources against the stack's state; ``preview(refresh=True)`` first
   reads every resource back from the tenant; ``up``/``destroy`` write to the tenant, which enforces
@@ -51,7 +53,7 @@ from taxcalc_consent.infra.model.workspace import (
     write_stack_settings,
 )
 from tests.fakes.entra import FakeTenant, GraphError
-from tests.fakes.pulumi_mocks import deploy_file
+from tests.fakes.pulumi_mocks import deploy_file, run_inline
 
 PROJECT = "taxcalc-consent"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -165,7 +167,7 @@ class FakeStack:
         state = copy.deepcopy(self.backend.states[self.name])
         if kwargs.get("refresh"):
             self._refresh(state)
-        desired = self._program(emit)
+        desired = self._program(emit, kwargs.get("program"))
         self._policies(kwargs, emit)
         counts = self._diff(state, desired, emit, apply=False)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
@@ -177,7 +179,7 @@ class FakeStack:
         emit = self._emitter(kwargs.get("on_event"))
         self._check_lock()
         with self._update("update"):
-            desired = self._program(emit)
+            desired = self._program(emit, kwargs.get("program"))
             self._policies(kwargs, emit)
             counts = self._diff(self.backend.states[self.name], desired, emit, apply=True)
         emit({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": counts}})
@@ -290,8 +292,11 @@ class FakeStack:
             CommandResult(stdout="Updating (" + self.name + ")\n", stderr="error: update failed\n", code=255)
         )
 
-    def _program(self, emit: Callable[[dict[str, Any]], None]) -> dict[str, Resource]:
-        """What the real program (infra/) declares for the tenant file in stack config.
+    def _program(
+        self, emit: Callable[[dict[str, Any]], None], program: Callable[[], Any] | None = None
+    ) -> dict[str, Resource]:
+        """What the real program (infra/) declares: the inline ``program`` given, else for the tenant file in stack
+        config.
 
         It runs under Pulumi's mock runtime (``tests.fakes.pulumi_mocks``) against a scratch copy of the
         tenant: the directory (users, groups, service principals) as it is, none of its grants or
@@ -300,20 +305,24 @@ class FakeStack:
         made up (a service principal not yet created) is unknown, as in a real preview.
         """
         config = self.backend.config(self.name)
-        if TENANT_FILE_KEY not in config:
-            self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
-        tenant_file = Path(str(config[TENANT_FILE_KEY]))
-        if not tenant_file.is_absolute():
-            tenant_file = self.backend.root / tenant_file
-        # An object value, as adopt writes it; a JSON string set by hand reads the same (config.get_object).
-        adopt = config.get(ADOPT_KEY)
-        adopt = json.loads(adopt) if isinstance(adopt, str) else adopt
         tenant = self._tenant()
         scratch = copy.deepcopy(tenant)
         scratch.grants.clear()
         scratch.app_role_assignments.clear()
+        if program is not None:
+            job = _PROGRAM_RUNNER.submit(run_inline, scratch, program, self.name, config)
+        else:
+            if TENANT_FILE_KEY not in config:
+                self._fail(emit, f"Missing required configuration variable '{TENANT_FILE_KEY}'")
+            tenant_file = Path(str(config[TENANT_FILE_KEY]))
+            if not tenant_file.is_absolute():
+                tenant_file = self.backend.root / tenant_file
+            # An object value, as adopt writes it; a JSON string set by hand reads the same (config.get_object).
+            adopt = config.get(ADOPT_KEY)
+            adopt = json.loads(adopt) if isinstance(adopt, str) else adopt
+            job = _PROGRAM_RUNNER.submit(lambda: deploy_file(scratch, tenant_file, adopt)[0])
         try:
-            mocks, _ = _PROGRAM_RUNNER.submit(deploy_file, scratch, tenant_file, adopt).result()
+            mocks = job.result()
         except Exception as exc:
             emit(
                 {

@@ -24,6 +24,7 @@ import asyncio
 import base64
 import gc
 import itertools
+import json
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -701,3 +702,22 @@ def deploy_file(
 
         run(program)
     return mocks, outputs
+
+
+def run_inline(
+    tenant: FakeTenant,
+    program: Callable[[], Any],
+    stack: str,
+    config: Mapping[str, Any],
+    published_apps: Mapping[str, str] | None = None,
+) -> EntraMocks:
+    """Run an inline program (what ``cli.automation`` hands the engine) against ``tenant``, with the stack's
+    config as the engine hands it to a language runtime: each value a string, an object one as JSON
+    (pulumi/pulumi sdk/go/auto ``ConfigMap``; ``pulumi.Config.get_object`` parses it back)."""
+    from tests.fakes.example_tenants import PUBLISHED_APPS
+
+    mocks = EntraMocks(tenant, PUBLISHED_APPS if published_apps is None else published_apps)
+    engine_config = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    with mocked_stack(mocks, stack=stack, config=engine_config):
+        run(program)
+    return mocks
