@@ -49,7 +49,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,8 @@ if child == 0:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     os.execv(real, [real, *sys.argv[1:]])
 with open(log, "a", encoding="utf-8") as out:
-    out.write(json.dumps({{"start": child, "shim": os.getpid(), "parent": parent, "name": {name!r}, "argv": sys.argv[1:]}}) + "\\n")
+    start = {{"start": child, "shim": os.getpid(), "parent": parent, "name": {name!r}, "argv": sys.argv[1:]}}
+    out.write(json.dumps(start) + "\\n")
 for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(number, lambda received, frame: os.kill(child, received))
 while True:
@@ -287,7 +288,16 @@ with open(log, "a", encoding="utf-8") as out:
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
-ROLES = ("Pulumi CLI", "language host", "program", "policy pack", "azuread provider", "dynamic provider", "other", "shims")
+ROLES = (
+    "Pulumi CLI",
+    "language host",
+    "program",
+    "policy pack",
+    "azuread provider",
+    "dynamic provider",
+    "other",
+    "shims",
+)
 """The engine's processes, in the order the benchmark prints them: the CLI and the Go language host it starts, the
 Python processes (the program, the policy pack, the test azuread provider, Pulumi's dynamic provider plugin
 ``pulumi-resource-pulumi-python`` with the interpreter it starts), anything else (a ``python --version``), and
@@ -404,13 +414,14 @@ def cloud_environment(cloud: Any, root: Path, base_env: dict[str, str], path_fir
     }
 
 
-def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: str | None = None) -> int:
-    """``plan``, ``apply``, ``plan`` again over each fleet size and ``--parallel``; with ``before`` (a git revision),
-    the same runs of that revision's tool too, each beside this tree's, on the same engine, cloud and machine."""
+COMMANDS = (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"]))
+"""``plan`` on new stacks, ``apply``, then ``plan`` again on the stacks that now exist."""
+
+
+def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: Sequence[str] = ()) -> int:
+    """``plan``, ``apply``, ``plan`` again over each fleet size and ``--parallel``; with ``before`` (git revisions),
+    the same runs of each revision's tool first, on the same engine, machine and an identical cloud of its own."""
     from tests.fakes.azuread_provider.plugin import install
-    from tests.fakes.entra import FakeTenant
-    from tests.fakes.entra_cloud import serve_cloud
-    from tests.fakes.example_tenants import PUBLISHED_APPS
 
     bin_dir = engine_bin()
     if bin_dir is None:
@@ -418,9 +429,9 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: str |
         return 1
     missed = 0
     cpu: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
-    """(command, parallel) -> tenants -> (tool CPU, engine CPU)."""
-    by_process: dict[tuple[str, str, int, int], dict[str, float]] = {}
-    """(tree, command, tenants, parallel) -> engine process -> CPU per tenant."""
+    """(command, parallel) -> tenants -> (tool CPU, engine CPU), this tree's."""
+    rows: dict[tuple[str, str, int, int], dict[str, float]] = {}
+    """(tree, command, tenants, parallel) -> the tool's and each engine process's CPU per tenant."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = work / "pulumi-home"
@@ -433,18 +444,20 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: str |
         azuread = home / "plugins" / f"resource-azuread-v{version}" / "pulumi-resource-azuread"
         log = work / "processes.log"
         shim_dir, python_shim = install_shims(work, bin_dir, azuread, log)
-        runner = work / "runner.py"
-        runner.write_text(RUNNER, encoding="utf-8")
-        reaper = work / "reaper.py"
-        reaper.write_text(REAPER, encoding="utf-8")
-        trees: list[tuple[str, dict[str, str]]] = [("now", {})]
-        if before:
-            checkout = work / "before"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), before], check=True,
-                           capture_output=True)
+        (work / "runner.py").write_text(RUNNER, encoding="utf-8")
+        (work / "reaper.py").write_text(REAPER, encoding="utf-8")
+        trees: list[tuple[str, dict[str, str]]] = []
+        for n, revision in enumerate(before):
+            checkout = work / f"before-{n}"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), revision],
+                check=True,
+                capture_output=True,
+            )
             # The tool and every engine process of that revision import it first (the editable install's finder
-            # comes after PYTHONPATH); the test provider is this tree's, the same for both.
-            trees.insert(0, (f"before ({before})", {"PYTHONPATH": str(checkout)}))
+            # comes after PYTHONPATH); the test provider is this tree's, the same for all.
+            trees.append((revision, {"PYTHONPATH": str(checkout)}))
+        trees.append(("now", {}))
         try:
             print("\nthe real engine (wall time per tenant; CPU: the tool's own, every engine process's)")
             print(
@@ -453,83 +466,113 @@ def engine(tenant_counts: Sequence[int], parallels: Sequence[int], before: str |
             )
             for count in tenant_counts:
                 for parallel in parallels:
-                    tenants = [
-                        FakeTenant(str(uuid.UUID(int=0xBE_0000_0000_4000_8000_0000_0000_0000 + n)))
-                        for n in range(count)
-                    ]
-                    with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
-                        for tree, tree_env in trees:
-                            root = work / f"workspace-{count}-{parallel}-{len(by_process)}"
-                            write_workspace(root, tenants)
-                            env = {
-                                **cloud_environment(cloud, root, base_env, [shim_dir]),
-                                **tree_env,
-                                "BENCHMARK_PYTHON_SHIM": str(python_shim),
-                                "BENCHMARK_PROCESS_LOG": str(log),
+                    for tree, tree_env in trees:
+                        env = {
+                            **tree_env,
+                            "BENCHMARK_PYTHON_SHIM": str(python_shim),
+                            "BENCHMARK_PROCESS_LOG": str(log),
+                        }
+                        root = work / f"workspace-{len(rows)}"
+                        for label, usage, processes, launches in fleet_runs_in_engine(
+                            tree, work, root, count, parallel, env, base_env, shim_dir, log
+                        ):
+                            rows[(tree, label, count, parallel)] = {
+                                "tool": usage["tool"] / count,
+                                **{k: v / count for k, v in processes.items()},
                             }
-                            commands = (("plan", ["plan"]), ("apply", ["apply", "--yes"]), ("plan (2)", ["plan"]))
-                            for label, command in commands:
-                                log.write_text("", encoding="utf-8")
-                                argv = [sys.executable, str(reaper), str(runner), *command, "tenants"]
-                                argv += ["--parallel", str(parallel), "--json"]
-                                started = time.perf_counter()
-                                done = subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
-                                wall = time.perf_counter() - started
-                                usage = json.loads(Path(str(runner) + ".usage").read_text(encoding="utf-8"))
-                                if usage["code"] not in (0, 3):
-                                    print(done.stderr.decode("utf-8", "replace")[-3000:])
-                                    raise SystemExit(f"{tree}: {' '.join(command)} exited {usage['code']}")
-                                per_tenant = launches_per_stack(log)
-                                processes = cpu_by_process(log)
-                                if os.environ.get("BENCHMARK_KEEP_LOG"):
-                                    shutil.copy(log, f"{os.environ['BENCHMARK_KEEP_LOG']}-{tree[:3]}-{label[:4]}-{count}")
-                                by_process[(tree, label, count, parallel)] = {k: v / count for k, v in processes.items()}
-                                engine_cpu = sum(v for r, v in processes.items() if r != "shims")
-                                share = usage["tool"] / engine_cpu
-                                most = max(per_tenant.values()) if per_tenant else 0
-                                print(
-                                    f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}{wall / count:>12.2f}s"
-                                    f"{usage['tool']:>9.2f}s{engine_cpu:>10.2f}s{engine_cpu / count:>13.2f}s"
-                                    f"{share:>12.1%}{most:>17}"
-                                )
-                                if tree == "now":
-                                    cpu.setdefault((label, parallel), {})[count] = (usage["tool"], engine_cpu)
-                                    if label != "plan":  # the first plan made the stacks
-                                        missed += most > LAUNCH_TARGET
+                            if tree == "now":
+                                cpu.setdefault((label, parallel), {})[count] = (usage["tool"], usage["engine"])
+                                if label != "plan":  # the first plan made the stacks
+                                    missed += launches > LAUNCH_TARGET
         finally:
-            if before:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "before")],
-                               check=False, capture_output=True)
+            for n in range(len(before)):
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / f"before-{n}")],
+                    check=False,
+                    capture_output=True,
+                )
     print(f"  target: launches per tenant on a stack that exists (apply, plan (2)) <= {LAUNCH_TARGET}")
     missed += tool_share_per_tenant(cpu)
-    missed += engine_cpu_by_process(by_process, bool(before))
+    missed += engine_cpu_by_process(rows, trees[0][0] if before else None)
     return missed
+
+
+def fleet_runs_in_engine(
+    tree: str,
+    work: Path,
+    root: Path,
+    count: int,
+    parallel: int,
+    tree_env: dict[str, str],
+    base_env: dict[str, str],
+    shim_dir: Path,
+    log: Path,
+) -> Iterator[tuple[str, dict[str, Any], dict[str, float], int]]:
+    """Each of COMMANDS over ``count`` new tenants in a new emulated cloud: (label, the runner's usage, CPU by engine
+    process, the most launches naming one stack). Prints a line for each."""
+    from tests.fakes.entra import FakeTenant
+    from tests.fakes.entra_cloud import serve_cloud
+    from tests.fakes.example_tenants import PUBLISHED_APPS
+
+    tenants = [FakeTenant(str(uuid.UUID(int=0xBE_0000_0000_4000_8000_0000_0000_0000 + n))) for n in range(count)]
+    write_workspace(root, tenants)
+    with serve_cloud(tenants, dict(PUBLISHED_APPS)) as cloud:
+        env = {**cloud_environment(cloud, root, base_env, [shim_dir]), **tree_env}
+        for label, command in COMMANDS:
+            log.write_text("", encoding="utf-8")
+            argv = [sys.executable, str(work / "reaper.py"), str(work / "runner.py"), *command, "tenants"]
+            argv += ["--parallel", str(parallel), "--json"]
+            started = time.perf_counter()
+            done = subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
+            wall = time.perf_counter() - started
+            usage = json.loads((work / "runner.py.usage").read_text(encoding="utf-8"))
+            if usage["code"] not in (0, 3):
+                print(done.stderr.decode("utf-8", "replace")[-3000:])
+                raise SystemExit(f"{tree}: {' '.join(command)} exited {usage['code']}")
+            processes = cpu_by_process(log)
+            if os.environ.get("BENCHMARK_KEEP_LOG"):
+                shutil.copy(log, f"{os.environ['BENCHMARK_KEEP_LOG']}-{root.name}-{label.replace(' ', '')}")
+            # Every engine process's own CPU; the shims' is the measurement's.
+            usage["engine"] = sum(v for r, v in processes.items() if r != "shims")
+            per_stack = launches_per_stack(log)
+            most = max(per_stack.values()) if per_stack else 0
+            print(
+                f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}{wall / count:>12.2f}s{usage['tool']:>9.2f}s"
+                f"{usage['engine']:>10.2f}s{usage['engine'] / count:>13.2f}s{usage['tool'] / usage['engine']:>12.1%}"
+                f"{most:>17}"
+            )
+            yield label, usage, processes, most
 
 
 ENGINE_CPU_TARGET = 0.75
 """The engine's CPU per tenant for ``plan`` (stacks exist) against the revision before: at most three quarters."""
 
 
-def engine_cpu_by_process(by_process: dict[tuple[str, str, int, int], dict[str, float]], compared: bool) -> int:
-    """Where the engine's CPU per tenant goes, process by process; with a revision before, the fall of ``plan``'s."""
-    print("\nthe engine's CPU per tenant, process by process (each its own, less the processes it started)")
-    print(f"  {'tree':<14}{'command':<9}{'tenants':>8}{'parallel':>9}" + "".join(f"{r:>17}" for r in ROLES))
-    for (tree, label, count, parallel), processes in by_process.items():
-        cells = "".join(f"{processes[r]:>16.3f}s" for r in ROLES)
-        print(f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}{cells}")
-    if not compared:
+def engine_cpu_by_process(rows: dict[tuple[str, str, int, int], dict[str, float]], before: str | None) -> int:
+    """Where the CPU per tenant goes, the tool's and each engine process's; with a revision before, the fall of
+    ``plan``'s on stacks that exist, for the engine (the target) and for the tool and the engine together."""
+    print("\nCPU per tenant: the tool's, and each engine process's own (less the processes it started)")
+    columns = ("tool", *ROLES)
+    print(f"  {'tree':<14}{'command':<9}{'tenants':>8}{'parallel':>9}" + "".join(f"{c:>17}" for c in columns))
+    for (tree, label, count, parallel), cells in rows.items():
+        print(f"  {tree[:13]:<14}{label:<9}{count:>8}{parallel:>9}" + "".join(f"{cells[c]:>16.3f}s" for c in columns))
+    if before is None:
         return 0
     missed = 0
-    print(f"\n`plan` on stacks that exist, engine CPU per tenant now / before (target <= {ENGINE_CPU_TARGET:g})")
-    for (tree, label, count, parallel), processes in by_process.items():
-        if tree != "now" or label != "plan (2)":
+    print(f"\n`plan` on stacks that exist, per tenant, now / {before} (engine target <= {ENGINE_CPU_TARGET:g})")
+    for (tree, label, count, parallel), now in rows.items():
+        old = rows.get((before, label, count, parallel))
+        if tree != "now" or label != "plan (2)" or old is None:
             continue
-        old = next(p for (t, lab, c, par), p in by_process.items() if t != "now" and (lab, c, par) == (label, count, parallel))
-        now_total = sum(v for r, v in processes.items() if r != "shims")
-        old_total = sum(v for r, v in old.items() if r != "shims")
-        ratio = now_total / old_total
+        engine_now, engine_old = (sum(c[r] for r in ROLES if r != "shims") for c in (now, old))
+        ratio = engine_now / engine_old
         missed += ratio > ENGINE_CPU_TARGET
-        print(f"  {count} tenants, --parallel {parallel}: {now_total:.2f}s / {old_total:.2f}s = {verdict(ratio, ENGINE_CPU_TARGET)}")
+        both = (engine_now + now["tool"]) / (engine_old + old["tool"])
+        print(
+            f"  {count} tenants, --parallel {parallel}: engine {engine_now:.2f}s / {engine_old:.2f}s = "
+            f"{verdict(ratio, ENGINE_CPU_TARGET)}; tool and engine {engine_now + now['tool']:.2f}s / "
+            f"{engine_old + old['tool']:.2f}s = {both:.3f}"
+        )
     return missed
 
 
@@ -686,7 +729,10 @@ def main() -> int:
     parser.add_argument(
         "--before",
         metavar="REV",
-        help="also run a git revision's tool (a temporary worktree) beside this tree's, each fleet in turn",
+        nargs="+",
+        default=[],
+        help="also run these git revisions' tool (temporary worktrees) before this tree's, each fleet in turn; "
+        "the first is the one the engine CPU target compares with",
     )
     parser.add_argument(
         "--rollout",
