@@ -22,6 +22,8 @@ from taxcalc_consent.cli.fleet.automation import EVENT_LOG_POLL, CliStack, Event
 # - an operation on a stack that does not exist fails at the stack lookup, before the event log is opened:
 #   "error: no stack named 'X' found", exit code 6 (pkg/cmd/pulumi/stack/io.go RequireStack,
 #   pkg/cmd/pulumi/cmd/exit_codes.go ExitStackNotFound);
+# - given --client=ADDR (an inline program), it starts no language host and talks to the language runtime at ADDR
+#   instead (pkg/cmd/pulumi/operations: the --client flag, since v3.181): here, its About call, whose answer it logs;
 # - otherwise it writes one JSON event a line to --event-log, the summary last
 #   (pkg/backend/display/display.go startEventLogger), and fails an update with an error diagnostic first.
 FAKE_PULUMI = """\
@@ -30,9 +32,17 @@ args = sys.argv[1:]
 if args == ["version"]:
     print("v3.274.1")
     sys.exit(0)
+runtime = None
+client = next((a.removeprefix("--client=") for a in args if a.startswith("--client=")), None)
+if client:
+    import grpc
+    from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+    with grpc.insecure_channel(client) as channel:
+        about = language_pb2_grpc.LanguageRuntimeStub(channel).About(language_pb2.AboutRequest(), timeout=10)
+        runtime = about.executable
 with open(os.environ["ARGS_LOG"], "a", encoding="utf-8") as log:
-    log.write(json.dumps({"args": args, "env": {k: os.environ.get(k) for k in ("PULUMI_DEBUG_COMMANDS",
-        "ARM_CLIENT_SECRET", "PULUMI_HOME")}}) + "\\n")
+    log.write(json.dumps({"args": args, "runtime": runtime, "env": {k: os.environ.get(k) for k in (
+        "PULUMI_DEBUG_COMMANDS", "ARM_CLIENT_SECRET", "PULUMI_HOME")}}) + "\\n")
 stack = args[args.index("--stack") + 1]
 if stack == "ghost":
     sys.stderr.write(f"error: no stack named '{stack}' found\\n")
@@ -112,6 +122,30 @@ def test_a_preview_is_one_launch_with_the_flags_stack_would_pass_and_every_event
     assert launch["env"] == {"PULUMI_DEBUG_COMMANDS": "true", "ARM_CLIENT_SECRET": "s3cret", "PULUMI_HOME": None}
     assert [e.sequence for e in seen] == [1, 2, 3, 4] and seen[-1].summary_event is not None
     assert not Path(event_log).parent.exists()  # the event log is gone with the operation
+
+
+def test_an_inline_program_is_served_to_the_cli_from_this_process_for_the_operation(
+    workspace: auto.LocalWorkspace,
+) -> None:
+    stack = CliStack("firm", workspace)
+    stack.preview(color="never", on_event=lambda e: None, program=lambda: None)
+    stack.up(color="never", on_event=lambda e: None, program=lambda: None)
+    stack.preview_destroy(on_event=lambda e: None, program=lambda: None)
+    stack.destroy(on_event=lambda e: None, program=lambda: None)
+    addresses = []
+    for launch in launches(workspace):
+        args = launch["args"]
+        (client,) = [a for a in args if a.startswith("--client=")]
+        assert args[args.index(client) + 1 : args.index(client) + 3] == ["--exec-kind", "auto.inline"]
+        # The CLI reached the language runtime this process served (the SDK's own, answering About) ...
+        assert launch["runtime"] == sys.executable
+        addresses.append(client.removeprefix("--client="))
+    assert len(addresses) == 4 and all(a.startswith("127.0.0.1:") for a in addresses)
+    # ... and it served only for the length of the operation.
+    import grpc
+
+    with grpc.insecure_channel(addresses[-1]) as channel, pytest.raises(grpc.FutureTimeoutError):
+        grpc.channel_ready_future(channel).result(timeout=0.5)
 
 
 def test_update_and_destroy_command_lines(workspace: auto.LocalWorkspace) -> None:
