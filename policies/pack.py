@@ -7,9 +7,9 @@ names through the catalog) and runs the rule function unchanged, so the ids and 
 
 The tenant's policy configuration and exceptions are not resources. In the tool's runs they come with the
 plan the driver made, which it hands to the pack as data in the policy config property ``plan``
-(``--policy-pack-config``, ``infra.plan.plan_to_data``): the pack judges that plan and reads no file. A
+(``--policy-pack-config``, ``infra.model.plan.plan_to_data``): the pack judges that plan and reads no file. A
 preview run by hand (``pulumi preview --policy-pack policies``) has no plan, so the pack reads the tenant
-file with ``infra.plan.read_plan``, the program's own reader, found (in this order) from the policy config
+file with ``infra.model.plan.read_plan``, the program's own reader, found (in this order) from the policy config
 property ``tenantFile``; from the stack's configuration ``taxcalc-consent:tenantFile``, which the engine
 passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
 ``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). Relative paths are relative to
@@ -386,7 +386,7 @@ _CONFIG_SCHEMA = PolicyConfigSchema(
         },
         PLAN_PROPERTY: {
             "type": "object",
-            "description": "The tenant's plan as taxcalc-consent made it (infra.plan.plan_to_data): when given, "
+            "description": "The tenant's plan as taxcalc-consent made it (infra.model.plan.plan_to_data): when given, "
             "the pack judges it and reads no tenant file.",
         },
     }

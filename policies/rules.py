@@ -460,7 +460,8 @@ def locate_finding(tenant: LoadedTenant, where: KeyPath) -> KeyPath:
 # ------------------------------------------------------------------------------------- the pack's config
 
 PLAN_PROPERTY = "plan"
-"""Policy config property (``--policy-pack-config``) holding the tenant's plan as data (``infra.plan.plan_to_data``)."""
+"""Policy config property (``--policy-pack-config``) holding the tenant's plan as data
+(``infra.model.plan.plan_to_data``)."""
 TENANT_FILE_PROPERTY = "tenantFile"
 """The pack-config property that names the tenant file whose exceptions and policy the pack applies."""
 
@@ -469,7 +470,7 @@ def pack_config(
     policy: PolicyConfig, tenant_file: str | None = None, plan: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """The ``--policy-pack-config`` document that gives the pack a tenant's levels, and its plan (the tool's runs,
-    ``infra.plan.plan_to_data``) or tenant file (a hand-run preview).
+    ``infra.model.plan.plan_to_data``) or tenant file (a hand-run preview).
 
     A policy's enforcement level is fixed when the engine configures the pack, so a rule that
     ``_defaults.yaml`` makes mandatory (or disables) needs this to block (or stay quiet) in a plain

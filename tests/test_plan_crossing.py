@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from taxcalc_consent.cli.pipeline import load_plans
-from taxcalc_consent.infra.errors import TaxcalcConsentError
-from taxcalc_consent.infra.kinds import app_role_assignment
-from taxcalc_consent.infra.plan import plan_from_data, plan_to_data, read_plan
+from taxcalc_consent.cli.fleet.pipeline import load_plans
+from taxcalc_consent.infra.model.errors import TaxcalcConsentError
+from taxcalc_consent.infra.model.kinds import app_role_assignment
+from taxcalc_consent.infra.model.plan import plan_from_data, plan_to_data, read_plan
 from taxcalc_consent.policies.pack import base_plan, build_policies
 from taxcalc_consent.policies.rules import PLAN_PROPERTY, pack_config
 from tests.conftest import CLIENT_ID, ROOT, TENANT_ID

@@ -3,9 +3,9 @@
 Two ways in, one program:
 - the tool's runs: the driver has read, validated and planned the tenant file already, and runs
   :func:`inline_program` of that plan in its own process (an Automation API inline program,
-  ``cli.automation``): the plan crosses into the engine as data, and nothing reads the file again;
+  ``cli.fleet.automation``): the plan crosses into the engine as data, and nothing reads the file again;
 - by hand, ``pulumi up -s <stack>`` at the repository root: ``__main__`` calls :func:`main`, which reads the
-  tenant file the stack's settings name with :func:`infra.plan.read_plan`, the function the policy pack
+  tenant file the stack's settings name with :func:`infra.model.plan.read_plan`, the function the policy pack
   reads it with in a hand-run preview.
 
 Stack config (``stacks/Pulumi.<stack>.yaml``):

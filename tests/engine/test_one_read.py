@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from taxcalc_consent.infra import plan as plan_module
+from taxcalc_consent.infra.model import plan as plan_module
 from tests.conftest import CLIENT_ID
 from tests.engine.conftest import WorldFactory
 from tests.fakes.entra import FakeTenant
