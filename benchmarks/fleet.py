@@ -1,6 +1,6 @@
 """Benchmark: the fleet commands' own cost beside the engine's, and what grows with the number of tenants.
 
-Run: python benchmarks/fleet.py [--tenants 1 10] [--parallel 1 4 8] [--skip-engine]
+Run: python benchmarks/fleet.py [--tenants 1 10] [--parallel 1 4 8] [--skip-engine | --only-engine] [--before REV ...]
      python benchmarks/fleet.py --rollout 50 --parallel 8
 
 Without the engine (in this process, on the classes themselves), at 1, 10, 100 and 1,000 tenants:
@@ -14,12 +14,19 @@ Without the engine (in this process, on the classes themselves), at 1, 10, 100 a
 With the real engine (``pulumi`` on PATH, else the cached build engine/build.sh makes; the test
 azuread provider installed into a private PULUMI_HOME; the emulated cloud of tests/fakes/entra_cloud.py
 holding the tenants), whole ``taxcalc-consent`` processes as a user runs them:
-- ``plan`` then ``apply --yes`` over N tenants at ``--parallel P``: wall time per tenant; the tool's own
-  CPU (its process, every thread) beside the engine's (every process it started: the Pulumi CLI, the
-  language host running the program, the policy pack, the provider plugin), from getrusage in a small
-  runner around the CLI. Target: the tool's CPU for each tenant under 5% of the engine's, measured between
-  the smallest and the largest fleet (the fixed start-up of about 0.3-0.4 s is paid once per run, not per
-  tenant; a one-tenant run shows it whole, as 10-12%).
+- ``plan``, ``apply --yes`` and ``plan`` again over N tenants at ``--parallel P``: wall time per tenant; the
+  tool's own CPU (its process, every thread; since the program runs inline, the program's too), from getrusage
+  in a small runner around the CLI, beside each engine process's own: the Pulumi CLI, the language host, a
+  program run in its own process (revisions before the inline program), the pip checks a language host runs,
+  the policy pack, the azuread provider, the dynamic provider plugin. Each is counted by a shim (first on PATH
+  for the CLI and the plugins, PULUMI_PYTHON_CMD for the engine's Python) that runs it as its child and logs
+  its wait4 usage, less the processes below it that have shims of their own; a subreaper around the tool
+  reaps the plugins the engine kills. Target: the tool's CPU for each tenant under 5% of the engine's,
+  measured between the smallest and the largest fleet (the fixed start-up of about 0.3-0.4 s is paid once
+  per run, not per tenant; a one-tenant run shows it whole, as 10-12%).
+- ``--before REV ...``: the same runs of older revisions' tool (temporary git worktrees, imported first
+  through PYTHONPATH), each in an identical cloud of its own, before this tree's. Target: ``plan``'s engine CPU
+  per tenant on stacks that exist at most 3/4 of the first revision's (the issue's: it falls by a quarter).
 - engine launches per tenant, counted by a ``pulumi`` shim first on PATH (the ones naming the stack), on
   stacks that exist: ``apply`` (after the first ``plan`` made the stacks) and a second ``plan``. Target 2
   (the issue's): ``apply`` runs the preview and the update, the second ``plan`` the preview alone. The
