@@ -53,7 +53,8 @@ TARGET = 2.0
 LINEAR_TARGET = 1.5
 TOOL = [sys.executable, "-m", "taxcalc_consent.cli"]
 TOKEN = "benchmark-token"
-CLIENT_ID = "5a1e0000-7ac0-4c1c-9000-00000000c0de"
+from tests.fakes.ids import HUB_CLIENT_ID as CLIENT_ID  # noqa: E402  (after the path above)
+
 FULL_SCOPE = "openid profile email offline_access User.Read Mail.Send"
 RECORDING = "/__benchmark/requests"
 """Served by the benchmark's emulator process: the requests received since last asked, then forgotten."""

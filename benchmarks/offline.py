@@ -33,6 +33,9 @@ from pathlib import Path
 
 TARGET = 2.0
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests.fakes.ids: TaxCalc-Hub's test id
+from tests.fakes.ids import HUB_CLIENT_ID as CLIENT_ID  # noqa: E402  (after the path above)
+
 TOOL = [sys.executable, "-m", "taxcalc_consent.cli"]
 PARSE_ONLY = (
     "import pathlib, sys, yaml\n"
@@ -43,7 +46,8 @@ PARSE_ONLY = (
 
 def generate(folder: Path, tenants: int) -> None:
     """Tenant files like an MSP's: half tenant-wide, half per mailbox with ten users and a group."""
-    (folder / "_defaults.yaml").write_text("app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n", "utf-8")
+    # TaxCalc-Hub's test id: the examples' placeholder is refused outside examples/tenants.
+    (folder / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", "utf-8")
     for index in range(tenants):
         if index % 2:
             consent = "consent:\n  mode: organization\n"

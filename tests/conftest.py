@@ -4,10 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.example_tenants import copy_examples
+from tests.fakes.ids import HUB_CLIENT_ID
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "tenants"
 
-CLIENT_ID = "5a1e0000-7ac0-4c1c-9000-00000000c0de"
+CLIENT_ID = HUB_CLIENT_ID
 TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
 
@@ -18,3 +21,10 @@ def tenants_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def hub_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/tenants copied once for the run with TaxCalc-Hub's test id, the one the emulated tenants know:
+    for tests that deploy the examples (the bundled folder's placeholder is known to no tenant, as in Entra)."""
+    return copy_examples(tmp_path_factory.mktemp("examples") / "tenants")

@@ -34,6 +34,7 @@ from tests.fakes.entra_cloud import (
     serve_cloud,
 )
 from tests.fakes.graph_emulator import serve_handler
+from tests.fakes.ids import HUB_CLIENT_ID
 
 TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 OTHER_TENANT = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -242,7 +243,7 @@ def test_audit_signs_in_for_each_tenant_at_the_providers_cloud(
     monkeypatch.setenv("ARM_CLIENT_SECRET", cloud.automation.client_secret)
     folder = tmp_path / "tenants"
     folder.mkdir()
-    (folder / "_defaults.yaml").write_text("app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n", "utf-8")
+    (folder / "_defaults.yaml").write_text(f"app:\n  client_id: {HUB_CLIENT_ID}\n", "utf-8")
     for name, tenant_id in (("a", TENANT_ID), ("b", OTHER_TENANT)):
         (folder / f"{name}.yaml").write_text(f"tenant:\n  id: {tenant_id}\nconsent:\n  mode: organization\n", "utf-8")
     monkeypatch.chdir(tmp_path)

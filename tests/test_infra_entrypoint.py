@@ -13,11 +13,12 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 
 from taxcalc_consent.infra.model.kinds import delegated_grant, service_principal
+from taxcalc_consent.infra.model.profiles import EXAMPLES_CLIENT_ID
 from taxcalc_consent.infra.program.provider import provider_arguments
 from taxcalc_consent.infra.program.stack import load_plan
-from tests.conftest import EXAMPLES, ROOT, TENANT_ID
+from tests.conftest import ROOT, TENANT_ID
 from tests.fakes.entra import FakeTenant
-from tests.fakes.example_tenants import PUBLISHED_APPS, contoso
+from tests.fakes.example_tenants import PUBLISHED_APPS, contoso, copy_examples
 from tests.fakes.pulumi_mocks import PROVIDER_TYPE, EntraMocks, mocked_stack, run, settle_event_loop
 
 MAIN = ROOT / "infra" / "__main__.py"
@@ -40,12 +41,15 @@ def run_main(tenant: FakeTenant, config: dict[str, str], stack: str = "contoso")
     return mocks, exported
 
 
-def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `pulumi up -s contoso` at this repository's root: no TAXCALC_CONSENT_ROOT, the project folder is R.
+def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pulumi up -s contoso` at a repository's root: no TAXCALC_CONSENT_ROOT, the project folder is R.
+    copy_examples(tmp_path / "clients" / "tenants")
     monkeypatch.delenv("TAXCALC_CONSENT_ROOT", raising=False)
-    monkeypatch.setattr(pulumi, "get_root_directory", lambda: str(ROOT))
+    monkeypatch.setattr(pulumi, "get_root_directory", lambda: str(tmp_path / "clients"))
     tenant = contoso()
-    mocks, exported = run_main(tenant, {"taxcalc-consent:tenantFile": "examples/tenants/contoso.yaml"})
+    mocks, exported = run_main(tenant, {"taxcalc-consent:tenantFile": "tenants/contoso.yaml"})
 
     [grant] = tenant.grants.values()
     assert grant.consent_type == "AllPrincipals"
@@ -56,12 +60,12 @@ def test_pulumi_up_with_a_tenant_file_relative_to_the_project_root(monkeypatch: 
     assert exported["summary"]["mode"] == "organization"
 
 
-def test_an_absolute_tenant_file_and_the_adopt_map_from_config() -> None:
+def test_an_absolute_tenant_file_and_the_adopt_map_from_config(hub_examples: Path) -> None:
     tenant = contoso()
     hub = tenant.add_service_principal(next(iter(PUBLISHED_APPS)), "TaxCalc-Hub")
     by_hand = tenant.create_grant(hub.id, "AllPrincipals", None, tenant.graph.id, "User.Read")
     config = {
-        "taxcalc-consent:tenantFile": str((EXAMPLES / "contoso.yaml").resolve()),
+        "taxcalc-consent:tenantFile": str((hub_examples / "contoso.yaml").resolve()),
         "taxcalc-consent:adopt": json.dumps({delegated_grant.ORGANIZATION_NAME: by_hand.id}),
     }
     mocks, _ = run_main(tenant, config)
@@ -98,9 +102,10 @@ def test_bad_stack_config_is_a_clean_error(config: dict[str, str], expected: str
         run_main(contoso(), config)
 
 
-def test_load_plan_reads_the_defaults_file_beside_the_tenant_file() -> None:
-    plan = load_plan("examples/tenants/contoso.yaml")
-    assert plan.app.client_id == next(iter(PUBLISHED_APPS))
+def test_load_plan_reads_the_defaults_file_beside_the_tenant_file(hub_examples: Path) -> None:
+    assert load_plan(str(hub_examples / "contoso.yaml")).app.client_id == next(iter(PUBLISHED_APPS))
+    # The bundled folder's own placeholder is read too: the program runs on the examples as they ship.
+    assert load_plan("examples/tenants/contoso.yaml").app.client_id == EXAMPLES_CLIENT_ID
 
 
 # -------------------------------------------------------------------------------------------- provider

@@ -64,9 +64,9 @@ def grants_in(tenant: FakeTenant) -> set[tuple[str, str | None, str, tuple[str, 
 # ------------------------------------------------------------------------------------------ consent modes
 
 
-def test_organization_mode_is_one_all_principals_grant_with_the_profile_scopes() -> None:
+def test_organization_mode_is_one_all_principals_grant_with_the_profile_scopes(hub_examples: Path) -> None:
     tenant = EXAMPLE_TENANTS["contoso"]()
-    mocks, outputs = deploy_file(tenant, EXAMPLES / "contoso.yaml")
+    mocks, outputs = deploy_file(tenant, hub_examples / "contoso.yaml")
 
     hub = hub_sp(tenant)
     assert grants_in(tenant) == {("AllPrincipals", None, tenant.graph.id, tuple(PROFILE_SCOPES))}
@@ -356,9 +356,9 @@ def test_an_app_role_graph_does_not_publish_fails_before_anything_is_written(ten
     assert program_assignments(tenant) == []
 
 
-def test_assignment_required_assigns_users_and_groups_the_default_role() -> None:
+def test_assignment_required_assigns_users_and_groups_the_default_role(hub_examples: Path) -> None:
     tenant = fabrikam()
-    mocks, outputs = deploy_file(tenant, EXAMPLES / "fabrikam.yaml")
+    mocks, outputs = deploy_file(tenant, hub_examples / "fabrikam.yaml")
 
     hub = tenant.service_principals[hub_sp(tenant)]
     assert hub.app_role_assignment_required is True
@@ -529,9 +529,9 @@ def test_reordering_lists_keeps_every_logical_name_and_input(tenants_dir: Path) 
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLE_TENANTS))
-def test_every_resource_and_lookup_goes_through_the_tenants_provider(example: str) -> None:
+def test_every_resource_and_lookup_goes_through_the_tenants_provider(example: str, hub_examples: Path) -> None:
     tenant = EXAMPLE_TENANTS[example]()
-    mocks, _ = deploy_file(tenant, EXAMPLES / f"{example}.yaml")
+    mocks, _ = deploy_file(tenant, hub_examples / f"{example}.yaml")
 
     [provider] = mocks.of_type(PROVIDER_TYPE)
     assert provider.inputs["tenantId"] == tenant.tenant_id
@@ -571,8 +571,8 @@ def test_the_fake_refuses_a_provider_bound_to_another_tenant() -> None:
 # ------------------------------------------------------------------------------- examples vs plan --offline
 
 
-def test_for_every_example_the_grants_registered_equal_the_grants_plan_offline_prints() -> None:
-    result = CliRunner().invoke(app, ["plan", "--offline", "--json", str(EXAMPLES)])
+def test_for_every_example_the_grants_registered_equal_the_grants_plan_offline_prints(hub_examples: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "--offline", "--json", str(hub_examples)])
     assert result.exit_code == 0, result.output
     document = parse_document(result.stdout)
     assert sorted(t["tenant"] for t in document["tenants"]) == sorted(EXAMPLE_TENANTS)
@@ -591,7 +591,7 @@ def test_for_every_example_the_grants_registered_equal_the_grants_plan_offline_p
                 if tenant.object_type(member) == "User":
                     expected.add(("Principal", member, group_grant["resource_app_id"], tuple(group_grant["scopes"])))
 
-        mocks, _ = deploy_file(tenant, EXAMPLES / f"{planned['tenant']}.yaml")
+        mocks, _ = deploy_file(tenant, hub_examples / f"{planned['tenant']}.yaml")
         registered = {
             (
                 "Principal" if r.inputs.get("userObjectId") else "AllPrincipals",

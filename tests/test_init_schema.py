@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,9 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.model.loader import load_tenants
-from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
+from tests.conftest import CLIENT_ID, ROOT, TENANT_ID
 from tests.documents import parse_document
+from tests.fakes.example_tenants import copy_examples, examples_defaults
 
 runner = CliRunner()
 OTHER_TENANT = "7e2b5f3c-58e4-4d2b-9b3e-6f1d2c3b4a59"
@@ -109,7 +109,7 @@ def test_examples_reference_the_schema_beside_them_so_a_copy_resolves_too(tmp_pa
     # The examples used to point at ../../schema/tenant.schema.json, which a folder copied into an MSP's own
     # repository does not have: the schema lives beside them, as init writes it, and is the generated one.
     copy = tmp_path / "clients" / "tenants"
-    shutil.copytree(EXAMPLES, copy)
+    copy_examples(copy)
     for path in sorted(copy.glob("*.yaml")):
         first = path.read_text(encoding="utf-8").splitlines()[0]
         reference = first.removeprefix("# yaml-language-server: $schema=")
@@ -183,12 +183,12 @@ def _spec_of(path: Path) -> dict[str, object]:
     return tenant.spec.model_dump(include={"tenant", "app", "consent", "access", "auth"})
 
 
-def test_init_writes_the_readmes_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_writes_the_readmes_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_examples: Path) -> None:
     # The examples the README walks through, written by init from its options alone: names, domain, users,
     # groups, assignment; each file reads back as the example it was made from.
     folder = tmp_path / "tenants"
     folder.mkdir()
-    (folder / "_defaults.yaml").write_text((EXAMPLES / "_defaults.yaml").read_text("utf-8"), "utf-8")
+    (folder / "_defaults.yaml").write_text(examples_defaults(), "utf-8")
     monkeypatch.chdir(tmp_path)
     fabrikam = [
         "init",
@@ -223,7 +223,7 @@ def test_init_writes_the_readmes_examples(tmp_path: Path, monkeypatch: pytest.Mo
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         stem = args[1]
-        assert _spec_of(folder / f"{stem}.yaml") == _spec_of(EXAMPLES / f"{stem}.yaml")
+        assert _spec_of(folder / f"{stem}.yaml") == _spec_of(hub_examples / f"{stem}.yaml")
 
 
 def test_init_auth_block(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from taxcalc_consent.infra.model.kinds import (
 )
 from taxcalc_consent.infra.program.service_principal_provider import HubServicePrincipal
 from taxcalc_consent.infra.program.settings_provider import AdminConsentWorkflow, UserConsentSetting
-from tests.conftest import EXAMPLES, TENANT_ID
+from tests.conftest import TENANT_ID
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, HUB_CLIENT_ID, fabrikam
 from tests.test_infra_program import deploy_file, write_tenant
 
@@ -74,8 +74,8 @@ def test_two_kinds_share_the_app_role_assignment_token_and_names_tell_them_apart
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLE_TENANTS))
-def test_every_resource_the_program_declares_has_exactly_one_kind(example: str) -> None:
-    mocks, _ = deploy_file(EXAMPLE_TENANTS[example](), EXAMPLES / f"{example}.yaml")
+def test_every_resource_the_program_declares_has_exactly_one_kind(example: str, hub_examples: Path) -> None:
+    mocks, _ = deploy_file(EXAMPLE_TENANTS[example](), hub_examples / f"{example}.yaml")
     declared = [
         r
         for r in mocks.resources

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.cli.ui.console import err
 from taxcalc_consent.infra.model.catalog import GRAPH_APP_ID
-from tests.conftest import EXAMPLES, ROOT, TENANT_ID
+from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
 from tests.documents import parse_document
 
 runner = CliRunner()
@@ -221,7 +221,7 @@ def test_offline_refuses_options_it_cannot_honour(args: list[str], message: str)
 def test_tables_in_a_ci_log_never_fold_an_address_or_a_scope_list(tmp_path: Path) -> None:
     # A CI log is not a terminal: a folded UPN there reads as two people, a folded scope list as two grants.
     upn = "finance.department.shared.mailbox.for.client.correspondence@very-long-client-domain.example.com"
-    (tmp_path / "_defaults.yaml").write_text("app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n", "utf-8")
+    (tmp_path / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", "utf-8")
     (tmp_path / "acme.yaml").write_text(
         f"tenant:\n  id: {TENANT_ID}\nconsent:\n  mode: users\n  users:\n    - {upn}\n", encoding="utf-8"
     )

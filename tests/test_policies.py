@@ -23,6 +23,7 @@ from taxcalc_consent.infra.model.plan import AppRoleAssignment, ConsentPlan, Del
 from taxcalc_consent.infra.model.spec import PolicyConfig
 from taxcalc_consent.policies.pack import build_policies, pack_config
 from taxcalc_consent.policies.rules import RULES, RULES_BY_ID, evaluate
+from tests.fakes.ids import HUB_CLIENT_ID
 from tests.fakes.preview import preview_resources, resource_args, stack_resources
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
@@ -155,8 +156,7 @@ def test_a_workflow_keeping_the_tenants_reviewers_is_judged_alike_offline_and_in
     folder = tmp_path / "tenants"
     folder.mkdir()
     (folder / "_defaults.yaml").write_text(
-        "app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n"
-        "consent_settings:\n  admin_consent_workflow:\n    enabled: true\n",
+        f"app:\n  client_id: {HUB_CLIENT_ID}\nconsent_settings:\n  admin_consent_workflow:\n    enabled: true\n",
         encoding="utf-8",
     )
     tenant_file = folder / "acme.yaml"

@@ -23,7 +23,6 @@ from pulumi_policy import (
 from taxcalc_consent.infra.program.stack import deploy, load_plan
 from taxcalc_consent.policies.pack import build_policies, pack_config
 from taxcalc_consent.policies.rules import evaluate
-from tests.conftest import EXAMPLES
 from tests.fakes.entra import FakeTenant
 from tests.fakes.example_tenants import EXAMPLE_TENANTS, PUBLISHED_APPS
 from tests.fakes.pulumi_mocks import PROVIDER_TYPE, EntraMocks, RecordedResource, mocked_stack, run
@@ -85,8 +84,8 @@ def offline(tenant_file: Path) -> Verdict:
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLE_TENANTS))
-def test_examples(example: str) -> None:
-    tenant_file = EXAMPLES / f"{example}.yaml"
+def test_examples(example: str, hub_examples: Path) -> None:
+    tenant_file = hub_examples / f"{example}.yaml"
     resources = registered(EXAMPLE_TENANTS[example](), tenant_file)
     assert resources, "the program registered nothing"
     assert pack_verdict_over(resources, tenant_file) == offline(tenant_file)
@@ -109,8 +108,8 @@ def test_fixtures(rule_id: str, verdict: str) -> None:
     assert pack_verdict_over(resources, tenant_file) == expected
 
 
-def test_recorded_inputs_are_the_names_the_pack_reads() -> None:
-    resources = registered(EXAMPLE_TENANTS["fabrikam"](), EXAMPLES / "fabrikam.yaml")
+def test_recorded_inputs_are_the_names_the_pack_reads(hub_examples: Path) -> None:
+    resources = registered(EXAMPLE_TENANTS["fabrikam"](), hub_examples / "fabrikam.yaml")
     inputs: dict[str, set[str]] = {}
     for r in resources:
         inputs.setdefault(r.type, set()).update(r.inputs)

@@ -31,12 +31,12 @@ from taxcalc_consent.infra.program.settings_provider import (
     UserConsentSettingProvider,
     WorkflowRefused,
 )
-from tests.conftest import EXAMPLES
 from tests.documents import parse_document
 from tests.fakes.entra import FakeTenant
 from tests.fakes.entra_cloud import APPLY_ROLES, EmulatedCloud, serve_cloud
 from tests.fakes.example_tenants import contoso, northwind
 from tests.fakes.graph_emulator import GraphEmulator, serve
+from tests.fakes.ids import HUB_CLIENT_ID
 from tests.test_infra_program import deploy_file, write_tenant
 
 TENANT_ID = "6e2b1a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
@@ -400,11 +400,11 @@ def test_state_holds_a_reference_to_the_provider_not_its_code_nor_any_secret() -
 # ------------------------------------------------------------- the program under Pulumi's mock runtime
 
 
-def test_the_program_sets_both_settings_in_the_tenant_the_file_names() -> None:
+def test_the_program_sets_both_settings_in_the_tenant_the_file_names(hub_examples: Path) -> None:
 
     tenant = northwind()
     tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
-    mocks, outputs = deploy_file(tenant, EXAMPLES / "northwind.yaml")
+    mocks, outputs = deploy_file(tenant, hub_examples / "northwind.yaml")
     assert tenant.authorization_policy.permission_grant_policies_assigned == [DEVELOPER]
     policy = tenant.admin_consent_request_policy
     admin = tenant.user("it.admin@northwind.co.uk")
@@ -423,10 +423,10 @@ def test_the_program_sets_both_settings_in_the_tenant_the_file_names() -> None:
     assert outputs["summary"]["user_consent"] == "disabled"
 
 
-def test_a_file_without_the_section_declares_neither_and_leaves_the_tenant_alone() -> None:
+def test_a_file_without_the_section_declares_neither_and_leaves_the_tenant_alone(hub_examples: Path) -> None:
 
     tenant = contoso()
-    mocks, _ = deploy_file(tenant, EXAMPLES / "contoso.yaml")
+    mocks, _ = deploy_file(tenant, hub_examples / "contoso.yaml")
     assert not mocks.of_type(user_consent_setting.TYPE) and not mocks.of_type(admin_consent_workflow.TYPE)
     assert tenant.authorization_policy.permission_grant_policies_assigned == [LEGACY, DEVELOPER]
     assert tenant.admin_consent_request_policy.version == 0
@@ -434,8 +434,7 @@ def test_a_file_without_the_section_declares_neither_and_leaves_the_tenant_alone
 
 def test_a_reviewer_missing_from_the_directory_stops_the_run_naming_the_file(tenants_dir: Path) -> None:
     (tenants_dir / "_defaults.yaml").write_text(
-        "app:\n  client_id: 5a1e0000-7ac0-4c1c-9000-00000000c0de\n"
-        "policy:\n  consent_settings_in_tenant_files: [admin_consent_workflow]\n",
+        f"app:\n  client_id: {HUB_CLIENT_ID}\npolicy:\n  consent_settings_in_tenant_files: [admin_consent_workflow]\n",
         encoding="utf-8",
     )
     path = write_tenant(
@@ -475,12 +474,13 @@ def test_a_provider_failure_reaches_the_report_as_its_message_not_its_traceback(
 # ------------------------------------------------------------------------------ audit: read, compare, predict
 
 
-def audit_northwind(tenant: FakeTenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, Any, Any]:
-    """``audit --json`` of examples/tenants/northwind.yaml against ``tenant``; (exit code, its report, result)."""
+def audit_northwind(tenant: FakeTenant, examples: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, Any, Any]:
+    """``audit --json`` of ``examples``/northwind.yaml (a copy of the examples) against ``tenant``; (exit code, its
+    report, result)."""
     monkeypatch.setenv(graph.TOKEN_ENV, "audit-token")
     with serve(tenant) as running:
         result = CliRunner().invoke(
-            app, ["audit", str(EXAMPLES / "northwind.yaml"), "--json", "--graph-endpoint", running.base_url]
+            app, ["audit", str(examples / "northwind.yaml"), "--json", "--graph-endpoint", running.base_url]
         )
         assert running.writes() == []  # audit never writes, settings or not
     (report,) = parse_document(result.stdout)["tenants"]
@@ -488,10 +488,10 @@ def audit_northwind(tenant: FakeTenant, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_audit_names_each_setting_that_differs_in_the_admin_centres_words(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_examples: Path
 ) -> None:
     tenant = northwind()
-    code, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    code, report, _ = audit_northwind(tenant, hub_examples, monkeypatch)
     assert code == 3
     settings = {d["subject"]: d["message"] for d in report["differences"] if d["subject"].startswith("tenant-wide")}
     assert settings["tenant-wide: User consent for applications"] == (
@@ -514,10 +514,12 @@ def test_audit_names_each_setting_that_differs_in_the_admin_centres_words(
     }
 
 
-def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_confirms_settings_the_program_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_examples: Path
+) -> None:
     tenant = northwind()
-    deploy_file(tenant, EXAMPLES / "northwind.yaml")
-    _, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    deploy_file(tenant, hub_examples / "northwind.yaml")
+    _, report, _ = audit_northwind(tenant, hub_examples, monkeypatch)
     assert not [d for d in report["differences"] if d["subject"].startswith("tenant-wide")]
     assert report["user_consent"]["setting"] == "disabled" and report["admin_consent_workflow"] is True
     assert report["user_experience"]["experience"] == report["after_apply"]["experience"]
@@ -530,7 +532,7 @@ def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch
     with serve(tenant) as running:
         markdown = CliRunner().invoke(
             app,
-            ["audit", str(EXAMPLES / "northwind.yaml"), "--format", "md", "--graph-endpoint", running.base_url],
+            ["audit", str(hub_examples / "northwind.yaml"), "--format", "md", "--graph-endpoint", running.base_url],
         )
     assert (
         "Admin consent workflow, kept as the tenant has it: Selected users will receive email notifications for "
@@ -541,7 +543,7 @@ def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch
             app,
             [
                 "audit",
-                str(EXAMPLES / "northwind.yaml"),
+                str(hub_examples / "northwind.yaml"),
                 *("--format", "html", "--out", str(tmp_path / "html")),
                 *("--graph-endpoint", running.base_url),
             ],
@@ -551,10 +553,12 @@ def test_audit_confirms_settings_the_program_applied(tmp_path: Path, monkeypatch
     assert "Selected users will receive request expiration reminders: No (the consent file leaves it" in pages
 
 
-def test_audit_reports_a_reviewer_the_directory_does_not_have(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_reports_a_reviewer_the_directory_does_not_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_examples: Path
+) -> None:
     tenant = northwind()
     tenant.users = {k: u for k, u in tenant.users.items() if u.user_principal_name != "it.admin@northwind.co.uk"}
-    _, report, _ = audit_northwind(tenant, tmp_path, monkeypatch)
+    _, report, _ = audit_northwind(tenant, hub_examples, monkeypatch)
     assert {"kind": "reviewer-not-found", "subject": "it.admin@northwind.co.uk"}.items() <= next(
         d for d in report["differences"] if d["kind"] == "reviewer-not-found"
     ).items()

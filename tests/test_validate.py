@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -11,9 +13,11 @@ from typer.testing import CliRunner
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.model.errors import SpecError
 from taxcalc_consent.infra.model.loader import load_tenants
+from taxcalc_consent.infra.model.profiles import EXAMPLES_CLIENT_ID
 from taxcalc_consent.infra.model.yaml_reader import MAX_FILE_BYTES
-from tests.conftest import CLIENT_ID, EXAMPLES, TENANT_ID
+from tests.conftest import CLIENT_ID, EXAMPLES, ROOT, TENANT_ID
 from tests.documents import parse_document
+from tests.fakes.example_tenants import copy_examples
 
 runner = CliRunner()
 
@@ -426,3 +430,85 @@ def test_a_tab_in_the_indentation_is_named_as_a_tab(tmp_path: Path, text: str, l
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"{path}:{line}:{col}: a tab indents this line"), first
     assert "indent with spaces" in first and "cannot start any token" not in result.stderr
+
+
+# ------------------------------------------------------------------ the examples' placeholder application id
+
+PLACEHOLDER_REFUSED = (
+    f"app.client_id: {EXAMPLES_CLIENT_ID} is the bundled examples' placeholder, not TaxCalc-Hub's application id "
+    "(which is not published): copy the real one from Entra admin centre > Enterprise applications > TaxCalc-Hub > "
+    "Application ID, in any tenant that uses it"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["plan", "--offline"],
+        ["plan", "--offline", "--json"],
+        ["plan"],
+        ["apply", "--yes"],
+        ["drift"],
+        ["audit"],
+        ["adopt"],
+        ["offboard", "--yes"],
+    ],
+    ids=" ".join,
+)
+def test_a_copy_of_the_examples_is_refused_their_placeholder_application_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # examples/tenants copied into an MSP's repository as they ship: the placeholder would validate and plan, and
+    # apply would fail only at the first tenant, after the provider's retries, about an application nobody meant.
+    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+
+    result = runner.invoke(app, [*command, "tenants"])
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == f"tenants{os.sep}_defaults.yaml:7:3: {PLACEHOLDER_REFUSED}"
+    assert "Traceback" not in result.output
+    if "--json" in command:
+        (problem,) = parse_document(result.stdout)["problems"]
+        assert (problem["file"], problem["line"], problem["col"], problem["key"]) == (
+            f"tenants{os.sep}_defaults.yaml",
+            7,
+            3,
+            "app.client_id",
+        )
+    else:
+        assert result.stdout == ""
+    assert sorted(tmp_path.rglob("*")) == before  # no stack settings, no state, no report: nothing touched
+
+
+def test_the_placeholder_is_refused_in_a_tenant_file_too_in_any_case(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text(
+        f"{GOOD_HEAD}{ORG}app:\n  client_id: {EXAMPLES_CLIENT_ID.upper()}\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == f"{tmp_path / 'acme.yaml'}:6:3: {PLACEHOLDER_REFUSED}"
+
+
+def test_the_bundled_examples_keep_their_placeholder_by_any_path_that_resolves_to_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's main job, from the repository root; and the same folder through a link, which resolves to it.
+    (tmp_path / "linked").symlink_to(EXAMPLES, target_is_directory=True)
+    monkeypatch.chdir(ROOT)
+    for folder in ("examples/tenants", str(EXAMPLES), str(tmp_path / "linked")):
+        for command in (["validate"], ["plan", "--offline"]):
+            result = runner.invoke(app, [*command, folder])
+            assert result.exit_code == 0, (command, folder, result.output)
+    planned = parse_document(runner.invoke(app, ["plan", "--offline", "--json", "examples/tenants"]).stdout)
+    assert {t["app"]["client_id"] for t in planned["tenants"]} >= {EXAMPLES_CLIENT_ID}
+
+
+def test_a_copy_given_taxcalc_hubs_id_is_valid(tmp_path: Path) -> None:
+    # What the error asks for, done: the copy's _defaults.yaml given TaxCalc-Hub's id, and it validates.
+    copy = copy_examples(tmp_path / "tenants")
+    result = runner.invoke(app, ["validate", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert CLIENT_ID in (copy / "_defaults.yaml").read_text("utf-8")

@@ -32,7 +32,10 @@ from pathlib import Path
 
 import pytest
 
+from taxcalc_consent.infra.model.profiles import EXAMPLES_CLIENT_ID
 from tests.conftest import EXAMPLES, ROOT
+from tests.fakes.example_tenants import copy_examples
+from tests.fakes.ids import HUB_CLIENT_ID
 
 SOURCES = ("pyproject.toml", "README.md", "taxcalc_consent", "cli", "infra", "policies")
 PIP = (sys.executable, "-m", "pip", "-q", "--disable-pip-version-check")
@@ -109,7 +112,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An MSP's repository: tenants/ and nothing else (no Pulumi.yaml, no stacks/)."""
-    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    copy_examples(tmp_path / "tenants")
     return tmp_path
 
 
@@ -136,7 +139,9 @@ def test_the_offline_commands_work_from_a_folder_of_tenant_files(installed: Path
     planned = tool(installed, workdir, "plan", "--offline", "--json", "tenants")
     assert planned.returncode == 0, planned.stderr
     golden = (ROOT / "tests" / "golden" / "plan-examples.json").read_text(encoding="utf-8")
-    assert json.loads(planned.stdout) == json.loads(golden.replace('"examples/tenants/', '"tenants/'))
+    # The bundled examples' plan, for their copy: its files under tenants/, TaxCalc-Hub's test id for the placeholder.
+    copied = golden.replace('"examples/tenants/', '"tenants/').replace(EXAMPLES_CLIENT_ID, HUB_CLIENT_ID)
+    assert json.loads(planned.stdout) == json.loads(copied)
 
     created = tool(installed, workdir, "init", "newco", "--tenant-id", "0d0e0f10-1112-4314-9516-171819202122")
     assert created.returncode == 0, created.stderr
@@ -154,6 +159,18 @@ def test_the_offline_commands_work_from_a_folder_of_tenant_files(installed: Path
     schema = tool(installed, workdir, "schema")
     assert schema.returncode == 0, schema.stderr
     assert json.loads(schema.stdout)["type"] == "object"
+
+
+def test_installed_from_the_wheel_the_examples_placeholder_is_refused_everywhere(
+    installed: Path, tmp_path: Path
+) -> None:
+    # A wheel ships no examples: a copy of them, and this checkout's own examples/tenants, are refused alike.
+    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    for workdir, folder in ((tmp_path, "tenants"), (ROOT, "examples/tenants")):
+        validated = tool(installed, workdir, "validate", folder)
+        assert validated.returncode == 2, validated.stderr
+        first = validated.stderr.splitlines()[0]
+        assert first.startswith(f"{folder}/_defaults.yaml:7:3: app.client_id: {EXAMPLES_CLIENT_ID} is the bundled")
 
 
 def test_plan_without_the_engine_says_to_install_pulumi(installed: Path, workdir: Path) -> None:

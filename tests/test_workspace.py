@@ -21,7 +21,7 @@ from taxcalc_consent.infra.model.workspace import (
     workspace_root,
 )
 from tests.conftest import EXAMPLES, ROOT
-from tests.fakes.example_tenants import PUBLISHED_APPS, contoso
+from tests.fakes.example_tenants import PUBLISHED_APPS, contoso, copy_examples
 from tests.fakes.pulumi_mocks import EntraMocks, mocked_stack, run
 
 
@@ -83,7 +83,7 @@ def test_the_generated_project_runs_the_installed_program_on_a_relative_tenant_f
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `pulumi up` in R/stacks does: run __main__.py there, with the tenant file relative to R."""
-    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    copy_examples(tmp_path / "tenants")
     ensure_project(open_workspace(tmp_path))
     monkeypatch.delenv(ROOT_ENV, raising=False)
     monkeypatch.setattr(pulumi, "get_root_directory", lambda: str(tmp_path / "stacks"))
@@ -112,7 +112,7 @@ def test_a_root_that_is_not_a_folder_is_refused_before_anything_is_written(
     from taxcalc_consent.cli.main import app
 
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(EXAMPLES, tmp_path / "tenants")
+    copy_examples(tmp_path / "tenants")
     root = tmp_path / "typo-root"
     if kind == "a file":
         root.write_text("not a folder\n", encoding="utf-8")

@@ -16,6 +16,7 @@ from typing import Any
 from taxcalc_consent.infra.model.errors import Problem, capped_file, printable
 from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.positions import KeyPath, Positions
+from taxcalc_consent.infra.model.profiles import EXAMPLES_CLIENT_ID, WHERE_THE_CLIENT_ID_IS
 from taxcalc_consent.infra.model.yaml_reader import read_yaml_file
 
 DEFAULTS_FILE = "_defaults.yaml"
@@ -74,6 +75,29 @@ def replaced_client_id(defaults: Defaults, own: Mapping[str, Any], positions: Po
 
 
 _CLIENT_ID_POLICY: KeyPath = ("policy", "client_id_in_tenant_files")
+
+# The bundled examples: examples/tenants of the source tree this module is part of (infra/model/ -> the root).
+# Installed from a wheel there is no such folder (the package's own folder holds no examples/), so none is exempt.
+_BUNDLED_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
+
+
+def placeholder_client_id(document: Mapping[str, Any], positions: Positions, folder: str) -> list[Problem]:
+    """The bundled examples' placeholder application id, refused in every folder but the bundled examples
+    themselves (``folder`` resolved, links followed, is the source tree's examples/tenants): a copy of them
+    in a real repository would otherwise validate and plan, and apply would fail only at the first tenant,
+    after the provider's retries, with an error about an application no one meant."""
+    written = _value_at(document, ("app", "client_id"))
+    if not isinstance(written, str) or written.strip().lower() != EXAMPLES_CLIENT_ID:
+        return []
+    if os.path.realpath(folder) == str(_BUNDLED_EXAMPLES):
+        return []
+    return [
+        positions.problem(
+            ("app", "client_id"),
+            f"{EXAMPLES_CLIENT_ID} is the bundled examples' placeholder, not TaxCalc-Hub's application id "
+            f"(which is not published): copy the real one from {WHERE_THE_CLIENT_ID_IS}",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -209,7 +233,7 @@ def _read_defaults(folder: str, shown: str, problems: list[Problem]) -> Defaults
     found = capped_file(defaults_shown, read_problems, omitted)
     if value is not None:
         value, refused = _without_identity_keys(value, positions)
-        found = [*found, *refused]
+        found = [*found, *refused, *placeholder_client_id(value, positions, folder)]
     problems.extend(found)
     if value is None or found:
         # Keep what could be read of it, so tenant files are still checked against the rest; the run

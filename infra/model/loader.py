@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from taxcalc_consent.infra.model.catalog import PermissionCatalog, graph_catalog
-from taxcalc_consent.infra.model.defaults import Defaults, defaults_for, merge_defaults, replaced_client_id
+from taxcalc_consent.infra.model.defaults import (
+    Defaults,
+    defaults_for,
+    merge_defaults,
+    placeholder_client_id,
+    replaced_client_id,
+)
 from taxcalc_consent.infra.model.errors import Problem, SpecError, capped_file, printable
 from taxcalc_consent.infra.model.positions import Position, Positions
 from taxcalc_consent.infra.model.spec import TenantSpec
@@ -77,7 +83,7 @@ def check_files(
         # What messages and documents show of the path: as given, unless it holds what a terminal or JSON
         # cannot show as itself (an escape sequence, a byte of a name that is not UTF-8).
         shown = path if path.isprintable() else printable(path)
-        tenant, found = _check_tenant_file(stem, shown, read_yaml_file(path, shown), defaults, catalog)
+        tenant, found = _check_tenant_file(stem, shown, read_yaml_file(path, shown), defaults, catalog, path)
         problems.extend(found)
         if tenant is not None:
             written = tenant.positions.locate(("tenant", "id"))
@@ -95,7 +101,7 @@ def check_new_tenant(text: str, path: Path, catalog: PermissionCatalog | None = 
     problems: list[Problem] = []
     defaults = defaults_for(shown, {}, problems)
     tenant, found = _check_tenant_file(
-        path.stem, shown, parse_yaml(text.encode("utf-8"), shown), defaults, catalog or graph_catalog()
+        path.stem, shown, parse_yaml(text.encode("utf-8"), shown), defaults, catalog or graph_catalog(), shown
     )
     problems.extend(found)
     if tenant is not None:
@@ -133,9 +139,10 @@ def _sibling_problems(tenant: LoadedTenant, folder: Path) -> Iterator[Problem]:
 
 
 def _check_tenant_file(
-    name: str, shown: str, read: ReadYaml, defaults: Defaults, catalog: PermissionCatalog
+    name: str, shown: str, read: ReadYaml, defaults: Defaults, catalog: PermissionCatalog, path: str
 ) -> tuple[LoadedTenant | None, list[Problem]]:
-    """One tenant file, read and merged over its folder's defaults: the tenant, or its problems (capped)."""
+    """One tenant file (at ``path``, shown as ``shown``), read and merged over its folder's defaults: the
+    tenant, or its problems (capped)."""
     found: list[Problem] = []
     name_problem = tenant_name_problem(name)
     if name_problem is not None:
@@ -149,7 +156,14 @@ def _check_tenant_file(
     validated = validate_document(document, read.value, positions, catalog, defaults_complete=defaults.complete)
     # Whose id it is matters once it is an id: a malformed one is reported as such, and only that.
     malformed = any(p.key_path == "app.client_id" for p in validated.problems)
-    owned = [] if malformed else replaced_client_id(defaults, read.value, positions)
+    owned = (
+        []
+        if malformed
+        else [
+            *replaced_client_id(defaults, read.value, positions),
+            *placeholder_client_id(read.value, read.positions, os.path.dirname(os.path.abspath(path))),
+        ]
+    )
     # A value the YAML reader already refused (a bad date, say) is not reported a second time.
     refused = {(p.file, p.key_path) for p in read.problems}
     later = (p for p in (*validated.problems, *owned) if (p.file, p.key_path) not in refused)

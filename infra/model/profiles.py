@@ -12,6 +12,13 @@ Here rather than in the tenant-file model so ``init``'s options need not import 
 AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
 """How the automation identity signs in to a tenant (``auth.method``); here for the same reason."""
 
+WHERE_THE_CLIENT_ID_IS = (
+    "Entra admin centre > Enterprise applications > TaxCalc-Hub > Application ID, in any tenant that uses it"
+)
+EXAMPLES_CLIENT_ID = "5a1e0000-7ac0-4c1c-9000-00000000c0de"
+"""The placeholder the bundled examples (examples/tenants/_defaults.yaml) carry for TaxCalc-Hub's application id,
+which is not published; refused anywhere else (``defaults.placeholder_client_id``)."""
+
 CLIENT_ID_HELP = (
     "TaxCalc-Hub's application (client) id is not published: copy it from a tenant that already uses "
     "TaxCalc (Entra admin centre > Enterprise applications > TaxCalc-Hub > Application ID) into "

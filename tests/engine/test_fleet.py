@@ -68,8 +68,8 @@ def test_a_replacement_counts_once_and_nothing_but_entra_objects_is_counted(worl
         [tenant], {"firm": organisation_file(tenant.tenant_id)}, {**PUBLISHED_APPS, real_client_id: "TaxCalc-Hub"}
     )
     assert w.cli("apply", "tenants", "--yes").code == 0
-    placeholder = tenant.service_principal_by_app_id(CLIENT_ID)
-    # The placeholder client id in _defaults.yaml is replaced by TaxCalc-Hub's real one.
+    first = tenant.service_principal_by_app_id(CLIENT_ID)
+    # The client id in _defaults.yaml is corrected to TaxCalc-Hub's real one.
     (w.tenants_dir / "_defaults.yaml").write_text(f"app:\n  client_id: {real_client_id}\n", encoding="utf-8")
 
     run = w.cli("apply", "tenants", "--yes", "--json")
@@ -81,7 +81,7 @@ def test_a_replacement_counts_once_and_nothing_but_entra_objects_is_counted(worl
     assert {r["kind"] for r in run.tenant("firm")["resources"]} == {"service principal", "delegated permission grant"}
     hub = tenant.service_principal_by_app_id(real_client_id)
     assert hub is not None and [g.client_id for g in tenant.grants.values()] == [hub.id]
-    assert placeholder is not None and placeholder.id in tenant.service_principals, "retain_on_delete"
+    assert first is not None and first.id in tenant.service_principals, "retain_on_delete"
 
 
 def test_an_application_id_no_tenant_knows_fails_in_seconds_naming_it(world: WorldFactory) -> None:

@@ -28,7 +28,7 @@ from tests.fakes.entra_cloud import (
     FederatedCredential,
     Issuer,
 )
-from tests.fakes.example_tenants import northwind
+from tests.fakes.example_tenants import examples_defaults, northwind
 
 pytestmark = pytest.mark.engine
 
@@ -51,7 +51,7 @@ def signed_in_world(world: WorldFactory, auth: str, automation: AutomationApp | 
     tenant: FakeTenant = northwind()
     tenant.add_group("Front Office", members=[tenant.user("new.starter@northwind.co.uk").id])
     tenant.add_automation_identity(AUTOMATION_APP_ID, AUTOMATION_NAME, ROLES)
-    defaults = (EXAMPLES / "_defaults.yaml").read_text(encoding="utf-8")
+    defaults = examples_defaults()
     w = world([tenant], {"northwind": tenant_file(auth)}, defaults=defaults, automation=automation)
     return w, tenant.tenant_id
 

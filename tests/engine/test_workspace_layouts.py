@@ -16,8 +16,9 @@ import yaml
 from taxcalc_consent.cli.fleet import automation, engine_setup
 from taxcalc_consent.cli.fleet.pipeline import load_plans
 from taxcalc_consent.infra.model.workspace import open_workspace
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import ROOT
 from tests.engine.locate import Engine
+from tests.fakes.example_tenants import copy_examples
 
 pytestmark = pytest.mark.engine
 
@@ -28,7 +29,7 @@ def test_a_tenant_stack_gets_its_config_and_no_secret(
 ) -> None:
     monkeypatch.setenv("PATH", f"{engine.bin_dir}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "root"
-    shutil.copytree(EXAMPLES, root / "tenants")
+    copy_examples(root / "tenants")
     if layout == "pulumi-project":
         shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
     monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
+from taxcalc_consent.infra.model.profiles import EXAMPLES_CLIENT_ID
 from tests.fakes.entra import FakeTenant
+from tests.fakes.ids import HUB_CLIENT_ID
 
-HUB_CLIENT_ID = "5a1e0000-7ac0-4c1c-9000-00000000c0de"
-"""The placeholder TaxCalc-Hub client id of examples/tenants/_defaults.yaml and tests/conftest.py."""
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
+
 PUBLISHED_APPS = {HUB_CLIENT_ID: "TaxCalc-Hub"}
 """TaxCalc-Hub is multi-tenant and registered in TaxCalc's own tenant: any tenant may instantiate it."""
 
@@ -58,3 +62,19 @@ EXAMPLE_TENANTS: dict[str, Callable[[], FakeTenant]] = {
     "lab": lab,
     "northwind": northwind,
 }
+
+
+def copy_examples(destination: Path) -> Path:
+    """examples/tenants copied to ``destination`` (which must not exist), as an MSP would start a repository
+    from them, with TaxCalc-Hub's test id in place of the placeholder, which the tool refuses outside the
+    bundled folder. Returns ``destination``."""
+    shutil.copytree(EXAMPLES, destination)
+    (destination / "_defaults.yaml").write_text(examples_defaults(), encoding="utf-8")
+    return destination
+
+
+def examples_defaults() -> str:
+    """examples/tenants/_defaults.yaml's text with TaxCalc-Hub's test id in place of the placeholder."""
+    text = (EXAMPLES / "_defaults.yaml").read_text(encoding="utf-8")
+    assert EXAMPLES_CLIENT_ID in text, "examples/tenants/_defaults.yaml no longer carries the placeholder"
+    return text.replace(EXAMPLES_CLIENT_ID, HUB_CLIENT_ID)
