@@ -81,15 +81,16 @@ _CLIENT_ID_POLICY: KeyPath = ("policy", "client_id_in_tenant_files")
 _BUNDLED_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 
 
-def placeholder_client_id(document: Mapping[str, Any], positions: Positions, folder: str) -> list[Problem]:
+def placeholder_client_id(document: Mapping[str, Any], positions: Positions, file: str) -> list[Problem]:
     """The bundled examples' placeholder application id, refused in every folder but the bundled examples
-    themselves (``folder`` resolved, links followed, is the source tree's examples/tenants): a copy of them
-    in a real repository would otherwise validate and plan, and apply would fail only at the first tenant,
+    themselves (``file``'s folder, links followed, is the source tree's examples/tenants): a copy of them in
+    a real repository would otherwise validate and plan, and apply would fail only at the first tenant,
     after the provider's retries, with an error about an application no one meant."""
     written = _value_at(document, ("app", "client_id"))
     if not isinstance(written, str) or written.strip().lower() != EXAMPLES_CLIENT_ID:
         return []
-    if os.path.realpath(folder) == str(_BUNDLED_EXAMPLES):
+    # Resolved only here, for the placeholder: validating a folder costs no system call per file for this.
+    if os.path.realpath(os.path.dirname(os.path.abspath(file))) == str(_BUNDLED_EXAMPLES):
         return []
     return [
         positions.problem(
@@ -233,7 +234,7 @@ def _read_defaults(folder: str, shown: str, problems: list[Problem]) -> Defaults
     found = capped_file(defaults_shown, read_problems, omitted)
     if value is not None:
         value, refused = _without_identity_keys(value, positions)
-        found = [*found, *refused, *placeholder_client_id(value, positions, folder)]
+        found = [*found, *refused, *placeholder_client_id(value, positions, defaults_path)]
     problems.extend(found)
     if value is None or found:
         # Keep what could be read of it, so tenant files are still checked against the rest; the run

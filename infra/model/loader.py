@@ -161,7 +161,7 @@ def _check_tenant_file(
         if malformed
         else [
             *replaced_client_id(defaults, read.value, positions),
-            *placeholder_client_id(read.value, read.positions, os.path.dirname(os.path.abspath(path))),
+            *placeholder_client_id(read.value, read.positions, path),
         ]
     )
     # A value the YAML reader already refused (a bad date, say) is not reported a second time.
