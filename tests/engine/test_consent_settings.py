@@ -15,7 +15,7 @@ import pytest
 from tests.engine.conftest import World, WorldFactory
 from tests.fakes.entra import FakeTenant
 from tests.fakes.entra_cloud import AUTOMATION_APP_ID, AUTOMATION_NAME, AUTOMATION_ROLES
-from tests.fakes.example_tenants import northwind
+from tests.fakes.example_tenants import examples_defaults, northwind
 
 pytestmark = pytest.mark.engine
 
@@ -33,7 +33,7 @@ def northwind_world(world: WorldFactory, roles: list[str]) -> tuple[World, FakeT
     tenant = northwind()
     tenant.authorization_policy.permission_grant_policies_assigned = [LEGACY, DEVELOPER]
     tenant.add_automation_identity(AUTOMATION_APP_ID, AUTOMATION_NAME, roles)
-    w = world([tenant], {"northwind": example("northwind")}, defaults=example("_defaults"))
+    w = world([tenant], {"northwind": example("northwind")}, defaults=examples_defaults())
     return w, tenant
 
 
@@ -170,7 +170,7 @@ def test_a_file_that_names_only_enabled_keeps_the_reviewers_an_administrator_set
     text = (
         text[: text.index("consent_settings:")] + "consent_settings:\n  admin_consent_workflow:\n    enabled: false\n"
     )
-    w = world([tenant], {"northwind": text}, defaults=example("_defaults"))
+    w = world([tenant], {"northwind": text}, defaults=examples_defaults())
 
     plan = w.cli("plan", "tenants", "--json")
     assert plan.code == 0, plan.output
