@@ -453,6 +453,7 @@ PLACEHOLDER_REFUSED = (
         ["audit"],
         ["adopt"],
         ["offboard", "--yes"],
+        ["connect"],
     ],
     ids=" ".join,
 )
