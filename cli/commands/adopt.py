@@ -7,7 +7,7 @@ import typer
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.cli.ui.console import check_out, emit, is_debug, say
 from taxcalc_consent.cli.ui.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.infra.model.documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
+from taxcalc_consent.infra.model.audit_documents import ADOPT_FORMAT, AdoptDocument, AdoptFailedTenant, AdoptTenant
 
 
 def adopt(

@@ -10,7 +10,7 @@ import typer
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.cli.ui.console import UsageError, check_out, emit, is_debug, say, write_out
 from taxcalc_consent.cli.ui.options import CloudOpt, GraphEndpointOpt, JsonOpt, OutOpt, ParallelOpt, PathsArg
-from taxcalc_consent.infra.model.documents import AuditDocument, AuditTenant, FailedTenant
+from taxcalc_consent.infra.model.audit_documents import AuditDocument, AuditTenant, FailedTenant
 
 
 class ReportFormat(StrEnum):

@@ -26,7 +26,7 @@ from taxcalc_consent.infra.graph.matching import (
     wanted_assignments,
 )
 from taxcalc_consent.infra.graph.snapshot import TenantSnapshot
-from taxcalc_consent.infra.model.documents import AdoptTenant
+from taxcalc_consent.infra.model.audit_documents import AdoptTenant
 from taxcalc_consent.infra.model.kinds import access_assignment, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.model.kinds.access_assignment import PrincipalType
 from taxcalc_consent.infra.model.plan import ConsentPlan

@@ -21,17 +21,7 @@ from taxcalc_consent.infra.graph.matching import (
 )
 from taxcalc_consent.infra.graph.snapshot import AutomationIdentityState, TenantSnapshot, UserInfo
 from taxcalc_consent.infra.model import findings
-from taxcalc_consent.infra.model.consent_settings import (
-    DIRECTORY_ROLES,
-    REVIEWER_QUERY_TYPE,
-    USER_CONSENT_LABELS,
-    UserConsent,
-    classify_user_consent,
-    describe_reviewer,
-    predict_experience,
-    reviewer_query,
-)
-from taxcalc_consent.infra.model.documents import (
+from taxcalc_consent.infra.model.audit_documents import (
     AUDIT_FORMAT,
     AuditAutomationIdentity,
     AuditDifference,
@@ -41,6 +31,16 @@ from taxcalc_consent.infra.model.documents import (
     AuditTenant,
     AuditUserExperience,
     FailedTenant,
+)
+from taxcalc_consent.infra.model.consent_settings import (
+    DIRECTORY_ROLES,
+    REVIEWER_QUERY_TYPE,
+    USER_CONSENT_LABELS,
+    UserConsent,
+    classify_user_consent,
+    describe_reviewer,
+    predict_experience,
+    reviewer_query,
 )
 from taxcalc_consent.infra.model.kinds import admin_consent_workflow as workflow_kind
 from taxcalc_consent.infra.model.kinds import user_consent_setting

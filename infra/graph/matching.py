@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from taxcalc_consent.infra.graph.snapshot import GrantState, TenantSnapshot, UserInfo
+from taxcalc_consent.infra.model.audit_documents import AuditDifference
 from taxcalc_consent.infra.model.catalog import graph_catalog
-from taxcalc_consent.infra.model.documents import AuditDifference
 from taxcalc_consent.infra.model.kinds.delegated_grant import EVERY_USER
 from taxcalc_consent.infra.model.plan import ConsentPlan
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from taxcalc_consent.infra.model.audit_documents import AuditFinding, AuditSummary, AuditTenant
 from taxcalc_consent.infra.model.catalog import graph_catalog
-from taxcalc_consent.infra.model.documents import AuditFinding, AuditSummary, AuditTenant
 
 Risk = Literal["high", "medium", "low"]
 RISK_ORDER: dict[Risk, int] = {"high": 0, "medium": 1, "low": 2}
