@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.graph import client as graph
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import CLIENT_ID, TENANT_ID
 
@@ -168,9 +168,19 @@ def oidc_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     (tmp_path / "Pulumi.yaml").write_text("name: taxcalc-consent\nruntime: python\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    for name in (graph.TOKEN_ENV, *signin.OIDC_REQUEST_URL_ENVS, *signin.OIDC_REQUEST_TOKEN_ENVS, "ARM_CLIENT_SECRET"):
+    for name in (
+        graph.TOKEN_ENV,
+        *provider_settings.OIDC_REQUEST_URL_ENVS,
+        *provider_settings.OIDC_REQUEST_TOKEN_ENVS,
+        "ARM_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
-    for name in (signin.OIDC_TOKEN_ENV, signin.OIDC_TOKEN_FILE_ENV, "ARM_METADATA_HOSTNAME", "ARM_ENVIRONMENT"):
+    for name in (
+        provider_settings.OIDC_TOKEN_ENV,
+        provider_settings.OIDC_TOKEN_FILE_ENV,
+        "ARM_METADATA_HOSTNAME",
+        "ARM_ENVIRONMENT",
+    ):
         monkeypatch.delenv(name, raising=False)
     return folder
 

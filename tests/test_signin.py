@@ -11,7 +11,7 @@ internal/provider/helpers.go, vendor/github.com/hashicorp/go-azure-sdk/sdk/auth/
 - helpers.go: files for the client id, the secret and the OIDC token, which must agree with the variable.
 The tool passes ``tenant_id`` always, ``use_cli`` always (true only for ``method: cli``), ``use_oidc`` and
 ``use_msi`` whenever the file names a method, ``client_id`` when the file gives one, and the secret the file's
-``client_secret_env`` names (``signin.provider_arguments``); everything else is the provider's to default.
+``client_secret_env`` names (``provider_settings.provider_arguments``); everything else is the provider's to default.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import pytest
 from taxcalc_consent.cli.fleet.engine_setup import preflight_problems
 from taxcalc_consent.infra.graph import client as graph
 from taxcalc_consent.infra.graph import credentials, signin
-from taxcalc_consent.infra.graph.signin import CredentialError, provider_arguments, sign_in
+from taxcalc_consent.infra.graph.provider_settings import provider_arguments
+from taxcalc_consent.infra.graph.signin import CredentialError, sign_in
 from taxcalc_consent.infra.model.spec import AuthSection
 from tests.conftest import TENANT_ID
 

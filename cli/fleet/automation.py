@@ -61,7 +61,7 @@ from taxcalc_consent.cli.fleet.engine_setup import (
     stack_config,
 )
 from taxcalc_consent.cli.fleet.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.model.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.model.documents import StackUpdate
 from taxcalc_consent.infra.model.plan import ConsentPlan, plan_to_data
@@ -432,7 +432,7 @@ class Engine:
             return cached
         # The secret the file names reaches only this tenant's engine process, as the provider's own variable;
         # it is never written to stack config or passed on a command line.
-        env_vars = signin.provider_arguments(plan.tenant_id, plan.auth).engine_environment(self._environ)
+        env_vars = provider_settings.provider_arguments(plan.tenant_id, plan.auth).engine_environment(self._environ)
         stack = self._open(plan.tenant, env_vars)
         self._write_settings(plan)
         with self._lock:

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings, signin
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
@@ -25,13 +25,13 @@ used by the pip toolchain when the project names no virtualenv); the tool sets i
 
 # Provider settings the tool owns in each stack's config. Keys it does not own (for example
 # ``taxcalc-consent:adopt``, written by ``adopt``) are never touched.
-MANAGED_PROVIDER_KEYS = signin.STACK_CONFIG_KEYS
+MANAGED_PROVIDER_KEYS = provider_settings.STACK_CONFIG_KEYS
 
 # Environment variables whose values are secrets wherever they appear: never printed, never reported.
 SECRET_ENV_VARS = (
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_ACCESS_TOKEN",
-    *signin.SECRET_VARIABLES,
+    *provider_settings.SECRET_VARIABLES,
     "AZURE_CLIENT_SECRET",
     "AWS_SECRET_ACCESS_KEY",
     "AZURE_STORAGE_KEY",
@@ -238,5 +238,5 @@ def stack_config(plan: ConsentPlan, workspace: Workspace) -> dict[str, str]:
     (a client secret reaches the provider as ARM_CLIENT_SECRET in its engine process only)."""
     return {
         TENANT_FILE_KEY: workspace.tenant_file_setting(plan.file),
-        **signin.provider_arguments(plan.tenant_id, plan.auth).stack_config(),
+        **provider_settings.provider_arguments(plan.tenant_id, plan.auth).stack_config(),
     }

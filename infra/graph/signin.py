@@ -2,7 +2,7 @@
 
 The stack's azuread provider (pulumi-azuread 6.x, which wraps terraform-provider-azuread 3.x) takes the
 arguments the program gives it; each argument it is not given falls back to an environment variable
-(``internal/provider/provider.go``, the provider schema's ``DefaultFunc`` lines, cited below by line), and
+(``internal/provider/provider.go``, the provider schema's ``DefaultFunc`` lines, cited in ``provider_settings``), and
 go-azure-sdk then tries the ways of signing in in a fixed order, taking the first one whose values are all
 there (``sdk/auth/auth.go``, ``NewAuthorizerFromCredentials``):
 
@@ -16,14 +16,12 @@ there (``sdk/auth/auth.go``, ``NewAuthorizerFromCredentials``):
 7. the Azure CLI, when it is on.
 
 Certificates and secrets are always tried first, whatever ``use_*`` says (provider.go sets
-``EnableAuthenticatingUsingClientCertificate`` and ``...ClientSecret`` to true). This module says what the
-tool passes to the provider (``provider_arguments``: the tenant file's ``auth`` block and nothing else, each
-setting with its provider keyword and stack setting in one table, ``PROVIDER_SETTINGS``; ``AUTH_INPUTS``: the
-block as the tool's own resources carry it to their providers) and which way, with which values, the provider
-then signs in (``sign_in``). The program's provider, the stack settings, the engine's environment, the program's
-group reads, the consent-settings writes, ``audit`` and ``adopt`` all ask it, so they sign in as the same
-identity, the same way. ``tests/test_signin.py`` holds the provider's table, row by row with the source line of
-each.
+``EnableAuthenticatingUsingClientCertificate`` and ``...ClientSecret`` to true). What the tool passes to the
+provider, and the variables the provider reads for the rest, are ``infra.graph.provider_settings``' tables; this
+module says which way, with which values, the provider then signs in (``sign_in``). The program's provider,
+the stack settings, the engine's environment, the program's group reads, the consent-settings writes, ``audit``
+and ``adopt`` all ask these two, so they sign in as the same identity, the same way.
+``tests/test_signin.py`` holds the provider's table, row by row with the source line of each.
 
 Pure: it reads the environment it is given and the files the provider itself reads at configuration time
 (client id, secret and OIDC token files), and sends nothing anywhere. Making the credential and asking for
@@ -37,8 +35,30 @@ import binascii
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from taxcalc_consent.infra.graph.provider_settings import (
+    ADO_SERVICE_CONNECTION_ENVS,
+    AKS_TENANT_ENV,
+    CERTIFICATE_ENV,
+    CERTIFICATE_PASSWORD_ENV,
+    CERTIFICATE_PATH_ENV,
+    CLIENT_ID_ENV,
+    CLIENT_ID_FILE_ENV,
+    CLIENT_SECRET_ENV,
+    CLIENT_SECRET_FILE_ENV,
+    MSI_ENDPOINT_ENV,
+    OIDC_REQUEST_TOKEN_ENVS,
+    OIDC_REQUEST_URL_ENVS,
+    OIDC_TOKEN_ENV,
+    OIDC_TOKEN_FILE_ENV,
+    SECRET_FILE_VARIABLES,
+    SECRET_VARIABLES,
+    USE_AKS_WORKLOAD_IDENTITY_ENV,
+    USE_MSI_ENV,
+    USE_OIDC_ENV,
+    provider_arguments,
+)
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
 from taxcalc_consent.infra.model.spec import AuthSection
@@ -69,135 +89,6 @@ Method = Literal["client-certificate", "client-secret", "oidc-token", "ado-pipel
 AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 """Microsoft Azure CLI's application id: the client id the provider reports when it signs in through the
 Azure CLI (internal/clients/builder.go, ``environments.PublishedApis["MicrosoftAzureCli"]``)."""
-
-# The provider's DefaultFunc variables (internal/provider/provider.go). A MultiEnvDefaultFunc takes the first
-# that is set and not empty; an EnvDefaultFunc ignores an empty variable too (terraform-plugin-sdk v2 schema.go).
-CLIENT_ID_ENV = "ARM_CLIENT_ID"  # provider.go:101
-CLIENT_ID_FILE_ENV = "ARM_CLIENT_ID_FILE_PATH"  # provider.go:108
-CERTIFICATE_ENV = "ARM_CLIENT_CERTIFICATE"  # provider.go:137
-CERTIFICATE_PASSWORD_ENV = "ARM_CLIENT_CERTIFICATE_PASSWORD"  # provider.go:144
-CERTIFICATE_PATH_ENV = "ARM_CLIENT_CERTIFICATE_PATH"  # provider.go:151
-CLIENT_SECRET_ENV = "ARM_CLIENT_SECRET"  # provider.go:159
-CLIENT_SECRET_FILE_ENV = "ARM_CLIENT_SECRET_FILE_PATH"  # provider.go:166
-USE_OIDC_ENV = "ARM_USE_OIDC"  # provider.go:174
-OIDC_TOKEN_ENV = "ARM_OIDC_TOKEN"  # provider.go:181
-OIDC_TOKEN_FILE_ENV = "ARM_OIDC_TOKEN_FILE_PATH"  # provider.go:188
-ADO_SERVICE_CONNECTION_ENVS = ("ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID", "ARM_OIDC_AZURE_SERVICE_CONNECTION_ID")  # :195
-OIDC_REQUEST_TOKEN_ENVS = ("ARM_OIDC_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SYSTEM_ACCESSTOKEN")  # :202
-OIDC_REQUEST_URL_ENVS = ("ARM_OIDC_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_URL", "SYSTEM_OIDCREQUESTURI")  # :209
-USE_AKS_WORKLOAD_IDENTITY_ENV = "ARM_USE_AKS_WORKLOAD_IDENTITY"  # provider.go:217
-USE_MSI_ENV = "ARM_USE_MSI"  # provider.go:233, and pulumi-azuread's own default (sdk provider.py: get_env_bool)
-MSI_ENDPOINT_ENV = "ARM_MSI_ENDPOINT"  # provider.go:240
-AKS_TENANT_ENV = "AZURE_TENANT_ID"  # helpers.go getTenantId, with use_aks_workload_identity
-
-SECRET_VARIABLES = (
-    CERTIFICATE_ENV,
-    CERTIFICATE_PASSWORD_ENV,
-    CLIENT_SECRET_ENV,
-    OIDC_TOKEN_ENV,
-    *OIDC_REQUEST_TOKEN_ENVS,
-)
-"""Variables whose values are secrets wherever they appear."""
-SECRET_FILE_VARIABLES = (CLIENT_SECRET_FILE_ENV, OIDC_TOKEN_FILE_ENV)
-"""Variables naming files whose contents are secrets."""
-
-
-# ----------------------------------------------------------------------------- what the tool passes
-
-PROVIDER_SETTINGS: tuple[tuple[str, str], ...] = (
-    ("tenant_id", "azuread:tenantId"),
-    ("client_id", "azuread:clientId"),
-    ("use_cli", "azuread:useCli"),
-    ("use_oidc", "azuread:useOidc"),
-    ("use_msi", "azuread:useMsi"),
-)
-"""Each setting the tool gives the stack's azuread provider: its ``azuread.Provider`` keyword (a field of
-``ProviderArguments``) and its key in a stack's settings (pulumi-azuread's config names)."""
-STACK_CONFIG_KEYS = tuple(key for _, key in PROVIDER_SETTINGS)
-"""The provider settings the tool owns in each stack's settings; keys it does not own are never touched."""
-
-AUTH_INPUTS: tuple[tuple[str, str], ...] = (
-    ("method", "method"),
-    ("client_id", "clientId"),
-    ("client_secret_env", "clientSecretEnv"),
-)
-"""The ``auth`` block's keys (``AuthSection``'s fields) and their names in the inputs of the tool's own resources
-(the consent settings, TaxCalc-Hub's service principal), whose providers sign in from them: names, never a secret."""
-
-
-def auth_inputs(auth: AuthSection) -> dict[str, str]:
-    """The ``auth`` block as the tool's own resources carry it (the keys it sets)."""
-    given = {name: getattr(auth, key) for key, name in AUTH_INPUTS}
-    return {name: value for name, value in given.items() if value is not None}
-
-
-def auth_from_inputs(inputs: Mapping[str, Any] | None) -> AuthSection:
-    """The ``auth`` block back from a resource's ``auth`` input (``auth_inputs``)."""
-    given = inputs or {}
-    return AuthSection(**{key: given.get(name) for key, name in AUTH_INPUTS})
-
-
-@dataclass(frozen=True)
-class ProviderArguments:
-    """What the tool gives the stack's azuread provider: from the tenant file alone, never a secret value.
-
-    Anything left out (None) is the provider's to default from its environment variables.
-    """
-
-    tenant_id: str
-    client_id: str | None = None
-    use_cli: bool = False
-    """Always given: the Azure CLI signs in only when the file asks for it (``auth.method: cli``), never
-    because the provider defaults ``use_cli`` to true (provider.go:225) and someone ran ``az login`` to
-    another tenant."""
-    use_oidc: bool | None = None
-    use_msi: bool | None = None
-    client_secret_env: str | None = None
-    """The variable whose value the tool passes as ``client_secret`` (and, to the engine, as
-    ``ARM_CLIENT_SECRET``): ``auth.client_secret_env``. None: the provider reads ``ARM_CLIENT_SECRET``."""
-
-    def pulumi_arguments(self) -> dict[str, str | bool]:
-        """``azuread.Provider`` keyword arguments, without the secret (the program adds it as a Pulumi secret):
-        every setting given, a flag switched off included."""
-        given: dict[str, str | bool | None] = {name: getattr(self, name) for name, _ in PROVIDER_SETTINGS}
-        return {name: value for name, value in given.items() if value is not None}
-
-    def stack_config(self) -> dict[str, str]:
-        """The provider's keys in a stack's settings: what a hand-run ``pulumi up`` of the stack also sees. Values
-        are strings, as ``pulumi config set`` writes them: the ids, and ``"true"`` for each flag switched on."""
-        config: dict[str, str] = {}
-        for name, key in PROVIDER_SETTINGS:
-            value = getattr(self, name)
-            if value is True:
-                config[key] = "true"
-            elif isinstance(value, str) and value:
-                config[key] = value
-        return config
-
-    def engine_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """What the tenant's engine processes get on top of the inherited environment: the secret the file
-        names, as the provider's own variable, so it reaches only this tenant's engine."""
-        if self.client_secret_env is None:
-            return {}
-        return {CLIENT_SECRET_ENV: environ.get(self.client_secret_env, "")}
-
-
-def provider_arguments(tenant_id: str, auth: AuthSection) -> ProviderArguments:
-    """What the tool passes to the provider for a tenant file: its tenant id, and its ``auth`` block.
-
-    An explicit ``auth.method`` switches the other ``use_*`` flags off, so an ``ARM_USE_MSI=true`` on a CI
-    runner cannot take over; with none, the provider's variables decide (``ARM_USE_OIDC``, ``ARM_USE_MSI``;
-    never the Azure CLI).
-    """
-    method = auth.method
-    return ProviderArguments(
-        tenant_id=tenant_id,
-        client_id=auth.client_id,
-        use_cli=method == "cli",
-        use_oidc=None if method is None else method == "oidc",
-        use_msi=None if method is None else method == "msi",
-        client_secret_env=auth.client_secret_env,
-    )
 
 
 # ------------------------------------------------------------------------------ how it signs in

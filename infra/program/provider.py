@@ -25,7 +25,7 @@ from typing import Any
 import pulumi
 import pulumi_azuread as azuread
 
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.model.plan import ConsentPlan
 
 PROVIDER_NAME = "entra-tenant"
@@ -33,14 +33,14 @@ PROVIDER_NAME = "entra-tenant"
 
 
 def provider_arguments(plan: ConsentPlan, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``azuread.Provider`` arguments for ``plan``'s tenant (``signin.provider_arguments``): pure, so it
+    """The ``azuread.Provider`` arguments for ``plan``'s tenant (``provider_settings.provider_arguments``): pure, so it
     can be checked without Pulumi.
 
     The client secret, when the file names its variable, is returned as a ``pulumi.Output.secret`` so it is
     encrypted in state and masked in output; it is never logged or put in an error message.
     Raises ``pulumi.RunError`` naming (never showing) a missing secret variable.
     """
-    given = signin.provider_arguments(plan.tenant_id, plan.auth)
+    given = provider_settings.provider_arguments(plan.tenant_id, plan.auth)
     arguments: dict[str, Any] = dict(given.pulumi_arguments())
     if given.client_secret_env is not None:
         secret = environ.get(given.client_secret_env)

@@ -40,7 +40,7 @@ import pulumi.dynamic
 import tenacity
 from pulumi.output import Unknown
 
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.graph.client import GraphError
 from taxcalc_consent.infra.model.guid import is_guid
 from taxcalc_consent.infra.model.kinds.service_principal import ORIGIN_CREATED, ORIGIN_FOUND
@@ -308,7 +308,7 @@ class HubServicePrincipal(pulumi.dynamic.Resource, module="taxcalc-consent", nam
             "appRoleAssignmentRequired": args.assignment_required,
             "applicationRegisteredHere": args.application_registered_here,
             "foundInTenant": args.found_in_tenant,
-            "auth": signin.auth_inputs(args.auth),
+            "auth": provider_settings.auth_inputs(args.auth),
             # Outputs the program reads, declared so the engine resolves them (by their Python names: the SDK
             # keys each output's resolver by the name given here, after translate_output_property).
             "object_id": None,

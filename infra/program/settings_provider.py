@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import pulumi
 import pulumi.dynamic
 
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.model.consent_settings import (
     DEFAULT_REQUEST_DAYS,
     MANAGED_USER_CONSENT,
@@ -286,7 +286,7 @@ def graph_writer(inputs: Mapping[str, Any], environ: Mapping[str, str] | None = 
     # provider process needs only once a call reaches Graph.
     from taxcalc_consent.infra.graph.policy_writer import policy_writer
 
-    auth = signin.auth_from_inputs(inputs.get("auth"))
+    auth = provider_settings.auth_from_inputs(inputs.get("auth"))
     with policy_writer(str(inputs["tenantId"]), auth, os.environ if environ is None else environ) as writer:
         yield writer
 
@@ -402,7 +402,7 @@ class UserConsentSetting(pulumi.dynamic.Resource, module="taxcalc-consent", name
     """User consent for applications (tenant-wide); type token ``user_consent_setting.TYPE``."""
 
     def __init__(self, name: str, args: UserConsentSettingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"tenantId": args.tenant_id, "setting": args.setting, "auth": signin.auth_inputs(args.auth)}
+        props = {"tenantId": args.tenant_id, "setting": args.setting, "auth": provider_settings.auth_inputs(args.auth)}
         super().__init__(UserConsentSettingProvider(), name, props, opts)
 
 
@@ -437,7 +437,7 @@ class AdminConsentWorkflow(pulumi.dynamic.Resource, module="taxcalc-consent", na
             "notifyReviewers": args.notify_reviewers,
             "remindersEnabled": args.reminders,
             "requestDurationInDays": args.request_duration_in_days,
-            "auth": signin.auth_inputs(args.auth),
+            "auth": provider_settings.auth_inputs(args.auth),
         }
         if reviewers is not None:
             props["reviewers"] = [{"query": r.query, "queryType": REVIEWER_QUERY_TYPE} for r in reviewers]

@@ -30,7 +30,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.graph import signin
+from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.graph.client import GRAPH_ENDPOINT_ENV
 from taxcalc_consent.infra.model.workspace import ROOT_ENV
 from tests.conftest import CLIENT_ID
@@ -52,16 +52,16 @@ STRAY_ENVIRONMENT = (
     "ARM_USE_AKS_WORKLOAD_IDENTITY",
     "ARM_ENVIRONMENT",
     "ARM_MSI_ENDPOINT",
-    signin.CLIENT_ID_FILE_ENV,
-    signin.CERTIFICATE_ENV,
-    signin.CERTIFICATE_PATH_ENV,
-    signin.CERTIFICATE_PASSWORD_ENV,
-    signin.CLIENT_SECRET_FILE_ENV,
-    signin.OIDC_TOKEN_ENV,
-    signin.OIDC_TOKEN_FILE_ENV,
-    *signin.OIDC_REQUEST_URL_ENVS,
-    *signin.OIDC_REQUEST_TOKEN_ENVS,
-    *signin.ADO_SERVICE_CONNECTION_ENVS,
+    provider_settings.CLIENT_ID_FILE_ENV,
+    provider_settings.CERTIFICATE_ENV,
+    provider_settings.CERTIFICATE_PATH_ENV,
+    provider_settings.CERTIFICATE_PASSWORD_ENV,
+    provider_settings.CLIENT_SECRET_FILE_ENV,
+    provider_settings.OIDC_TOKEN_ENV,
+    provider_settings.OIDC_TOKEN_FILE_ENV,
+    *provider_settings.OIDC_REQUEST_URL_ENVS,
+    *provider_settings.OIDC_REQUEST_TOKEN_ENVS,
+    *provider_settings.ADO_SERVICE_CONNECTION_ENVS,
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
     "AZURE_TENANT_ID",
