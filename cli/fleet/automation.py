@@ -44,14 +44,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from taxcalc_consent.cli.fleet.engine_setup import (
     MANAGED_PROVIDER_KEYS,
@@ -60,7 +59,15 @@ from taxcalc_consent.cli.fleet.engine_setup import (
     EngineUnavailable,
     stack_config,
 )
-from taxcalc_consent.cli.fleet.events import EventRecorder, ResourceChange, Step, StepOutcome, strip_ansi
+from taxcalc_consent.cli.fleet.events import EventRecorder, ResourceChange, Step, StepOutcome
+from taxcalc_consent.cli.fleet.pulumi_cli import (
+    OperationArgs,
+    UpdateArgs,
+    command_error_summary,
+    lock_holders,
+    operation_flags,
+    update_flags,
+)
 from taxcalc_consent.infra.graph import provider_settings
 from taxcalc_consent.infra.model.consent_settings import RESTORE_ENV
 from taxcalc_consent.infra.model.documents import StackUpdate
@@ -74,25 +81,6 @@ NO_STACK_TO_REMOVE = (
     "no stack for this tenant in this backend: nothing was applied to it from here, so there is nothing to remove "
     "(if it was applied from another backend, pass that one with --backend)"
 )
-
-
-class OperationArgs(TypedDict, total=False):
-    """The keyword arguments of one operation on a stack, named as ``auto.Stack`` names them; what every
-    operation takes (``preview_destroy``, ``destroy``)."""
-
-    refresh: bool | None
-    color: str | None
-    on_event: Callable[[EngineEvent], Any] | None
-    suppress_progress: bool | None
-    program: Callable[[], None] | None
-    """An inline program: served from this process for the operation (:class:`InlineProgram`)."""
-
-
-class UpdateArgs(OperationArgs, total=False):
-    """What ``preview`` and ``up`` take besides: the policy packs that judge the update."""
-
-    policy_packs: list[str] | None
-    policy_pack_configs: list[str] | None
 
 
 class StackLike(Protocol):
@@ -184,16 +172,16 @@ class CliStack:
         self.workspace.create_stack(self.name)
 
     def preview(self, **operation: Unpack[UpdateArgs]) -> CommandResult:
-        return self._run(["preview", *_update_flags(operation)], operation, summary_required=True)
+        return self._run(["preview", *update_flags(operation)], operation, summary_required=True)
 
     def up(self, **operation: Unpack[UpdateArgs]) -> CommandResult:
-        return self._run(["up", "--yes", "--skip-preview", *_update_flags(operation)], operation)
+        return self._run(["up", "--yes", "--skip-preview", *update_flags(operation)], operation)
 
     def preview_destroy(self, **operation: Unpack[OperationArgs]) -> CommandResult:
-        return self._run(["destroy", "--preview-only", *_flags(operation)], operation, summary_required=True)
+        return self._run(["destroy", "--preview-only", *operation_flags(operation)], operation, summary_required=True)
 
     def destroy(self, **operation: Unpack[OperationArgs]) -> CommandResult:
-        return self._run(["destroy", "--skip-preview", "--yes", *_flags(operation)], operation)
+        return self._run(["destroy", "--skip-preview", "--yes", *operation_flags(operation)], operation)
 
     def last_update(self) -> Mapping[str, Any] | None:
         """``pulumi stack history --json --page-size 1``: one launch, no engine run, nothing written."""
@@ -222,28 +210,6 @@ class CliStack:
             # What Stack.preview raises when the engine exited 0 without reporting a summary.
             raise RuntimeError("summary event never found")
         return result
-
-
-def _update_flags(operation: UpdateArgs) -> list[str]:
-    """The CLI flags ``auto.Stack`` passes for these arguments of ``preview`` and ``up``, in its order."""
-    flags: list[str] = []
-    for pack in operation.get("policy_packs") or ():
-        flags += ["--policy-pack", pack]
-    for config in operation.get("policy_pack_configs") or ():
-        flags += ["--policy-pack-config", config]
-    return flags + _flags(operation)
-
-
-def _flags(operation: OperationArgs) -> list[str]:
-    """The CLI flags ``auto.Stack`` passes for the arguments every operation takes, in its order."""
-    flags: list[str] = []
-    if color := operation.get("color"):
-        flags += ["--color", color]
-    if operation.get("suppress_progress"):
-        flags.append("--suppress-progress")
-    if operation.get("refresh"):
-        flags.append("--refresh")
-    return flags
 
 
 class InlineProgram:
@@ -394,7 +360,7 @@ class Engine:
                 "the lock file named here, under .pulumi/locks/, on a self-managed backend)"
             )
         except auto.CommandError as exc:
-            outcome.error = redact(recorder.error_text() or _command_error_summary(str(exc)))
+            outcome.error = redact(recorder.error_text() or command_error_summary(str(exc)))
         except (OSError, RuntimeError, auto.InvalidVersionError) as exc:
             # e.g. "summary event never found" when the engine died before reporting.
             outcome.error = redact(recorder.error_text() or str(exc).strip() or type(exc).__name__)
@@ -409,7 +375,7 @@ class Engine:
         except auto.StackNotFoundError:
             return None, None
         except auto.CommandError as exc:
-            return None, redact(_command_error_summary(str(exc)))
+            return None, redact(command_error_summary(str(exc)))
         except (OSError, ValueError) as exc:
             return None, redact(f"reading the stack's history: {exc}")
         if entry is None:
@@ -512,24 +478,3 @@ class Engine:
             yield path
         finally:
             os.unlink(path)
-
-
-_LOCK_LINE = re.compile(r"^\s*(\S+\.json: created by .+)$")
-
-
-def lock_holders(text: str) -> list[str]:
-    """The locks a self-managed backend names when it refuses an update: one line per lock file, its URL and
-    who made it (pulumi/pulumi pkg/backend/diy/lock.go ``checkForLock``: "<url>: created by user@host (pid N)
-    at <time>"). Pulumi Cloud's 409 names none."""
-    return [m.group(1).strip() for line in strip_ansi(text).splitlines() if (m := _LOCK_LINE.match(line))]
-
-
-def _command_error_summary(text: str) -> str:
-    """The useful lines of a CommandError's text (`code: / stdout: / stderr:`): stderr, else stdout's tail."""
-    stdout, _, stderr = text.partition("\n stderr:")
-    stdout = stdout.split("\n stdout:", 1)[-1]
-    for section in (stderr, stdout):
-        lines = [strip_ansi(line).strip() for line in section.splitlines() if line.strip()]
-        if lines:
-            return "; ".join(lines[-3:])
-    return "the Pulumi engine failed without a message"
