@@ -13,7 +13,7 @@ file with ``infra.model.plan.read_plan``, the program's own reader, found (in th
 property ``tenantFile``; from the stack's configuration ``taxcalc-consent:tenantFile``, which the engine
 passes to the pack (``PULUMI_CONFIG``); or, failing that, from the stack's config file
 ``stacks/Pulumi.<stack>.yaml`` (the stack name is in every resource URN). Relative paths are relative to
-the workspace root (``infra.workspace``, found from the pack's folder). With none, the strictest reading
+the workspace root (``infra.model.workspace``, found from the pack's folder). With none, the strictest reading
 applies: the default policy and no exceptions. See docs/policy.md.
 
 Constructing a ``PolicyPack`` serves the engine forever, so that happens only in ``__main__.py``;

@@ -224,7 +224,7 @@ def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str])
         name_problem = tenant_name_problem(plan.tenant)
         if name_problem is not None:
             problems.append(f"{plan.file}: {name_problem}")
-        # Each tenant signs in as its azuread provider will (infra.signin): a way to sign in that the provider
+        # Each tenant signs in as its azuread provider will (infra.graph.signin): a way to sign in that the provider
         # would not find stops the tenant's engine run, so it is said now, with every other problem.
         try:
             signin.sign_in(plan.tenant_id, plan.auth, environ)

@@ -3,7 +3,7 @@
 A tenant that went through the interactive journey already holds TaxCalc-Hub's service principal and
 its grants; creating them again fails ("Permission entry already exists"). ``plan_adoption`` matches
 the plan's keys (client, resource, consent type, principal) against what Graph holds and returns, per
-Pulumi logical name (``infra.plan``), the id that pulumi-azuread's ``import_`` resource option takes.
+Pulumi logical name (``infra.model.plan``), the id that pulumi-azuread's ``import_`` resource option takes.
 ``write_adoption`` stores that map in the tenant's stack config file (``taxcalc-consent:adopt``) so the
 next ``apply`` imports instead of creating. Objects the file does not describe are reported and left
 alone: Pulumi never manages (or deletes) what it did not import.

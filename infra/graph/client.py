@@ -310,7 +310,7 @@ def client_for_tenant(
     reads: Executor | None = None,
 ) -> GraphClient:
     """A read-only client for one tenant, for ``audit`` and ``adopt``: the cloud's Graph (or the override),
-    a ready token when one is set, else the tenant's sign-in (``infra.signin``); ``http`` and ``reads``: a
+    a ready token when one is set, else the tenant's sign-in (``infra.graph.signin``); ``http`` and ``reads``: a
     connection pool and an executor shared by a run's tenants (see GraphClient)."""
     base = graph_base_url(cloud, endpoint)
     tokens = token_source(tenant_id, auth, cloud, base, environ, ready_token=True)

@@ -49,7 +49,7 @@ def token_source(
 ) -> TokenSource:
     """Where bearer tokens for ``graph_base`` come from, for one tenant. Nothing is requested yet.
 
-    Signs in as the stack's azuread provider does (``infra.signin.sign_in``), at ``endpoints``' sign-in
+    Signs in as the stack's azuread provider does (``infra.graph.signin.sign_in``), at ``endpoints``' sign-in
     endpoint, for the Graph at ``graph_base`` (the token's audience must be the Graph it is sent to).
     ``ready_token``: ``TAXCALC_CONSENT_GRAPH_TOKEN`` serves first when set (``audit`` and ``adopt`` only).
     Raises ``CredentialError`` when the auth block and the environment cannot make a credential.

@@ -2,7 +2,7 @@
 (and, through ``infra.graph.automation_identity``, the MSP's automation identity, for ``connect``).
 
 Used by the tool's own providers (``infra.settings_provider``, ``infra.service_principal_provider``) and nothing
-else: ``audit`` and ``adopt`` read through ``infra.graph.GraphClient``, which refuses every write, and an
+else: ``audit`` and ``adopt`` read through ``infra.graph.client.GraphClient``, which refuses every write, and an
 import-linter contract keeps this module out of their reach. Reads go through that same read-only client; the
 writes are here, sent through the reader's transport rules (``infra.graph.transport``):
 - ``PATCH /policies/authorizationPolicy`` with ``defaultUserRolePermissions.permissionGrantPoliciesAssigned``
@@ -22,7 +22,7 @@ permission the call needs, as the read client's errors do.
 
 Which Graph, and who signs in: exactly as the stack's azuread provider, as for the program's group reads
 (``graph.program_client``): the provider's cloud (``ARM_METADATA_HOSTNAME``, else ``ARM_ENVIRONMENT``;
-``TAXCALC_CONSENT_GRAPH_ENDPOINT`` overrides the Graph root) and the provider's sign-in (``infra.signin``).
+``TAXCALC_CONSENT_GRAPH_ENDPOINT`` overrides the Graph root) and the provider's sign-in (``infra.graph.signin``).
 """
 
 from __future__ import annotations

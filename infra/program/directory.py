@@ -12,7 +12,7 @@ and #1929, open), so any CI run naming one would fail; and it puts a display nam
 without doubling quotes (group_data_source.go), so "O'Brien's Mailboxes" is a syntax error. The Graph
 client (``infra.graph``) reads only a group's id and name (quoted as OData requires) and its direct user
 members, which works for every group type with GroupMember.Read.All. It signs in exactly as the provider
-does, in the provider's cloud (``infra.signin``, ``graph.program_client``).
+does, in the provider's cloud (``infra.graph.signin``, ``graph.program_client``).
 
 A lookup that finds nothing fails the run with a ``pulumi.RunError`` naming what was missing and the
 tenant file it came from; Pulumi prints a RunError as a plain message, without a traceback.

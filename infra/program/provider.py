@@ -5,7 +5,7 @@ credentials in the environment can only ever act on the tenant the file names: a
 left over from another tenant is overridden by the explicit ``tenant_id`` (pulumi-azuread's provider
 arguments win over its ``ARM_*`` environment variables).
 
-How it signs in follows one rule, ``infra.signin`` (the tenant file's ``auth`` block; the provider's
+How it signs in follows one rule, ``infra.graph.signin`` (the tenant file's ``auth`` block; the provider's
 ``ARM_*`` variables for whatever the block leaves out), which the tool's own Graph calls follow too:
 - ``cli``: the Azure CLI's signed-in account (``az login``), for an engineer at a desk;
 - ``client-secret``: the client id and the secret, read from the environment variable ``auth.client_secret_env``

@@ -10,7 +10,7 @@ Two ways in, one program:
 
 Stack config (``stacks/Pulumi.<stack>.yaml``):
 - ``taxcalc-consent:tenantFile``: the tenant file (for a hand-run ``pulumi up``), absolute or relative to
-  the workspace root R (``infra.workspace``: found from the Pulumi project's folder);
+  the workspace root R (``infra.model.workspace``: found from the Pulumi project's folder);
 - ``taxcalc-consent:adopt`` (optional): logical resource name -> Graph object id of objects that already
   exist (consent granted by hand), imported instead of created; read by both ways in.
 """
