@@ -5,7 +5,6 @@ their admin-consent URL. Over the emulated cloud, the engineer signed in with th
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from taxcalc_consent.cli.main import app
-from taxcalc_consent.infra.graph import client as graph
 from tests.conftest import CLIENT_ID
-from tests.fakes import azure_cli
-from tests.fakes.entra_cloud import AUTOMATION_APP_ID, EmulatedCloud, serve_cloud
-from tests.fakes.gdap import MSP_TENANT_ID, StandardMsp, standard_msp
+from tests.fakes.entra_cloud import AUTOMATION_APP_ID, EmulatedCloud
+from tests.fakes.gdap import StandardMsp, standard_msp
+from tests.fakes.gdap_cloud import engineer_signed_in
 
 runner = CliRunner()
 
@@ -29,28 +27,9 @@ def msp() -> StandardMsp:
 
 @pytest.fixture
 def cloud(msp: StandardMsp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[EmulatedCloud]:
-    clients = list(msp.clients.values())
-    with serve_cloud(
-        [msp.partner.tenant, *clients], partner=msp.partner, unconnected=[t.tenant_id for t in clients]
+    with engineer_signed_in(
+        msp, monkeypatch, tmp_path, unconnected=[t.tenant_id for t in msp.clients.values()]
     ) as running:
-        for name, value in running.certificates.trust_environment().items():
-            monkeypatch.setenv(name, value)
-        for name in (
-            "ARM_ENVIRONMENT",
-            "ARM_CLIENT_ID",
-            "ARM_CLIENT_SECRET",
-            graph.TOKEN_ENV,
-            graph.GRAPH_ENDPOINT_ENV,
-        ):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("ARM_METADATA_HOSTNAME", running.metadata_host)
-        bin_dir, config = tmp_path / "az-bin", tmp_path / "az-config"
-        azure_cli.install(bin_dir)
-        azure_cli.login_user(
-            config, running.base_url, MSP_TENANT_ID, msp.engineer.upn, running.refresh_token(msp.engineer)
-        )
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("AZURE_CONFIG_DIR", str(config))
         yield running
 
 

@@ -13,11 +13,10 @@ import pytest
 
 from taxcalc_consent.cli.fleet.gdap_access import check_access
 from taxcalc_consent.cli.fleet.pipeline import load_plans
-from taxcalc_consent.infra.graph import client as graph
 from tests.conftest import CLIENT_ID
-from tests.fakes import azure_cli
-from tests.fakes.entra_cloud import EmulatedCloud, serve_cloud
-from tests.fakes.gdap import MSP_TENANT_ID, StandardMsp, standard_msp
+from tests.fakes.entra_cloud import EmulatedCloud
+from tests.fakes.gdap import StandardMsp, standard_msp
+from tests.fakes.gdap_cloud import engineer_signed_in
 
 
 @pytest.fixture
@@ -27,26 +26,7 @@ def msp() -> StandardMsp:
 
 @pytest.fixture
 def cloud(msp: StandardMsp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[EmulatedCloud]:
-    tenants = [msp.partner.tenant, *msp.clients.values()]
-    with serve_cloud(tenants, partner=msp.partner) as running:
-        for name, value in running.certificates.trust_environment().items():
-            monkeypatch.setenv(name, value)
-        for name in (
-            "ARM_ENVIRONMENT",
-            "ARM_CLIENT_ID",
-            "ARM_CLIENT_SECRET",
-            graph.TOKEN_ENV,
-            graph.GRAPH_ENDPOINT_ENV,
-        ):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("ARM_METADATA_HOSTNAME", running.metadata_host)
-        bin_dir, config = tmp_path / "az-bin", tmp_path / "az-config"
-        azure_cli.install(bin_dir)
-        azure_cli.login_user(
-            config, running.base_url, MSP_TENANT_ID, msp.engineer.upn, running.refresh_token(msp.engineer)
-        )
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("AZURE_CONFIG_DIR", str(config))
+    with engineer_signed_in(msp, monkeypatch, tmp_path) as running:
         yield running
 
 
