@@ -595,7 +595,12 @@ def test_secrets_reach_only_the_engine_environment_never_output_report_or_config
         assert SECRET not in text and PASSPHRASE not in text and token not in text
     assert "Invalid client secret [secret]" in result.stderr
     assert "token [redacted]" in result.stderr  # a secret the run never held, known by its shape
-    assert backend.env["contoso"] == {"ARM_CLIENT_SECRET": SECRET}
+    # The secret, and how to sign in, reach this tenant's engine alone, as the provider's own variables.
+    engine = backend.env["contoso"]
+    assert engine["ARM_CLIENT_SECRET"] == SECRET
+    assert engine["ARM_CLIENT_ID"] == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
+    assert (engine["ARM_USE_CLI"], engine["ARM_USE_OIDC"], engine["ARM_USE_MSI"]) == ("false", "false", "false")
+    assert SECRET not in engine["TAXCALC_CONSENT_AUTH"] and "TENANT_SECRET" in engine["TAXCALC_CONSENT_AUTH"]
     assert SECRET not in backend.settings_file("contoso").read_text(encoding="utf-8")
     assert backend.config("contoso")["azuread:clientId"] == "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
 

@@ -143,6 +143,24 @@ def test_a_client_secret_is_read_from_the_named_variable_and_sent_as_a_secret(te
     assert provider.inputs["useCli"] == "false"
 
 
+def test_in_the_tool_s_runs_the_provider_records_its_tenant_and_no_way_of_signing_in(tenants_dir: Path) -> None:
+    """The engine configures a refresh's provider from the arguments the last update recorded (pulumi/pulumi#18411):
+    in the tool's runs those are the tenant id alone, whatever the tool's own ARM_USE_MSI or ARM_ENVIRONMENT say
+    (pulumi-azuread's Provider class would have added both); the sign-in comes from the engine's environment."""
+    plan = load_plan(str(_tenant(tenants_dir, "b", "auth:\n  method: cli\n")))
+    mocks = EntraMocks(FakeTenant(TENANT_ID), PUBLISHED_APPS)
+    with mocked_stack(mocks), pytest.MonkeyPatch.context() as env:
+        env.setenv("ARM_USE_MSI", "true")
+        env.setenv("ARM_ENVIRONMENT", "usgovernment")
+        from taxcalc_consent.infra.program.provider import tenant_provider
+
+        run(lambda: tenant_provider(plan, {}, signed_in_by_engine=True).id)
+        run(lambda: tenant_provider(plan, {}).id)
+    by_engine, by_hand = mocks.of_type(PROVIDER_TYPE)
+    assert by_engine.inputs == {"tenantId": TENANT_ID}
+    assert by_hand.inputs["useCli"] == "true" and by_hand.inputs["useMsi"] == "false"
+
+
 def test_a_missing_secret_variable_is_named_and_nothing_secret_is_shown(tenants_dir: Path) -> None:
     path = _tenant(tenants_dir, "t", "auth:\n  method: client-secret\n  client_secret_env: TAXCALC_SP_SECRET\n")
     plan = load_plan(str(path))

@@ -9,6 +9,7 @@ emulator's tenant; what went over the wire from its request log.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from taxcalc_consent.cli.fleet.events import without_traceback
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.graph import client as graph
 from taxcalc_consent.infra.graph.client import GraphError
+from taxcalc_consent.infra.graph.signin import CredentialError
 from taxcalc_consent.infra.model.consent_settings import DIRECTORY_ROLES, RESTORE_ENV, reviewer_query
 from taxcalc_consent.infra.model.kinds import admin_consent_workflow, user_consent_setting
 from taxcalc_consent.infra.program.settings_provider import (
@@ -139,6 +141,24 @@ def test_a_change_by_hand_is_read_back_as_drift_and_update_puts_the_files_settin
     ]
     assert updated["before"] == state["before"]  # still what the tenant had before the first apply
     assert not provider.diff("authorizationPolicy", updated, user_consent("verified-publishers-low-impact")).changes
+
+
+def test_a_refresh_signs_in_as_the_tool_says_now_not_as_the_state_recorded(
+    emulator: GraphEmulator, tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hands read and delete the state of the last update, whose ``auth`` may be a way of signing in
+    the tenant file has since left (here a secret variable that is gone). The tool's runs give the tenant's
+    engine the block as it is now (``TAXCALC_CONSENT_AUTH``), and the provider signs in that way."""
+    provider = UserConsentSettingProvider()
+    state = {**(provider.create(user_consent("disabled")).outs or {}), "auth": {"clientSecretEnv": "GONE_SECRET"}}
+    with pytest.raises(CredentialError, match="GONE_SECRET, which is not set"):
+        provider.read("authorizationPolicy", state)
+    monkeypatch.setenv("TAXCALC_CONSENT_AUTH", json.dumps({"tenantId": TENANT_ID.upper()}))
+    assert (provider.read("authorizationPolicy", state).outs or {})["setting"] == "disabled"
+    # Another tenant's block is not this one's: the state's is used, and refused as before.
+    monkeypatch.setenv("TAXCALC_CONSENT_AUTH", json.dumps({"tenantId": "0" * 8 + TENANT_ID[8:]}))
+    with pytest.raises(CredentialError, match="GONE_SECRET, which is not set"):
+        provider.read("authorizationPolicy", state)
 
 
 def test_delete_leaves_the_setting_unless_asked_to_restore_the_recorded_one(

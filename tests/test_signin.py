@@ -25,7 +25,7 @@ import pytest
 
 from taxcalc_consent.cli.fleet.engine_setup import preflight_problems
 from taxcalc_consent.infra.graph import client as graph
-from taxcalc_consent.infra.graph import credentials, signin
+from taxcalc_consent.infra.graph import credentials, provider_settings, signin
 from taxcalc_consent.infra.graph.provider_settings import provider_arguments
 from taxcalc_consent.infra.graph.signin import CredentialError, sign_in
 from taxcalc_consent.infra.model.spec import AuthSection
@@ -482,9 +482,30 @@ def test_what_the_tool_passes_to_the_provider(
     given = provider_arguments(TENANT_ID, auth)
     assert given.pulumi_arguments() == arguments
     assert given.stack_config() == config
+    # The tool's runs give the provider these as its own variables, in the tenant's engine only (what the
+    # provider would read had they been arguments), and give the tool's own providers the block as it is.
     secret_env = {"FIRM_SECRET": "firm-secret"}
-    expected_engine = {"ARM_CLIENT_SECRET": "firm-secret"} if auth.client_secret_env else {}
+    words = {True: "true", False: "false"}
+    expected_engine = {
+        "ARM_USE_CLI": words[arguments["use_cli"]],
+        "ARM_USE_MSI": words[arguments.get("use_msi", False)],
+        **({"ARM_USE_OIDC": words[arguments["use_oidc"]]} if "use_oidc" in arguments else {}),
+        **({"ARM_CLIENT_ID": arguments["client_id"]} if "client_id" in arguments else {}),
+        **({"ARM_CLIENT_SECRET": "firm-secret"} if auth.client_secret_env else {}),
+    }
     assert given.engine_environment(secret_env) == expected_engine
+    everything = provider_settings.engine_environment(TENANT_ID, auth, secret_env)
+    assert provider_settings.engine_auth(everything, TENANT_ID) == auth
+    assert provider_settings.engine_auth(everything, "0" * 8 + TENANT_ID[8:]) is None
+
+
+def test_with_no_method_the_engine_reads_use_msi_as_pulumi_azuread_s_sdk_would() -> None:
+    """No ``auth.method``: ``ARM_USE_MSI`` decides, read as the SDK's ``get_env_bool`` reads it (a word Go's
+    ParseBool would refuse counts as false), and ``ARM_USE_OIDC`` is left to the provider."""
+    given = provider_arguments(TENANT_ID, AuthSection())
+    assert given.engine_environment({"ARM_USE_MSI": "True"}) == {"ARM_USE_CLI": "false", "ARM_USE_MSI": "true"}
+    assert given.engine_environment({"ARM_USE_MSI": "yes"}) == {"ARM_USE_CLI": "false", "ARM_USE_MSI": "false"}
+    assert "ARM_USE_OIDC" not in given.engine_environment({"ARM_USE_OIDC": "true"})
 
 
 def test_secret_files_are_redacted_too(tmp_path: Path) -> None:

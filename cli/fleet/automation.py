@@ -396,9 +396,9 @@ class Engine:
             cached = self._stacks.get(plan.tenant)
         if cached is not None:
             return cached
-        # The secret the file names reaches only this tenant's engine process, as the provider's own variable;
-        # it is never written to stack config or passed on a command line.
-        env_vars = provider_settings.provider_arguments(plan.tenant_id, plan.auth).engine_environment(self._environ)
+        # How to sign in to the tenant, and the secret the file names, reach only this tenant's engine processes,
+        # as the provider's own variables; never written to stack config or passed on a command line.
+        env_vars = provider_settings.engine_environment(plan.tenant_id, plan.auth, self._environ)
         stack = self._open(plan.tenant, env_vars)
         self._write_settings(plan)
         with self._lock:

@@ -13,6 +13,7 @@ Pure: no environment is read here but the one handed in, and no file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ ADO_SERVICE_CONNECTION_ENVS = ("ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID", "ARM_OI
 OIDC_REQUEST_TOKEN_ENVS = ("ARM_OIDC_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SYSTEM_ACCESSTOKEN")  # :202
 OIDC_REQUEST_URL_ENVS = ("ARM_OIDC_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_URL", "SYSTEM_OIDCREQUESTURI")  # :209
 USE_AKS_WORKLOAD_IDENTITY_ENV = "ARM_USE_AKS_WORKLOAD_IDENTITY"  # provider.go:217
+USE_CLI_ENV = "ARM_USE_CLI"  # provider.go:225 (default true)
 USE_MSI_ENV = "ARM_USE_MSI"  # provider.go:233, and pulumi-azuread's own default (sdk provider.py: get_env_bool)
 MSI_ENDPOINT_ENV = "ARM_MSI_ENDPOINT"  # provider.go:240
 AKS_TENANT_ENV = "AZURE_TENANT_ID"  # helpers.go getTenantId, with use_aks_workload_identity
@@ -74,6 +76,11 @@ AUTH_INPUTS: tuple[tuple[str, str], ...] = (
 (the consent settings, TaxCalc-Hub's service principal), whose providers sign in from them: names, never a secret."""
 
 
+AUTH_ENV = "TAXCALC_CONSENT_AUTH"
+"""The variable carrying a tenant's ``auth`` block (``auth_inputs`` and the tenant id, as JSON: names, never a
+secret) to that tenant's engine processes, where the tool's own providers read it (``engine_auth``)."""
+
+
 def auth_inputs(auth: AuthSection) -> dict[str, str]:
     """The ``auth`` block as the tool's own resources carry it (the keys it sets)."""
     given = {name: getattr(auth, key) for key, name in AUTH_INPUTS}
@@ -84,6 +91,28 @@ def auth_from_inputs(inputs: Mapping[str, Any] | None) -> AuthSection:
     """The ``auth`` block back from a resource's ``auth`` input (``auth_inputs``)."""
     given = inputs or {}
     return AuthSection(**{key: given.get(name) for key, name in AUTH_INPUTS})
+
+
+def engine_auth(environ: Mapping[str, str], tenant_id: str) -> AuthSection | None:
+    """The ``auth`` block the tool gave this tenant's engine (``AUTH_ENV``), or None: not run by the tool (a
+    hand-run ``pulumi up``), or given for another tenant. Preferred by the tool's own providers to the block their
+    resource's state recorded, so a refresh or a delete signs in as the file says now, not as it said then."""
+    try:
+        given = json.loads(environ.get(AUTH_ENV, ""))
+    except ValueError:
+        return None
+    if not isinstance(given, dict) or str(given.get("tenantId", "")).lower() != tenant_id.lower():
+        return None
+    return auth_from_inputs(given)
+
+
+_PULUMI_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+
+
+def pulumi_bool(environ: Mapping[str, str], name: str) -> bool:
+    """A boolean pulumi-azuread's SDK reads itself and passes to the provider (``use_msi``): the same words as
+    Go's ParseBool, and anything else counts as false (``_utilities.get_env_bool``)."""
+    return environ.get(name, "") in _PULUMI_TRUE
 
 
 @dataclass(frozen=True)
@@ -124,11 +153,39 @@ class ProviderArguments:
         return config
 
     def engine_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """What the tenant's engine processes get on top of the inherited environment: the secret the file
-        names, as the provider's own variable, so it reaches only this tenant's engine."""
-        if self.client_secret_env is None:
-            return {}
-        return {CLIENT_SECRET_ENV: environ.get(self.client_secret_env, "")}
+        """What the tenant's engine processes get on top of the inherited environment: the provider's own
+        variables for the way it signs in, and the secret the file names, so they reach only this tenant's engine.
+
+        The tool's runs give the provider its tenant id and nothing else (``infra.program.provider``): it reads
+        how to sign in from these variables, which each run sets from the tenant file as it is then. Settings in
+        the provider's arguments would be recorded in the stack's state, and the engine configures the provider
+        of a refresh or a delete from that record (pulumi/pulumi#18411), so a tenant switched from the
+        engineer's Azure CLI sign-in to the automation identity would ask the Azure CLI once more, in CI.
+        Each value is the one the argument would have been: ``use_msi`` read as pulumi-azuread's SDK reads
+        ``ARM_USE_MSI`` when the file names no method (``pulumi_bool``).
+        """
+        use_msi = self.use_msi if self.use_msi is not None else pulumi_bool(environ, USE_MSI_ENV)
+        given = {USE_CLI_ENV: _word(self.use_cli), USE_MSI_ENV: _word(use_msi)}
+        if self.use_oidc is not None:
+            given[USE_OIDC_ENV] = _word(self.use_oidc)
+        if self.client_id:
+            given[CLIENT_ID_ENV] = self.client_id
+        if self.client_secret_env is not None:
+            given[CLIENT_SECRET_ENV] = environ.get(self.client_secret_env, "")
+        return given
+
+
+def _word(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def engine_environment(tenant_id: str, auth: AuthSection, environ: Mapping[str, str]) -> dict[str, str]:
+    """Everything a tenant's engine processes get to sign in to it: the provider's variables
+    (``ProviderArguments.engine_environment``) and the ``auth`` block for the tool's own providers (``AUTH_ENV``)."""
+    return {
+        **provider_arguments(tenant_id, auth).engine_environment(environ),
+        AUTH_ENV: json.dumps({"tenantId": tenant_id, **auth_inputs(auth)}, sort_keys=True),
+    }
 
 
 def provider_arguments(tenant_id: str, auth: AuthSection) -> ProviderArguments:

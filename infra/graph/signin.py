@@ -58,6 +58,7 @@ from taxcalc_consent.infra.graph.provider_settings import (
     USE_MSI_ENV,
     USE_OIDC_ENV,
     provider_arguments,
+    pulumi_bool,
 )
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
@@ -222,7 +223,7 @@ def sign_in(tenant_id: str, auth: AuthSection, environ: Mapping[str, str]) -> Si
         )
     use_oidc = given.use_oidc if given.use_oidc is not None else _go_bool(environ, USE_OIDC_ENV)
     oidc_on = use_oidc or use_aks  # provider.go:329
-    use_msi = given.use_msi if given.use_msi is not None else _pulumi_bool(environ, USE_MSI_ENV)
+    use_msi = given.use_msi if given.use_msi is not None else pulumi_bool(environ, USE_MSI_ENV)
     request_url, request_url_source = _first(environ, OIDC_REQUEST_URL_ENVS)
     request_token, request_token_source = _first(environ, OIDC_REQUEST_TOKEN_ENVS)
     connection, connection_source = _first(environ, ADO_SERVICE_CONNECTION_ENVS)
@@ -396,9 +397,3 @@ def _go_bool(environ: Mapping[str, str], name: str) -> bool:
     if value in _GO_TRUE:
         return True
     raise CredentialError(f"{name} is {value!r}: the azuread provider reads it as a boolean (true, false, 1 or 0)")
-
-
-def _pulumi_bool(environ: Mapping[str, str], name: str) -> bool:
-    """A boolean pulumi-azuread's SDK reads itself and passes to the provider (``use_msi``): the same words as
-    Go's ParseBool, and anything else counts as false (``_utilities.get_env_bool``)."""
-    return environ.get(name, "") in _GO_TRUE

@@ -55,7 +55,7 @@ class TenantConsentArgs:
     """What a ``TenantConsent`` needs: the plan, the tenant's provider, and hand-made objects to adopt."""
 
     plan: ConsentPlan
-    provider: azuread.Provider
+    provider: pulumi.ProviderResource
     adopt: Mapping[str, str] = field(default_factory=dict)
     """Logical resource name -> Graph object id of an object that already exists (stack config
     ``taxcalc-consent:adopt``); that resource is imported instead of created."""

@@ -63,7 +63,7 @@ class Directory:
     def __init__(
         self,
         plan: ConsentPlan,
-        provider: azuread.Provider,
+        provider: pulumi.ProviderResource,
         parent: pulumi.Resource | None = None,
         graph_client: GraphClientFactory | None = None,
         environ: Mapping[str, str] | None = None,

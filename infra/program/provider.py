@@ -14,12 +14,20 @@ How it signs in follows one rule, ``infra.graph.signin`` (the tenant file's ``au
 - ``msi``: a managed identity;
 - no method: whatever the ``ARM_*`` variables say, except the Azure CLI, which is never used implicitly
   (a stale ``az login`` to the wrong tenant must not be picked up silently).
+
+Where those settings go depends on who runs the program. In the tool's runs the provider is given its tenant id
+and nothing else, and reads the rest from the provider's own variables, which the tool sets for this tenant's
+engine alone from the file as it is now (``provider_settings.engine_environment``): the engine configures the
+provider of a refresh or a delete from the arguments the last update recorded, so a sign-in recorded there
+would outlive a change of ``auth`` by one run (an engineer's Azure CLI, asked once more in CI). A hand-run
+``pulumi up`` has no such environment, so it gives the provider every setting as an argument.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Any
 
 import pulumi
@@ -53,6 +61,17 @@ def provider_arguments(plan: ConsentPlan, environ: Mapping[str, str]) -> dict[st
     return arguments
 
 
-def tenant_provider(plan: ConsentPlan, environ: Mapping[str, str] | None = None) -> azuread.Provider:
-    """Declare the stack's azuread provider for ``plan``'s tenant."""
+def tenant_provider(
+    plan: ConsentPlan, environ: Mapping[str, str] | None = None, *, signed_in_by_engine: bool = False
+) -> pulumi.ProviderResource:
+    """Declare the stack's azuread provider for ``plan``'s tenant.
+
+    ``signed_in_by_engine``: the tool runs the program and has put the sign-in in the engine's environment, so
+    the provider's only argument is the tenant id. It is declared without pulumi-azuread's ``Provider`` class,
+    which would add ``use_msi`` (and ``environment``) read from the tool's own environment to the arguments the
+    state records (its ``__init__`` defaults them from ``ARM_USE_MSI`` and ``ARM_ENVIRONMENT``); the same
+    package, version and type (``pulumi:providers:azuread``)."""
+    if signed_in_by_engine:
+        options = pulumi.ResourceOptions(version=version("pulumi_azuread"))
+        return pulumi.ProviderResource("azuread", PROVIDER_NAME, {"tenantId": plan.tenant_id}, options)
     return azuread.Provider(PROVIDER_NAME, **provider_arguments(plan, os.environ if environ is None else environ))

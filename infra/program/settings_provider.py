@@ -281,13 +281,18 @@ def workflow_failures(news: Mapping[str, Any]) -> list[pulumi.dynamic.CheckFailu
 @contextmanager
 def graph_writer(inputs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Iterator[PolicyWriter]:
     """The tool's Graph writer for the tenant ``inputs`` name (``tenantId``), signed in as the tenant file's
-    ``auth`` block says; the connections close when the block ends. Shared by every provider of the tool's own."""
+    ``auth`` block says (``provider_settings.engine_auth``); the connections close when the block ends. Shared
+    by every provider of the tool's own."""
     # Imported here: the writer pulls in the program's directory module (and pulumi-azuread), which the
     # provider process needs only once a call reaches Graph.
     from taxcalc_consent.infra.graph.policy_writer import policy_writer
 
-    auth = provider_settings.auth_from_inputs(inputs.get("auth"))
-    with policy_writer(str(inputs["tenantId"]), auth, os.environ if environ is None else environ) as writer:
+    environ = os.environ if environ is None else environ
+    tenant_id = str(inputs["tenantId"])
+    # As the file says now (the tool's runs give it to the engine), else as the resource's inputs or state
+    # recorded it (a hand-run ``pulumi up``): a refresh or a delete is handed the state of the last update.
+    auth = provider_settings.engine_auth(environ, tenant_id) or provider_settings.auth_from_inputs(inputs.get("auth"))
+    with policy_writer(tenant_id, auth, environ) as writer:
         yield writer
 
 

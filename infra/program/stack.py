@@ -38,11 +38,16 @@ COMPONENT_NAME = "tenant-consent"
 
 
 def deploy(
-    plan: ConsentPlan, adopt: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+    plan: ConsentPlan,
+    adopt: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    signed_in_by_engine: bool = False,
 ) -> TenantConsent:
     """Declare the tenant's provider and its ``TenantConsent``, and export the stack outputs. ``environ``: where
-    the provider's secret and the program's own Graph reads come from (default: the process's environment)."""
-    provider = tenant_provider(plan, environ)
+    the provider's secret and the program's own Graph reads come from (default: the process's environment).
+    ``signed_in_by_engine``: the tool put the sign-in in the engine's environment (``tenant_provider``)."""
+    provider = tenant_provider(plan, environ, signed_in_by_engine=signed_in_by_engine)
     args = TenantConsentArgs(plan=plan, provider=provider, adopt=adopt or {}, environ=environ)
     consent = TenantConsent(COMPONENT_NAME, args)
     pulumi.export("servicePrincipalObjectId", consent.service_principal_object_id)
@@ -119,12 +124,12 @@ def inline_program(plan: ConsentPlan, engine_environment: Mapping[str, str]) -> 
     the adopt map from the stack's settings, as a hand-run reads it.
 
     ``engine_environment`` is what the tenant's engine processes get on top of the inherited environment (the
-    backend's settings, the secret the tenant file names, as the provider's own variable); the program, running
-    in the tool's process, reads the same, never another tenant's.
+    backend's settings, and how to sign in to the tenant: the provider's own variables, the secret the tenant
+    file names); the program, running in the tool's process, reads the same, never another tenant's.
     """
 
     def program() -> None:
         environ = {**os.environ, **engine_environment}
-        deploy(plan, configured_adopt(pulumi.Config(CONFIG_NAMESPACE)), environ)
+        deploy(plan, configured_adopt(pulumi.Config(CONFIG_NAMESPACE)), environ, signed_in_by_engine=True)
 
     return program

@@ -44,8 +44,9 @@ def onboarding_world(world: WorldFactory) -> tuple[World, StandardMsp]:
     return w, msp
 
 
-def sign_in_as_engineer(w: World, msp: StandardMsp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``az login`` as the MSP's engineer; no client secret in the environment (it would win over the CLI)."""
+def sign_in_as_engineer(w: World, msp: StandardMsp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``az login`` as the MSP's engineer; no client secret in the environment (it would win over the CLI).
+    Gives the stand-in ``az``'s config folder, where it logs every call (``azure_cli.invocations``)."""
     bin_dir, config = tmp_path / "az-bin", tmp_path / "az-config"
     azure_cli.install(bin_dir)
     azure_cli.login_user(config, w.cloud.base_url, MSP_TENANT_ID, msp.engineer.upn, w.cloud.refresh_token(msp.engineer))
@@ -53,6 +54,7 @@ def sign_in_as_engineer(w: World, msp: StandardMsp, tmp_path: Path, monkeypatch:
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(config))
     monkeypatch.delenv("ARM_CLIENT_SECRET")
     monkeypatch.delenv("ARM_CLIENT_ID")
+    return config
 
 
 def test_onboarding_through_gdap(world: WorldFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +91,9 @@ def test_onboarding_through_gdap(world: WorldFactory, tmp_path: Path, monkeypatc
     }
 
     # apply under the engineer's GDAP sign-in
-    sign_in_as_engineer(w, msp, tmp_path, monkeypatch)
+    path_without_az = os.environ["PATH"]
+    az_config = sign_in_as_engineer(w, msp, tmp_path, monkeypatch)
+    path_with_az = os.environ["PATH"]
     (tenants / "_defaults.yaml").write_text(AS_ENGINEER, encoding="utf-8")
     applied = w.cli("apply", "tenants", "--yes", "--json")
     assert applied.code == 1, applied.output
@@ -117,8 +121,11 @@ def test_onboarding_through_gdap(world: WorldFactory, tmp_path: Path, monkeypatc
         sp = w.cloud.tenant(tenant_id).service_principal_by_app_id(AUTOMATION_APP_ID)
         assert sp is not None and w.cloud.tenant(tenant_id).roles_of(sp.id) == wanted
 
-    # apply as the automation identity (its client secret, as CI would with OIDC): a change to soonco lands
+    # apply as the automation identity (its client secret, as CI would with OIDC): a change to soonco lands.
+    # As in CI, there is no `az` here: the stand-in is off PATH, and its log shows whether anything still ran it.
     monkeypatch.setenv("ARM_CLIENT_SECRET", w.cloud.automation.client_secret)
+    monkeypatch.setenv("PATH", path_without_az)
+    az_calls = len(azure_cli.invocations(az_config))
     soon = tenants / "soonco.yaml"
     soon.write_text(
         soon.read_text(encoding="utf-8").replace("assignment_required: false", "assignment_required: true"), "utf-8"
@@ -132,13 +139,16 @@ def test_onboarding_through_gdap(world: WorldFactory, tmp_path: Path, monkeypatc
     assert hub_soon is not None and hub_soon.app_role_assignment_required
     issued = {(r.tenant_id, r.client_id, r.credential) for r in w.cloud.token_requests[before:] if r.issued}
     assert {(soonco, AUTOMATION_APP_ID, "client_secret"), (contoso, AUTOMATION_APP_ID, "client_secret")} <= issued
-    # The real engine refreshes each stack with the provider settings its last update recorded: the engineer's
-    # Azure CLI sign-in, once more, before the new settings take over (docs/onboarding.md, Switching a tenant
-    # from the engineer's sign-in to the automation identity).
-    assert {credential for _, client, credential in issued if client != AUTOMATION_APP_ID} <= {"refresh_token"}
+    # The refresh signs in as the tenant file says now, not as the last update recorded (the engineer's Azure
+    # CLI): the tool's runs record no way of signing in in the provider's arguments, and give it to the engine
+    # as the provider's variables (infra/program/provider.py). Recorded, the refresh would ask `az`, which CI
+    # does not have.
+    assert {client for _, client, _ in issued} == {AUTOMATION_APP_ID}
+    assert len(azure_cli.invocations(az_config)) == az_calls
 
-    # connect --remove: no trace of the automation identity
+    # connect --remove, by the engineer at a desk again: no trace of the automation identity
     monkeypatch.delenv("ARM_CLIENT_SECRET")
+    monkeypatch.setenv("PATH", path_with_az)
     removed = w.cli("connect", "tenants/contoso.yaml", "tenants/soonco.yaml", "--remove", "--yes")
     assert removed.code == 0, removed.output
     for tenant_id in (contoso, soonco):
