@@ -524,3 +524,17 @@ def test_a_credential_file_that_is_no_file_is_refused_not_waited_on(tmp_path: Pa
     os.mkfifo(pipe)
     with pytest.raises(CredentialError, match=r"ARM_OIDC_TOKEN_FILE_PATH: cannot read the OIDC token .*named pipe"):
         sign_in(TENANT_ID, AuthSection(method="oidc", client_id=APP), {"ARM_OIDC_TOKEN_FILE_PATH": str(pipe)})
+
+
+@pytest.mark.parametrize("method", ["browser", "device-code"])
+def test_an_engineer_s_interactive_sign_in_is_the_tool_s_own_whatever_the_provider_s_variables_say(method: str) -> None:
+    """browser and device-code are azure-identity's sign-ins as the Azure CLI's application, not the provider's: a
+    client secret or certificate in the environment does not take over (it would, for the provider's ways)."""
+    env = {
+        "ARM_CLIENT_ID": "7d2c9a8e-1f3b-4c5d-9e6f-0a1b2c3d4e5f",
+        "ARM_CLIENT_SECRET": "a-secret",
+        "ARM_USE_MSI": "true",
+    }
+    found = sign_in(TENANT_ID, AuthSection(method=method), env)  # type: ignore[arg-type]
+    assert (found.method, found.client_id, found.client_secret) == (method, signin.AZURE_CLI_APP_ID, "")
+    assert "a-secret" not in repr(found)

@@ -180,7 +180,12 @@ BAD_INPUTS = [
         "5:1: policy: ",
         "belong in _defaults.yaml",
     ),
-    ("auth-method", GOOD_HEAD + ORG + "auth:\n  method: password\n", "6:3: auth.method: ", "'cli', 'client-secret'"),
+    (
+        "auth-method",
+        GOOD_HEAD + ORG + "auth:\n  method: password\n",
+        "6:3: auth.method: ",
+        "'cli', 'browser', 'device-code', 'client-secret'",
+    ),
     (
         "secret-env-not-a-name",
         GOOD_HEAD + ORG + "auth:\n  client_secret_env: my secret value\n",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -9,6 +10,12 @@ from taxcalc_consent.cli.ui.console import say
 from taxcalc_consent.cli.ui.options import PathsArg, YesOpt
 
 
+class SignInMethod(StrEnum):
+    cli = "cli"
+    browser = "browser"
+    device_code = "device-code"
+
+
 def connect(
     ctx: typer.Context,
     paths: PathsArg,
@@ -16,8 +23,16 @@ def connect(
         bool, typer.Option("--remove", help="Remove the automation identity (its service principal) instead.")
     ] = False,
     yes: YesOpt = False,
+    sign_in: Annotated[
+        SignInMethod,
+        typer.Option(
+            "--sign-in",
+            help="How you sign in, once, as the MSP's engineer: cli (the Azure CLI's account, after az login), "
+            "browser, or device-code (a code to enter at https://microsoft.com/devicelogin on any device).",
+        ),
+    ] = SignInMethod.cli,
 ) -> ExitCode:
-    """Put the MSP's automation identity into each client tenant, through your GDAP sign-in (Azure CLI).
+    """Put the MSP's automation identity into each client tenant, through your GDAP sign-in.
 
     In each tenant: the automation app's service principal (auth.client_id) and exactly the Microsoft Graph
     application permissions that tenant's file needs, previewed first; what it holds beyond them is revoked.
@@ -30,7 +45,7 @@ def connect(
     from taxcalc_consent.cli.ui.fleet_display import is_interactive
 
     plans = load_plans(paths)
-    connections = connecting.preview(plans, remove)
+    connections = connecting.preview(plans, remove, sign_in=sign_in.value)
     try:
         pending = []
         for c in connections:

@@ -75,7 +75,12 @@ def init(
     ] = False,
     auth_method: Annotated[
         AuthMethod | None,
-        typer.Option("--auth", metavar="METHOD", help="How the automation signs in: cli, client-secret, oidc or msi."),
+        typer.Option(
+            "--auth",
+            metavar="METHOD",
+            help="How the tool signs in: an engineer's cli, browser or device-code; the automation identity's "
+            "client-secret, oidc or msi.",
+        ),
     ] = None,
     auth_client_id: Annotated[
         str | None, typer.Option("--auth-client-id", metavar="GUID", help="The automation app's application id.")

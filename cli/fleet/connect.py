@@ -3,8 +3,9 @@
 For each tenant file: the automation app (``auth.client_id``, usually set once in ``_defaults.yaml``) gets its
 service principal there and exactly the Microsoft Graph application permissions that file needs (the role
 table's ``application_permissions``), nothing more: what it holds beyond them is revoked. ``--remove`` deletes the
-service principal, and its permissions with it. The engineer signs in with the Azure CLI (an engineer's sign-in
-whatever the file's ``auth.method`` says: that is the automation identity's, for CI). A tenant whose file records
+service principal, and its permissions with it. The engineer signs in with the Azure CLI, or in a browser or
+with a device code (``--sign-in``): an engineer's sign-in whatever the file's ``auth.method`` says (that is the
+automation identity's, for CI). A tenant whose file records
 no GDAP relationship is a direct customer: nothing is written there, and the admin-consent URL is returned for
 an administrator of that tenant to open.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import quote
 
 from taxcalc_consent.cli.fleet.gdap_access import user_roles
@@ -36,8 +38,9 @@ from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.role_table import GRAPH_APP_ROLES, SERVICE_PRINCIPAL, needs
 from taxcalc_consent.infra.model.spec import AuthSection
 
-ENGINEER = AuthSection(method="cli")
-"""How an engineer signs in (their GDAP access): the Azure CLI."""
+EngineerMethod = Literal["cli", "browser", "device-code"]
+"""How the engineer signs in for connect (their GDAP access): the Azure CLI's account (default), or azure-identity's
+browser or device code sign-in, once for every tenant (``infra.graph.credentials.EngineerSignIn``)."""
 
 
 @dataclass
@@ -62,17 +65,26 @@ def admin_consent_url(login: str, tenant_id: str, app_id: str) -> str:
 
 
 def preview(
-    plans: Sequence[ConsentPlan], remove: bool, environ: Mapping[str, str] | None = None
+    plans: Sequence[ConsentPlan],
+    remove: bool,
+    environ: Mapping[str, str] | None = None,
+    sign_in: EngineerMethod = "cli",
 ) -> list[TenantConnection]:
     """Read each tenant and say what connect would change; nothing is written."""
     env = os.environ if environ is None else environ
     endpoints = provider_endpoints(env)
     base = graph_base_url(endpoints, env.get(GRAPH_ENDPOINT_ENV) or None)
-    return [_preview_one(plan, remove, endpoints, base, env) for plan in plans]
+    engineer = AuthSection(method=sign_in)
+    return [_preview_one(plan, remove, endpoints, base, env, engineer) for plan in plans]
 
 
 def _preview_one(
-    plan: ConsentPlan, remove: bool, endpoints: CloudEndpoints, base: str, env: Mapping[str, str]
+    plan: ConsentPlan,
+    remove: bool,
+    endpoints: CloudEndpoints,
+    base: str,
+    env: Mapping[str, str],
+    engineer: AuthSection,
 ) -> TenantConnection:
     connection = TenantConnection(plan, needs(plan).application_permissions)
     app_id = plan.auth.client_id or env.get("ARM_CLIENT_ID") or None
@@ -88,7 +100,7 @@ def _preview_one(
         return connection
     through = f"GDAP relationship {plan.relationship.id}"
     try:
-        tokens = token_source(plan.tenant_id, ENGINEER, endpoints, base, env)
+        tokens = token_source(plan.tenant_id, engineer, endpoints, base, env)
         roles = user_roles(tokens())
         lacking = [row for row in (SERVICE_PRINCIPAL, GRAPH_APP_ROLES) if roles is not None and not row.allowed(roles)]
         if lacking:

@@ -15,6 +15,7 @@ from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.infra.graph import provider_settings, signin
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.plan import ConsentPlan
+from taxcalc_consent.infra.model.profiles import INTERACTIVE_METHODS
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 from taxcalc_consent.infra.model.workspace import TENANT_FILE_KEY, Workspace, current_workspace
 
@@ -224,6 +225,13 @@ def preflight_problems(plans: Iterable[ConsentPlan], environ: Mapping[str, str])
         name_problem = tenant_name_problem(plan.tenant)
         if name_problem is not None:
             problems.append(f"{plan.file}: {name_problem}")
+        if plan.auth.method in INTERACTIVE_METHODS:
+            problems.append(
+                f"{plan.file}: auth.method: {plan.auth.method} signs in the tool's own Microsoft Graph calls (connect, "
+                "audit, adopt), not the engine's azuread provider, which signs an engineer in only through the "
+                "Azure CLI: run `az login` (or `az login --use-device-code`) and set auth.method: cli"
+            )
+            continue
         # Each tenant signs in as its azuread provider will (infra.graph.signin): a way to sign in that the provider
         # would not find stops the tenant's engine run, so it is said now, with every other problem.
         try:

@@ -10,17 +10,19 @@ or put in an error message.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
-from taxcalc_consent.infra.graph.signin import CredentialError, SignIn, next_step, sign_in
+from taxcalc_consent.infra.graph.signin import AZURE_CLI_APP_ID, CredentialError, SignIn, next_step, sign_in
 from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin
 from taxcalc_consent.infra.model.spec import AuthSection
 
@@ -62,6 +64,8 @@ def token_source(
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
     found = sign_in(tenant_id, auth, env)
+    if found.method in ("browser", "device-code"):
+        return _engineer_token_source(found, endpoints, scope)
     # Made now, so a value azure-identity refuses is a CredentialError before anything is read.
     unused = [_credential(found, endpoints)]
 
@@ -99,6 +103,134 @@ def token_source(
     return fetch
 
 
+def show_sign_in_prompt(text: str) -> None:
+    """Where a device code sign-in's instructions go: standard error, so ``--json`` output stays a document."""
+    print(text, file=sys.stderr, flush=True)
+
+
+@dataclass
+class EngineerSignIn:
+    """An engineer's one interactive sign-in for the whole run (``auth.method: browser`` or ``device-code``), in
+    their own, the MSP's, tenant, and a token for each client tenant from it without asking again.
+
+    azure-identity's ``InteractiveBrowserCredential`` or ``DeviceCodeCredential`` as the Azure CLI's application
+    (azure-identity's default public client; https://learn.microsoft.com/cli/azure/authenticate-azure-cli-interactively),
+    at ``organizations``: the person's home tenant. ``authenticate`` asks them once; each client tenant's token then
+    comes silently from the refresh token MSAL keeps (``additionally_allowed_tenants``), carrying the roles their
+    GDAP relationship gives there. Automatic prompting is off, so a tenant the sign-in does not reach fails as
+    that tenant's error instead of asking the person again, once per client.
+    """
+
+    credential: Any
+    authority: str
+    _signed_in: bool = False
+    _refused: BaseException | None = None
+    """Why the one sign-in failed (declined, expired, refused): every tenant's token fails with it, and the person
+    is not asked again for each."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def token(self, scope: str, tenant_id: str) -> Any:
+        with self._lock:
+            if self._refused is not None:
+                raise self._refused
+            if not self._signed_in:
+                try:
+                    self.credential.authenticate(scopes=[scope])
+                except Exception as exc:
+                    self._refused = _without_frames(exc)
+                    raise
+                self._signed_in = True
+        return self.credential.get_token(scope, tenant_id=tenant_id)
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` kept for later without the frames of the failed sign-in (their sockets and servers with them)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return exc
+
+
+_ENGINEER_SIGN_INS: dict[tuple[str, str], EngineerSignIn] = {}
+_ENGINEER_SIGN_INS_LOCK = threading.Lock()
+
+
+def engineer_sign_in(method: str, endpoints: CloudEndpoints) -> EngineerSignIn:
+    """The run's sign-in of this kind at this cloud: made on first use, then shared by every tenant."""
+    from azure import identity
+
+    key = (method, endpoints.login)
+    with _ENGINEER_SIGN_INS_LOCK:
+        found = _ENGINEER_SIGN_INS.get(key)
+        if found is not None:
+            return found
+        options: dict[str, Any] = {
+            "authority": endpoints.login,
+            "tenant_id": "organizations",
+            "client_id": AZURE_CLI_APP_ID,
+            "additionally_allowed_tenants": ["*"],
+            "disable_automatic_authentication": True,
+        }
+        if not endpoints.known_to_microsoft:
+            options["disable_instance_discovery"] = True
+        if method == "device-code":
+
+            def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
+                until = f" before {expires_on:%H:%M}" if hasattr(expires_on, "strftime") else ""
+                show_sign_in_prompt(
+                    f"To sign in as the MSP's engineer, open {verification_uri} and enter the code {user_code}{until}"
+                )
+
+            credential: Any = identity.DeviceCodeCredential(prompt_callback=prompt, **options)
+        else:
+            credential = identity.InteractiveBrowserCredential(**options)
+        found = _ENGINEER_SIGN_INS[key] = EngineerSignIn(credential, endpoints.login)
+        return found
+
+
+def _engineer_token_source(found: SignIn, endpoints: CloudEndpoints, scope: str) -> TokenSource:
+    """Tokens for one client tenant from the engineer's one sign-in (``EngineerSignIn``)."""
+    tenant_id = found.tenant_id
+    cached: list[Any] = []
+    lock = threading.Lock()
+
+    def fetch() -> str:
+        from azure.core.exceptions import AzureError
+        from azure.identity import AuthenticationRequiredError
+
+        with lock:
+            if cached and cached[0].expires_on - 300 > time.time():
+                return str(cached[0].token)
+            try:
+                cached[:] = [engineer_sign_in(found.method, endpoints).token(scope, tenant_id)]
+                return str(cached[0].token)
+            except AuthenticationRequiredError as exc:
+                # Signed in, but Entra gives no token for this tenant (no usable GDAP relationship reaches it):
+                # azure-identity says only that it would have to ask again; Entra's own words are in the answer.
+                failure = _entra_error(exc) or "Entra gave no token for this tenant from your sign-in"
+            except (AzureError, OSError, ValueError) as exc:
+                failure = first_line(exc)
+            raise GraphError(
+                f"could not get a token for tenant {tenant_id}: {failure}; next: {next_step(found, failure)}"
+            )
+
+    return fetch
+
+
+def _entra_error(exc: Any) -> str | None:
+    """Entra's ``error_description`` (its AADSTS code and text, no secret) from a failed token answer, first line."""
+    response: Any = getattr(exc, "response", None)
+    try:
+        answer = json.loads(response.text()) if response is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+    description = answer.get("error_description") if isinstance(answer, dict) else None
+    return description.splitlines()[0].strip() if isinstance(description, str) and description.strip() else None
+
+
 def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
     """A ready token acts on one tenant only: the one whose id it carries (its ``tid`` claim).
 
@@ -112,7 +244,6 @@ def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
     """
     import base64
     import binascii
-    import json
 
     pieces = token.split(".")
     claims: Any = None

@@ -62,6 +62,7 @@ from taxcalc_consent.infra.graph.provider_settings import (
 )
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
+from taxcalc_consent.infra.model.profiles import INTERACTIVE_METHODS
 from taxcalc_consent.infra.model.spec import AuthSection
 
 
@@ -84,8 +85,19 @@ class CredentialError(TaxcalcConsentError):
         return CredentialError(self.reason, file=file)
 
 
-Method = Literal["client-certificate", "client-secret", "oidc-token", "ado-pipeline-oidc", "github-oidc", "msi", "cli"]
-"""The ways go-azure-sdk signs in, in its order (auth.go NewAuthorizerFromCredentials)."""
+Method = Literal[
+    "client-certificate",
+    "client-secret",
+    "oidc-token",
+    "ado-pipeline-oidc",
+    "github-oidc",
+    "msi",
+    "cli",
+    "browser",
+    "device-code",
+]
+"""The ways go-azure-sdk signs in, in its order (auth.go NewAuthorizerFromCredentials); then the two the tool's
+own calls add for an engineer (``INTERACTIVE_METHODS``), which the provider does not have."""
 
 AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 """Microsoft Azure CLI's application id: the client id the provider reports when it signs in through the
@@ -128,6 +140,8 @@ class SignIn:
             "github-oidc": "GitHub Actions' OIDC token",
             "msi": "a managed identity",
             "cli": "the Azure CLI's signed-in account",
+            "browser": "your sign-in in a browser",
+            "device-code": "your sign-in with a device code",
         }[self.method]
         where = ", ".join(f"{what} from {source}" for what, source in self.sources.items())
         return f"{words} ({where})" if where else words
@@ -148,6 +162,13 @@ def next_step(found: SignIn, failure: str) -> str:
     """What to do when Entra, the runner or the Azure CLI refused the way ``found`` signs in: one clause, in the
     terms of that way (the command to run, the tenant file's ``auth:`` block, the variable to set)."""
     tenant = found.tenant_id
+    if found.method in INTERACTIVE_METHODS:
+        if "browser" in failure.lower():
+            return "no browser could be opened here: set auth.method: device-code and sign in on another device"
+        return (
+            "sign in as an engineer of the MSP who reaches this tenant through an active GDAP relationship (its "
+            "security group's access assignment), or set another auth.method in the tenant file's auth: block"
+        )
     if found.method == "cli":
         if "not found" in failure.lower() or "not installed" in failure.lower():
             return f"install the Azure CLI, then sign in with: az login --tenant {tenant}"
@@ -179,6 +200,12 @@ def sign_in(tenant_id: str, auth: AuthSection, environ: Mapping[str, str]) -> Si
     disagree, no way to sign in), or where the tool refuses before the provider runs (a secret variable the
     file names but that is not set). The message names variables and keys, never a value.
     """
+    if auth.method in INTERACTIVE_METHODS:
+        # The tool's own sign-in, not the provider's (which has none like it): azure-identity's, as the Azure CLI's
+        # application (https://learn.microsoft.com/cli/azure/authenticate-azure-cli-interactively), whatever the
+        # provider's variables say. The engine commands refuse it (cli.fleet.engine_setup.preflight_problems).
+        method: Method = "browser" if auth.method == "browser" else "device-code"
+        return SignIn(method, tenant_id=tenant_id, client_id=AZURE_CLI_APP_ID, sources={"way": "auth.method"})
     given = provider_arguments(tenant_id, auth)
     # providerConfigure (provider.go:270-330) reads every value first, in this order, and fails on the first
     # that cannot be read; only then does go-azure-sdk pick the way to sign in.

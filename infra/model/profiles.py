@@ -9,8 +9,15 @@ ConsentMode = Literal["organization", "users"]
 """organization: one AllPrincipals grant (tenant-wide admin consent); users: one Principal grant per user.
 Here rather than in the tenant-file model so ``init``'s options need not import pydantic to say it."""
 
-AuthMethod = Literal["cli", "client-secret", "oidc", "msi"]
-"""How the automation identity signs in to a tenant (``auth.method``); here for the same reason."""
+AuthMethod = Literal["cli", "browser", "device-code", "client-secret", "oidc", "msi"]
+"""How the tool signs in to a tenant (``auth.method``); here for the same reason. ``cli``, ``browser`` and
+``device-code`` are an engineer's own sign-in (their GDAP access to a client); the others the automation identity's."""
+ENGINEER_METHODS: tuple[AuthMethod, ...] = ("cli", "browser", "device-code")
+"""An engineer's sign-in: the Azure CLI's account, or azure-identity's browser or device code sign-in."""
+INTERACTIVE_METHODS: tuple[AuthMethod, ...] = ("browser", "device-code")
+"""The engineer signs in once, in their own (the MSP's) tenant, through azure-identity, and the tool's own Graph
+calls get each client tenant's token from that sign-in. pulumi-azuread has no such way (it signs a user in
+only through the Azure CLI), so the engine commands refuse them."""
 
 WHERE_THE_CLIENT_ID_IS = (
     "Entra admin centre > Enterprise applications > TaxCalc-Hub > Application ID, in any tenant that uses it"

@@ -54,6 +54,18 @@ from tests.fakes.entra import FakeTenant
 from tests.fakes.gdap import AZURE_CLI_CLIENT_ID, AZURE_CLI_GRAPH_SCOPES, Engineer, Partner
 from tests.fakes.graph_emulator import Caller, GraphEmulator, RecordedRequest, _error, serve_handler
 from tests.fakes.tls import Certificates, certificates
+from tests.fakes.user_signin import (
+    DEVICE_CODE_GRANT,
+    AuthorizationCode,
+    DeviceCode,
+    UserSignIns,
+    client_info,
+    resource_of,
+    scope_problem,
+)
+
+SIGN_IN_AUDIENCES = frozenset({"organizations", "common"})
+"""Authorities that are no tenant: the person's home tenant is the one signed in to (v2-protocols, "Endpoints")."""
 
 AUTOMATION_APP_ID = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
 AUTOMATION_NAME = "MSP automation (taxcalc-consent)"
@@ -150,6 +162,8 @@ class EmulatedCloud:
     issuers: dict[str, Issuer] = field(default_factory=dict)
     partner: Partner | None = None
     """The MSP's tenant, its GDAP relationships and engineers (tests/fakes/gdap.py), when the test has one."""
+    sign_ins: UserSignIns = field(default_factory=UserSignIns)
+    """An engineer's interactive sign-ins: device codes, authorization codes, the browser's session."""
     _key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     _kid: str = field(default_factory=lambda: uuid.uuid4().hex)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -243,10 +257,14 @@ class EmulatedCloud:
 
     def openid_configuration(self, tenant_id: str) -> tuple[int, dict[str, Any]]:
         """A tenant's v2.0 OpenID configuration: the endpoints MSAL takes from it."""
-        emulator = self.tenants.get(tenant_id.lower())
-        if emulator is None:
-            return _tenant_not_found(tenant_id)
-        tenant = emulator.tenant.tenant_id
+        if tenant_id.lower() in SIGN_IN_AUDIENCES:
+            # Entra's answer at organizations/common: the endpoints there, an issuer naming no tenant yet.
+            tenant, issuer_tenant = tenant_id.lower(), "{tenantid}"
+        else:
+            emulator = self.tenants.get(tenant_id.lower())
+            if emulator is None:
+                return _tenant_not_found(tenant_id)
+            tenant = issuer_tenant = emulator.tenant.tenant_id
         root = f"{self.base_url}/{tenant}"
         return 200, {
             "token_endpoint": f"{root}/oauth2/v2.0/token",
@@ -257,7 +275,7 @@ class EmulatedCloud:
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{root}/v2.0",
+            "issuer": f"{self.base_url}/{issuer_tenant}/v2.0",
             "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
             "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
@@ -271,15 +289,12 @@ class EmulatedCloud:
         """The v2.0 token endpoint, client-credentials grant only (what the provider and azure-identity use)."""
         client_id = form.get("client_id", "").lower()
         assertion = form.get("client_assertion", "")
-        credential = (
-            "refresh_token"
-            if form.get("grant_type") == "refresh_token"
-            else "client_assertion"
-            if assertion
-            else "client_secret"
-        )
+        grant = form.get("grant_type", "")
+        user_grants = {"refresh_token": "refresh_token", DEVICE_CODE_GRANT: "device_code"}
+        user_grants["authorization_code"] = "authorization_code"
+        credential = user_grants.get(grant) or ("client_assertion" if assertion else "client_secret")
         scope = form.get("scope", "")
-        resource = scope.removesuffix("/.default")
+        resource = resource_of(scope)
         issuer = _unverified_issuer(assertion) if assertion else None
         library = (headers or {}).get("x-client-sku", "")
         agent = (headers or {}).get("user-agent", "")
@@ -293,10 +308,18 @@ class EmulatedCloud:
     def _issue(
         self, tenant_id: str, form: dict[str, str], client_id: str, assertion: str, scope: str, resource: str
     ) -> tuple[int, dict[str, Any]]:
+        grant = form.get("grant_type")
+        if grant in (DEVICE_CODE_GRANT, "authorization_code"):
+            return self._issue_for_sign_in(tenant_id, form, client_id)
+        if grant == "refresh_token" and tenant_id.lower() in SIGN_IN_AUDIENCES:
+            engineer = self._engineer(form.get("refresh_token", ""))
+            if engineer is None or self.partner is None:
+                return _aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+            return self._issue_for_user(self.tenants[self.partner.tenant_id.lower()], form, client_id, scope, resource)
         emulator = self.tenants.get(tenant_id.lower())
         if emulator is None:
             return _tenant_not_found(tenant_id)
-        if form.get("grant_type") == "refresh_token":
+        if grant == "refresh_token":
             return self._issue_for_user(emulator, form, client_id, scope, resource)
         if form.get("grant_type") != "client_credentials":
             return _aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
@@ -388,7 +411,40 @@ class EmulatedCloud:
         engineer = self._engineer(form.get("refresh_token", ""))
         if engineer is None or self.partner is None:
             return _aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
-        if not scope.endswith("/.default") or resource.rstrip("/") not in {self.base_url, GRAPH_APP_ID}:
+        return self._user_token(emulator, engineer, client_id, scope, resource)
+
+    def _issue_for_sign_in(self, tenant_id: str, form: dict[str, str], client_id: str) -> tuple[int, dict[str, Any]]:
+        """A device code or an authorization code redeemed (tests/fakes/user_signin.py): the person's tokens, for
+        the tenant the code's authority names, or their home tenant at organizations/common."""
+        redeemed: DeviceCode | AuthorizationCode | tuple[int, dict[str, Any]]
+        if form.get("grant_type") == DEVICE_CODE_GRANT:
+            redeemed = self.sign_ins.redeem_device_code(form)
+        else:
+            redeemed = self.sign_ins.redeem_authorization_code(form)
+        if isinstance(redeemed, tuple):
+            return redeemed
+        engineer = redeemed.approved_by if isinstance(redeemed, DeviceCode) else redeemed.engineer
+        assert engineer is not None and self.partner is not None
+        authority = redeemed.authority_tenant.lower()
+        tenant_id = self.partner.tenant_id if authority in SIGN_IN_AUDIENCES else authority
+        emulator = self.tenants.get(tenant_id.lower())
+        if emulator is None:
+            return _tenant_not_found(tenant_id)
+        nonce = redeemed.nonce if isinstance(redeemed, AuthorizationCode) else ""
+        return self._user_token(emulator, engineer, client_id, redeemed.scope, resource_of(redeemed.scope), nonce)
+
+    def _user_token(
+        self, emulator: GraphEmulator, engineer: Engineer, client_id: str, scope: str, resource: str, nonce: str = ""
+    ) -> tuple[int, dict[str, Any]]:
+        """An engineer's tokens for one tenant: an access token carrying the directory roles they hold there, and,
+        as the OpenID scopes asked, an id token, a refresh token and ``client_info``."""
+        assert self.partner is not None
+        tenant = emulator.tenant
+        problem = scope_problem(scope)
+        if problem:
+            return problem
+        defaults = [s for s in scope.split() if s.endswith("/.default")]
+        if not defaults or resource.rstrip("/") not in {self.base_url, GRAPH_APP_ID}:
             return _aadsts(
                 400,
                 "invalid_resource",
@@ -428,7 +484,35 @@ class EmulatedCloud:
         }
         if roles:  # "Claims are present only if a value exists to fill it" (access-token-claims-reference)
             claims["wids"] = roles
-        return 200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME - 1, "access_token": self.sign(claims)}
+        answer: dict[str, Any] = {
+            "token_type": "Bearer",
+            "scope": scope,
+            "expires_in": TOKEN_LIFETIME - 1,
+            "access_token": self.sign(claims),
+        }
+        asked = set(scope.split())
+        home = self.partner.tenant_id
+        if "offline_access" in asked:
+            answer["refresh_token"] = self.refresh_token(engineer)
+        if "openid" in asked:
+            # https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference: aud is the client.
+            answer["id_token"] = self.sign(
+                {
+                    "aud": client_id,
+                    "iss": f"{self.base_url}/{tenant.tenant_id}/v2.0",
+                    "iat": now,
+                    "nbf": now,
+                    "exp": now + TOKEN_LIFETIME,
+                    "tid": tenant.tenant_id,
+                    "oid": engineer.object_id,
+                    "sub": engineer.object_id,
+                    "preferred_username": engineer.upn,
+                    "ver": "2.0",
+                    **({"nonce": nonce} if nonce else {}),
+                }
+            )
+            answer["client_info"] = client_info(engineer, home)
+        return 200, answer
 
     def _engineer(self, refresh_token: str) -> Engineer | None:
         try:
@@ -596,6 +680,20 @@ def _handler(cloud: EmulatedCloud) -> type[BaseHTTPRequestHandler]:
             if self.command == "GET" and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
                 status, answer = cloud.openid_configuration(segments[0])
                 self._send(status, {}, answer)
+                return
+            if self.command == "POST" and len(segments) == 4 and segments[1:] == ["oauth2", "v2.0", "devicecode"]:
+                form = dict(parse_qsl(body.decode()))
+                status, answer = cloud.sign_ins.start_device_code(segments[0], form)
+                self._send(status, {}, answer)
+                return
+            if self.command == "GET" and len(segments) == 4 and segments[1:] == ["oauth2", "v2.0", "authorize"]:
+                status, headers, page = cloud.sign_ins.authorize(segments[0], dict(parse_qsl(parts.query)))
+                data = page.encode()
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(data))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
                 return
             if self.command == "POST" and len(segments) == 4 and segments[1:] == ["oauth2", "v2.0", "token"]:
                 form = dict(parse_qsl(body.decode()))
