@@ -14,7 +14,9 @@ from typing import Any
 import jsonschema
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
-_BY_FORMAT = {f"taxcalc-consent/{name}@1": name for name in ("plan", "validate", "run", "review", "audit", "adopt")}
+_BY_FORMAT = {
+    f"taxcalc-consent/{name}@1": name for name in ("plan", "validate", "run", "review", "audit", "adopt", "discover")
+}
 
 
 @cache

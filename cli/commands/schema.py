@@ -18,6 +18,7 @@ class SchemaName(StrEnum):
     review = "review"
     audit = "audit"
     adopt = "adopt"
+    discover = "discover"
 
 
 def schema(
@@ -26,7 +27,7 @@ def schema(
         SchemaName,
         typer.Argument(
             metavar="[NAME]",
-            help="tenant (the tenant file), or a document: plan, validate, run, review, audit, adopt.",
+            help="tenant (the tenant file), or a document: plan, validate, run, review, audit, adopt, discover.",
         ),
     ] = SchemaName.tenant,
     out: OutOpt = None,

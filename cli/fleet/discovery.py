@@ -3,7 +3,8 @@
 Reads the relationships of the MSP's own tenant and, for each client reached through a usable one (``active``
 and not past its end) and not yet in the folder (matched by tenant id, whatever the file is called), its
 name and default domain; then writes a tenant file named after that domain, checked as ``init`` checks the
-one it writes, never over another file. Returns what it found and did; the command says it.
+one it writes, never over another file. Returns what it found and did (and, from that, the discover@1 document:
+``discovery_document``); the command says it.
 
 Who signs in: the identity the folder's ``_defaults.yaml`` names (``auth``; usually the MSP's automation app,
 which holds ``DelegatedAdminRelationship.Read.All`` and ``CrossTenantInformation.ReadBasic.All`` in the MSP's
@@ -16,11 +17,12 @@ import base64
 import binascii
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,10 +33,17 @@ from taxcalc_consent.infra.graph.client import (
     TOKEN_ENV,
     CredentialError,
     GraphClient,
+    GraphError,
     client_for_tenant,
     provider_endpoints,
 )
 from taxcalc_consent.infra.model.defaults import folder_defaults
+from taxcalc_consent.infra.model.discover_document import (
+    DISCOVER_FORMAT,
+    DiscoverActionName,
+    DiscoverDocument,
+    DiscoveredRelationship,
+)
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
 from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.profiles import ConsentMode
@@ -43,11 +52,14 @@ from taxcalc_consent.infra.model.scaffold import TenantFileOptions, prepare_tena
 from taxcalc_consent.infra.model.spec import AuthSection
 from taxcalc_consent.infra.model.tenant_files import collect_tenant_files
 
-Action = Literal["written", "would-write", "exists", "no-access", "unknown-tenant", "policy", "other-relationship"]
+Action = DiscoverActionName
 
 
 class DiscoverError(TaxcalcConsentError):
     """Bad input to discover (exit 2): nothing was read or written."""
+
+
+UNKNOWN_TENANT = "Microsoft Graph knows no such tenant (findTenantInformationByTenantId)"
 
 
 @dataclass(frozen=True)
@@ -60,13 +72,16 @@ class FoundClient:
     information: TenantInformation | None = None
     file: str | None = None
     """The tenant file written (or that would be), or the one already holding this client."""
-    detail: str | None = None
+    reason: str | None = None
+    """Why no file was written (None for written, would-write and exists)."""
 
 
 @dataclass(frozen=True)
 class Discovery:
     partner_tenant: str
     clients: list[FoundClient]
+    error: GraphError | None = None
+    """Graph failed before any relationship was read (sign-in, the relationship list): nothing was written."""
 
     @property
     def written(self) -> list[FoundClient]:
@@ -84,11 +99,17 @@ def discover_clients(
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> Discovery:
+    """What the MSP's relationships give, and the tenant files written for them. Bad input raises DiscoverError
+    (or the sign-in's CredentialError) before anything is read; Graph failing is in the result, for the whole run
+    (``error``) or for one client (``failed``: the others still ran)."""
     env = os.environ if environ is None else environ
     existing = existing_tenants(folder)
     tenant_id = partner_tenant_id(partner_tenant, env)
     with partner_client(folder, tenant_id, cloud, endpoint, env) as client:
-        relationships = gdap.relationships(client)
+        try:
+            relationships = gdap.relationships(client)
+        except GraphError as exc:
+            return Discovery(tenant_id, [], exc)
         moment = now or datetime.now(UTC)
         taken = {Path(file).stem for file in existing.values()}
         found: list[FoundClient] = []
@@ -97,18 +118,18 @@ def discover_clients(
             standing_now = standing(relationship, moment)
             customer = relationship.customer_tenant_id
             if not standing_now.usable:
-                found.append(FoundClient(relationship, standing_now, "no-access"))
+                found.append(FoundClient(relationship, standing_now, "no-access", reason=standing_now.note))
             elif chosen.get(customer) is not relationship:
                 other = chosen[customer]
-                found.append(
-                    FoundClient(
-                        relationship, standing_now, "other-relationship", detail=f"recorded: {other.display_name}"
-                    )
-                )
+                reason = f"discover uses the client's relationship that ends last: {other.display_name!r} ({other.id})"
+                found.append(FoundClient(relationship, standing_now, "other-relationship", reason=reason))
             elif customer in existing:
                 found.append(FoundClient(relationship, standing_now, "exists", file=existing[customer]))
             else:
-                found.append(_new_file(client, folder, relationship, standing_now, taken, mode, dry_run))
+                try:
+                    found.append(_new_file(client, folder, relationship, standing_now, taken, mode, dry_run))
+                except GraphError as exc:
+                    found.append(FoundClient(relationship, standing_now, "failed", reason=str(exc)))
     return Discovery(tenant_id, found)
 
 
@@ -139,7 +160,7 @@ def _new_file(
 ) -> FoundClient:
     information = gdap.tenant_information(client, tenant_id=relationship.customer_tenant_id)
     if information is None:
-        return FoundClient(relationship, standing_now, "unknown-tenant")
+        return FoundClient(relationship, standing_now, "unknown-tenant", reason=UNKNOWN_TENANT)
     stem = stem_for(information.default_domain, taken)
     taken.add(stem)
     name = information.display_name if information.display_name.isprintable() else None
@@ -156,10 +177,57 @@ def _new_file(
     mandatory = [lv for lv in checked.located if lv.violation.severity == "mandatory"]
     if mandatory:
         reasons = "; ".join(str(lv.where) for lv in mandatory)
-        return FoundClient(relationship, standing_now, "policy", information, str(new.path), reasons)
+        reason = f"the folder's policy refuses it: {reasons}"
+        return FoundClient(relationship, standing_now, "policy", information, str(new.path), reason)
     if dry_run:
         return FoundClient(relationship, standing_now, "would-write", information, str(new.path))
     return FoundClient(relationship, standing_now, "written", information, str(write_new_tenant_file(new)))
+
+
+def discovery_document(discovery: Discovery, folder: Path, dry_run: bool) -> DiscoverDocument:
+    """The discover@1 document of a run."""
+    entries = [_entry(found) for found in discovery.clients]
+    counts = Counter(entry["action"] for entry in entries)
+    return {
+        "format": DISCOVER_FORMAT,
+        "partner_tenant": discovery.partner_tenant,
+        "folder": str(folder),
+        "dry_run": dry_run,
+        "error": str(discovery.error) if discovery.error is not None else None,
+        "summary": {
+            "relationships": len(entries),
+            "written": counts["written"],
+            "would_write": counts["would-write"],
+            "exists": counts["exists"],
+            "no_access": counts["no-access"],
+            "other_relationship": counts["other-relationship"],
+            "unknown_tenant": counts["unknown-tenant"],
+            "policy": counts["policy"],
+            "failed": counts["failed"],
+            "warnings": sum(1 for entry in entries if entry["warning"] is not None),
+        },
+        "relationships": entries,
+    }
+
+
+def _entry(found: FoundClient) -> DiscoveredRelationship:
+    r = found.relationship
+    return {
+        "tenant_id": r.customer_tenant_id,
+        "name": r.customer_name or None,
+        "domain": found.information.default_domain.lower() if found.information is not None else None,
+        "relationship_id": r.id,
+        "display_name": r.display_name,
+        "status": r.status,
+        "end_date_time": r.end.astimezone(UTC).isoformat().replace("+00:00", "Z") if r.end is not None else None,
+        "auto_extend_duration": r.auto_extend or None,
+        "extends_itself": r.extends_itself,
+        "usable": found.standing.usable,
+        "action": found.action,
+        "file": found.file,
+        "reason": found.reason,
+        "warning": found.standing.note if found.standing.usable else None,
+    }
 
 
 def existing_tenants(folder: Path) -> dict[str, str]:

@@ -34,7 +34,7 @@ DebugOpt = Annotated[
 ``--debug validate x`` mean the same."""
 
 # ------------------------------------------------------------------------------- output documents
-# Every command that emits a document (validate@1, plan@1, run@1, audit@1, adopt@1) takes the same two
+# Every command that emits a document (validate@1, plan@1, run@1, audit@1, adopt@1, discover@1) takes the same two
 # flags for it. --report is today's spelling of --out on the fleet commands, kept as an alias.
 
 JsonOpt = Annotated[

@@ -1,5 +1,6 @@
 """Every document the tool emits, as a type: plan@1, validate@1, run@1, review@1 here; audit@1 and adopt@1
-(the read-only commands') in ``audit_documents``.
+(the read-only commands') in ``audit_documents``; discover@1 (the MSP's GDAP relationships) in
+``discover_document``.
 
 The types are TypedDicts: the code that builds a document is checked against them by mypy (strict),
 building one costs no more than building the dict it is, and pydantic generates each JSON Schema from
@@ -17,6 +18,7 @@ from typing import Any, Final, Literal, NotRequired
 from typing_extensions import TypedDict
 
 from taxcalc_consent.infra.model.audit_documents import AdoptDocument, AuditDocument
+from taxcalc_consent.infra.model.discover_document import DiscoverDocument
 from taxcalc_consent.infra.model.kinds.base import ChangeOp
 
 PLAN_FORMAT: Final = "taxcalc-consent/plan@1"
@@ -323,7 +325,9 @@ class ReviewDocument(TypedDict):
     tenants: list[ReviewTenant]
 
 
-Document = PlanDocument | ValidateDocument | RunDocument | ReviewDocument | AuditDocument | AdoptDocument
+Document = (
+    PlanDocument | ValidateDocument | RunDocument | ReviewDocument | AuditDocument | AdoptDocument | DiscoverDocument
+)
 
 DOCUMENTS: dict[str, type[Any]] = {
     "plan": PlanDocument,
@@ -332,5 +336,6 @@ DOCUMENTS: dict[str, type[Any]] = {
     "review": ReviewDocument,
     "audit": AuditDocument,
     "adopt": AdoptDocument,
+    "discover": DiscoverDocument,
 }
 """Schema name (``schema/<name>.schema.json``, ``taxcalc-consent schema <name>``) -> document type."""
