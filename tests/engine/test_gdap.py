@@ -13,6 +13,7 @@ with its client secret, and the cloud keeps a log of every token it issued.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ import pytest
 from tests.conftest import CLIENT_ID
 from tests.engine.conftest import World, WorldFactory
 from tests.fakes import azure_cli
-from tests.fakes.entra_cloud import AUTOMATION_APP_ID, AUTOMATION_NAME
+from tests.fakes.ci_oidc import GITHUB_ISSUER, serve_github_token_service
+from tests.fakes.entra_cloud import AUTOMATION_APP_ID, AUTOMATION_NAME, AutomationApp, FederatedCredential, Issuer
 from tests.fakes.gdap import MSP_TENANT_ID, PARTNER_PERMISSIONS, StandardMsp, standard_msp
 
 pytestmark = pytest.mark.engine
@@ -30,7 +32,13 @@ AS_AUTOMATION = f"app:\n  client_id: {CLIENT_ID}\nauth:\n  method: client-secret
 AS_ENGINEER = f"app:\n  client_id: {CLIENT_ID}\nauth:\n  method: cli\n"
 
 
+AS_CI = f"app:\n  client_id: {CLIENT_ID}\nauth:\n  method: oidc\n  client_id: {AUTOMATION_APP_ID}\n"
+GITHUB_SUBJECT = "repo:msp/tenants:environment:production"
+
+
 def onboarding_world(world: WorldFactory) -> tuple[World, StandardMsp]:
+    """The MSP's cloud; its automation app has a client secret (for discover at a desk) and a federated credential
+    that trusts the MSP's GitHub Actions production environment (for CI)."""
     msp = standard_msp()
     msp.partner.tenant.add_automation_identity(AUTOMATION_APP_ID, AUTOMATION_NAME, list(PARTNER_PERMISSIONS))
     clients = list(msp.clients.values())
@@ -38,6 +46,7 @@ def onboarding_world(world: WorldFactory) -> tuple[World, StandardMsp]:
         [msp.partner.tenant, *clients],
         {},
         defaults=AS_AUTOMATION,
+        automation=AutomationApp(federated=[FederatedCredential(GITHUB_ISSUER, GITHUB_SUBJECT)]),
         partner=msp.partner,
         unconnected=[t.tenant_id for t in clients],
     )
@@ -121,33 +130,38 @@ def test_onboarding_through_gdap(world: WorldFactory, tmp_path: Path, monkeypatc
         sp = w.cloud.tenant(tenant_id).service_principal_by_app_id(AUTOMATION_APP_ID)
         assert sp is not None and w.cloud.tenant(tenant_id).roles_of(sp.id) == wanted
 
-    # apply as the automation identity (its client secret, as CI would with OIDC): a change to soonco lands.
-    # As in CI, there is no `az` here: the stand-in is off PATH, and its log shows whether anything still ran it.
-    monkeypatch.setenv("ARM_CLIENT_SECRET", w.cloud.automation.client_secret)
+    # CI applies as the automation identity, with GitHub Actions' OIDC token and no stored secret: a change to
+    # soonco lands. As in CI, there is no `az` here: the stand-in is off PATH, and its log shows whether anything
+    # still ran it.
+    (tenants / "_defaults.yaml").write_text(AS_CI, encoding="utf-8")
     monkeypatch.setenv("PATH", path_without_az)
     az_calls = len(azure_cli.invocations(az_config))
     soon = tenants / "soonco.yaml"
     soon.write_text(
         soon.read_text(encoding="utf-8").replace("assignment_required: false", "assignment_required: true"), "utf-8"
     )
+    github = w.cloud.trust(Issuer(GITHUB_ISSUER))
     before = len(w.cloud.token_requests)
-    as_automation = w.cli("apply", "tenants/contoso.yaml", "tenants/soonco.yaml", "--yes", "--json")
+    with serve_github_token_service(github, GITHUB_SUBJECT, secrets.token_urlsafe(16)) as runner:
+        for name, value in runner.environment().items():
+            monkeypatch.setenv(name, value)
+        w.secrets.add(runner.request_token)
+        as_automation = w.cli("apply", "tenants/contoso.yaml", "tenants/soonco.yaml", "--yes", "--json")
     assert as_automation.code == 0, as_automation.output
     assert as_automation.tenant("soonco")["result"] == "applied"
     assert as_automation.tenant("contoso")["result"] == "no-changes"
     hub_soon = w.cloud.tenant(soonco).service_principal_by_app_id(CLIENT_ID)
     assert hub_soon is not None and hub_soon.app_role_assignment_required
     issued = {(r.tenant_id, r.client_id, r.credential) for r in w.cloud.token_requests[before:] if r.issued}
-    assert {(soonco, AUTOMATION_APP_ID, "client_secret"), (contoso, AUTOMATION_APP_ID, "client_secret")} <= issued
+    assert {(soonco, AUTOMATION_APP_ID, "client_assertion"), (contoso, AUTOMATION_APP_ID, "client_assertion")} <= issued
     # The refresh signs in as the tenant file says now, not as the last update recorded (the engineer's Azure
     # CLI): the tool's runs record no way of signing in in the provider's arguments, and give it to the engine
     # as the provider's variables (infra/program/provider.py). Recorded, the refresh would ask `az`, which CI
     # does not have.
-    assert {client for _, client, _ in issued} == {AUTOMATION_APP_ID}
+    assert {(client, credential) for _, client, credential in issued} == {(AUTOMATION_APP_ID, "client_assertion")}
     assert len(azure_cli.invocations(az_config)) == az_calls
 
     # connect --remove, by the engineer at a desk again: no trace of the automation identity
-    monkeypatch.delenv("ARM_CLIENT_SECRET")
     monkeypatch.setenv("PATH", path_with_az)
     removed = w.cli("connect", "tenants/contoso.yaml", "tenants/soonco.yaml", "--remove", "--yes")
     assert removed.code == 0, removed.output
