@@ -184,3 +184,19 @@ def test_adopt_reads_each_client_through_the_engineer_s_one_device_code_sign_in(
     assert all("create the service principal of TaxCalc-Hub" in t["apply_changes"] for t in document["tenants"])
     silent = {r.tenant_id for r in cloud.token_requests[before:] if r.credential == "refresh_token" and r.issued}
     assert silent == {msp.clients["contoso"].tenant_id.lower(), msp.clients["soonco"].tenant_id.lower()}
+
+
+def test_a_call_an_engineer_may_not_make_says_so_in_an_engineer_s_terms(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path
+) -> None:
+    """audit reads the consent settings (Policy.Read.All), which the engineer's delegated token does not carry:
+    Graph's 403 is said as a limit of their own sign-in, with the automation identity as the way, not as an
+    application permission to add to the automation app (which would change nothing for this run)."""
+    (folder / "_defaults.yaml").write_text(
+        f"app:\n  client_id: {CLIENT_ID}\nauth:\n  method: device-code\n", encoding="utf-8"
+    )
+    with Person(cloud.sign_ins, msp.engineer):
+        code, _, said = run("audit", str(folder / "contoso.yaml"))
+    assert code == 1, said
+    assert "403" in said and "your own sign-in may not do this here (Policy.Read.All" in said
+    assert "run it as the automation identity" in said and "add it to the automation app" not in said

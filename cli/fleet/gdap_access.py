@@ -15,9 +15,6 @@ to Graph. The token asked for is the one the azuread provider asks for next (``a
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +28,7 @@ from taxcalc_consent.infra.graph.client import (
     provider_endpoints,
     token_source,
 )
+from taxcalc_consent.infra.graph.transport import token_claims
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.role_table import missing_roles, needs
 
@@ -73,7 +71,7 @@ def _refusal(plan: ConsentPlan, environ: Mapping[str, str], today: date, endpoin
         token = token_source(plan.tenant_id, plan.auth, endpoints, base, environ)()
     except (GraphError, CredentialError) as exc:
         return f"refused before the engine ran: the Azure CLI gives no token for this tenant ({through}): {exc}"
-    claims = _claims(token)
+    claims = token_claims(token)
     if claims.get("idtyp") != "user":
         return None
     held = [str(role) for role in claims.get("wids") or []]
@@ -91,19 +89,7 @@ def _refusal(plan: ConsentPlan, environ: Mapping[str, str], today: date, endpoin
 
 def user_roles(token: str) -> list[str] | None:
     """The directory roles (template ids) a user's token carries; None for a token that is not a user's."""
-    claims = _claims(token)
+    claims = token_claims(token)
     if claims.get("idtyp") != "user":
         return None
     return [str(role) for role in claims.get("wids") or []]
-
-
-def _claims(token: str) -> dict[str, Any]:
-    """The token's claims, unverified: only to read which roles Entra put in it (Graph verifies the token)."""
-    pieces = token.split(".")
-    if len(pieces) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(pieces[1] + "=" * (-len(pieces[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}

@@ -235,7 +235,9 @@ class GraphClient(GraphTransport):
         if status >= 400:
             if status == 404 and request.missing_ok:
                 return None
-            raise error_from_body(status, body, headers, f"GET {request.path} (in $batch)", request.permission)
+            as_user = status == 403 and self.signed_in_as_user()
+            described = f"GET {request.path} (in $batch)"
+            raise error_from_body(status, body, headers, described, request.permission, as_user)
         if request.kind == "entity":
             return body
         return pages.result() if pages is not None else self.pages(body, request)

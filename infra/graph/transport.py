@@ -12,7 +12,10 @@ Graph's error code and request id. Tokens are never logged, printed or put in an
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
+import json
 import random
 import threading
 import time
@@ -76,6 +79,7 @@ class GraphError(TaxcalcConsentError):
         request: str | None = None,
         missing_permission: str | None = None,
         wait_seconds: float | None = None,
+        as_user: bool = False,
     ) -> None:
         self.status = status
         self.code = code
@@ -94,7 +98,15 @@ class GraphError(TaxcalcConsentError):
             parts.append(
                 f"- Microsoft Graph asked to wait {wait_seconds:g} seconds before trying again: run again then"
             )
-        if missing_permission:
+        if missing_permission and as_user:
+            # A user's call (an engineer's GDAP sign-in) is judged by the token's delegated scopes and directory
+            # roles (https://learn.microsoft.com/graph/permissions-overview), not by application permissions.
+            parts.append(
+                f"- your own sign-in may not do this here ({missing_permission} or one that includes it, as a "
+                "delegated permission, and the directory role the call needs): run it as the automation identity "
+                "(docs/ci.md lists what it needs per command)"
+            )
+        elif missing_permission:
             parts.append(
                 f"- the identity lacks the Microsoft Graph application permission {missing_permission} "
                 "(or one that includes it): add it to the automation app and have an administrator of this "
@@ -186,8 +198,16 @@ class GraphTransport:
             raise GraphError(f"{type(exc).__name__}: cannot reach {origin(url)}", request=described) from None
         body = _json_body(response)
         if response.status_code >= 400:
-            raise error_from_body(response.status_code, body, dict(response.headers), described, permission)
+            as_user = response.status_code == 403 and self.signed_in_as_user()
+            raise error_from_body(response.status_code, body, dict(response.headers), described, permission, as_user)
         return body
+
+    def signed_in_as_user(self) -> bool:
+        """Whether the calls go as a user (an engineer), judged by delegated permissions; False if unknown."""
+        try:
+            return is_users_token(self.token())
+        except GraphError:
+            return False
 
     def pages(
         self, page: dict[str, Any], request: GraphRequest, stop: threading.Event | None = None
@@ -362,7 +382,12 @@ def _json_body(response: httpx.Response) -> dict[str, Any]:
 
 
 def error_from_body(
-    status: int, body: dict[str, Any], headers: dict[str, str], request: str, permission: str | None = None
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    request: str,
+    permission: str | None = None,
+    as_user: bool = False,
 ) -> GraphError:
     """Graph's error shape: {"error": {"code", "message", "innerError": {"request-id", "date"}}}.
 
@@ -384,7 +409,27 @@ def error_from_body(
         request=request,
         missing_permission=permission if status == 403 else None,
         wait_seconds=float(lowered["retry-after"]) if wait is None else None,
+        as_user=as_user,
     )
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """A token's claims, unverified: only to read what Entra put in it (Graph verifies the token)."""
+    pieces = token.split(".")
+    if len(pieces) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(pieces[1] + "=" * (-len(pieces[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def is_users_token(token: str) -> bool:
+    """A user's token (``idtyp: user``, delegated ``scp``), not an application's
+    (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)."""
+    claims = token_claims(token)
+    return claims.get("idtyp") == "user" or "scp" in claims
 
 
 def origin(url: str) -> str:
