@@ -13,16 +13,12 @@ own tenant), in the MSP's tenant (``--partner-tenant``), or ``TAXCALC_CONSENT_GR
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -37,6 +33,7 @@ from taxcalc_consent.infra.graph.client import (
     client_for_tenant,
     provider_endpoints,
 )
+from taxcalc_consent.infra.graph.transport import token_claims
 from taxcalc_consent.infra.model.defaults import folder_defaults
 from taxcalc_consent.infra.model.discover_document import (
     DISCOVER_FORMAT,
@@ -249,7 +246,7 @@ def partner_tenant_id(given: str | None, environ: Mapping[str, str]) -> str:
         if problem is not None:
             raise DiscoverError(f"--partner-tenant {given!r}: {problem}")
         return given.lower()
-    claims = _unverified_claims(environ.get(TOKEN_ENV, ""))
+    claims = token_claims(environ.get(TOKEN_ENV, "").strip())
     tid = claims.get("tid")
     if isinstance(tid, str) and guid_problem(tid, "tenant id") is None:
         return tid.lower()
@@ -275,18 +272,6 @@ def partner_client(
         return client_for_tenant(tenant_id, auth, endpoints, endpoint, environ)
     except CredentialError as exc:
         raise exc.located(str(folder / "_defaults.yaml")) from None
-
-
-def _unverified_claims(token: str) -> dict[str, Any]:
-    """A JWT's payload, unverified (only to read which tenant a ready token is for; Graph checks the rest)."""
-    pieces = token.strip().split(".")
-    if len(pieces) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(pieces[1] + "=" * (-len(pieces[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def look_up_domains(

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ import httpx
 
 from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
 from taxcalc_consent.infra.graph.signin import AZURE_CLI_APP_ID, CredentialError, SignIn, next_step, sign_in
-from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin
+from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin, token_claims
 from taxcalc_consent.infra.model.spec import AuthSection
 
 TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
@@ -65,40 +65,55 @@ def token_source(
     scope = graph_base.rstrip("/") + "/.default"
     found = sign_in(tenant_id, auth, env)
     if found.method in ("browser", "device-code"):
-        return _engineer_token_source(found, endpoints, scope)
+        return _reused(found, lambda: engineer_sign_in(found.method, endpoints).token(scope, tenant_id))
     # Made now, so a value azure-identity refuses is a CredentialError before anything is read.
     unused = [_credential(found, endpoints)]
 
+    def ask() -> Any:
+        credential = unused.pop() if unused else _credential(found, endpoints)
+        try:
+            return credential.get_token(scope, tenant_id=tenant_id)
+        finally:
+            # One credential per token (a token outlives any run): its connections close with it, none is
+            # left for the garbage collector. A later token, if one is needed, signs in afresh.
+            close = getattr(credential, "close", None)
+            if callable(close):
+                close()
+
+    return _reused(found, ask)
+
+
+def _reused(found: SignIn, ask: Callable[[], Any]) -> TokenSource:
+    """Tokens from ``ask`` (an azure-identity ``AccessToken``), each reused until 5 minutes before it expires (some
+    credentials, the Azure CLI's, run a process per call); a failure said in one line with the next step."""
     cached: list[Any] = []
     # One tenant's reads may run at once (GraphClient.reads): one of them asks for a token, the others wait for it.
     lock = threading.Lock()
 
     def fetch() -> str:
         from azure.core.exceptions import AzureError
+        from azure.identity import AuthenticationRequiredError
 
         with lock:
-            # Some credentials (Azure CLI) run a process per call: reuse a token until 5 minutes before expiry.
             if cached and cached[0].expires_on - 300 > time.time():
                 return str(cached[0].token)
-            credential = unused.pop() if unused else _credential(found, endpoints)
             try:
-                cached[:] = [credential.get_token(scope, tenant_id=tenant_id)]
+                cached[:] = [ask()]
                 return str(cached[0].token)
             except (GraphError, CredentialError):
                 raise  # the CI's token request failed: already said in one line
+            except AuthenticationRequiredError as exc:
+                # An engineer signed in, but Entra gives no token for this tenant from it (no usable GDAP
+                # relationship reaches it): azure-identity says only that it would have to ask again; Entra's own
+                # words are in its answer.
+                failure = _entra_error(exc) or "Entra gave no token for this tenant from your sign-in"
             except (AzureError, OSError, ValueError) as exc:
                 # azure-identity messages name the credential that failed and why (an AADSTS code from Entra);
                 # they carry no secret. One line: the rest is a troubleshooting link.
                 failure = first_line(exc)
-                raise GraphError(
-                    f"could not get a token for tenant {tenant_id}: {failure}; next: {next_step(found, failure)}"
-                ) from None
-            finally:
-                # One credential per token (a token outlives any run): its connections close with it, none is
-                # left for the garbage collector. A later token, if one is needed, signs in afresh.
-                close = getattr(credential, "close", None)
-                if callable(close):
-                    close()
+            raise GraphError(
+                f"could not get a token for tenant {found.tenant_id}: {failure}; next: {next_step(found, failure)}"
+            ) from None
 
     return fetch
 
@@ -191,35 +206,6 @@ def engineer_sign_in(method: str, endpoints: CloudEndpoints) -> EngineerSignIn:
         return found
 
 
-def _engineer_token_source(found: SignIn, endpoints: CloudEndpoints, scope: str) -> TokenSource:
-    """Tokens for one client tenant from the engineer's one sign-in (``EngineerSignIn``)."""
-    tenant_id = found.tenant_id
-    cached: list[Any] = []
-    lock = threading.Lock()
-
-    def fetch() -> str:
-        from azure.core.exceptions import AzureError
-        from azure.identity import AuthenticationRequiredError
-
-        with lock:
-            if cached and cached[0].expires_on - 300 > time.time():
-                return str(cached[0].token)
-            try:
-                cached[:] = [engineer_sign_in(found.method, endpoints).token(scope, tenant_id)]
-                return str(cached[0].token)
-            except AuthenticationRequiredError as exc:
-                # Signed in, but Entra gives no token for this tenant (no usable GDAP relationship reaches it):
-                # azure-identity says only that it would have to ask again; Entra's own words are in the answer.
-                failure = _entra_error(exc) or "Entra gave no token for this tenant from your sign-in"
-            except (AzureError, OSError, ValueError) as exc:
-                failure = first_line(exc)
-            raise GraphError(
-                f"could not get a token for tenant {tenant_id}: {failure}; next: {next_step(found, failure)}"
-            )
-
-    return fetch
-
-
 def _entra_error(exc: Any) -> str | None:
     """Entra's ``error_description`` (its AADSTS code and text, no secret) from a failed token answer, first line."""
     response: Any = getattr(exc, "response", None)
@@ -242,18 +228,7 @@ def _check_ready_token(token: str, tenant_id: str, graph_base: str) -> None:
     token that is no JWT is never one Entra issued, so it is accepted only by a Graph on this machine (a
     local emulator, as the tests use).
     """
-    import base64
-    import binascii
-
-    pieces = token.split(".")
-    claims: Any = None
-    if len(pieces) == 3:
-        payload = pieces[1] + "=" * (-len(pieces[1]) % 4)
-        try:
-            claims = json.loads(base64.urlsafe_b64decode(payload))
-        except (binascii.Error, ValueError):
-            claims = None
-    issued_for = claims.get("tid") if isinstance(claims, dict) else None
+    issued_for = token_claims(token).get("tid")
     if not isinstance(issued_for, str):
         if is_loopback(graph_base):
             return
