@@ -203,7 +203,7 @@ def round_trips(base_url: str, folder: Path) -> list[list[dict[str, Any]]]:
     os.environ["TAXCALC_CONSENT_GRAPH_TOKEN"] = TOKEN
     setattr(httpx.HTTPTransport, "handle_request", recording)  # noqa: B010 (a method, replaced for the recording)
     try:
-        per_tenant(load_plans([folder]), CloudName.public, base_url, 1, audit_tenant)
+        per_tenant(load_plans([folder], notify=print), CloudName.public, base_url, 1, audit_tenant)
     finally:
         setattr(httpx.HTTPTransport, "handle_request", real)  # noqa: B010
     levels: list[list[dict[str, Any]]] = []
@@ -341,7 +341,7 @@ def audit_work(users: int) -> Callable[[], object]:
         folder = Path(tmp)
         (folder / "_defaults.yaml").write_text(f"app:\n  client_id: {CLIENT_ID}\n", encoding="utf-8")
         (folder / "client.yaml").write_text(tenant_file(0, users), encoding="utf-8")
-        (plan,) = load_plans([folder])
+        (plan,) = load_plans([folder], notify=print)
     with (
         graph_emulator.serve(build_tenant(users), page_size=100) as emulator,
         GraphClient(emulator.base_url, lambda: TOKEN) as client,

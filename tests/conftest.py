@@ -28,3 +28,8 @@ def hub_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/tenants copied once for the run with TaxCalc-Hub's test id, the one the emulated tenants know:
     for tests that deploy the examples (the bundled folder's placeholder is known to no tenant, as in Entra)."""
     return copy_examples(tmp_path_factory.mktemp("examples") / "tenants")
+
+
+def no_notices(notice: str) -> None:
+    """A load's ``notify`` for folders that hold no near-miss file: a notice there is a test's mistake."""
+    raise AssertionError(f"unexpected notice: {notice}")

@@ -139,3 +139,11 @@ def test_audit_reports_the_automation_identity(
     }
     code, said = connect(str(folder / "contoso.yaml"), "--yes")
     assert code == 0 and "- revoke the Microsoft Graph application permission Directory.Read.All" in said
+
+
+def test_a_near_miss_file_in_the_folder_is_named_not_silently_skipped(cloud: EmulatedCloud, folder: Path) -> None:
+    """connect loads its files as every command does and says what it did not read (pipeline.load_plans' notify,
+    required of every caller: connect once dropped these notices)."""
+    (folder / "contoso.yaml.bak").write_text("tenant:\n  id: not-read\n", encoding="utf-8")
+    _, said = connect(str(folder))
+    assert "contoso.yaml.bak:1:1: warning: not read: named like a copy of a tenant file" in said

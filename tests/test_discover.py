@@ -108,6 +108,18 @@ def test_a_second_run_writes_nothing_and_a_client_already_in_the_folder_is_kept(
     assert again_code == 0 and "wrote 0 tenant file(s)" in again
 
 
+def test_a_near_miss_file_in_the_folder_is_named_not_silently_skipped(cloud: EmulatedCloud, folder: Path) -> None:
+    """discover reads the folder's tenant files (to leave clients already there alone) as every command does,
+    and says what it did not read (pipeline.load_plans' notify, required of every caller)."""
+    (folder / "local.yaml").write_text(
+        "tenant:\n  id: 0f8fad5b-d9cb-469f-a165-70867728950e\nconsent:\n  mode: organization\n", encoding="utf-8"
+    )
+    (folder / "contoso.yaml.bak").write_text("tenant:\n  id: not-read\n", encoding="utf-8")
+    code, said = discover(folder, "--dry-run")
+    assert code == 0, said
+    assert "contoso.yaml.bak:1:1: warning: not read: named like a copy of a tenant file" in said
+
+
 def test_dry_run_writes_nothing(cloud: EmulatedCloud, folder: Path) -> None:
     code, said = discover(folder, "--dry-run")
     assert code == 0, said

@@ -531,8 +531,37 @@ def test_backend_and_passphrase_file_reach_the_engine(project: Path, monkeypatch
     cloud = engine_setup.resolve_settings("https://user:tok@api.pulumi.com", {})  # Pulumi Cloud: no passphrase
     assert cloud.backend_display == "https://api.pulumi.com"
     assert "PULUMI_CONFIG_PASSPHRASE" not in cloud.env_vars
-    with pytest.raises(engine_setup.EngineSetupError, match="no such file"):
+    with pytest.raises(engine_setup.EngineSetupError, match=r"PULUMI_CONFIG_PASSPHRASE_FILE: cannot read .*nope"):
         engine_setup.resolve_settings("s3://bucket", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(project / "nope")})
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "too-large"])
+def test_a_passphrase_file_that_is_no_passphrase_file_is_refused_not_waited_on(
+    tenants: Path, project: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A named pipe there would hang the read (and the engine's); a folder or a huge file is no passphrase. Each is
+    exit 2 before anything runs, naming the variable and the file."""
+    import os
+
+    path = project / "passphrase"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"x" * (engine_setup.PASSPHRASE_FILE_LIMIT + 1))
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(path))
+    result = invoke("plan", str(tenants))
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    expected = {
+        "fifo": f"cannot read the passphrase from {path}: ",
+        "folder": f"cannot read the passphrase from {path}: ",
+        "too-large": f"{path} is larger than a passphrase file can be",
+    }[kind]
+    assert f"PULUMI_CONFIG_PASSPHRASE_FILE: {expected}" in said, said
+    assert "Traceback" not in result.output
 
 
 def test_a_missing_pulumi_cli_is_one_message_and_exit_1(

@@ -16,7 +16,7 @@ from taxcalc_consent.cli.fleet.events import describe_step
 from taxcalc_consent.cli.fleet.pipeline import load_plans
 from taxcalc_consent.infra.model.kinds import app_registration, app_role_assignment, delegated_grant, service_principal
 from taxcalc_consent.infra.model.workspace import open_workspace
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, no_notices
 
 COMPONENT = "taxcalc-consent:index:TenantConsent"
 
@@ -222,7 +222,7 @@ class ReplayStack:
 
 
 def run_replay(events: list[dict[str, Any]], failure: CommandResult | None, tmp_path: Path) -> Any:
-    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"], notify=no_notices)
     stack = ReplayStack(events, failure)
     settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
     engine = Engine(settings, lambda name, env: stack)
@@ -414,7 +414,7 @@ def test_a_later_update_run_marks_the_one_change_done(tmp_path: Path) -> None:
         *pre_and_outputs("replace", grant_urn, delegated_grant.TYPE, old, old),
         *pre_and_outputs("delete-replaced", grant_urn, delegated_grant.TYPE, old, old),
     ]
-    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"], notify=no_notices)
     stack = ReplayStack([*bookkeeping("same"), *steps], None)
     settings = EngineSettings(open_workspace(tmp_path), "file://" + str(tmp_path), {}, tmp_path / "policies")
     outcome = Engine(settings, lambda name, env: stack).run(plan, "up", Redactor([]))

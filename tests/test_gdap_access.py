@@ -13,7 +13,7 @@ import pytest
 
 from taxcalc_consent.cli.fleet.gdap_access import check_access
 from taxcalc_consent.cli.fleet.pipeline import load_plans
-from tests.conftest import CLIENT_ID
+from tests.conftest import CLIENT_ID, no_notices
 from tests.fakes.entra_cloud import EmulatedCloud
 from tests.fakes.gdap import StandardMsp, standard_msp
 from tests.fakes.gdap_cloud import engineer_signed_in
@@ -56,7 +56,7 @@ def folder(tmp_path: Path, msp: StandardMsp) -> Path:
 
 
 def refusals(folder: Path) -> dict[str, str]:
-    plans = load_plans([folder])
+    plans = load_plans([folder], notify=no_notices)
     return {r.tenant: " ".join(r.reason.split()) for r in check_access(plans, os.environ, date.today())}
 
 

@@ -22,7 +22,7 @@ from taxcalc_consent.infra.model.kinds import (
 )
 from taxcalc_consent.infra.model.profiles import PROFILES
 from taxcalc_consent.infra.program.stack import deploy, load_plan
-from tests.conftest import EXAMPLES, TENANT_ID
+from tests.conftest import EXAMPLES, TENANT_ID, no_notices
 from tests.documents import parse_document
 from tests.fakes import consent_tenants as scenarios
 from tests.fakes.entra import INTEGRATED_APP_TAG, FakeTenant
@@ -659,7 +659,7 @@ def test_the_programs_graph_calls_go_to_the_cloud_the_provider_uses(
     environ = {"ARM_USE_MSI": "true", **({"ARM_ENVIRONMENT": environment} if environment else {})}
     from taxcalc_consent.cli.fleet.pipeline import load_plans
 
-    (plan,) = load_plans([EXAMPLES / "contoso.yaml"])
+    (plan,) = load_plans([EXAMPLES / "contoso.yaml"], notify=no_notices)
     reader = directory.program_graph_client(plan, environ)
     writer = policy_writer.policy_writer(plan.tenant_id, AuthSection(), environ)
     assert reader.base_url == writer.reader.base_url == graph_root

@@ -21,7 +21,7 @@ from taxcalc_consent.infra.model.role_table import (
     missing_roles,
     needs,
 )
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, no_notices
 
 ROOT = Path(__file__).resolve().parents[1]
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -55,7 +55,7 @@ def test_the_keys_are_unique_and_kebab_case() -> None:
 def _plans() -> dict[str, ConsentPlan]:
     from taxcalc_consent.cli.fleet.pipeline import load_plans
 
-    return {plan.tenant: plan for plan in load_plans([EXAMPLES])}
+    return {plan.tenant: plan for plan in load_plans([EXAMPLES], notify=no_notices)}
 
 
 def test_a_tenant_wide_file_needs_cloud_application_administrator_only() -> None:

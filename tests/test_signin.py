@@ -29,7 +29,7 @@ from taxcalc_consent.infra.graph import credentials, provider_settings, signin
 from taxcalc_consent.infra.graph.provider_settings import provider_arguments
 from taxcalc_consent.infra.graph.signin import CredentialError, sign_in
 from taxcalc_consent.infra.model.spec import AuthSection
-from tests.conftest import TENANT_ID
+from tests.conftest import TENANT_ID, no_notices
 
 APP = "8a3c4d2e-5b6f-4a7b-9c8d-0e1f2a3b4c5d"
 OTHER_APP = "9d7f3a2b-1c4e-4f5a-8b6c-7d8e9f0a1b2c"
@@ -427,7 +427,7 @@ def test_every_part_of_the_tool_asks_the_same_resolver(
         + (f"auth:\n{auth_block}" if auth_block else ""),
         encoding="utf-8",
     )
-    (plan,) = load_plans([tenants / "t.yaml"])
+    (plan,) = load_plans([tenants / "t.yaml"], notify=no_notices)
     made: list[str] = []
     monkeypatch.setattr(credentials, "_credential", lambda found, cloud: made.append(found.method))
     problems = preflight_problems([plan], env)

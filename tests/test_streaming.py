@@ -17,7 +17,7 @@ from taxcalc_consent.cli.fleet import pipeline
 from taxcalc_consent.cli.main import app
 from taxcalc_consent.infra.model.errors import SpecError
 from taxcalc_consent.infra.model.loader import LoadedTenant, iter_tenants
-from tests.conftest import CLIENT_ID
+from tests.conftest import CLIENT_ID, no_notices
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def test_planning_lets_each_tenant_go_before_reading_the_next(
     gone: list[weakref.ref[LoadedTenant]] = []
     check_files = pipeline.check_files
     monkeypatch.setattr(pipeline, "check_files", lambda *args: _watched(gone, check_files(*args)))
-    results = load([tenants_dir])  # type: ignore[operator]
+    results = load([tenants_dir], notify=no_notices)  # type: ignore[operator]
     assert len(results) == 4 and len(gone) == 4
 
 
@@ -64,7 +64,7 @@ def test_a_problem_in_the_last_file_still_fails_the_whole_load(tenants_dir: Path
     _fleet(tenants_dir, 3)
     (tenants_dir / "zz-last.yaml").write_text("tenant:\n  id: nope\n", encoding="utf-8")
     with pytest.raises(SpecError) as caught:
-        pipeline.load_plans([tenants_dir])
+        pipeline.load_plans([tenants_dir], notify=no_notices)
     assert [p.file for p in caught.value.problems] == [str(tenants_dir / "zz-last.yaml")] * 2
 
 

@@ -44,7 +44,7 @@ def connect(
     from taxcalc_consent.cli.fleet.pipeline import load_plans
     from taxcalc_consent.cli.ui.fleet_display import is_interactive
 
-    plans = load_plans(paths)
+    plans = load_plans(paths, notify=say)
     connections = connecting.preview(plans, remove, sign_in=sign_in.value)
     try:
         pending = []

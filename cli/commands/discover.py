@@ -50,7 +50,13 @@ def discover(
     check_out(out)
     _check_out_is_no_tenant_file(out, folder)
     found = discover_clients(
-        folder, partner_tenant, cloud.value if cloud else None, graph_endpoint, mode=mode, dry_run=dry_run
+        folder,
+        partner_tenant,
+        cloud.value if cloud else None,
+        graph_endpoint,
+        mode=mode,
+        dry_run=dry_run,
+        notify=say,
     )
     document = discovery_document(found, folder, dry_run)
     emit(document, json_output=json_output, out=out)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from taxcalc_consent.cli.fleet.pipeline import check_tenants, load_plans
+from taxcalc_consent.cli.fleet.pipeline import Notify, check_tenants, load_plans
 from taxcalc_consent.infra.graph import gdap
 from taxcalc_consent.infra.graph.client import (
     CLOUDS,
@@ -95,12 +95,13 @@ def discover_clients(
     dry_run: bool = False,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    notify: Notify,
 ) -> Discovery:
     """What the MSP's relationships give, and the tenant files written for them. Bad input raises DiscoverError
     (or the sign-in's CredentialError) before anything is read; Graph failing is in the result, for the whole run
     (``error``) or for one client (``failed``: the others still ran)."""
     env = os.environ if environ is None else environ
-    existing = existing_tenants(folder)
+    existing = existing_tenants(folder, notify)
     tenant_id = partner_tenant_id(partner_tenant, env)
     with partner_client(folder, tenant_id, cloud, endpoint, env) as client:
         try:
@@ -227,7 +228,7 @@ def _entry(found: FoundClient) -> DiscoveredRelationship:
     }
 
 
-def existing_tenants(folder: Path) -> dict[str, str]:
+def existing_tenants(folder: Path, notify: Notify) -> dict[str, str]:
     """Tenant id -> file, for the tenant files already in ``folder`` (read and validated as every command reads
     them); none when the folder does not exist yet or holds none."""
     if not folder.is_dir():
@@ -236,7 +237,7 @@ def existing_tenants(folder: Path) -> dict[str, str]:
         collect_tenant_files([folder])
     except TaxcalcConsentError:
         return {}  # no tenant files there yet
-    return {plan.tenant_id.lower(): plan.file for plan in load_plans([folder])}
+    return {plan.tenant_id.lower(): plan.file for plan in load_plans([folder], notify=notify)}
 
 
 def partner_tenant_id(given: str | None, environ: Mapping[str, str]) -> str:

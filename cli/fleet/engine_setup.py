@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.infra.graph import provider_settings, signin
 from taxcalc_consent.infra.model.errors import TaxcalcConsentError
+from taxcalc_consent.infra.model.files import TooLarge, Unreadable, read_regular_file
 from taxcalc_consent.infra.model.plan import ConsentPlan
 from taxcalc_consent.infra.model.profiles import INTERACTIVE_METHODS
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
@@ -149,9 +150,29 @@ def secret_values(
         values.extend(v for k, v in settings.env_vars.items() if k in SECRET_ENV_VARS)
         passphrase_file = settings.env_vars.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         if passphrase_file:
-            with contextlib.suppress(OSError):
-                values.append(Path(passphrase_file).read_text(encoding="utf-8").strip())
+            with contextlib.suppress(EngineSetupError):  # resolve_settings read it already; gone since: nothing to hide
+                values.append(passphrase_from_file(passphrase_file))
     return Redactor(values)
+
+
+PASSPHRASE_FILE_LIMIT = 64 * 1024
+"""A passphrase file holds one line; anything larger is not one (and is not read whole into every redaction)."""
+
+
+def passphrase_from_file(path: str) -> str:
+    """The passphrase in ``PULUMI_CONFIG_PASSPHRASE_FILE``, read as every file the tool reads from a user
+    (``files.read_regular_file``): a FIFO or a device there is refused instead of hanging the run or flooding it.
+    Raises EngineSetupError (exit 2) naming the variable and the file, never its content."""
+    variable = "PULUMI_CONFIG_PASSPHRASE_FILE"
+    try:
+        data = read_regular_file(path, PASSPHRASE_FILE_LIMIT, expected="a passphrase file")
+    except TooLarge:
+        raise EngineSetupError(
+            f"{variable}: {path} is larger than a passphrase file can be ({PASSPHRASE_FILE_LIMIT} bytes)"
+        ) from None
+    except Unreadable as exc:
+        raise EngineSetupError(f"{variable}: cannot read the passphrase from {path}: {exc}") from None
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def resolve_settings(
@@ -179,8 +200,7 @@ def resolve_settings(
         if passphrase is not None:
             env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
         elif passphrase_file:
-            if not Path(passphrase_file).is_file():
-                raise EngineSetupError(f"PULUMI_CONFIG_PASSPHRASE_FILE: {passphrase_file}: no such file")
+            passphrase_from_file(passphrase_file)  # refused now, named, rather than by the engine mid-run
             env["PULUMI_CONFIG_PASSPHRASE_FILE"] = passphrase_file
         else:
             raise EngineSetupError(

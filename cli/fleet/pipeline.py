@@ -42,12 +42,10 @@ are not fork-safe, Windows has none), and one process checks them all."""
 
 Notify = Callable[[str], None]
 """Where a load says what is worth a person's notice but is no error: a near-miss file name, not read (the CLI
-passes ``console.say``; None: nowhere)."""
+passes ``console.say``). Required of every caller, so a new command cannot drop the notices by forgetting it."""
 
 
-def load_plans(
-    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
-) -> list[ConsentPlan]:
+def load_plans(paths: Sequence[str | Path], today: date | None = None, *, notify: Notify) -> list[ConsentPlan]:
     """Load and validate every tenant file, plan each and run the policy rules over it.
 
     Raises SpecError listing every problem, policy configuration mistakes included. Violations are
@@ -67,9 +65,7 @@ class CheckedTenant(NamedTuple):
     located: list[LocatedViolation]
 
 
-def load_checked(
-    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
-) -> list[CheckedTenant]:
+def load_checked(paths: Sequence[str | Path], today: date | None = None, *, notify: Notify) -> list[CheckedTenant]:
     """Like ``load_plans``, keeping for each tenant its violations and where each is written."""
     return _checked(paths, today, _with_locations, notify)
 
@@ -83,9 +79,7 @@ class EncodedPlan(NamedTuple):
     mandatory: int
 
 
-def load_encoded_plans(
-    paths: Sequence[str | Path], today: date | None = None, *, notify: Notify | None = None
-) -> list[EncodedPlan]:
+def load_encoded_plans(paths: Sequence[str | Path], today: date | None = None, *, notify: Notify) -> list[EncodedPlan]:
     """Like ``load_plans``, keeping each tenant's plan@1 entry as text (``plan --offline --json``)."""
     return _checked(paths, today, _encoded, notify)
 
@@ -130,7 +124,7 @@ class _Part(NamedTuple, Generic[T]):
 
 
 def _checked(
-    paths: Sequence[str | Path], today: date | None, keep: Keep[T], notify: Notify | None, *, in_parallel: bool = True
+    paths: Sequence[str | Path], today: date | None, keep: Keep[T], notify: Notify, *, in_parallel: bool = True
 ) -> list[T]:
     """Plan each tenant as it is loaded and run the policy rules over it, keeping only what ``keep`` makes
     of it: the tenant file's model and positions are let go as soon as its plan is made.
@@ -139,9 +133,8 @@ def _checked(
     policy configuration, every one of them. Many files are checked in several processes, in parts of
     consecutive files whose results are joined in file order: the same outcome, to the byte."""
     files, problems, notices = collect_tenant_files(paths)
-    if notify is not None:
-        for notice in notices:  # near-miss file names that are not errors: named, not read
-            notify(str(notice))
+    for notice in notices:  # near-miss file names that are not errors: named, not read
+        notify(str(notice))
     today = today or utc_today()
     parts = _parts(files) if in_parallel else [files]
     if len(parts) > 1:

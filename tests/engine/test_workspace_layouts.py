@@ -16,7 +16,7 @@ import yaml
 from taxcalc_consent.cli.fleet import automation, engine_setup
 from taxcalc_consent.cli.fleet.pipeline import load_plans
 from taxcalc_consent.infra.model.workspace import open_workspace
-from tests.conftest import ROOT
+from tests.conftest import ROOT, no_notices
 from tests.engine.locate import Engine
 from tests.fakes.example_tenants import copy_examples
 
@@ -36,7 +36,7 @@ def test_a_tenant_stack_gets_its_config_and_no_secret(
     environ = {"PULUMI_CONFIG_PASSPHRASE": "engine-test-passphrase"}
     settings = engine_setup.resolve_settings(None, environ, open_workspace(root))
     engine = automation.connect(settings)
-    (plan,) = load_plans([root / "tenants" / "contoso.yaml"])
+    (plan,) = load_plans([root / "tenants" / "contoso.yaml"], notify=no_notices)
     stack = engine.open_stack(plan)  # writes the settings; no engine launch, so no stack yet
     assert not (root / ".pulumi-state" / ".pulumi" / "stacks").exists()
     stack.create()  # `pulumi stack init`, as a tenant's first run does once the CLI says "no stack named"
