@@ -21,6 +21,10 @@ Entra, and what a person at a browser does in between:
 The scopes ``openid``, ``profile`` and ``offline_access`` may ride along with a resource's ``.default`` (MSAL always
 adds them); a second resource's scope is refused (AADSTS28000: one resource per token).
 
+A client tenant's token then comes from the refresh token at that tenant's token endpoint (the refresh grant in
+``entra_cloud``), as CIPP gets each GDAP client's (KelvinTegelaar/CIPP-API,
+Modules/CIPPCore/Public/GraphHelper/Get-GraphToken.ps1).
+
 Here the person is an ``Engineer`` of the MSP's tenant (tests/fakes/gdap.py). ``Person`` plays them: approving
 each device code shown to them (as typing it at https://microsoft.com/devicelogin would) or, as their browser,
 following the authorize URL with a session already signed in.
