@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -8,12 +7,7 @@ import typer
 from taxcalc_consent.cli.fleet.exit_codes import ExitCode
 from taxcalc_consent.cli.ui.console import say
 from taxcalc_consent.cli.ui.options import PathsArg, YesOpt
-
-
-class SignInMethod(StrEnum):
-    cli = "cli"
-    browser = "browser"
-    device_code = "device-code"
+from taxcalc_consent.infra.model.profiles import EngineerMethod
 
 
 def connect(
@@ -24,13 +18,13 @@ def connect(
     ] = False,
     yes: YesOpt = False,
     sign_in: Annotated[
-        SignInMethod,
+        EngineerMethod,
         typer.Option(
             "--sign-in",
             help="How you sign in, once, as the MSP's engineer: cli (the Azure CLI's account, after az login), "
             "browser, or device-code (a code to enter at https://microsoft.com/devicelogin on any device).",
         ),
-    ] = SignInMethod.cli,
+    ] = "cli",
 ) -> ExitCode:
     """Put the MSP's automation identity into each client tenant, through your GDAP sign-in.
 
@@ -45,7 +39,7 @@ def connect(
     from taxcalc_consent.cli.ui.fleet_display import is_interactive
 
     plans = load_plans(paths, notify=say)
-    connections = connecting.preview(plans, remove, sign_in=sign_in.value)
+    connections = connecting.preview(plans, remove, sign_in=sign_in)
     try:
         pending = []
         for c in connections:

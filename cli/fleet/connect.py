@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import quote
 
 from taxcalc_consent.cli.fleet.gdap_access import user_roles
@@ -35,12 +34,9 @@ from taxcalc_consent.infra.graph.client import (
 )
 from taxcalc_consent.infra.graph.policy_writer import PolicyWriter
 from taxcalc_consent.infra.model.plan import ConsentPlan
+from taxcalc_consent.infra.model.profiles import EngineerMethod
 from taxcalc_consent.infra.model.role_table import GRAPH_APP_ROLES, SERVICE_PRINCIPAL, needs
 from taxcalc_consent.infra.model.spec import AuthSection
-
-EngineerMethod = Literal["cli", "browser", "device-code"]
-"""How the engineer signs in for connect (their GDAP access): the Azure CLI's account (default), or azure-identity's
-browser or device code sign-in, once for every tenant (``infra.graph.credentials.EngineerSignIn``)."""
 
 
 @dataclass

@@ -24,6 +24,7 @@ import httpx
 from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
 from taxcalc_consent.infra.graph.signin import AZURE_CLI_APP_ID, CredentialError, SignIn, next_step, sign_in
 from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin, token_claims
+from taxcalc_consent.infra.model.profiles import INTERACTIVE_METHODS
 from taxcalc_consent.infra.model.spec import AuthSection
 
 TOKEN_ENV = "TAXCALC_CONSENT_GRAPH_TOKEN"
@@ -64,7 +65,7 @@ def token_source(
         return lambda: token
     scope = graph_base.rstrip("/") + "/.default"
     found = sign_in(tenant_id, auth, env)
-    if found.method in ("browser", "device-code"):
+    if found.method in INTERACTIVE_METHODS:
         return _reused(found, lambda: engineer_sign_in(found.method, endpoints).token(scope, tenant_id))
     # Made now, so a value azure-identity refuses is a CredentialError before anything is read.
     unused = [_credential(found, endpoints)]
@@ -137,7 +138,6 @@ class EngineerSignIn:
     """
 
     credential: Any
-    authority: str
     _signed_in: bool = False
     _refused: BaseException | None = None
     """Why the one sign-in failed (declined, expired, refused): every tenant's token fails with it, and the person
@@ -202,7 +202,7 @@ def engineer_sign_in(method: str, endpoints: CloudEndpoints) -> EngineerSignIn:
             credential: Any = identity.DeviceCodeCredential(prompt_callback=prompt, **options)
         else:
             credential = identity.InteractiveBrowserCredential(**options)
-        found = _ENGINEER_SIGN_INS[key] = EngineerSignIn(credential, endpoints.login)
+        found = _ENGINEER_SIGN_INS[key] = EngineerSignIn(credential)
         return found
 
 

@@ -12,8 +12,9 @@ Here rather than in the tenant-file model so ``init``'s options need not import 
 AuthMethod = Literal["cli", "browser", "device-code", "client-secret", "oidc", "msi"]
 """How the tool signs in to a tenant (``auth.method``); here for the same reason. ``cli``, ``browser`` and
 ``device-code`` are an engineer's own sign-in (their GDAP access to a client); the others the automation identity's."""
-ENGINEER_METHODS: tuple[AuthMethod, ...] = ("cli", "browser", "device-code")
-"""An engineer's sign-in: the Azure CLI's account, or azure-identity's browser or device code sign-in."""
+EngineerMethod = Literal["cli", "browser", "device-code"]
+"""An engineer's sign-in: the Azure CLI's account, or azure-identity's browser or device code sign-in (the
+``AuthMethod`` values ``connect --sign-in`` takes)."""
 INTERACTIVE_METHODS: tuple[AuthMethod, ...] = ("browser", "device-code")
 """The engineer signs in once, in their own (the MSP's) tenant, through azure-identity, and the tool's own Graph
 calls get each client tenant's token from that sign-in. pulumi-azuread has no such way (it signs a user in
