@@ -59,6 +59,7 @@ from tests.fakes.user_signin import (
     AuthorizationCode,
     DeviceCode,
     UserSignIns,
+    aadsts,
     client_info,
     resource_of,
     scope_problem,
@@ -311,22 +312,19 @@ class EmulatedCloud:
         grant = form.get("grant_type")
         if grant in (DEVICE_CODE_GRANT, "authorization_code"):
             return self._issue_for_sign_in(tenant_id, form, client_id)
-        if grant == "refresh_token" and tenant_id.lower() in SIGN_IN_AUDIENCES:
-            engineer = self._engineer(form.get("refresh_token", ""))
-            if engineer is None or self.partner is None:
-                return _aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
-            return self._issue_for_user(self.tenants[self.partner.tenant_id.lower()], form, client_id, scope, resource)
+        if grant == "refresh_token":
+            tenant_id = self._answering(tenant_id)
         emulator = self.tenants.get(tenant_id.lower())
         if emulator is None:
             return _tenant_not_found(tenant_id)
         if grant == "refresh_token":
             return self._issue_for_user(emulator, form, client_id, scope, resource)
         if form.get("grant_type") != "client_credentials":
-            return _aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+            return aadsts(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
         tenant = emulator.tenant
         sp = tenant.service_principal_by_app_id(client_id) if client_id else None
         if client_id != self.automation.client_id or sp is None:
-            return _aadsts(
+            return aadsts(
                 400,
                 "unauthorized_client",
                 700016,
@@ -337,14 +335,14 @@ class EmulatedCloud:
             if refused is not None:
                 return refused
         elif not form.get("client_secret"):
-            return _aadsts(
+            return aadsts(
                 401,
                 "invalid_client",
                 7000218,
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             )
         elif form["client_secret"] != self.automation.client_secret:
-            return _aadsts(
+            return aadsts(
                 401,
                 "invalid_client",
                 7000215,
@@ -354,7 +352,7 @@ class EmulatedCloud:
         if not scope.endswith("/.default"):
             # v2-oauth2-client-creds-grant-flow: "the value passed for the scope parameter ... should be the
             # resource identifier (application ID URI) of the resource you want, affixed with the .default suffix".
-            return _aadsts(
+            return aadsts(
                 400,
                 "invalid_scope",
                 1002012,
@@ -367,7 +365,7 @@ class EmulatedCloud:
         elif known in {ARM_RESOURCE, ARM_APP_ID}:
             roles = []
         else:
-            return _aadsts(
+            return aadsts(
                 400,
                 "invalid_resource",
                 500011,
@@ -375,16 +373,8 @@ class EmulatedCloud:
                 "This can happen if the application has not been installed by the administrator of the tenant or "
                 "consented to by any user in the tenant.",
             )
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": resource,
-            "iss": f"{self.base_url}/{tenant.tenant_id}/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
-            "tid": tenant.tenant_id,
-            "oid": sp.id,
-            "sub": sp.id,
+        claims = self._claims(tenant.tenant_id, sp.id, resource, f"{self.base_url}/{tenant.tenant_id}/")
+        claims |= {
             "appid": client_id,
             "app_displayname": sp.display_name,
             "idtyp": "app",
@@ -402,7 +392,7 @@ class EmulatedCloud:
         a user token for this tenant carrying the directory roles the engineer holds here (tests/fakes/gdap.py)."""
         tenant = emulator.tenant
         if client_id != AZURE_CLI_CLIENT_ID:
-            return _aadsts(
+            return aadsts(
                 400,
                 "unauthorized_client",
                 700016,
@@ -410,8 +400,31 @@ class EmulatedCloud:
             )
         engineer = self._engineer(form.get("refresh_token", ""))
         if engineer is None or self.partner is None:
-            return _aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+            return aadsts(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
         return self._user_token(emulator, engineer, client_id, scope, resource)
+
+    def _answering(self, authority: str) -> str:
+        """The tenant a person's token comes from: the one the authority names, or at organizations/common their
+        home tenant, the MSP's (https://learn.microsoft.com/entra/identity-platform/v2-protocols#endpoints)."""
+        if authority.lower() in SIGN_IN_AUDIENCES and self.partner is not None:
+            return self.partner.tenant_id
+        return authority
+
+    def _claims(self, tenant_id: str, subject: str, audience: str, issuer: str) -> dict[str, Any]:
+        """What every token here carries: audience, issuer, lifetime from now, tenant and subject
+        (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference,
+        https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference)."""
+        now = int(time.time())
+        return {
+            "aud": audience,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "tid": tenant_id,
+            "oid": subject,
+            "sub": subject,
+        }
 
     def _issue_for_sign_in(self, tenant_id: str, form: dict[str, str], client_id: str) -> tuple[int, dict[str, Any]]:
         """A device code or an authorization code redeemed (tests/fakes/user_signin.py): the person's tokens, for
@@ -425,8 +438,7 @@ class EmulatedCloud:
             return redeemed
         engineer = redeemed.approved_by if isinstance(redeemed, DeviceCode) else redeemed.engineer
         assert engineer is not None and self.partner is not None
-        authority = redeemed.authority_tenant.lower()
-        tenant_id = self.partner.tenant_id if authority in SIGN_IN_AUDIENCES else authority
+        tenant_id = self._answering(redeemed.authority_tenant)
         emulator = self.tenants.get(tenant_id.lower())
         if emulator is None:
             return _tenant_not_found(tenant_id)
@@ -445,7 +457,7 @@ class EmulatedCloud:
             return problem
         defaults = [s for s in scope.split() if s.endswith("/.default")]
         if not defaults or resource.rstrip("/") not in {self.base_url, GRAPH_APP_ID}:
-            return _aadsts(
+            return aadsts(
                 400,
                 "invalid_resource",
                 500011,
@@ -457,7 +469,7 @@ class EmulatedCloud:
             # UserUnauthorizedInvalidIdentityProvider, "User account from identity provider does not exist in tenant
             # and cannot access the application". (That a partner user without a usable relationship gets exactly
             # this code is not documented.)
-            return _aadsts(
+            return aadsts(
                 400,
                 "invalid_grant",
                 50020,
@@ -465,16 +477,8 @@ class EmulatedCloud:
                 f"does not exist in tenant '{tenant.tenant_id}' and cannot access the application "
                 f"'{AZURE_CLI_CLIENT_ID}'(Microsoft Azure CLI) in that tenant.",
             )
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": resource,
-            "iss": f"{self.base_url}/{tenant.tenant_id}/",
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
-            "tid": tenant.tenant_id,
-            "oid": engineer.object_id,
-            "sub": engineer.object_id,
+        claims = self._claims(tenant.tenant_id, engineer.object_id, resource, f"{self.base_url}/{tenant.tenant_id}/")
+        claims |= {
             "upn": engineer.upn,
             "idp": f"{self.base_url}/{self.partner.tenant_id}/",
             "appid": AZURE_CLI_CLIENT_ID,
@@ -496,21 +500,11 @@ class EmulatedCloud:
             answer["refresh_token"] = self.refresh_token(engineer)
         if "openid" in asked:
             # https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference: aud is the client.
-            answer["id_token"] = self.sign(
-                {
-                    "aud": client_id,
-                    "iss": f"{self.base_url}/{tenant.tenant_id}/v2.0",
-                    "iat": now,
-                    "nbf": now,
-                    "exp": now + TOKEN_LIFETIME,
-                    "tid": tenant.tenant_id,
-                    "oid": engineer.object_id,
-                    "sub": engineer.object_id,
-                    "preferred_username": engineer.upn,
-                    "ver": "2.0",
-                    **({"nonce": nonce} if nonce else {}),
-                }
+            identity = self._claims(
+                tenant.tenant_id, engineer.object_id, client_id, f"{self.base_url}/{tenant.tenant_id}/v2.0"
             )
+            identity |= {"preferred_username": engineer.upn, "ver": "2.0", **({"nonce": nonce} if nonce else {})}
+            answer["id_token"] = self.sign(identity)
             answer["client_info"] = client_info(engineer, home)
         return 200, answer
 
@@ -526,7 +520,7 @@ class EmulatedCloud:
     def _check_assertion(self, assertion: str, assertion_type: str) -> tuple[int, dict[str, Any]] | None:
         """A client assertion from another issuer, as workload identity federation checks it."""
         if assertion_type != JWT_BEARER:
-            return _aadsts(
+            return aadsts(
                 400,
                 "invalid_request",
                 7000219,
@@ -536,7 +530,7 @@ class EmulatedCloud:
         credentials = [c for c in self.automation.federated if c.issuer == issuer_url]
         issuer = self.issuers.get(issuer_url)
         if not credentials or issuer is None:
-            return _aadsts(
+            return aadsts(
                 401,
                 "invalid_client",
                 700211,
@@ -552,15 +546,15 @@ class EmulatedCloud:
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
-            return _aadsts(401, "invalid_client", 700027, "Client assertion failed signature validation.")
+            return aadsts(401, "invalid_client", 700027, "Client assertion failed signature validation.")
         now = time.time()
         if not float(claims.get("nbf", 0)) - 300 <= now <= float(claims.get("exp", 0)):
-            return _aadsts(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+            return aadsts(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
         subject = str(claims.get("sub", ""))
         # Case-sensitive since 2024 (learn.microsoft.com/entra/identity-platform/reference-breaking-changes).
         matching = [c for c in credentials if c.subject == subject]
         if not matching:
-            return _aadsts(
+            return aadsts(
                 401,
                 "invalid_client",
                 700213,
@@ -571,7 +565,7 @@ class EmulatedCloud:
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if not any(a in c.audiences for c in matching for a in audiences):
-            return _aadsts(
+            return aadsts(
                 401,
                 "invalid_client",
                 700212,
@@ -622,23 +616,13 @@ def _unverified_issuer(assertion: str) -> str | None:
 
 
 def _tenant_not_found(tenant_id: str) -> tuple[int, dict[str, Any]]:
-    return _aadsts(
+    return aadsts(
         400,
         "invalid_request",
         90002,
         f"Tenant '{tenant_id}' not found. Check to make sure you have the correct tenant ID and are signing into "
         "the correct cloud.",
     )
-
-
-def _aadsts(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
-    # The token endpoint's error shape (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#error-response).
-    return status, {
-        "error": error,
-        "error_description": f"AADSTS{code}: {text}",
-        "error_codes": [code],
-        "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
-    }
 
 
 # ------------------------------------------------------------------------------------------ server

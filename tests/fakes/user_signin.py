@@ -59,8 +59,15 @@ CODE_LIFETIME = 600
 ENTRA_USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-def _aadsts(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
-    return status, {"error": error, "error_description": f"AADSTS{code}: {text}", "error_codes": [code]}
+def aadsts(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
+    """The token endpoint's error shape, for every flow the emulated cloud serves
+    (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#error-response)."""
+    return status, {
+        "error": error,
+        "error_description": f"AADSTS{code}: {text}",
+        "error_codes": [code],
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+    }
 
 
 @dataclass
@@ -107,7 +114,7 @@ class UserSignIns:
         client_id = form.get("client_id", "").lower()
         if client_id != AZURE_CLI_CLIENT_ID:
             # The public clients an engineer signs in with here: Microsoft Azure CLI's id, azure-identity's default.
-            return _aadsts(
+            return aadsts(
                 400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found."
             )
         problem = scope_problem(form.get("scope", ""))
@@ -147,14 +154,14 @@ class UserSignIns:
         with self._lock:
             device = self.device_codes.get(form.get("device_code", ""))
             if device is None or device.redeemed or device.client_id != form.get("client_id", "").lower():
-                return _aadsts(400, "bad_verification_code", 70019, "Verification code expired or invalid.")
+                return aadsts(400, "bad_verification_code", 70019, "Verification code expired or invalid.")
             if time.time() > device.expires_at:
                 expired = "The provided value for the input parameter 'device_code' is expired."
-                return _aadsts(400, "expired_token", 70020, expired)
+                return aadsts(400, "expired_token", 70020, expired)
             if device.declined:
-                return _aadsts(400, "authorization_declined", 70017, "The end user denied the authorization request.")
+                return aadsts(400, "authorization_declined", 70017, "The end user denied the authorization request.")
             if device.approved_by is None:
-                return _aadsts(
+                return aadsts(
                     400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending."
                 )
             device.redeemed = True
@@ -205,11 +212,11 @@ class UserSignIns:
                 or granted.redirect_uri != form.get("redirect_uri", "")
             ):
                 invalid = "The provided authorization code or refresh token is invalid."
-                return _aadsts(400, "invalid_grant", 70000, invalid)
+                return aadsts(400, "invalid_grant", 70000, invalid)
             verifier = form.get("code_verifier", "")
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             if challenge != granted.challenge:
-                return _aadsts(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge.")
+                return aadsts(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge.")
             granted.redeemed = True
             return granted
 
@@ -230,7 +237,7 @@ def scope_problem(scope: str) -> tuple[int, dict[str, Any]] | None:
     """One resource's ``.default`` and any OpenID Connect scopes, as Entra takes them for these clients."""
     resources = [s for s in scope.split() if s not in RESERVED_SCOPES]
     if len(resources) != 1:
-        return _aadsts(
+        return aadsts(
             400,
             "invalid_request",
             28000,
