@@ -25,8 +25,9 @@ from taxcalc_consent.cli.commands.offboard import offboard
 from taxcalc_consent.cli.commands.plan import plan
 from taxcalc_consent.cli.commands.schema import schema
 from taxcalc_consent.cli.commands.validate import validate
-from taxcalc_consent.cli.ui.console import exits
+from taxcalc_consent.cli.ui.console import exits, say
 from taxcalc_consent.cli.ui.options import DebugOpt
+from taxcalc_consent.infra.graph import prompts
 from taxcalc_consent.infra.model.errors import redact
 
 
@@ -138,6 +139,7 @@ def main(
     ] = False,
 ) -> None:
     ctx.obj = {"debug": debug}
+    prompts.say_with(say)  # a device code to enter, mid-call, is said as every other line is
 
 
 # In the order of the command-line contract (README, Commands), which is also --help's order. Each command

@@ -200,3 +200,28 @@ def test_a_call_an_engineer_may_not_make_says_so_in_an_engineer_s_terms(
     assert code == 1, said
     assert "403" in said and "your own sign-in may not do this here (Policy.Read.All" in said
     assert "run it as the automation identity" in said and "add it to the automation app" not in said
+
+
+def test_what_entra_says_to_show_is_shown_as_text_never_obeyed(
+    cloud: EmulatedCloud, msp: StandardMsp, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device code's page and code come from the network: said through the console as every line is
+    (escaped), so an escape sequence in them cannot drive the engineer's terminal."""
+    from tests.fakes import user_signin
+
+    monkeypatch.setattr(user_signin, "VERIFICATION_URI", "https://microsoft.com/devicelogin\x1b]2;pwned\x07")
+    with Person(cloud.sign_ins, msp.engineer):
+        code, _, said = run("connect", str(folder / "contoso.yaml"), "--sign-in", "device-code", "--yes")
+    assert code == 0, said
+    assert "\x1b" not in said and "\\x1b]2;pwned\\x07" in said
+
+
+def test_without_the_command_line_the_graph_layer_says_its_line_escaped_on_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taxcalc_consent.infra.graph import prompts
+
+    monkeypatch.setattr(prompts, "_say", None)
+    prompts.say("enter the code \x1b[2JABC")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "enter the code \\x1b[2JABC\n"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from taxcalc_consent.infra.graph import prompts
 from taxcalc_consent.infra.graph.endpoints import CloudEndpoints, is_loopback
 from taxcalc_consent.infra.graph.signin import AZURE_CLI_APP_ID, CredentialError, SignIn, next_step, sign_in
 from taxcalc_consent.infra.graph.transport import GraphError, TokenSource, first_line, origin, token_claims
@@ -119,11 +119,6 @@ def _reused(found: SignIn, ask: Callable[[], Any]) -> TokenSource:
     return fetch
 
 
-def show_sign_in_prompt(text: str) -> None:
-    """Where a device code sign-in's instructions go: standard error, so ``--json`` output stays a document."""
-    print(text, file=sys.stderr, flush=True)
-
-
 @dataclass
 class EngineerSignIn:
     """An engineer's one interactive sign-in for the whole run (``auth.method: browser`` or ``device-code``), in
@@ -195,7 +190,7 @@ def engineer_sign_in(method: str, endpoints: CloudEndpoints) -> EngineerSignIn:
 
             def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
                 until = f" before {expires_on:%H:%M}" if hasattr(expires_on, "strftime") else ""
-                show_sign_in_prompt(
+                prompts.say(
                     f"To sign in as the MSP's engineer, open {verification_uri} and enter the code {user_code}{until}"
                 )
 

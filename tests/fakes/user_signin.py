@@ -56,6 +56,8 @@ POLL_INTERVAL = 1
 """``interval``: Entra answers 5 seconds; 1 here keeps each test a second long, not five (MSAL waits as told)."""
 CODE_LIFETIME = 600
 """An authorization code lives ten minutes at most (v2-oauth2-auth-code-flow, "Successful response")."""
+VERIFICATION_URI = "https://microsoft.com/devicelogin"
+"""Where the person enters the code (the documented ``verification_uri``)."""
 ENTRA_USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -126,7 +128,7 @@ class UserSignIns:
             self.device_codes[device_code] = DeviceCode(
                 device_code, user_code, client_id, form["scope"], tenant, time.time() + DEVICE_CODE_LIFETIME
             )
-        uri = "https://microsoft.com/devicelogin"
+        uri = VERIFICATION_URI
         return 200, {
             "device_code": device_code,
             "user_code": user_code,
