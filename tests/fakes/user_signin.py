@@ -7,7 +7,10 @@ Entra, and what a person at a browser does in between:
   ``verification_uri``, ``expires_in``, ``interval`` and ``message``; the client then polls the token endpoint with
   ``grant_type=urn:ietf:params:oauth:grant-type:device_code``, answered ``authorization_pending`` (AADSTS70016)
   until the person has entered the code and signed in, ``authorization_declined`` when they declined,
-  ``expired_token`` (AADSTS70020) after ``expires_in``, ``bad_verification_code`` for a code Entra never gave;
+  ``expired_token`` (AADSTS70019 CodeExpired) after ``expires_in``, ``bad_verification_code`` (AADSTS70018
+  BadVerificationCode) for a code Entra never gave; the AADSTS numbers from
+  https://learn.microsoft.com/entra/identity-platform/reference-error-codes, which lists none for a declined
+  request (70017 here is a stand-in);
 - authorization code with PKCE (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow):
   the browser opens ``GET /{tenant}/oauth2/v2.0/authorize?client_id&response_type=code&redirect_uri&scope&state
   &code_challenge&code_challenge_method=S256``; once the person has signed in, Entra redirects to
@@ -156,10 +159,10 @@ class UserSignIns:
         with self._lock:
             device = self.device_codes.get(form.get("device_code", ""))
             if device is None or device.redeemed or device.client_id != form.get("client_id", "").lower():
-                return aadsts(400, "bad_verification_code", 70019, "Verification code expired or invalid.")
+                return aadsts(400, "bad_verification_code", 70018, "Invalid verification code.")
             if time.time() > device.expires_at:
-                expired = "The provided value for the input parameter 'device_code' is expired."
-                return aadsts(400, "expired_token", 70020, expired)
+                expired = "Verification code expired."
+                return aadsts(400, "expired_token", 70019, expired)
             if device.declined:
                 return aadsts(400, "authorization_declined", 70017, "The end user denied the authorization request.")
             if device.approved_by is None:
