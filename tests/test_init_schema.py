@@ -235,6 +235,18 @@ def test_init_auth_block(tmp_path: Path) -> None:
     assert tenant.spec.auth.method == "client-secret"
     assert tenant.spec.auth.client_id == CLIENT_ID
     assert tenant.spec.auth.client_secret_env == "ACME_SECRET"
+    assert "# How the tool signs in to this tenant: the automation identity" in (tmp_path / "acme.yaml").read_text()
+
+
+def test_init_says_an_engineer_s_sign_in_is_the_engineer_s(tmp_path: Path) -> None:
+    args = ["init", "acme", "--tenant-id", TENANT_ID, "--client-id", CLIENT_ID, "--dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--auth", "device-code"])
+    assert result.exit_code == 0, result.output
+    (tenant,) = load_tenants([tmp_path / "acme.yaml"])
+    assert tenant.spec.auth.method == "device-code"
+    written = (tmp_path / "acme.yaml").read_text(encoding="utf-8")
+    assert "# How the tool signs in to this tenant: an engineer's own sign-in" in written
+    assert "automation identity" not in written
 
 
 def test_init_user_or_group_implies_users_mode(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
@@ -32,7 +32,14 @@ from taxcalc_consent.infra.model.files import (
 )
 from taxcalc_consent.infra.model.guid import guid_problem
 from taxcalc_consent.infra.model.loader import LoadedTenant, check_new_tenant
-from taxcalc_consent.infra.model.profiles import CLIENT_ID_HELP, DEFAULT_PROFILE, PROFILES, AuthMethod, ConsentMode
+from taxcalc_consent.infra.model.profiles import (
+    CLIENT_ID_HELP,
+    DEFAULT_PROFILE,
+    PROFILES,
+    AuthMethod,
+    ConsentMode,
+    EngineerMethod,
+)
 from taxcalc_consent.infra.model.spec import user_ref_problem
 from taxcalc_consent.infra.model.tenant_files import tenant_name_problem
 
@@ -152,7 +159,12 @@ def render_tenant_file(options: TenantFileOptions, mode: ConsentMode, schema_ref
     if options.auth_secret_env is not None:
         auth["client_secret_env"] = options.auth_secret_env
     if auth:
-        lines += ["", "# How the automation identity signs in to this tenant (the secret itself never goes here)."]
+        who = (
+            "an engineer's own sign-in, through the MSP's GDAP access"
+            if options.auth_method in get_args(EngineerMethod)
+            else "the automation identity (the secret itself never goes here)"
+        )
+        lines += ["", f"# How the tool signs in to this tenant: {who}."]
         lines += _emit({"auth": auth})
     return "\n".join(lines) + "\n"
 
